@@ -1,0 +1,1 @@
+"""Training side: artifact-pair synthesis, refiner network, losses, training, ONNX export, benchmark."""

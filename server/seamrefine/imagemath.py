@@ -1,0 +1,204 @@
+"""Pure image math shared by training and serving: dtypes, masks, band, crop/pad, composite, sRGB.
+
+Conventions: float images are H×W×3 float32 RGB, sRGB-encoded, nominally in [0, 1]; masks are H×W
+float32 in [0, 1] where 1 means "generated, may be changed". Nothing here allocates more than a few
+copies of its input, and nothing depends on torch or onnxruntime.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import DTypeError, EmptyMaskError, FullMaskError, InputError, ShapeError
+
+SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float16, np.float32)
+_SCALE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+
+
+def check_image(image: np.ndarray) -> None:
+    """Raise ShapeError/DTypeError unless ``image`` is H×W×3 or H×W×4 of a supported dtype."""
+    if not isinstance(image, np.ndarray):
+        raise DTypeError(f"image must be a numpy array, got {type(image).__name__}", type(image).__name__)
+    if image.ndim != 3 or image.shape[2] not in (3, 4):
+        raise ShapeError(f"image must be H×W×3 or H×W×4, got shape {image.shape}", image.shape)
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise ShapeError(f"image must be at least 1×1, got shape {image.shape}", image.shape)
+    if image.dtype not in [np.dtype(d) for d in SUPPORTED_DTYPES]:
+        raise DTypeError(
+            f"image dtype must be uint8, uint16, float16 or float32, got {image.dtype}", str(image.dtype)
+        )
+    if image.dtype.kind == "f" and not np.isfinite(image).all():
+        raise InputError("image contains NaN or infinite values", "non-finite")
+
+
+def to_float(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Split ``image`` into float32 RGB in [0, 1] (integers scaled, floats as given) and its alpha."""
+    check_image(image)
+    scale = _SCALE.get(image.dtype)
+    rgb = image[..., :3].astype(np.float32)
+    if scale is not None:
+        rgb /= scale
+    alpha = image[..., 3] if image.shape[2] == 4 else None
+    return rgb, alpha
+
+
+def from_float(rgb: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """Convert float RGB back to ``like``'s dtype and channel count (alpha copied from ``like``)."""
+    scale = _SCALE.get(like.dtype)
+    if scale is not None:
+        info = np.iinfo(like.dtype)
+        out_rgb = np.clip(np.rint(rgb * scale), info.min, info.max).astype(like.dtype)
+    else:
+        out_rgb = rgb.astype(like.dtype)
+    if like.shape[2] == 4:
+        return np.concatenate([out_rgb, like[..., 3:4]], axis=2)
+    return out_rgb
+
+
+def mask_to_float(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Validate ``mask`` (H×W uint8 0–255, or float in [0, 1], soft allowed) against ``shape``; float32."""
+    if not isinstance(mask, np.ndarray):
+        raise DTypeError(f"mask must be a numpy array, got {type(mask).__name__}", type(mask).__name__)
+    if mask.ndim == 3 and mask.shape[2] == 1:
+        mask = mask[..., 0]
+    if mask.ndim != 2:
+        raise ShapeError(f"mask must be H×W, got shape {mask.shape}", mask.shape)
+    if tuple(mask.shape) != tuple(shape):
+        raise ShapeError(f"mask is {mask.shape[0]}×{mask.shape[1]} but image is {shape[0]}×{shape[1]}", mask.shape)
+    if mask.dtype == np.uint8:
+        return mask.astype(np.float32) / 255.0
+    if mask.dtype == np.bool_:
+        return mask.astype(np.float32)
+    if mask.dtype.kind == "f":
+        if not np.isfinite(mask).all():
+            raise InputError("mask contains NaN or infinite values", "non-finite")
+        lo, hi = float(mask.min()), float(mask.max())
+        if lo < 0.0 or hi > 1.0:
+            raise InputError(f"float mask must lie in [0, 1], got range [{lo:g}, {hi:g}]", (lo, hi))
+        return mask.astype(np.float32)
+    raise DTypeError(f"mask dtype must be uint8, bool or float, got {mask.dtype}", str(mask.dtype))
+
+
+def check_mask_region(mask: np.ndarray) -> None:
+    """Raise EmptyMaskError when nothing is selected, FullMaskError when nothing is left unselected."""
+    if not (mask > 0).any():
+        raise EmptyMaskError("the mask is empty: select the generated region first", 0.0)
+    if (mask > 0).all():
+        raise FullMaskError("the mask covers the whole image: nothing is left to match the fill to", 1.0)
+
+
+def distance_to_region(inside: np.ndarray, max_dist: int) -> np.ndarray:
+    """Euclidean distance in pixels from each pixel to the nearest True pixel of ``inside``.
+
+    Exact up to ``max_dist``; larger distances saturate at ``max_dist + 1``. Two passes: the 1-D
+    distance along each row (by running max/min of indices), then d(y,x)² = min over |dy| ≤ max_dist
+    of row_d(y+dy, x)² + dy², which is the separable Euclidean transform restricted to a window.
+    """
+    h, w = inside.shape
+    big = int(max_dist) + 1
+    if not inside.any():
+        return np.full((h, w), float(big), np.float32)
+    idx = np.arange(w, dtype=np.int64)
+    left = np.maximum.accumulate(np.where(inside, idx, -(10**9)), axis=1)
+    right = np.minimum.accumulate(np.where(inside, idx, 10**9)[:, ::-1], axis=1)[:, ::-1]
+    row = np.minimum(np.minimum(idx - left, right - idx), big).astype(np.float32)
+    row2 = row * row
+    best = row2.copy()
+    for dy in range(1, min(big, h)):
+        cost = np.float32(dy * dy)
+        np.minimum(best[dy:], row2[:-dy] + cost, out=best[dy:])
+        np.minimum(best[:-dy], row2[dy:] + cost, out=best[:-dy])
+    return np.minimum(np.sqrt(best), np.float32(big))
+
+
+def band_weights(mask: np.ndarray, width: int, feather: int) -> np.ndarray:
+    """Where refinement may act: 1 on the mask and up to ``width`` px outside it, ramping to 0 over
+    ``feather`` more pixels. Exactly 0 beyond ``width + feather`` so the composite is bit-exact there."""
+    if width < 0 or feather < 0:
+        raise InputError(f"band width and feather must be ≥ 0, got {width}, {feather}", (width, feather))
+    d = distance_to_region(mask > 0, width + feather)
+    if feather == 0:
+        return (d <= width).astype(np.float32)
+    return np.clip((width + feather - d) / feather, 0.0, 1.0).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Box:
+    """Half-open pixel rectangle [y0, y1) × [x0, x1)."""
+
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        return slice(self.y0, self.y1), slice(self.x0, self.x1)
+
+    @property
+    def height(self) -> int:
+        return self.y1 - self.y0
+
+    @property
+    def width(self) -> int:
+        return self.x1 - self.x0
+
+
+def mask_bbox(mask: np.ndarray) -> Box:
+    """Bounding box of the pixels where ``mask > 0``."""
+    ys = np.flatnonzero((mask > 0).any(axis=1))
+    xs = np.flatnonzero((mask > 0).any(axis=0))
+    if ys.size == 0:
+        raise EmptyMaskError("the mask is empty: select the generated region first", 0.0)
+    return Box(int(ys[0]), int(ys[-1]) + 1, int(xs[0]), int(xs[-1]) + 1)
+
+
+def context_box(mask: np.ndarray, context: int, min_context_frac: float = 0.5) -> Box:
+    """The mask's bounding box grown by max(``context``, frac × its longer side), clipped to the image."""
+    b = mask_bbox(mask)
+    grow = max(int(context), int(round(min_context_frac * max(b.height, b.width))))
+    h, w = mask.shape[:2]
+    return Box(max(0, b.y0 - grow), min(h, b.y1 + grow), max(0, b.x0 - grow), min(w, b.x1 + grow))
+
+
+def pad_to_multiple(x: np.ndarray, multiple: int) -> np.ndarray:
+    """Pad H and W (bottom/right) up to a multiple, mirroring the border (edge mode when too small)."""
+    h, w = x.shape[:2]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph == 0 and pw == 0:
+        return x
+    widths = [(0, ph), (0, pw)] + [(0, 0)] * (x.ndim - 2)
+    mode = "reflect" if ph < h and pw < w else "edge"
+    return np.pad(x, widths, mode=mode)
+
+
+def composite(original: np.ndarray, refined_rgb: np.ndarray, band: np.ndarray) -> np.ndarray:
+    """Blend float ``refined_rgb`` into ``original`` by ``band``; same dtype/shape as ``original``.
+
+    Pixels where ``band == 0`` are copied from ``original`` bit for bit, and alpha is never touched.
+    """
+    rgb, _ = to_float(original)
+    b = band[..., None].astype(np.float32)
+    blended = from_float(rgb + b * (refined_rgb.astype(np.float32) - rgb), original)
+    out = original.copy()
+    sel = band > 0
+    out[sel, :3] = blended[sel, :3]
+    return out
+
+
+def srgb_to_linear(x: np.ndarray) -> np.ndarray:
+    """IEC 61966-2-1 sRGB decoding (float in, float out)."""
+    x = np.asarray(x, dtype=np.float32)
+    return np.where(x <= 0.04045, x / 12.92, ((np.maximum(x, 0.04045) + 0.055) / 1.055) ** 2.4).astype(
+        np.float32
+    )
+
+
+def linear_to_srgb(x: np.ndarray) -> np.ndarray:
+    """IEC 61966-2-1 sRGB encoding (float in, float out)."""
+    x = np.asarray(x, dtype=np.float32)
+    return np.where(
+        x <= 0.0031308, x * 12.92, 1.055 * np.maximum(x, 0.0031308) ** (1 / 2.4) - 0.055
+    ).astype(np.float32)
