@@ -1,0 +1,29 @@
+"""``python -m seamrefine_train {train,export,bench} [args]``."""
+
+from __future__ import annotations
+
+import sys
+
+USAGE = "usage: python -m seamrefine_train {train,export,bench} [args]  (train: --key=value overrides)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    cmd, rest = argv[0], argv[1:]
+    if cmd == "train":
+        from .train import main as run
+    elif cmd == "export":
+        from .export_onnx import main as run
+    elif cmd == "bench":
+        from .bench import main as run
+    else:
+        print(f"unknown command {cmd!r}\n{USAGE}", file=sys.stderr)
+        return 2
+    return int(run(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""Classical seam-fixing baselines the refiner is benchmarked against (export side: cv2/scipy allowed).
+
+Every baseline is ``fn(composite, mask) -> out``: H×W×3 float32 sRGB in [0, 1] and an H×W float mask
+(1 = generated) in, float32 out. Only the composite is known (no clean image), and nothing outside
+``imagemath.band_weights(mask, BAND_WIDTH, BAND_FEATHER) > 0`` changes: results go through
+``imagemath.composite`` with that band, exactly like the refiner's output.
+
+* ``identity``: the composite unchanged.
+* ``feather``: a feathered seam. The ±``FEATHER_PX`` ring across the mask edge is re-filled from its
+  surroundings (``cv2.inpaint`` Telea: known pixels on both sides) and blended in with a smooth ramp that
+  is 1 on the edge and 0 at ``FEATHER_PX`` — what a soft eraser / heal brush along the edge does.
+* ``poisson``: gradient-domain (Pérez et al. 2003) blending. Inside Ω = mask > 0 solve Δu = div v with
+  u = composite on the pixels just outside Ω (Dirichlet) and v the composite's own gradients; pairs that
+  cross ∂Ω take the mean gradient of the parallel pairs one step inside and outside (gradient continuity)
+  instead of the seam step. Sparse direct solve (scipy ``splu``), one factorisation for the three channels.
+  A uniform colour offset inside a hard mask is removed exactly up to the clean photo's curvature.
+* ``color_transfer``: Reinhard et al. 2001 in CIE Lab: the masked pixels get the mean and standard
+  deviation of a ring 3–16 px outside the edge, measured on a ring 1–16 px inside; std ratios are
+  clipped to [0.5, 2]; applied with weight ``mask``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import splu
+from seamrefine import imagemath
+from seamrefine.errors import DTypeError, InputError, ShapeError
+
+BAND_WIDTH = 16
+BAND_FEATHER = 8
+FEATHER_PX = 6
+
+
+def _check(composite: object, mask: object) -> tuple[np.ndarray, np.ndarray]:
+    if not isinstance(composite, np.ndarray):
+        kind = type(composite).__name__
+        raise DTypeError(f"composite must be a numpy array, got {kind}", kind)
+    if composite.ndim != 3 or composite.shape[2] != 3:
+        raise ShapeError(f"composite must be H×W×3, got shape {composite.shape}", composite.shape)
+    if composite.dtype != np.float32:
+        dt = str(composite.dtype)
+        raise DTypeError(f"composite must be float32 sRGB in [0, 1], got {dt}", dt)
+    if not np.isfinite(composite).all():
+        raise InputError("composite contains NaN or infinite values", "non-finite")
+    m = imagemath.mask_to_float(mask, composite.shape[:2])
+    imagemath.check_mask_region(m)
+    return composite, m
+
+
+def _finish(composite: np.ndarray, mask: np.ndarray, refined: np.ndarray) -> np.ndarray:
+    band = imagemath.band_weights(mask, BAND_WIDTH, BAND_FEATHER)
+    return imagemath.composite(composite, np.clip(refined, 0.0, 1.0).astype(np.float32), band)
+
+
+def identity(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The composite, unchanged (a copy)."""
+    c, _ = _check(composite, mask)
+    return c.copy()
+
+
+def _signed_distance(inside: np.ndarray, reach: int) -> np.ndarray:
+    d_in = imagemath.distance_to_region(~inside, reach)
+    d_out = imagemath.distance_to_region(inside, reach)
+    return np.where(inside, d_in - 0.5, 0.5 - d_out).astype(np.float32)  # 0 on the edge
+
+
+def feather(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Re-fill the ±FEATHER_PX ring across the mask edge from both sides and blend it in smoothly."""
+    c, m = _check(composite, mask)
+    sd = _signed_distance(m >= 0.5, FEATHER_PX + 1)
+    ring = np.abs(sd) <= FEATHER_PX
+    u8 = np.clip(np.rint(c * 255.0), 0, 255).astype(np.uint8)
+    filled = cv2.inpaint(u8, ring.astype(np.uint8), 3.0, cv2.INPAINT_TELEA).astype(np.float32) / 255.0
+    t = np.clip(np.abs(sd) / FEATHER_PX, 0.0, 1.0)
+    w = (1.0 - t * t * (3.0 - 2.0 * t))[..., None]  # smoothstep: 1 on the edge, 0 at FEATHER_PX
+    return _finish(c, m, c + w * (filled - c))
+
+
+def poisson_solve(image: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """Gradient-domain fill of ``region`` (bool H×W): Δu = div(∇image) inside, u = image outside.
+
+    Gradients across ∂region (the seam step) are replaced by the mean of the parallel gradients one pixel
+    further inside and one further outside (or 0 where neither exists). Pixels on the image border just
+    lose that neighbour (Neumann).
+    """
+    h, w = region.shape
+    idx = -np.ones((h, w), np.int64)
+    ys, xs = np.nonzero(region)
+    n = ys.size
+    if n == 0:
+        return image.copy()
+    idx[ys, xs] = np.arange(n)
+    rows, cols, vals = [np.arange(n)], [np.arange(n)], [np.zeros(n)]
+    diag = np.zeros(n)
+    rhs = np.zeros((n, image.shape[2]))
+    img = image.astype(np.float64)
+    for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+        qy, qx = ys + dy, xs + dx
+        ok = (qy >= 0) & (qy < h) & (qx >= 0) & (qx < w)
+        p = np.flatnonzero(ok)
+        qy, qx = qy[ok], qx[ok]
+        py, px = ys[ok], xs[ok]
+        diag[p] += 1
+        q_idx = idx[qy, qx]
+        inner = q_idx >= 0
+        # neighbour inside: u_p − u_q = c_p − c_q
+        rows.append(p[inner])
+        cols.append(q_idx[inner])
+        vals.append(-np.ones(int(inner.sum())))
+        rhs[p[inner]] += img[py[inner], px[inner]] - img[qy[inner], qx[inner]]
+        # neighbour outside: u_p − c_q = v_pq, the seam step itself is unknown; assume gradient
+        # continuity and average the parallel pairs one step inside (p−e, p) and outside (q, q+e)
+        b = ~inner
+        by, bx, bqy, bqx = py[b], px[b], qy[b], qx[b]
+        g = np.zeros((b.sum(), image.shape[2]))
+        cnt = np.zeros((b.sum(), 1))
+        pairs = ((by - dy, bx - dx, by, bx, True), (bqy, bqx, bqy + dy, bqx + dx, False))
+        for sy, sx, ty, tx, pair_inside in pairs:
+            ok2 = (sy >= 0) & (sy < h) & (sx >= 0) & (sx < w) & (ty >= 0) & (ty < h) & (tx >= 0) & (tx < w)
+            if pair_inside:  # (p−e, p): p−e must be inside too
+                ok2[ok2] &= region[sy[ok2], sx[ok2]]
+            else:  # (q, q+e): q+e must be outside too
+                ok2[ok2] &= ~region[ty[ok2], tx[ok2]]
+            g[ok2] += img[sy[ok2], sx[ok2]] - img[ty[ok2], tx[ok2]]
+            cnt[ok2] += 1
+        rhs[p[b]] += img[bqy, bqx] + g / np.maximum(cnt, 1)
+    vals[0] = diag
+    a = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
+    sol = splu(a).solve(rhs)
+    out = image.copy()
+    out[ys, xs] = sol.astype(np.float32)
+    return out
+
+
+def poisson(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Poisson/gradient-domain blend of the masked region into its surroundings (see module docstring)."""
+    c, m = _check(composite, mask)
+    return _finish(c, m, poisson_solve(c, m > 0))
+
+
+def color_transfer(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Reinhard mean/std transfer in Lab from the ring outside the edge to the masked pixels."""
+    c, m = _check(composite, mask)
+    inside = m >= 0.5
+    if not inside.any():
+        inside = m > 0
+    sd = _signed_distance(inside, BAND_WIDTH + 1)
+    inner = inside & (sd <= BAND_WIDTH)
+    outer = ~inside & (sd < -2.5) & (sd >= -BAND_WIDTH)
+    if not outer.any():
+        outer = ~inside
+    lab = cv2.cvtColor(c, cv2.COLOR_RGB2Lab)
+    mu_i, sd_i = lab[inner].mean(0), lab[inner].std(0)
+    mu_o, sd_o = lab[outer].mean(0), lab[outer].std(0)
+    ratio = np.clip((sd_o + 1e-3) / (sd_i + 1e-3), 0.5, 2.0)
+    moved = ((lab - mu_i) * ratio + mu_o).astype(np.float32)
+    moved[..., 0] = np.clip(moved[..., 0], 0, 100)
+    rgb = cv2.cvtColor(moved, cv2.COLOR_Lab2RGB)
+    return _finish(c, m, c + m[..., None] * (rgb - c))
+
+
+BASELINES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "identity": identity,
+    "feather": feather,
+    "poisson": poisson,
+    "color_transfer": color_transfer,
+}

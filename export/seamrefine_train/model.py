@@ -1,0 +1,150 @@
+"""The seam refiner network: one file, one config, shape comments (nanoGPT style).
+
+Input: the composite crop ``image`` [N,3,H,W] (sRGB in [0,1]) and the fill ``mask`` [N,1,H,W]
+(1 = generated). Output: ``refined`` [N,3,H,W], the whole refined crop; the caller pastes it back
+inside the band (imagemath.band_weights) so nothing far from the seam changes.
+
+Two branches, both identity-initialised (at init the model returns its input exactly):
+
+1. Colour branch (low resolution, PCT-Net style). The image, mask and a local high-frequency energy
+   map are resized (antialiased) to a fixed ``lowres``×``lowres`` grid, whatever the crop size, so
+   the branch always sees the whole crop: it fixes colour/tone drift over large regions. A small
+   U-Net predicts, per low-res cell, an affine colour transform (3×3 matrix + offset, as a delta
+   from identity) and a few context features. The 12 coefficients are bilinearly upsampled and
+   applied per pixel at full resolution, gated by the mask (the background is ground truth).
+2. Detail branch (half resolution via pixel-unshuffle, small channel count). Sees the colour-
+   corrected image, the mask, a fixed noise field (so it can synthesise grain) and the upsampled
+   context features (background grain/sharpness statistics), and adds a full-resolution residual
+   (pixel-shuffle) for grain, blur and truncation at the seam.
+
+Everything is convolutions + resizes, so H and W are free (multiples of 2; the manifest asks for 8).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass
+class ModelConfig:
+    lowres: int = 64  # side of the colour branch's fixed grid
+    low_ch: tuple[int, int, int] = (16, 32, 64)  # colour U-Net widths at lowres, /2, /4 (and /8)
+    ctx_ch: int = 8  # context features handed from the colour to the detail branch
+    hi_ch: int = 24  # detail branch width (at half resolution)
+    hi_layers: int = 4  # 3×3 convs in the detail branch body
+    noise_tile: int = 128  # period of the fixed noise field (px)
+    noise_seed: int = 1234
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        d = dict(d)
+        if "low_ch" in d:
+            d["low_ch"] = tuple(d["low_ch"])
+        return cls(**d)
+
+
+def conv(cin: int, cout: int, stride: int = 1, pad: str = "replicate") -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, 3, stride=stride, padding=1, padding_mode=pad)
+
+
+def high_freq_energy(x: torch.Tensor) -> torch.Tensor:
+    """|x − box3(x)| averaged over channels: a cheap local grain/sharpness map. [N,3,H,W] → [N,1,H,W]."""
+    blur = F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+    return (x - blur).abs().mean(dim=1, keepdim=True) * 8.0
+
+
+class ColourBranch(nn.Module):
+    """Low-res U-Net: [N,5,S,S] → 12 affine delta coefficients + ctx features on an S/2×S/2 grid."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        c1, c2, c3 = cfg.low_ch
+        self.enc1 = nn.Sequential(conv(5, c1), nn.ReLU())
+        self.enc2 = nn.Sequential(conv(c1, c2, 2), nn.ReLU(), conv(c2, c2), nn.ReLU())
+        self.enc3 = nn.Sequential(conv(c2, c3, 2), nn.ReLU(), conv(c3, c3), nn.ReLU())
+        self.bott = nn.Sequential(conv(c3, c3, 2), nn.ReLU(), conv(c3, c3), nn.ReLU())
+        self.glob = nn.Linear(c3, c3)  # global (whole-crop) statistics injected at the bottleneck
+        self.dec3 = nn.Sequential(conv(c3 + c3, c3), nn.ReLU())
+        self.dec2 = nn.Sequential(conv(c3 + c2, c2), nn.ReLU())
+        self.head = nn.Conv2d(c2, 12 + cfg.ctx_ch, 3, padding=1, padding_mode="replicate")
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: [N,5,S,S] (rgb, mask, hf energy)
+        e1 = self.enc1(x)  # [N,c1,S,S]
+        e2 = self.enc2(e1)  # [N,c2,S/2,S/2]
+        e3 = self.enc3(e2)  # [N,c3,S/4,S/4]
+        b = self.bott(e3)  # [N,c3,S/8,S/8]
+        g = self.glob(b.mean(dim=(2, 3)))  # [N,c3]
+        b = F.relu(b + g[:, :, None, None])
+        d3 = self.dec3(torch.cat([F.interpolate(b, scale_factor=2.0, mode="nearest"), e3], 1))  # S/4
+        d2 = self.dec2(torch.cat([F.interpolate(d3, scale_factor=2.0, mode="nearest"), e2], 1))  # S/2
+        return self.head(d2)  # [N,12+ctx,S/2,S/2]
+
+
+class DetailBranch(nn.Module):
+    """Half-res residual CNN: [N,4*5+ctx,H/2,W/2] → full-res residual [N,3,H,W]."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        c = cfg.hi_ch
+        layers: list[nn.Module] = [conv(4 * 5 + cfg.ctx_ch, c, pad="zeros"), nn.ReLU()]
+        for _ in range(cfg.hi_layers):
+            layers += [conv(c, c, pad="zeros"), nn.ReLU()]
+        self.body = nn.Sequential(*layers)
+        self.tail = nn.Conv2d(c, 12, 3, padding=1)
+        nn.init.zeros_(self.tail.weight)
+        nn.init.zeros_(self.tail.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pixel_shuffle(self.tail(self.body(x)), 2)
+
+
+class SeamRefiner(nn.Module):
+    def __init__(self, cfg: ModelConfig | None = None):
+        super().__init__()
+        self.cfg = cfg or ModelConfig()
+        self.colour = ColourBranch(self.cfg)
+        self.detail = DetailBranch(self.cfg)
+        g = torch.Generator().manual_seed(self.cfg.noise_seed)
+        t = self.cfg.noise_tile
+        self.register_buffer("noise", torch.randn(1, 1, t, t, generator=g), persistent=True)
+
+    def noise_field(self, n: int, h: int, w: int) -> torch.Tensor:
+        """The fixed N(0,1) noise tile repeated to cover h×w: [n,1,h,w]. Deterministic by design."""
+        t = self.cfg.noise_tile
+        reps_h = (h + t - 1) // t
+        reps_w = (w + t - 1) // t
+        field = self.noise.repeat(1, 1, reps_h, reps_w)[:, :, :h, :w]
+        return field.expand(n, 1, h, w)
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        # image: [N,3,H,W] sRGB 0..1, mask: [N,1,H,W] 0..1; H, W even
+        n, _, h, w = image.shape
+        s = self.cfg.lowres
+        feats = torch.cat([image, mask, high_freq_energy(image)], 1)  # [N,5,H,W]
+        low = F.interpolate(feats, size=(s, s), mode="bilinear", antialias=True, align_corners=False)
+        coef_ctx = self.colour(low)  # [N,12+ctx,S,S]
+        coef = F.interpolate(coef_ctx[:, :12], size=(h, w), mode="bilinear", align_corners=False)
+        coef = coef * mask  # colour is only changed inside the fill
+        a = coef[:, :9].reshape(n, 3, 3, h, w)  # delta of the 3×3 matrix, [N,out,in,H,W]
+        b = coef[:, 9:12]  # [N,3,H,W]
+        corr = image + (a * image[:, None]).sum(dim=2) + b  # [N,3,H,W]
+
+        ctx = F.interpolate(coef_ctx[:, 12:], size=(h // 2, w // 2), mode="bilinear", align_corners=False)
+        hi_in = torch.cat([corr, mask, self.noise_field(n, h, w)], 1)  # [N,5,H,W]
+        hi_in = torch.cat([F.pixel_unshuffle(hi_in, 2), ctx], 1)  # [N,20+ctx,H/2,W/2]
+        out = corr + self.detail(hi_in)  # [N,3,H,W]
+        return out.clamp(0.0, 1.0)
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

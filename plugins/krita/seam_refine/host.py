@@ -1,0 +1,200 @@
+"""The only module that touches Krita: the Extension, reading the layer + selection, adding the result.
+
+Flow: gather (active paint layer's pixels over the selection's bounds plus context, and the selection
+mask) → worker thread sends them to the daemon → on the GUI thread a new paint layer "Seam Refine" is
+created directly above the active layer, holding the refined crop at its offset (one undo step;
+no existing layer is touched).
+"""
+
+import importlib.util
+import os
+import time
+from pathlib import Path
+
+from krita import Extension, Krita
+
+from . import pixels, ui
+from .qt import QByteArray, QtGui
+
+ACTION_ID = "seam_refine_run"
+SETTINGS_ACTION_ID = "seam_refine_settings"
+SHORTCUT = "Ctrl+Alt+R"
+LAYER_NAME = "Seam Refine"
+SETTINGS_GROUP = "SeamRefine"
+# Timings (and, in test mode, the exact request) of the last run; read by tests and the benchmark.
+LAST_RUN = {}
+
+
+def load_client():
+    """The stdlib client copied next to this file at install time (or the repo copy, in development)."""
+    try:
+        from . import seamrefine_client
+
+        return seamrefine_client
+    except ImportError:
+        path = Path(__file__).resolve().parents[2] / "common" / "seamrefine_client.py"
+        if not path.is_file():
+            raise
+        spec = importlib.util.spec_from_file_location("seamrefine_client", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+
+def read_settings():
+    app = Krita.instance()
+    out = {}
+    for key, default in ui.DEFAULTS.items():
+        raw = app.readSetting(SETTINGS_GROUP, key, str(default))
+        try:
+            out[key] = type(default)(raw)
+        except ValueError:
+            out[key] = default
+    return out
+
+
+def write_settings(values):
+    for key, value in values.items():
+        Krita.instance().writeSetting(SETTINGS_GROUP, key, str(value))
+
+
+def gather(doc):
+    """Everything the request needs, read on the GUI thread; raises pixels.Unsupported with a message."""
+    node = doc.activeNode()
+    if node is None:
+        raise pixels.Unsupported("Select the paint layer that holds the generated fill first.")
+    if node.type() != "paintlayer":
+        raise pixels.Unsupported(f"Seam Refine works on paint layers; the active layer “{node.name()}” is a "
+                                 f"{node.type()}. Select a paint layer (or convert this one) and try again.")
+    dtype, itemsize, order = pixels.pixel_format(node.colorModel(), node.colorDepth())
+    sel = doc.selection()
+    if sel is None or sel.width() <= 0 or sel.height() <= 0:
+        raise pixels.Unsupported("Nothing is selected. Select the generated region (a soft or feathered "
+                                 "selection works best), then run Seam Refine.")
+    x, y, w, h = pixels.crop_box(sel.x(), sel.y(), sel.width(), sel.height(), doc.width(), doc.height())
+    mask = bytes(sel.pixelData(x, y, w, h))
+    if not pixels.mask_coverage(mask)[0]:
+        raise pixels.Unsupported("The selection is empty. Select the generated region first.")
+    image = bytes(node.pixelData(x, y, w, h))
+    # Float layers are usually linear-light; their values are sent as they are (no gamma field yet).
+    linear = pixels.is_linear_profile(node.colorProfile())
+    return {"node": node, "box": (x, y, w, h), "image": image, "mask": mask, "dtype": dtype,
+            "order": order, "channels": 4, "linear": linear,
+            "space": (node.colorModel(), node.colorDepth(), node.colorProfile())}
+
+
+def add_result_layer(doc, req, result):
+    """New paint layer above the active one holding the refined crop; a single undoable step."""
+    node = req["node"]
+    x, y, w, h = req["box"]
+    layer = doc.createNode(LAYER_NAME, "paintlayer")
+    if (layer.colorModel(), layer.colorDepth()) != req["space"][:2]:
+        layer.setColorSpace(*req["space"])
+        if (layer.colorModel(), layer.colorDepth()) != req["space"][:2]:
+            raise pixels.Unsupported("The active layer's colour space differs from the image's. Convert "
+                                     "the layer to the image's colour space and try again.")
+    layer.setPixelData(QByteArray(result), x, y, w, h)
+    layer.setOpacity(node.opacity())
+    layer.setBlendingMode(node.blendingMode())
+    parent = node.parentNode() or doc.rootNode()
+    parent.addChildNode(layer, node)
+    doc.setActiveNode(layer)
+    doc.refreshProjection()
+    return layer
+
+
+class SeamRefineExtension(Extension):
+    def __init__(self, parent):
+        super().__init__(parent)
+        self.request = None
+
+    def setup(self):
+        pass
+
+    def createActions(self, window):
+        action = window.createAction(ACTION_ID, "Seam Refine", "tools/scripts")
+        action.setShortcut(QtGui.QKeySequence(SHORTCUT))
+        action.triggered.connect(self.run)
+        settings = window.createAction(SETTINGS_ACTION_ID, "Seam Refine Settings…", "tools/scripts")
+        settings.triggered.connect(self.edit_settings)
+
+    @staticmethod
+    def _parent():
+        window = Krita.instance().activeWindow()
+        return window.qwindow() if window is not None else None
+
+    def edit_settings(self):
+        dialog = ui.SettingsDialog(read_settings(), self._parent())
+        if ui.exec_dialog(dialog):
+            write_settings(dialog.values())
+
+    def run(self):
+        if self.request is not None:
+            ui.show_message("Seam Refine is already working on a selection.", "info", self._parent())
+            return
+        doc = Krita.instance().activeDocument()
+        if doc is None:
+            ui.show_message("Open an image first.", "info", self._parent())
+            return
+        try:
+            client = load_client()
+        except ImportError:
+            ui.show_message("The Seam Refine plugin is incomplete (seamrefine_client.py is missing). "
+                            "Reinstall it with `seam-refine install-plugin krita`.", "error", self._parent())
+            return
+        t0 = time.perf_counter()
+        try:
+            req = gather(doc)
+        except pixels.Unsupported as e:
+            ui.show_message(str(e), "warning", self._parent())
+            return
+        settings = read_settings()
+        LAST_RUN.clear()
+        LAST_RUN.update(box=req["box"], dtype=req["dtype"], order=req["order"], linear=req["linear"],
+                        gather_s=time.perf_counter() - t0, settings=settings)
+        if ui.test_mode():
+            LAST_RUN.update(image=req["image"], mask=req["mask"])
+        x, y, w, h = req["box"]
+
+        def job(progress, cancel):
+            t = time.perf_counter()
+            c = client.Client(endpoint=settings["endpoint"] or None, timeout=settings["timeout"])
+            try:
+                return c.refine(req["image"], w, h, req["channels"], req["dtype"], req["order"], req["mask"],
+                                strength=settings["strength"], samples=settings["samples"],
+                                band=settings["band"] or None, progress=progress, cancel=cancel)
+            finally:
+                c.close()
+                LAST_RUN["request_s"] = time.perf_counter() - t
+
+        self.request = ui.Request(job, lambda result, error: self._finish(client, doc, req, result, error),
+                                  self._parent())
+        self.request.start()
+
+    def _finish(self, client, doc, req, result, error):
+        self.request = None
+        if isinstance(error, client.Cancelled):
+            LAST_RUN["cancelled"] = True
+            return
+        if error is not None:
+            ui.show_message(ui.describe_error(error, client), "warning", self._parent())
+            return
+        pixels_out, header = result
+        LAST_RUN["daemon_ms"] = float(header.get("elapsed_ms") or 0.0)
+        t = time.perf_counter()
+        try:
+            add_result_layer(doc, req, pixels_out)
+        except pixels.Unsupported as e:
+            ui.show_message(str(e), "warning", self._parent())
+            return
+        except RuntimeError as e:  # e.g. the document was closed while refining
+            ui.show_message(f"Could not add the result layer: {e}", "error", self._parent())
+            return
+        LAST_RUN["paste_s"] = time.perf_counter() - t
+        LAST_RUN["header"] = {k: v for k, v in header.items() if k != "frames"}
+        if os.environ.get("SEAM_REFINE_TEST_MODE") == "1":
+            LAST_RUN["result"] = pixels_out
+
+
+def register():
+    Krita.instance().addExtension(SeamRefineExtension(Krita.instance()))

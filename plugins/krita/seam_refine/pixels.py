@@ -1,0 +1,62 @@
+"""Pure helpers of the Krita plugin (no Krita, no Qt): pixel formats and the crop around a selection."""
+
+# Krita's pixelData layout per (colour model, depth): 8/16-bit integer RGBA is stored B,G,R,A;
+# half/float RGBA is stored R,G,B,A. The daemon accepts both orders, so bytes go out untouched.
+FORMATS = {
+    ("RGBA", "U8"): ("uint8", 1, "BGRA"),
+    ("RGBA", "U16"): ("uint16", 2, "BGRA"),
+    ("RGBA", "F16"): ("float16", 2, "RGBA"),
+    ("RGBA", "F32"): ("float32", 4, "RGBA"),
+}
+MODEL_NAMES = {"RGBA": "RGB/Alpha", "GRAYA": "Grayscale/Alpha", "CMYKA": "CMYK/Alpha", "LABA": "L*a*b*/Alpha",
+               "XYZA": "XYZ/Alpha", "YCbCrA": "YCbCr/Alpha"}
+MIN_CONTEXT, MAX_CONTEXT = 48, 256
+
+
+class Unsupported(Exception):
+    """The document/layer cannot be refined; the message is meant for the artist."""
+
+
+def pixel_format(model, depth):
+    """(dtype, bytes per channel, channel order) for a Krita colour model/depth, or Unsupported."""
+    fmt = FORMATS.get((model, depth))
+    if fmt is not None:
+        return fmt
+    if model != "RGBA":
+        name = MODEL_NAMES.get(model, model)
+        raise Unsupported(f"Seam Refine works on RGB/Alpha layers; this layer is {name}. Convert it with "
+                          "Image ▸ Convert Image Color Space… (or Layer ▸ Convert ▸ Convert Layer "
+                          "Color Space…).")
+    raise Unsupported(f"Seam Refine supports 8-bit, 16-bit and 16/32-bit float RGB/Alpha; this layer's "
+                      f"channel depth is {depth}.")
+
+
+def is_linear_profile(profile):
+    """True for linear-light profiles (e.g. 'sRGB-elle-V2-g10.icc', 'scRGB (linear)').
+
+    Float layers are usually linear; for now their values go to the daemon as they are (the daemon
+    has no gamma field yet), which is noted here rather than silently converted.
+    """
+    name = (profile or "").lower()
+    return "linear" in name or "g10" in name or "scrgb" in name
+
+
+def context_margin(sel_w, sel_h):
+    """Pixels of unselected surroundings sent with the selection: a quarter of its larger side, clamped."""
+    return max(MIN_CONTEXT, min(MAX_CONTEXT, (max(sel_w, sel_h) + 3) // 4))
+
+
+def crop_box(sel_x, sel_y, sel_w, sel_h, doc_w, doc_h, margin=None):
+    """(x, y, w, h): the selection's bounds grown by ``margin`` and clipped to the document."""
+    if margin is None:
+        margin = context_margin(sel_w, sel_h)
+    x0, y0 = max(0, sel_x - margin), max(0, sel_y - margin)
+    x1, y1 = min(doc_w, sel_x + sel_w + margin), min(doc_h, sel_y + sel_h + margin)
+    if x1 <= x0 or y1 <= y0:
+        raise Unsupported("The selection lies outside the image.")
+    return x0, y0, x1 - x0, y1 - y0
+
+
+def mask_coverage(mask):
+    """(any pixel selected, any pixel unselected) for a 1-byte-per-pixel selection mask."""
+    return mask.count(0) < len(mask), mask.count(255) < len(mask)

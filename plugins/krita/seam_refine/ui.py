@@ -1,0 +1,131 @@
+"""Dialogs, messages and the background request of the Krita plugin (Qt only, no ``krita`` import)."""
+
+import os
+import threading
+import time
+
+from .qt import Qt, QTimer, QtWidgets, enum, exec_dialog
+
+TITLE = "Seam Refine"
+# With SEAM_REFINE_TEST_MODE=1 messages are recorded here (and printed) instead of shown in a dialog.
+MESSAGES = []
+DEFAULTS = {"strength": 1.0, "samples": 1, "band": 0, "endpoint": "", "timeout": 300.0}
+
+
+def test_mode():
+    return os.environ.get("SEAM_REFINE_TEST_MODE") == "1"
+
+
+def show_message(text, level="warning", parent=None):
+    """Tell the artist something (one place, so tests can record messages instead of showing dialogs)."""
+    if test_mode():
+        MESSAGES.append((level, text))
+        print(f"seam_refine [{level}]: {text}", flush=True)
+        return
+    box = QtWidgets.QMessageBox
+    icon = {"info": "Information", "warning": "Warning", "error": "Critical"}[level]
+    dialog = box(enum(box, "Icon", icon), TITLE, text, enum(box, "StandardButton", "Ok"), parent)
+    exec_dialog(dialog)
+
+
+def describe_error(exc, client):
+    """A short, artist-facing message for a failed request."""
+    if isinstance(exc, client.DaemonNotRunning):
+        return exc.message
+    if isinstance(exc, client.DaemonBusy):
+        return "The Seam Refine daemon is busy with other requests. Try again in a moment."
+    if isinstance(exc, client.DaemonTimeout):
+        return ("The Seam Refine daemon did not finish in time. Try a smaller selection, fewer samples, "
+                "or a longer timeout in Tools ▸ Scripts ▸ Seam Refine Settings.")
+    if isinstance(exc, client.ClientError):
+        return f"{exc.message} ({exc.code})"
+    return f"Unexpected error: {exc}"
+
+
+class Request:
+    """Runs ``job(progress, cancel)`` on a worker thread and polls it from the GUI thread.
+
+    ``done(result, error)`` is called on the GUI thread (``result`` None when ``error`` is set).
+    A window-modal QProgressDialog shows progress; its Cancel button sets ``cancel``.
+    """
+
+    POLL_MS = 30
+
+    def __init__(self, job, done, parent=None, label="Refining the seam…"):
+        self.job, self.done = job, done
+        self.cancel = threading.Event()
+        self.progress = (0, 0)
+        self.outcome = None
+        self.dialog = QtWidgets.QProgressDialog(label, "Cancel", 0, 0, parent)
+        self.dialog.setWindowTitle(TITLE)
+        self.dialog.setWindowModality(enum(Qt, "WindowModality", "WindowModal"))
+        self.dialog.setMinimumDuration(400)
+        self.dialog.canceled.connect(self.cancel.set)
+        self.timer = QTimer()
+        self.timer.timeout.connect(self._poll)
+        self.started = time.perf_counter()
+
+    def start(self):
+        threading.Thread(target=self._run, name="seam-refine-request", daemon=True).start()
+        self.timer.start(self.POLL_MS)
+
+    def _run(self):
+        try:
+            self.outcome = (self.job(self._on_progress, self.cancel), None)
+        except BaseException as e:  # handed to the GUI thread, shown as a message there
+            self.outcome = (None, e)
+
+    def _on_progress(self, done, total):
+        self.progress = (done, total)
+
+    def _poll(self):
+        done, total = self.progress
+        if total > 0:
+            self.dialog.setMaximum(total)
+            self.dialog.setValue(min(done, total))
+        if self.outcome is None:
+            return
+        self.timer.stop()
+        self.dialog.reset()
+        self.dialog.hide()
+        result, error = self.outcome
+        self.done(result, error)
+
+
+class SettingsDialog(QtWidgets.QDialog):
+    """Strength, samples, band, endpoint override and timeout."""
+
+    def __init__(self, values, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle(TITLE + " Settings")
+        form = QtWidgets.QFormLayout(self)
+        self.strength = QtWidgets.QDoubleSpinBox()
+        self.strength.setRange(0.0, 1.0)
+        self.strength.setSingleStep(0.1)
+        self.strength.setValue(float(values["strength"]))
+        self.samples = QtWidgets.QSpinBox()
+        self.samples.setRange(1, 8)
+        self.samples.setValue(int(values["samples"]))
+        self.band = QtWidgets.QSpinBox()
+        self.band.setRange(0, 512)
+        self.band.setSpecialValueText("model default")
+        self.band.setValue(int(values["band"]))
+        self.endpoint = QtWidgets.QLineEdit(str(values["endpoint"]))
+        self.endpoint.setPlaceholderText("automatic (endpoint.json)")
+        self.timeout = QtWidgets.QDoubleSpinBox()
+        self.timeout.setRange(5.0, 3600.0)
+        self.timeout.setValue(float(values["timeout"]))
+        form.addRow("Strength", self.strength)
+        form.addRow("Samples", self.samples)
+        form.addRow("Band width (px)", self.band)
+        form.addRow("Daemon endpoint", self.endpoint)
+        form.addRow("Timeout (s)", self.timeout)
+        bb = QtWidgets.QDialogButtonBox
+        buttons = bb(enum(bb, "StandardButton", "Ok") | enum(bb, "StandardButton", "Cancel"))
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def values(self):
+        return {"strength": self.strength.value(), "samples": self.samples.value(), "band": self.band.value(),
+                "endpoint": self.endpoint.text().strip(), "timeout": self.timeout.value()}

@@ -1,0 +1,313 @@
+"""``seam-refine`` command line: serve, refine, batch, daemon {install-autostart,…}, demo, and the lazy
+subcommands bench / install-plugin / train that live in other modules.
+
+Errors print one line (``seam-refine: …``) and exit non-zero; no tracebacks for SeamRefineError.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import struct
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DaemonUnavailableError, InputError, SeamRefineError
+
+LAZY = {
+    "bench": ("seamrefine_train.bench", "benchmark the refiner against baselines (seamrefine_train.bench)"),
+    "install-plugin": ("seamrefine.install_plugin", "install the Krita or GIMP plugin"),
+    "train": ("seamrefine_train.train", "train the refiner (needs the [train] extra)"),
+}
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
+
+
+# ---- image files ------------------------------------------------------------------------------
+def load_image(path: Path) -> np.ndarray:
+    """H×W×3/4 uint8 or uint16 RGB(A). 16-bit colour PNGs need opencv (Pillow reads them as 8-bit)."""
+    from PIL import Image
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"image not found: {path}", str(path))
+    with open(path, "rb") as f:
+        head = f.read(26)
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[24] == 16 and head[25] in (2, 6):
+        return _load_png16(path)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                g = np.asarray(im).astype(np.uint16)
+                return np.repeat(g[..., None], 3, axis=2)
+            keep = "RGBA" if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info else "RGB"
+            return np.asarray(im.convert(keep))
+    except OSError as exc:
+        raise InputError(f"cannot read image {path}: {exc}", str(path)) from None
+
+
+def _load_png16(path: Path) -> np.ndarray:
+    try:
+        import cv2
+    except ImportError:
+        raise InputError(f"{path} is a 16-bit colour PNG; reading it needs opencv-python-headless "
+                         "(pip install opencv-python-headless)", str(path)) from None
+    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if arr is None:
+        raise InputError(f"cannot read image {path}", str(path))
+    return arr[..., [2, 1, 0, 3][: arr.shape[2]]]
+
+
+def load_mask(path: Path) -> np.ndarray:
+    """H×W mask: uint8 0–255 (8-bit files) or float32 0–1 (16-bit/float files); colour is converted to L."""
+    from PIL import Image
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"mask not found: {path}", str(path))
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                return (np.asarray(im).astype(np.float32) / 65535.0).clip(0.0, 1.0)
+            if im.mode == "F":
+                return np.asarray(im).astype(np.float32).clip(0.0, 1.0)
+            return np.asarray(im.convert("L"))
+    except OSError as exc:
+        raise InputError(f"cannot read mask {path}: {exc}", str(path)) from None
+
+
+def save_image(path: Path, image: np.ndarray) -> None:
+    """Write uint8 (Pillow) or uint16 (own PNG encoder, lossless 16-bit) RGB(A); parent dirs are made."""
+    from PIL import Image
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if image.dtype == np.uint16:
+        if path.suffix.lower() != ".png":
+            raise InputError(f"16-bit output must be a .png, got {path.name}", str(path))
+        path.write_bytes(encode_png16(image))
+    else:
+        Image.fromarray(np.ascontiguousarray(image)).save(path)
+
+
+def encode_png16(image: np.ndarray) -> bytes:
+    """A 16-bit PNG (grey, grey+alpha, RGB or RGBA by channel count) with filter 0 and zlib level 6."""
+    img = image if image.ndim == 3 else image[..., None]
+    h, w, c = img.shape
+    ctype = {1: 0, 2: 4, 3: 2, 4: 6}[c]
+    raw = np.zeros((h, 1 + w * c * 2), np.uint8)
+    raw[:, 1:] = np.ascontiguousarray(img, dtype=">u2").reshape(h, -1).view(np.uint8)
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, ctype, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw.tobytes(), 6)) + chunk(b"IEND", b""))
+
+
+# ---- refine / batch ---------------------------------------------------------------------------
+class Backend:
+    """Refines through the running daemon when there is one (or ``mode == "daemon"``), else in-process."""
+
+    def __init__(self, mode: str = "auto", model: Path | None = None, cpu: bool = False, timeout: float = 600.0):
+        from . import paths
+
+        self.client = None
+        self.refiner = None
+        if mode == "daemon" or (mode == "auto" and model is None and paths.read_endpoint() is not None):
+            from .client import Client
+
+            self.client = Client(timeout=timeout)
+            self.where = "daemon"
+        else:
+            from .inference import Refiner
+
+            self.refiner = Refiner(model, providers=["CPUExecutionProvider"] if cpu else None)
+            self.where = "in-process"
+
+    def refine(self, image, mask, *, strength, samples, band, progress=None) -> tuple[np.ndarray, tuple]:
+        if self.client is not None:
+            out, header = self.client.refine(image, mask, strength=strength, samples=samples, band=band,
+                                             progress=progress)
+            return out, (header.get("seam_score_before"), header.get("seam_score_after"))
+        out = self.refiner.refine(image, mask, strength=strength, samples=samples, band=band, progress=progress)
+        return out, tuple(getattr(self.refiner, "last_scores", None) or (None, None))
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+
+
+def _mode(args) -> str:
+    return "daemon" if args.daemon else "local" if args.no_daemon else "auto"
+
+
+def _fmt(score) -> str:
+    return "n/a" if score is None else f"{score:.4f}"
+
+
+def cmd_refine(args) -> int:
+    image, mask = load_image(args.image), load_mask(args.mask)
+    backend = Backend(_mode(args), args.model, args.cpu)
+    try:
+        t0 = time.perf_counter()
+        out, (before, after) = backend.refine(image, mask, strength=args.strength, samples=args.samples,
+                                              band=args.band)
+        save_image(args.output, out)
+    finally:
+        backend.close()
+    print(f"{args.output}: seam score {_fmt(before)} → {_fmt(after)} ({backend.where}, "
+          f"{time.perf_counter() - t0:.2f} s)")
+    return 0
+
+
+def find_mask(masks: Path, image: Path) -> Path | None:
+    """``MASKDIR/<same name>``, else ``<stem>.<any image ext>``, else ``<stem>_mask.<ext>``."""
+    if (masks / image.name).is_file():
+        return masks / image.name
+    for stem in (image.stem, image.stem + "_mask"):
+        for ext in IMAGE_EXTS:
+            if (masks / (stem + ext)).is_file():
+                return masks / (stem + ext)
+    return None
+
+
+def progress_bar(done: int, total: int, label: str = "", width: int = 30, stream=None) -> None:
+    """A one-line text bar on stderr, redrawn in place."""
+    stream = stream or sys.stderr
+    filled = int(width * done / max(total, 1))
+    stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label[:40]:<40}")
+    if done >= total:
+        stream.write("\n")
+    stream.flush()
+
+
+def cmd_batch(args) -> int:
+    indir, masks, outdir = Path(args.indir), Path(args.masks), Path(args.output)
+    if not indir.is_dir():
+        raise InputError(f"input folder not found: {indir}", str(indir))
+    if not masks.is_dir():
+        raise InputError(f"mask folder not found: {masks}", str(masks))
+    images = sorted(p for p in indir.iterdir() if p.suffix.lower() in IMAGE_EXTS)
+    if not images:
+        raise InputError(f"no images in {indir}", str(indir))
+    backend = Backend(_mode(args), args.model, args.cpu)
+    failed = []
+    try:
+        for i, path in enumerate(images):
+            progress_bar(i, len(images), path.name)
+            mpath = find_mask(masks, path)
+            try:
+                if mpath is None:
+                    raise InputError(f"no mask for {path.name} in {masks}", path.name)
+                out, _ = backend.refine(load_image(path), load_mask(mpath), strength=args.strength,
+                                        samples=args.samples, band=args.band)
+                save_image(outdir / (path.stem + ".png"), out)
+            except (SeamRefineError, OSError) as exc:
+                if isinstance(exc, DaemonUnavailableError):
+                    raise
+                failed.append(f"{path.name}: {getattr(exc, 'message', exc)}")
+        progress_bar(len(images), len(images), "done")
+    finally:
+        backend.close()
+    for line in failed:
+        print(f"seam-refine: skipped {line}", file=sys.stderr)
+    print(f"{len(images) - len(failed)} of {len(images)} refined into {outdir}")
+    return 1 if failed else 0
+
+
+# ---- daemon management ------------------------------------------------------------------------
+def cmd_daemon(args) -> int:
+    from . import autostart, paths
+
+    if args.action == "install-autostart":
+        for p in autostart.install():
+            print(f"wrote {p}")
+        return 0
+    if args.action == "uninstall-autostart":
+        for p in autostart.uninstall():
+            print(f"removed {p}")
+        return 0
+    info = paths.read_endpoint()
+    print(f"autostart: {autostart.status()}")
+    if info is None:
+        print(f"daemon: not running (runtime dir {paths.runtime_dir()})")
+        return 3
+    from .client import Client
+
+    with Client(timeout=5.0) as c:
+        hello = c.hello()
+    print(f"daemon: running, pid {info['pid']}, {info['endpoint']}{' and ' + info['ipc'] if 'ipc' in info else ''}")
+    print(f"version {hello['version']}, protocol {hello['protocol']}, model {hello['model']['name']} "
+          f"({hello['model']['sha256'][:12]}), provider {hello['provider']}, limits {hello['limits']}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__, daemon, demo
+
+    p = argparse.ArgumentParser(prog="seam-refine", description="Remove the seam a generative fill leaves.")
+    p.add_argument("--version", action="version", version=f"seam-refine {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    s = sub.add_parser("serve", help="run the refiner daemon")
+    daemon.build_parser(s)
+    s.set_defaults(func=daemon.serve)
+    for name in ("refine", "batch"):
+        s = sub.add_parser(name, help="refine one image" if name == "refine" else "refine a folder of images")
+        if name == "refine":
+            s.add_argument("image", type=Path)
+            s.add_argument("--mask", type=Path, required=True, help="grayscale mask: white = generated region")
+            s.add_argument("-o", "--output", type=Path, required=True)
+        else:
+            s.add_argument("indir", type=Path)
+            s.add_argument("--masks", type=Path, required=True, help="folder with one mask per image")
+            s.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+        s.add_argument("--strength", type=float, default=1.0)
+        s.add_argument("--samples", type=int, default=1)
+        s.add_argument("--band", type=int, default=None, help="band width in px (default: the model's)")
+        g = s.add_mutually_exclusive_group()
+        g.add_argument("--daemon", action="store_true", help="require the running daemon")
+        g.add_argument("--no-daemon", action="store_true", help="refine in this process")
+        s.add_argument("--model", type=Path, default=None, help="model .onnx for in-process refining")
+        s.add_argument("--cpu", action="store_true")
+        s.set_defaults(func=cmd_refine if name == "refine" else cmd_batch)
+    s = sub.add_parser("daemon", help="daemon autostart and status")
+    s.add_argument("action", choices=("install-autostart", "uninstall-autostart", "status"))
+    s.set_defaults(func=cmd_daemon)
+    s = sub.add_parser("demo", help="refine the bundled sample through a real daemon (main job)")
+    demo.build_parser(s)
+    s.set_defaults(func=demo.run)
+    for name, (_, help_) in LAZY.items():
+        sub.add_parser(name, help=help_, add_help=False)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] in LAZY:
+            module = LAZY[argv[0]][0]
+            try:
+                mod = importlib.import_module(module)
+            except ImportError as exc:
+                print(f"seam-refine: `{argv[0]}` is not available ({exc}); install the extra it needs",
+                      file=sys.stderr)
+                return 1
+            return int(mod.main(argv[1:]) or 0)
+        args = build_parser().parse_args(argv)
+        return int(args.func(args) or 0)
+    except SeamRefineError as exc:
+        print(f"seam-refine: {exc.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("seam-refine: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""Runs INSIDE real GIMP 3 (``hosts.sh gimp-run``): drives the Seam Refine plug-in through the PDB.
+
+Argument: a JSON spec ``{"out_dir": str, "cases": [case, ...]}``; each case is
+``{"name", "png", "precision" (nick, optional), "canvas_pad" [left, top, right, bottom] (optional),
+"select": {"kind": "ellipse"|"rectangle", "x", "y", "w", "h", "feather"} or null, "strength", "samples",
+"stop_daemon": bool}``. Nothing is judged here beyond API sanity: every observation goes to
+``out_dir/results.json`` plus raw pixel dumps, and tests/test_gimp.py judges them.
+
+With ``stop_daemon`` the script first writes ``out_dir/<name>.stop`` and waits for the test to stop the
+daemon and write ``out_dir/<name>.stopped``.
+"""
+
+import hashlib
+import json
+import os
+import sys
+import time
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("Gegl", "0.4")
+from gi.repository import Gegl, Gimp, Gio  # noqa: E402
+
+PROCEDURE = "python-fu-seam-refine"
+FORMATS = {"u8": ("R'G'B'A u8", "uint8"), "u16": ("R'G'B'A u16", "uint16")}
+
+
+def babl_for(image):
+    kind = image.get_precision().value_nick.split("-", 1)[0]
+    return FORMATS.get(kind, ("R'G'B'A float", "float32"))
+
+
+def read(drawable, x, y, w, h, fmt):
+    return bytes(drawable.get_buffer().get(Gegl.Rectangle.new(x, y, w, h), 1.0, fmt, Gegl.AbyssPolicy.NONE))
+
+
+def dump(out_dir, name, data):
+    with open(os.path.join(out_dir, name), "wb") as f:
+        f.write(data)
+    return name
+
+
+def wait_for_stop(out_dir, name, timeout=60.0):
+    open(os.path.join(out_dir, name + ".stop"), "w").close()
+    flag = os.path.join(out_dir, name + ".stopped")
+    end = time.monotonic() + timeout
+    while not os.path.exists(flag):
+        if time.monotonic() > end:
+            raise RuntimeError("the test did not stop the daemon")
+        time.sleep(0.05)
+
+
+def run_case(case, out_dir):
+    name = case["name"]
+    image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(case["png"]))
+    assert image is not None, "load failed: " + case["png"]
+    if case.get("precision"):
+        image.convert_precision(getattr(Gimp.Precision, case["precision"].upper().replace("-", "_")))
+    if case.get("canvas_pad"):
+        left, top, right, bottom = case["canvas_pad"]
+        image.resize(image.get_width() + left + right, image.get_height() + top + bottom, left, top)
+    layer = image.get_layers()[0]
+    fmt, dtype = babl_for(image)
+    sel = case.get("select")
+    if sel:
+        op = Gimp.ChannelOps.REPLACE
+        if sel["kind"] == "ellipse":
+            image.select_ellipse(op, sel["x"], sel["y"], sel["w"], sel["h"])
+        else:
+            image.select_rectangle(op, sel["x"], sel["y"], sel["w"], sel["h"])
+        if sel.get("feather"):
+            Gimp.Selection.feather(image, float(sel["feather"]))
+    res = {"name": name, "precision": image.get_precision().value_nick, "dtype": dtype,
+           "image_size": [image.get_width(), image.get_height()]}
+    _, lx, ly = layer.get_offsets()
+    lw, lh = layer.get_width(), layer.get_height()
+    res["layer"] = {"offsets": [lx, ly], "size": [lw, lh]}
+    bounds = Gimp.Selection.bounds(image)
+    res["selection_bounds"] = [bounds[1], bounds[2], bounds[3], bounds[4], bounds[5]]
+    ok, ix, iy, iw, ih = layer.mask_intersect()
+    res["mask_intersect"] = [ok, ix, iy, iw, ih]
+    before = read(layer, 0, 0, lw, lh, fmt)
+    ids_before = [item.get_id() for item in image.get_layers()]
+
+    if case.get("stop_daemon"):
+        wait_for_stop(out_dir, name)
+
+    proc = Gimp.get_pdb().lookup_procedure(PROCEDURE)
+    assert proc is not None, PROCEDURE + " is not registered"
+    cfg = proc.create_config()
+    cfg.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+    cfg.set_property("image", image)
+    cfg.set_core_object_array("drawables", [layer])
+    cfg.set_property("strength", float(case.get("strength", 1.0)))
+    cfg.set_property("samples", int(case.get("samples", 1)))
+    t0 = time.monotonic()
+    values = proc.run(cfg)
+    res["run_s"] = time.monotonic() - t0
+    res["status"] = values.index(0).value_nick
+    res["message"] = values.index(1) if values.length() > 1 else None
+
+    layers = image.get_layers()
+    res["layers"] = [item.get_name() for item in layers]
+    res["old_layers_kept"] = [item.get_id() for item in layers if item.get_id() in ids_before] == ids_before
+    res["selected_layers"] = [item.get_name() for item in image.get_selected_layers()]
+    after = read(layer, 0, 0, lw, lh, fmt)
+    res["original_unchanged"] = after == before
+    res["original_sha"] = hashlib.sha256(before).hexdigest()
+    res["undo_enabled"] = image.undo_is_enabled()
+    new = [item for item in layers if item.get_id() not in ids_before]
+    res["new_layers"] = len(new)
+    if len(new) == 1:
+        nl = new[0]
+        _, nx, ny = nl.get_offsets()
+        nw, nh = nl.get_width(), nl.get_height()
+        res["new"] = {"name": nl.get_name(), "offsets": [nx, ny], "size": [nw, nh],
+                      "index": layers.index(nl), "original_index": layers.index(layer),
+                      "has_alpha": nl.has_alpha(), "mode": nl.get_mode().value_nick,
+                      "opacity": nl.get_opacity(), "parent": nl.get_parent() is not None}
+        res["files"] = {
+            "new": dump(out_dir, name + "_new.bin", read(nl, 0, 0, nw, nh, fmt)),
+            # what the plug-in should have sent: the layer crop under the new layer, and the selection
+            "crop": dump(out_dir, name + "_crop.bin", read(layer, nx - lx, ny - ly, nw, nh, fmt)),
+            "mask": dump(out_dir, name + "_mask.bin", read(image.get_selection(), nx, ny, nw, nh, "Y u8")),
+        }
+    image.delete()
+    return res
+
+
+def main():
+    with open(sys.argv[1]) as f:
+        spec = json.load(f)
+    out_dir = spec["out_dir"]
+    results = []
+    for case in spec["cases"]:
+        results.append(run_case(case, out_dir))
+        with open(os.path.join(out_dir, "results.json"), "w") as f:
+            json.dump(results, f, indent=1)
+    print(f"refine_cases: {len(results)} cases done")
+
+
+main()

@@ -1,0 +1,233 @@
+"""The daemon through real sockets (one shared daemon subprocess on the ONNX fixture model): info,
+refine in every dtype/order, typed errors, a seeded fuzz of a few hundred malformed messages,
+8 concurrent clients, bounded RSS, and a refused second instance."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+
+import msgpack
+import numpy as np
+import pytest
+from daemon_fixtures import DAEMON_ENV, RawPeer, fixture_model_dir, launch, no_cuda_device, rss_kib, sample_pair, stop
+from test_protocol import mutate
+
+from seamrefine import PROTOCOL_VERSION, __version__
+from seamrefine.client import Client
+from seamrefine.errors import AuthError, EmptyMaskError, FullMaskError, InputError
+from seamrefine.inference import Refiner
+from seamrefine.protocol import RefineParams, Request, encode_refine, encode_request, swap_order
+
+CONCURRENT_CLIENTS = 8
+REQUESTS_PER_CLIENT = 4
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return fixture_model_dir(tmp_path_factory.mktemp("model"))
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory, model):
+    """No --cpu: on a machine without CUDA the daemon must report the CPU provider it really uses."""
+    rt = tmp_path_factory.mktemp("rt")
+    proc, info = launch(rt, model, "--queue", "16", cpu=False)
+    yield proc, info, rt
+    assert stop(proc) == 0
+
+
+@pytest.fixture(scope="module")
+def refiner(model):
+    return Refiner(model, ["CPUExecutionProvider"], threads=1)
+
+
+@pytest.fixture()
+def client(daemon):
+    with Client(runtime_dir=daemon[2], timeout=20) as c:
+        yield c
+
+
+def test_endpoint_file(daemon):
+    proc, info, rt = daemon
+    ep = rt / "endpoint.json"
+    assert (ep.stat().st_mode & 0o777) == 0o600
+    assert info["pid"] == proc.pid and info["protocol"] == PROTOCOL_VERSION and info["version"] == __version__
+    assert info["endpoint"].startswith("tcp://127.0.0.1:") and len(info["token"]) == 32
+    assert info["ipc"] == f"ipc://{rt / 'sock'}"
+
+
+def test_hello_reports_model_provider_limits(client, model):
+    info = client.hello()
+    assert info["version"] == __version__ and info["protocol"] == PROTOCOL_VERSION
+    assert info["model"]["name"] == "fixture-blur" and len(info["model"]["sha256"]) == 64
+    assert info["limits"]["queue"] == 16 and info["limits"]["max_pixels"] > 0
+    if no_cuda_device():
+        assert info["provider"] == "CPUExecutionProvider"
+    assert client.ping() < 1.0
+
+
+def test_ipc_endpoint_serves(daemon):
+    with Client(daemon[1]["ipc"], daemon[1]["token"], timeout=5) as c:
+        assert c.hello()["protocol"] == PROTOCOL_VERSION
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_refine_matches_in_process(client, refiner, dtype):
+    img, mask = sample_pair(np.random.default_rng(3), dtype=dtype)
+    out, header = client.refine(img, mask)
+    expect = refiner.refine(img, mask)
+    np.testing.assert_array_equal(out, expect)
+    assert out.dtype == img.dtype and header["id"] and header["elapsed_ms"] > 0
+    assert np.isfinite(header["seam_score_before"]) and np.isfinite(header["seam_score_after"])
+
+
+def test_bgra_order_and_alpha(client, refiner):
+    rgba, mask = sample_pair(np.random.default_rng(4), channels=4)
+    expect = refiner.refine(rgba, mask)
+    out, _ = client.refine(swap_order(rgba, "BGRA"), mask, order="BGRA")
+    np.testing.assert_array_equal(out, swap_order(expect, "BGRA"))
+    np.testing.assert_array_equal(out[..., 3], rgba[..., 3])
+
+
+def test_progress_and_params(client):
+    img, mask = sample_pair(np.random.default_rng(5), 160, 200)
+    seen = []
+    out, _ = client.refine(img, mask, samples=2, strength=0.5, band=4, progress=lambda d, t: seen.append((d, t)))
+    assert seen and seen[-1][0] == seen[-1][1] and len(seen) == seen[-1][1]
+    assert seen[-1][1] % 2 == 0  # tiles × samples
+
+
+def test_typed_errors(client, daemon):
+    img, mask = sample_pair(np.random.default_rng(6))
+    with pytest.raises(EmptyMaskError):
+        client.refine(img, np.zeros_like(mask))
+    with pytest.raises(FullMaskError):
+        client.refine(img, np.full_like(mask, 255))
+    with pytest.raises(InputError) as e:
+        client.refine(img, mask[:-1])
+    assert e.value.code == "bad_input"
+    with pytest.raises(InputError):
+        client.refine(img, mask, samples=9)
+    with Client(daemon[1]["endpoint"], "0" * 32, timeout=5) as bad:
+        with pytest.raises(AuthError):
+            bad.ping()
+    with Client(daemon[1]["endpoint"], None, timeout=5) as none:
+        with pytest.raises(AuthError):
+            none.hello()
+
+
+def test_fuzz_daemon_keeps_serving(daemon):
+    """A few hundred malformed messages, each answered by exactly one typed final reply."""
+    info = daemon[1]
+    rng = np.random.default_rng(1121)
+    img, mask = sample_pair(rng, 24, 20)
+    base = [bytes(f) for f in encode_refine("fz", info["token"], img, mask, params=RefineParams(samples=1))]
+    peer = RawPeer(info["endpoint"])
+    codes: dict[str, int] = {}
+    n = 300
+    try:
+        for i in range(n):
+            frames = mutate(rng, base) or [b""]
+            if i % 10 == 0:  # and some without/with a wrong token
+                h = msgpack.unpackb(base[1])
+                h.pop("token") if i % 20 == 0 else h.update(token="f" * 32)
+                frames = [b"", msgpack.packb(h), *base[2:]]
+            peer.send(frames)
+            reply, _ = peer.final(timeout=10)
+            assert reply.type in ("error", "result"), reply
+            key = reply.fields.get("code", reply.type)
+            codes[key] = codes.get(key, 0) + 1
+            assert not peer.sock.poll(0) or peer.recv().type == "progress"  # exactly one final reply
+        peer.send(encode_request(Request("ping", "after", info["token"])))
+        assert peer.final()[0].type == "pong"
+    finally:
+        peer.close()
+    print(f"fuzz: {n} messages, replies by code {codes}")
+    assert sum(codes.values()) == n
+    assert codes.get("bad_request", 0) > 50 and codes.get("unauthorized", 0) >= 30 and codes.get("bad_input", 0) > 10
+    assert daemon[0].poll() is None
+
+
+def test_unattributable_garbage_gets_nil_id(daemon):
+    peer = RawPeer(daemon[1]["endpoint"])
+    try:
+        peer.send([b"", b"\xff\x00garbage"])
+        r = peer.recv()
+        assert r.type == "error" and r.id is None and r.fields["code"] == "bad_request"
+        peer.send([b"no delimiter"])
+        assert peer.recv().fields["code"] == "bad_request"
+        h = {"v": PROTOCOL_VERSION, "op": "ping", "id": "dup", "token": daemon[1]["token"]}
+        peer.send([b"", msgpack.packb(h)])
+        assert peer.recv().id == "dup"
+    finally:
+        peer.close()
+
+
+def test_concurrent_clients_get_their_own_results(daemon, refiner):
+    """8 clients × 4 requests at once: every reply has its request's id and its image's pixels; RSS bounded."""
+    pid = daemon[0].pid
+    rng = np.random.default_rng(7)
+    jobs = [[sample_pair(rng, int(rng.integers(48, 112)), int(rng.integers(48, 112)))
+             for _ in range(REQUESTS_PER_CLIENT)] for _ in range(CONCURRENT_CLIENTS)]
+    expected = [[refiner.refine(img, mask) for img, mask in row] for row in jobs]
+    results: dict[tuple[int, int], np.ndarray] = {}
+    errors: list[BaseException] = []
+
+    def work(k: int) -> None:
+        try:
+            with Client(runtime_dir=daemon[2], timeout=30) as c:
+                for j, (img, mask) in enumerate(jobs[k]):
+                    results[k, j] = c.refine(img, mask)[0]
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    def round_() -> None:
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(CONCURRENT_CLIENTS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not errors, errors
+        for k in range(CONCURRENT_CLIENTS):
+            for j in range(REQUESTS_PER_CLIENT):
+                np.testing.assert_array_equal(results[k, j], expected[k][j])
+
+    round_()
+    before = rss_kib(pid)
+    for _ in range(3):
+        results.clear()
+        round_()
+    after = rss_kib(pid)
+    print(f"daemon RSS {before / 1024:.1f} MiB → {after / 1024:.1f} MiB after {3 * 32} more requests")
+    assert after - before < 48 * 1024
+
+
+def test_second_instance_is_refused(daemon, model):
+    env = {**os.environ, **DAEMON_ENV, "SEAM_REFINE_RUNTIME_DIR": str(daemon[2]),
+           "SEAM_REFINE_LOG_DIR": str(daemon[2] / "log")}
+    r = subprocess.run([sys.executable, "-m", "seamrefine.cli", "serve", "--model", str(model), "--cpu"],
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert "already running" in r.stderr and str(daemon[0].pid) in r.stderr
+    assert "Traceback" not in r.stderr
+    with Client(runtime_dir=daemon[2], timeout=5) as c:  # the first one is untouched
+        assert c.ping() < 1.0
+
+
+def test_duplicate_id_in_flight_is_rejected(daemon):
+    info = daemon[1]
+    img, mask = sample_pair(np.random.default_rng(8), 256, 256)
+    peer = RawPeer(info["endpoint"])
+    try:
+        msg = encode_refine("same", info["token"], img, mask, params=RefineParams(samples=2))
+        peer.send(msg)
+        peer.send(msg)
+        finals = [peer.final()[0], peer.final()[0]]
+        assert sorted(r.type for r in finals) == ["error", "result"]
+        err = next(r for r in finals if r.type == "error")
+        assert err.fields["code"] == "bad_request" and err.id == "same"
+    finally:
+        peer.close()

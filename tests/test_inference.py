@@ -1,0 +1,337 @@
+"""Refiner on a real onnxruntime with the fixture models (CPU)."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from onnx_fixture import make_fixture_model, reference_refine
+from seamrefine import imagemath as im
+from seamrefine import inference
+from seamrefine.errors import (
+    CancelledError,
+    DTypeError,
+    EmptyMaskError,
+    FullMaskError,
+    ImageTooLargeError,
+    InputError,
+    ModelError,
+    ShapeError,
+)
+from seamrefine.inference import Refiner, _axis_tiles, _hash_noise
+
+CPU_ONLY = ["CPUExecutionProvider"]
+DTYPES = [np.uint8, np.uint16, np.float16, np.float32]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    d = tmp_path_factory.mktemp("inference_models")
+    return {
+        "blur": make_fixture_model(d, kind="blur", name="blur"),
+        "pointwise": make_fixture_model(d, kind="pointwise", name="pointwise"),
+        "blur_tiled": make_fixture_model(d, kind="blur", name="blur_tiled", tile=64, tile_overlap=16),
+        "pointwise_tiled": make_fixture_model(d, kind="pointwise", name="pw_tiled", tile=64, tile_overlap=16),
+    }
+
+
+@pytest.fixture(scope="module")
+def refiners(models):
+    return {k: Refiner(p, CPU_ONLY, threads=1) for k, p in models.items()}
+
+
+def make_image(rng, h=120, w=160, dtype=np.uint8, channels=3):
+    """Smooth gradient + texture + a brighter, noisier 'fill' rectangle (a visible seam)."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = np.stack([xx / w, yy / h, 0.5 + 0.2 * np.sin(xx / 7)], axis=2) * 0.7 + 0.1
+    base += rng.normal(0, 0.02, base.shape).astype(np.float32)
+    mask = np.zeros((h, w), np.uint8)
+    mask[h // 3 : 2 * h // 3, w // 3 : 2 * w // 3] = 255
+    base[mask > 0] += 0.1 + rng.normal(0, 0.05, ((mask > 0).sum(), 3)).astype(np.float32)
+    rgb = np.clip(base, 0, 1)
+    if channels == 4:
+        rgb = np.concatenate([rgb, rng.random((h, w, 1), dtype=np.float32)], axis=2)
+    if dtype in (np.uint8, np.uint16):
+        return np.rint(rgb * np.iinfo(dtype).max).astype(dtype), mask
+    return rgb.astype(dtype), mask
+
+
+def expected(kind, image, mask_u8, width=16, feather=8, strength=1.0):
+    """Full-image numpy reference: model on the whole image, composite by the band."""
+    rgb, _ = im.to_float(image)
+    m = im.mask_to_float(mask_u8, mask_u8.shape)
+    band = im.band_weights(m, width, feather) * np.float32(strength)
+    return im.composite(image, reference_refine(kind, np.clip(rgb, 0, 1), m), band), band
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("channels", [3, 4])
+def test_smoke_dtypes_alpha_band_exact(refiners, dtype, channels):
+    image, mask = make_image(np.random.default_rng(0), dtype=dtype, channels=channels)
+    image_before, mask_before = image.copy(), mask.copy()
+    out = refiners["blur"].refine(image, mask)
+    assert out.shape == image.shape and out.dtype == image.dtype
+    np.testing.assert_array_equal(image, image_before)  # caller's arrays untouched
+    np.testing.assert_array_equal(mask, mask_before)
+    band = im.band_weights(mask > 0, 16, 8)
+    outside = band == 0
+    np.testing.assert_array_equal(out[outside], image[outside])  # bit-exact outside the band
+    if channels == 4:
+        np.testing.assert_array_equal(out[..., 3], image[..., 3])
+    assert (out[mask > 0] != image[mask > 0]).any()
+
+
+@pytest.mark.parametrize("kind", ["blur", "pointwise"])
+def test_known_value_against_numpy_reference(refiners, kind):
+    image, mask = make_image(np.random.default_rng(1), dtype=np.float32)
+    out = refiners[kind].refine(image, mask)
+    want, _ = expected(kind, image, mask)
+    np.testing.assert_allclose(out, want, atol=2e-6)
+
+
+def test_known_value_uint8_and_band_override(refiners):
+    image, mask = make_image(np.random.default_rng(2))
+    out = refiners["pointwise"].refine(image, mask, band=4)
+    want, band = expected("pointwise", image, mask, width=4)
+    assert np.abs(out.astype(int) - want.astype(int)).max() <= 1
+    np.testing.assert_array_equal(out[band == 0], image[band == 0])
+
+
+def test_strength_zero_is_identity_and_half_is_between(refiners):
+    image, mask = make_image(np.random.default_rng(3), dtype=np.float32)
+    np.testing.assert_array_equal(refiners["pointwise"].refine(image, mask, strength=0.0), image)
+    full = refiners["pointwise"].refine(image, mask)
+    half = refiners["pointwise"].refine(image, mask, strength=0.5)
+    np.testing.assert_allclose(half, (image + full) / 2, atol=1e-6)
+
+
+def test_mask_forms_agree(refiners):
+    image, mask = make_image(np.random.default_rng(4))
+    r = refiners["blur"]
+    out = r.refine(image, mask)
+    np.testing.assert_array_equal(r.refine(image, mask > 0), out)
+    np.testing.assert_array_equal(r.refine(image, mask[..., None]), out)
+    np.testing.assert_array_equal(r.refine(image, mask.astype(np.float32) / 255), out)
+
+
+def test_soft_mask(refiners):
+    image, mask = make_image(np.random.default_rng(5), dtype=np.float32)
+    soft = im.mask_to_float(mask, mask.shape) * np.float32(0.5)
+    out = refiners["pointwise"].refine(image, soft)
+    rgb = np.clip(image, 0, 1)
+    want = im.composite(image, reference_refine("pointwise", rgb, soft), im.band_weights(soft, 16, 8))
+    np.testing.assert_allclose(out, want, atol=2e-6)
+
+
+def test_mask_at_image_corner(refiners):
+    image, _ = make_image(np.random.default_rng(6), h=50, w=70)
+    mask = np.zeros((50, 70), np.uint8)
+    mask[:10, 60:] = 255
+    out = refiners["blur"].refine(image, mask)
+    want, band = expected("blur", image, mask)
+    assert np.abs(out.astype(int) - want.astype(int)).max() <= 1
+    np.testing.assert_array_equal(out[band == 0], image[band == 0])
+
+
+def test_linear_colorspace_known_value(refiners):
+    image, mask = make_image(np.random.default_rng(7), dtype=np.float32)
+    lin = im.srgb_to_linear(image)
+    out = refiners["pointwise"].refine(lin, mask, colorspace="linear")
+    m = im.mask_to_float(mask, mask.shape)
+    refined = im.srgb_to_linear(reference_refine("pointwise", im.linear_to_srgb(lin), m))
+    want = im.composite(lin, refined, im.band_weights(m, 16, 8))
+    np.testing.assert_allclose(out, want, atol=1e-5)
+    band = im.band_weights(m, 16, 8)
+    np.testing.assert_array_equal(out[band == 0], lin[band == 0])
+
+
+def test_tiling_is_exact_for_pointwise_model(refiners):
+    image, mask = make_image(np.random.default_rng(8), h=200, w=260, dtype=np.float32)
+    calls = []
+    tiled = refiners["pointwise_tiled"].refine(image, mask, progress=lambda d, t: calls.append((d, t)))
+    assert refiners["pointwise_tiled"].last_info["tiles"] > 4
+    np.testing.assert_allclose(tiled, refiners["pointwise"].refine(image, mask), atol=2e-6)
+    assert calls == [(i + 1, len(calls)) for i in range(len(calls))]
+
+
+def test_tiling_blur_has_no_seams(refiners):
+    image, mask = make_image(np.random.default_rng(9), h=200, w=260, dtype=np.float32)
+    tiled = refiners["blur_tiled"].refine(image, mask)
+    plain = refiners["blur"].refine(image, mask)
+    diff = np.abs(tiled - plain)
+    # only the 2-px blur footprint at tile borders differs, and the cosine blend all but hides it
+    assert diff.max() < 0.005 and diff.mean() < 2e-5
+    ys, xs = np.nonzero(mask)
+    inner = (slice(ys.min() + 2, ys.max() - 1), slice(xs.min() + 2, xs.max() - 1))
+    grad = np.abs(np.diff(tiled[inner], axis=1)).mean(axis=(0, 2))
+    assert grad.max() < 3 * np.median(grad)  # no column stands out as a seam
+
+
+def test_pooling_picks_min_score(refiners):
+    pytest.importorskip("seamrefine.metrics")
+    image, mask = make_image(np.random.default_rng(10))
+    r = refiners["blur"]
+    calls = []
+    out, info = r.refine_with_info(image, mask, samples=4, progress=lambda d, t: calls.append((d, t)))
+    scores = info["sample_scores"]
+    assert len(scores) == 4 and info["chosen"] == int(np.argmin(scores))
+    assert r.last_scores[1] == min(scores)
+    assert calls[-1] == (4 * info["tiles"], 4 * info["tiles"])
+    again = r.refine(image, mask, samples=4)
+    np.testing.assert_array_equal(again, out)  # deterministic
+    band = im.band_weights(mask > 0, 16, 8)
+    np.testing.assert_array_equal(out[band == 0], image[band == 0])
+    from seamrefine.metrics import seam_score
+
+    b = info["box"]
+    rgb, _ = im.to_float(out[b[0] : b[1], b[2] : b[3]])
+    m = im.mask_to_float(mask[b[0] : b[1], b[2] : b[3]], rgb.shape[:2])
+    assert seam_score(rgb, m) == pytest.approx(min(scores))
+
+
+def test_last_scores_before_after(refiners):
+    pytest.importorskip("seamrefine.metrics")
+    image, mask = make_image(np.random.default_rng(11))
+    r = refiners["blur"]
+    r.refine(image, mask)
+    before, after = r.last_scores
+    assert np.isfinite(before) and np.isfinite(after)
+    r.refine(image, mask, strength=0.0)
+    assert r.last_scores == (before, before)
+
+
+def test_hash_noise_is_tiling_independent():
+    whole = _hash_noise(7, 0, 16, 0, 24, 24)
+    part = _hash_noise(7, 4, 12, 10, 20, 24)
+    np.testing.assert_array_equal(part, whole[4:12, 10:20])
+    assert whole.min() >= -1 and whole.max() < 1 and abs(whole.mean()) < 0.1
+    assert not np.array_equal(whole, _hash_noise(8, 0, 16, 0, 24, 24))
+
+
+@pytest.mark.parametrize(
+    ("length", "tile", "overlap"), [(40, 64, 16), (200, 64, 16), (136, 64, 0), (520, 512, 64)]
+)
+def test_axis_tiles_partition_of_unity(length, tile, overlap):
+    tiles = _axis_tiles(length, tile, overlap)
+    total = np.zeros(length)
+    for start, w in tiles:
+        assert start >= 0 and start + len(w) <= length and (w > 0).all()
+        total[start : start + len(w)] += w
+    np.testing.assert_allclose(total, 1.0, atol=1e-6)
+    starts = [s for s, _ in tiles]
+    assert all(b - a <= tile - overlap for a, b in zip(starts, starts[1:], strict=False))
+
+
+def test_cancel_before_and_during(refiners):
+    image, mask = make_image(np.random.default_rng(12), h=200, w=260)
+    before = image.copy()
+    ev = threading.Event()
+    ev.set()
+    with pytest.raises(CancelledError, match="cancelled"):
+        refiners["blur_tiled"].refine(image, mask, cancel=ev)
+    ev.clear()
+    seen = []
+
+    def progress(done, total):
+        seen.append(done)
+        if done == 2:
+            ev.set()
+
+    with pytest.raises(CancelledError) as e:
+        refiners["blur_tiled"].refine(image, mask, cancel=ev, progress=progress)
+    assert e.value.code == "cancelled" and seen == [1, 2]
+    np.testing.assert_array_equal(image, before)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "pattern"),
+    [
+        ({"strength": 1.5}, r"strength must be a number in \[0, 1\], got 1.5"),
+        ({"strength": -0.1}, "got -0.1"),
+        ({"strength": "1"}, "got '1'"),
+        ({"samples": 0}, r"samples must be an integer in \[1, 8\], got 0"),
+        ({"samples": 9}, "got 9"),
+        ({"samples": 2.0}, "got 2.0"),
+        ({"band": -1}, "band must be None or an integer in .* got -1"),
+        ({"band": 3.5}, "got 3.5"),
+        ({"colorspace": "rec2020"}, "got 'rec2020'"),
+        ({"progress": 5}, "progress must be callable, got int"),
+        ({"cancel": True}, "cancel must be a threading.Event, got bool"),
+    ],
+)
+def test_bad_parameters(refiners, kwargs, pattern):
+    image, mask = make_image(np.random.default_rng(13), h=32, w=32)
+    with pytest.raises(InputError, match=pattern) as e:
+        refiners["blur"].refine(image, mask, **kwargs)
+    assert e.value.code == "bad_input"
+
+
+def test_bad_images_and_masks(refiners):
+    r = refiners["blur"]
+    image, mask = make_image(np.random.default_rng(14), h=32, w=40)
+    with pytest.raises(DTypeError, match="got int32"):
+        r.refine(image.astype(np.int32), mask)
+    with pytest.raises(ShapeError, match=r"got shape \(32, 40\)"):
+        r.refine(image[..., 0], mask)
+    with pytest.raises(ShapeError, match="mask is 32×39 but image is 32×40"):
+        r.refine(image, mask[:, :39])
+    with pytest.raises(InputError, match=r"range \[0, 2\]"):
+        r.refine(image, mask.astype(np.float32) / 127.5)
+    with pytest.raises(DTypeError, match="got int64"):
+        r.refine(image, mask.astype(np.int64))
+    nan = image.astype(np.float32)
+    nan[0, 0, 0] = np.nan
+    with pytest.raises(InputError, match="NaN"):
+        r.refine(nan, mask)
+    with pytest.raises(EmptyMaskError) as e:
+        r.refine(image, np.zeros_like(mask))
+    assert e.value.code == "empty_mask"
+    with pytest.raises(FullMaskError):
+        r.refine(image, np.full_like(mask, 255))
+
+
+def test_too_large(models):
+    r = Refiner(models["blur"], CPU_ONLY, threads=1, max_pixels=1000)
+    image, mask = make_image(np.random.default_rng(15), h=40, w=30)
+    with pytest.raises(ImageTooLargeError, match=r"30×40 \(0.0 MP\), over the limit of 0.001 MP") as e:
+        r.refine(image, mask)
+    assert e.value.value == (40, 30) and e.value.code == "too_large"
+
+
+def test_module_level_refine_uses_cached_default(refiners, monkeypatch):
+    monkeypatch.setattr(inference, "_default", refiners["pointwise"])
+    image, mask = make_image(np.random.default_rng(16))
+    np.testing.assert_array_equal(inference.refine(image, mask), refiners["pointwise"].refine(image, mask))
+    assert inference.default_refiner() is refiners["pointwise"]
+    import seamrefine
+
+    np.testing.assert_array_equal(seamrefine.refine(image, mask, strength=0.0), image)
+
+
+def test_default_refiner_without_shipped_model(monkeypatch, tmp_path):
+    monkeypatch.setattr(inference, "_default", None)
+    monkeypatch.setattr("seamrefine.session.DEFAULT_MODEL", tmp_path / "missing.onnx")
+    with pytest.raises(ModelError, match="missing.onnx"):
+        inference.default_refiner()
+    assert inference._default is None  # a later call retries
+
+
+def test_scorer_matches_seam_score_on_large_crop():
+    """The strip-wise reduction must give exactly metrics.seam_score of the full float crop."""
+    metrics = pytest.importorskip("seamrefine.metrics")
+    image, mask = make_image(np.random.default_rng(17), h=700, w=760)
+    m = im.mask_to_float(mask, mask.shape)
+    scorer = inference._Scorer(metrics, m, linear=False)
+    assert scorer.f > 1
+    rgb, _ = im.to_float(image)
+    assert scorer(image) == metrics.seam_score(rgb, m)
+
+
+def test_unscorable_mask_still_refines(refiners):
+    """A mask too soft for seam_score (all < 0.5) is still refined; the score is NaN."""
+    image, mask = make_image(np.random.default_rng(18), dtype=np.float32)
+    soft = im.mask_to_float(mask, mask.shape) * np.float32(0.3)
+    out = refiners["pointwise"].refine(image, soft, samples=2)
+    assert (out != image).any()
+    assert np.isnan(refiners["pointwise"].last_scores[0])

@@ -1,0 +1,313 @@
+"""Wire protocol v1: encode/decode round trips, strict validation with typed errors, a seeded fuzz."""
+
+from __future__ import annotations
+
+import math
+
+import msgpack
+import numpy as np
+import pytest
+
+from seamrefine import PROTOCOL_VERSION
+from seamrefine.errors import (
+    AuthError,
+    DTypeError,
+    ImageTooLargeError,
+    InputError,
+    ProtocolError,
+    SeamRefineError,
+    ShapeError,
+)
+from seamrefine.protocol import (
+    FrameDesc,
+    RefineJob,
+    RefineParams,
+    Reply,
+    Request,
+    decode_request,
+    encode_refine,
+    encode_request,
+    error_from_code,
+    error_reply,
+    result_reply,
+    swap_order,
+)
+
+TOKEN = "t" * 32
+
+
+def _img(rng, h=6, w=5, c=3, dtype=np.uint8):
+    if np.dtype(dtype).kind == "f":
+        return rng.random((h, w, c)).astype(dtype)
+    return rng.integers(0, np.iinfo(dtype).max, (h, w, c), dtype=dtype, endpoint=True)
+
+
+def _mask(h=6, w=5):
+    m = np.zeros((h, w), np.uint8)
+    m[2:4, 1:3] = 255
+    return m
+
+
+def _refine_frames(rng=None, **kw):
+    rng = rng or np.random.default_rng(0)
+    return [bytes(f) for f in encode_refine("r1", TOKEN, _img(rng), _mask(), **kw)]
+
+
+def _header(frames):
+    return msgpack.unpackb(frames[1])
+
+
+def _with_header(msg, **changes):
+    h = _header(msg)
+    for k, v in changes.items():
+        if v is _DROP:
+            h.pop(k, None)
+        else:
+            h[k] = v
+    return [msg[0], msgpack.packb(h), *msg[2:]]
+
+
+_DROP = object()
+
+
+# ---- smoke / round trips ------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "float16", "float32"])
+@pytest.mark.parametrize("order", ["RGB", "RGBA", "BGR", "BGRA"])
+def test_refine_round_trip(dtype, order):
+    rng = np.random.default_rng(1)
+    img = _img(rng, c=len(order), dtype=dtype)
+    frames = encode_refine("abc", TOKEN, img, _mask(), order=order, params=RefineParams(0.5, 3, 7))
+    job = decode_request(frames, token=TOKEN)
+    assert isinstance(job, RefineJob) and job.id == "abc"
+    assert job.params == RefineParams(0.5, 3, 7)
+    assert job.image.dtype == np.dtype(dtype) and job.image.shape == img.shape
+    expect = img[..., [2, 1, 0, 3][: len(order)]] if order.startswith("BGR") else img
+    np.testing.assert_array_equal(job.image, expect)  # decoded to RGB(A)
+    np.testing.assert_array_equal(job.mask, _mask())
+    reply = Reply.decode(result_reply(job, job.image, elapsed_ms=1.0).encode())
+    assert reply.type == "result" and reply.id == "abc" and reply.fields["elapsed_ms"] == 1.0
+    (desc, out), = reply.frames
+    assert desc.order == order and desc.dtype == dtype
+    np.testing.assert_array_equal(out, img)  # swapped back to the request's order
+
+
+def test_simple_requests_round_trip():
+    for op in ("hello", "ping"):
+        req = decode_request(encode_request(Request(op, "x", TOKEN)), token=TOKEN)
+        assert isinstance(req, Request) and req.op == op and req.id == "x"
+    req = decode_request(encode_request(Request("cancel", "c", TOKEN, {"target": "r1"})), token=TOKEN)
+    assert req.params == {"target": "r1"}
+
+
+def test_float_mask_and_defaults():
+    img = np.zeros((4, 4, 3), np.float32)
+    mask = np.zeros((4, 4), np.float32)
+    mask[1, 1] = 0.25
+    job = decode_request(encode_refine("m", TOKEN, img, mask), token=TOKEN)
+    assert job.params == RefineParams() and job.mask.dtype == np.float32 and job.mask[1, 1] == 0.25
+
+
+def test_swap_order_is_an_involution():
+    x = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    np.testing.assert_array_equal(swap_order(swap_order(x, "BGRA"), "BGRA"), x)
+    assert swap_order(x, "BGRA")[0, 0].tolist() == [2, 1, 0, 3]
+    assert swap_order(x, "RGBA") is x
+
+
+def test_error_reply_known_values():
+    exc = ShapeError("bad shape", (1, 2))
+    r = Reply.decode(error_reply("q", exc).encode())
+    assert r.type == "error" and r.id == "q"
+    assert r.fields == {"code": "bad_input", "message": "bad shape", "value": [1, 2]}
+    internal = Reply.decode(error_reply(None, KeyError("boom")).encode())
+    assert internal.fields["code"] == "internal" and internal.id is None
+    with pytest.raises(InputError):
+        r.raise_for_error()
+    e = error_from_code("busy", "later")
+    assert e.code == "busy" and e.message == "later"
+    assert error_from_code("weird", "w").code == "weird"
+
+
+# ---- strict validation: each error is typed and carries the bad value ---------------------------
+def _fails(frames, exc_type, value=..., token=TOKEN, **kw):
+    with pytest.raises(exc_type) as info:
+        decode_request(frames, token=token, **kw)
+    if value is not ...:
+        assert info.value.value == value
+    return info.value
+
+
+def test_frame_count_mismatch():
+    f = _refine_frames()
+    e = _fails(f[:-1], ProtocolError, [2, 1])
+    assert e.code == "bad_request" and e.request_id == "r1"
+
+
+def test_byte_length_mismatch():
+    f = _refine_frames()
+    e = _fails([*f[:3], f[3][:-1]], ProtocolError)
+    assert "bytes" in e.message and e.value == [29, 30]
+
+
+def test_unknown_dtype_and_order():
+    f = _refine_frames()
+    h = _header(f)
+    h["frames"][0]["dtype"] = "float64"
+    assert _fails([f[0], msgpack.packb(h), *f[2:]], DTypeError, "float64").code == "bad_input"
+    h = _header(f)
+    h["frames"][0]["order"] = "CMYK"
+    _fails([f[0], msgpack.packb(h), *f[2:]], InputError, "CMYK")
+    h = _header(f)
+    h["frames"][1]["order"] = "RGB"
+    _fails([f[0], msgpack.packb(h), *f[2:]], InputError, "RGB")
+
+
+def test_huge_dims_and_shape_overflow():
+    f = _refine_frames()
+    h = _header(f)
+    h["frames"][0]["shape"] = [100000, 100000, 3]
+    h["frames"][1]["shape"] = [100000, 100000]
+    e = _fails([f[0], msgpack.packb(h), *f[2:]], ImageTooLargeError, 10**10)
+    assert e.code == "too_large"
+    big = 2**63 - 1  # prod overflows int64 many times over; must still be a clean error
+    h["frames"][0]["shape"] = [big, big, 3]
+    _fails([f[0], msgpack.packb(h), *f[2:]], ImageTooLargeError)
+    h["frames"][0]["shape"] = [-1, 5, 3]
+    _fails([f[0], msgpack.packb(h), *f[2:]], ShapeError)
+
+
+def test_message_byte_limit():
+    e = _fails(_refine_frames(), ImageTooLargeError, max_message_bytes=50)
+    assert e.code == "too_large" and e.value > 50
+
+
+def test_nan_params_and_pixels():
+    f = _refine_frames()
+    _fails(_with_header(f, params={"strength": math.nan}), InputError)
+    _fails(_with_header(f, params={"strength": 1.5}), InputError, 1.5)
+    _fails(_with_header(f, params={"samples": 9}), InputError, 9)
+    _fails(_with_header(f, params={"samples": True}), InputError, True)
+    _fails(_with_header(f, params={"band": 2.0}), InputError, 2.0)
+    _fails(_with_header(f, params={"colour": 1}), InputError, ["colour"])
+    img = np.zeros((6, 5, 3), np.float32)
+    img[0, 0, 0] = np.nan
+    _fails(encode_refine("n", TOKEN, img, _mask()), InputError, "non-finite")
+    m = np.zeros((6, 5), np.float32)
+    m[0, 0] = 2.0
+    _fails(encode_refine("n", TOKEN, np.zeros((6, 5, 3), np.uint8), m), InputError, [0.0, 2.0])
+
+
+def test_header_errors():
+    f = _refine_frames()
+    _fails([f[0], msgpack.packb([1, 2, 3]), *f[2:]], ProtocolError, [1, 2, 3])
+    _fails([f[0], b"\xc1garbage", *f[2:]], ProtocolError)
+    _fails([b"x", *f[1:]], ProtocolError)
+    _fails([b""], ProtocolError, 1)
+    e = _fails(_with_header(f, v=2), ProtocolError, 2)
+    assert "version" in e.message and e.request_id == "r1"
+    assert _fails(_with_header(f, id=_DROP), ProtocolError).request_id is None
+    _fails(_with_header(f, id="x" * 65), ProtocolError)
+    _fails(_with_header(f, op="explode"), ProtocolError, "explode")
+    _fails(_with_header(f, params=[1]), ProtocolError)
+    _fails(_with_header(f, frames={"a": 1}), ProtocolError)
+    _fails([*encode_request(Request("ping", "p", TOKEN)), b"extra"], ProtocolError)
+    _fails(encode_request(Request("cancel", "c", TOKEN)), InputError)
+
+
+def test_token():
+    f = _refine_frames()
+    e = _fails(_with_header(f, token="wrong"), AuthError)
+    assert e.code == "unauthorized" and e.request_id == "r1"
+    _fails(_with_header(f, token=_DROP), AuthError)
+    assert isinstance(decode_request(_with_header(f, token="anything"), token=None), RefineJob)
+
+
+def test_frame_set_errors():
+    f = _refine_frames()
+    h = _header(f)
+    h["frames"][1]["name"] = "image"
+    _fails([f[0], msgpack.packb(h), *f[2:]], InputError, "image")
+    h = _header(f)
+    h["frames"][1]["shape"] = [5, 6]
+    _fails([f[0], msgpack.packb(h), *f[2:]], ShapeError, [5, 6])
+    h = _header(f)
+    h["frames"][1]["dtype"] = "uint16"
+    _fails([f[0], msgpack.packb(h), f[2], f[3] * 2], DTypeError, "uint16")
+    h = _header(f)
+    h["frames"][0]["shape"] = [6, 5, 4]
+    _fails([f[0], msgpack.packb(h), *f[2:]], ShapeError, [6, 5, 4])
+
+
+def test_frame_desc_validation():
+    with pytest.raises(ProtocolError):
+        FrameDesc.from_wire({"name": "image", "shape": [1.5, 2], "dtype": "uint8", "order": "RGB"}, 0)
+    with pytest.raises(ProtocolError):
+        FrameDesc.from_wire("image", 0)
+    d = FrameDesc.from_wire({"name": "image", "shape": [2, 3, 4], "dtype": "uint16", "order": "RGBA"}, 0)
+    assert d.nbytes == 48 and d.to_wire()["shape"] == [2, 3, 4]
+
+
+# ---- fuzz ---------------------------------------------------------------------------------------
+def mutate(rng: np.random.Generator, frames: list[bytes]) -> list[bytes]:
+    """One random corruption of a valid refine message (shared with the daemon fuzz test)."""
+    frames = list(frames)
+    h = msgpack.unpackb(frames[1])
+    junk = [None, -1, 0, 2**40, 1.5, math.nan, math.inf, "", "x" * 100, [], {}, [1, "a"], b"\x00", True]
+    kind = int(rng.integers(0, 12))
+    if kind == 0:  # replace a header field with junk
+        key = ["v", "op", "id", "token", "params", "frames"][int(rng.integers(0, 6))]
+        h[key] = junk[int(rng.integers(0, len(junk)))]
+    elif kind == 1:  # junk in a frame descriptor
+        fd = h["frames"][int(rng.integers(0, 2))]
+        fd[["name", "shape", "dtype", "order"][int(rng.integers(0, 4))]] = junk[int(rng.integers(0, len(junk)))]
+    elif kind == 2:  # wrong/huge dims
+        fd = h["frames"][int(rng.integers(0, 2))]
+        fd["shape"] = [int(x) for x in rng.choice([0, 1, 7, 65535, 2**31, 2**62], size=int(rng.integers(1, 5)))]
+    elif kind == 3:  # junk param
+        h["params"] = {["strength", "samples", "band", "zzz"][int(rng.integers(0, 4))]:
+                       junk[int(rng.integers(0, len(junk)))]}
+    elif kind == 4:  # flip header bytes
+        raw = bytearray(frames[1])
+        for _ in range(int(rng.integers(1, 6))):
+            raw[int(rng.integers(0, len(raw)))] = int(rng.integers(0, 256))
+        frames[1] = bytes(raw)
+        return frames
+    elif kind == 5:  # truncate or extend a data frame
+        i = int(rng.integers(2, len(frames)))
+        frames[i] = frames[i][: int(rng.integers(0, len(frames[i])))] if rng.random() < 0.5 else frames[i] + b"\0"
+    elif kind == 6:  # drop or add frames
+        frames = frames[: int(rng.integers(0, len(frames)))] if rng.random() < 0.5 else frames + [b"zz"]
+        return frames
+    elif kind == 7:  # pure garbage
+        return [rng.bytes(int(rng.integers(0, 64))) for _ in range(int(rng.integers(1, 5)))]
+    elif kind == 8:  # non-map header
+        frames[1] = msgpack.packb(junk[int(rng.integers(0, len(junk)))])
+        return frames
+    elif kind == 9:  # dtype/order swaps that change the byte count
+        fd = h["frames"][0]
+        fd["dtype"] = ["uint8", "uint16", "float16", "float32", "int8"][int(rng.integers(0, 5))]
+        fd["order"] = ["RGB", "RGBA", "BGR", "BGRA", "Y", "rgb"][int(rng.integers(0, 6))]
+    elif kind == 10:  # NaNs in a float image
+        img = np.full((6, 5, 3), np.nan, np.float32)
+        return [bytes(x) for x in encode_refine(h.get("id", "f"), TOKEN, img, _mask())]
+    else:  # delimiter missing
+        return frames[1:]
+    frames[1] = msgpack.packb(h)
+    return frames
+
+
+def test_fuzz_decoder_never_raises_untyped():
+    rng = np.random.default_rng(20261121)
+    base = _refine_frames(rng)
+    n = 600
+    typed = 0
+    for _ in range(n):
+        frames = mutate(rng, base)
+        try:
+            decode_request(frames, token=TOKEN, max_pixels=1 << 20)
+        except SeamRefineError as exc:
+            typed += 1
+            assert exc.code in ("bad_request", "unauthorized", "bad_input", "too_large")
+            assert isinstance(exc.message, str) and exc.message
+            msgpack.packb(error_reply(getattr(exc, "request_id", None), exc).header())  # always encodable
+    assert typed > n * 0.8, f"only {typed} of {n} mutations were rejected"
