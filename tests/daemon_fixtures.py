@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import zmq
 from onnx_fixture import make_fixture_model
-
 from seamrefine.demo import start_daemon, stop_daemon
 from seamrefine.protocol import Reply
 

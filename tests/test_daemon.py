@@ -12,14 +12,22 @@ import threading
 import msgpack
 import numpy as np
 import pytest
-from daemon_fixtures import DAEMON_ENV, RawPeer, fixture_model_dir, launch, no_cuda_device, rss_kib, sample_pair, stop
-from test_protocol import mutate
-
+from daemon_fixtures import (
+    DAEMON_ENV,
+    RawPeer,
+    fixture_model_dir,
+    launch,
+    no_cuda_device,
+    rss_kib,
+    sample_pair,
+    stop,
+)
 from seamrefine import PROTOCOL_VERSION, __version__
 from seamrefine.client import Client
 from seamrefine.errors import AuthError, EmptyMaskError, FullMaskError, InputError
 from seamrefine.inference import Refiner
 from seamrefine.protocol import RefineParams, Request, encode_refine, encode_request, swap_order
+from test_protocol import mutate
 
 CONCURRENT_CLIENTS = 8
 REQUESTS_PER_CLIENT = 4
@@ -95,7 +103,9 @@ def test_bgra_order_and_alpha(client, refiner):
 def test_progress_and_params(client):
     img, mask = sample_pair(np.random.default_rng(5), 160, 200)
     seen = []
-    out, _ = client.refine(img, mask, samples=2, strength=0.5, band=4, progress=lambda d, t: seen.append((d, t)))
+    out, _ = client.refine(
+        img, mask, samples=2, strength=0.5, band=4, progress=lambda d, t: seen.append((d, t))
+    )
     assert seen and seen[-1][0] == seen[-1][1] and len(seen) == seen[-1][1]
     assert seen[-1][1] % 2 == 0  # tiles × samples
 
@@ -147,7 +157,11 @@ def test_fuzz_daemon_keeps_serving(daemon):
         peer.close()
     print(f"fuzz: {n} messages, replies by code {codes}")
     assert sum(codes.values()) == n
-    assert codes.get("bad_request", 0) > 50 and codes.get("unauthorized", 0) >= 30 and codes.get("bad_input", 0) > 10
+    assert (
+        codes.get("bad_request", 0) > 50
+        and codes.get("unauthorized", 0) >= 30
+        and codes.get("bad_input", 0) > 10
+    )
     assert daemon[0].poll() is None
 
 
@@ -167,11 +181,16 @@ def test_unattributable_garbage_gets_nil_id(daemon):
 
 
 def test_concurrent_clients_get_their_own_results(daemon, refiner):
-    """8 clients × 4 requests at once: every reply has its request's id and its image's pixels; RSS bounded."""
+    """8 clients × 4 requests at once: each reply has its request's id and its image's pixels; RSS bounded."""
     pid = daemon[0].pid
     rng = np.random.default_rng(7)
-    jobs = [[sample_pair(rng, int(rng.integers(48, 112)), int(rng.integers(48, 112)))
-             for _ in range(REQUESTS_PER_CLIENT)] for _ in range(CONCURRENT_CLIENTS)]
+    jobs = [
+        [
+            sample_pair(rng, int(rng.integers(48, 112)), int(rng.integers(48, 112)))
+            for _ in range(REQUESTS_PER_CLIENT)
+        ]
+        for _ in range(CONCURRENT_CLIENTS)
+    ]
     expected = [[refiner.refine(img, mask) for img, mask in row] for row in jobs]
     results: dict[tuple[int, int], np.ndarray] = {}
     errors: list[BaseException] = []
@@ -206,10 +225,19 @@ def test_concurrent_clients_get_their_own_results(daemon, refiner):
 
 
 def test_second_instance_is_refused(daemon, model):
-    env = {**os.environ, **DAEMON_ENV, "SEAM_REFINE_RUNTIME_DIR": str(daemon[2]),
-           "SEAM_REFINE_LOG_DIR": str(daemon[2] / "log")}
-    r = subprocess.run([sys.executable, "-m", "seamrefine.cli", "serve", "--model", str(model), "--cpu"],
-                       env=env, capture_output=True, text=True, timeout=60)
+    env = {
+        **os.environ,
+        **DAEMON_ENV,
+        "SEAM_REFINE_RUNTIME_DIR": str(daemon[2]),
+        "SEAM_REFINE_LOG_DIR": str(daemon[2] / "log"),
+    }
+    r = subprocess.run(
+        [sys.executable, "-m", "seamrefine.cli", "serve", "--model", str(model), "--cpu"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 2
     assert "already running" in r.stderr and str(daemon[0].pid) in r.stderr
     assert "Traceback" not in r.stderr

@@ -16,7 +16,6 @@ import time
 import numpy as np
 import pytest
 from daemon_fixtures import DAEMON_ENV, RawPeer, fixture_model_dir, launch, sample_pair, stop
-
 from seamrefine.client import Client
 from seamrefine.errors import CancelledError, DaemonUnavailableError
 from seamrefine.protocol import RefineParams, Request, encode_refine, encode_request
@@ -160,10 +159,19 @@ def test_sigint_during_request_exits_cleanly(tmp_path, model):
 
 
 def _serve(tmp_path, *args):
-    env = {**os.environ, **DAEMON_ENV, "SEAM_REFINE_RUNTIME_DIR": str(tmp_path / "rt"),
-           "SEAM_REFINE_LOG_DIR": str(tmp_path / "log")}
-    return subprocess.run([sys.executable, "-m", "seamrefine.cli", "serve", "--cpu", *args], env=env,
-                          capture_output=True, text=True, timeout=60)
+    env = {
+        **os.environ,
+        **DAEMON_ENV,
+        "SEAM_REFINE_RUNTIME_DIR": str(tmp_path / "rt"),
+        "SEAM_REFINE_LOG_DIR": str(tmp_path / "log"),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "seamrefine.cli", "serve", "--cpu", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_missing_model_fails_clearly(tmp_path):

@@ -335,3 +335,32 @@ def test_unscorable_mask_still_refines(refiners):
     out = refiners["pointwise"].refine(image, soft, samples=2)
     assert (out != image).any()
     assert np.isnan(refiners["pointwise"].last_scores[0])
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (1, 2), (9, 1), (1, 40)])
+def test_tiny_images(refiners, shape):
+    rng = np.random.default_rng(19)
+    image = rng.integers(0, 256, (*shape, 4), dtype=np.uint8)
+    mask = np.zeros(shape, np.uint8)
+    mask[0, 0] = 255
+    out = refiners["blur"].refine(image, mask, samples=2)
+    assert out.shape == image.shape and out.dtype == image.dtype
+    np.testing.assert_array_equal(out[..., 3], image[..., 3])
+
+
+def test_concurrent_calls_match_serial(refiners):
+    image, mask = make_image(np.random.default_rng(20), h=200, w=260)
+    r = refiners["blur_tiled"]
+    want = r.refine(image, mask)
+    results = [None] * 3
+
+    def work(i):
+        results[i] = r.refine(image, mask)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for got in results:
+        np.testing.assert_array_equal(got, want)

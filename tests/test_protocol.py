@@ -7,8 +7,6 @@ import math
 import msgpack
 import numpy as np
 import pytest
-
-from seamrefine import PROTOCOL_VERSION
 from seamrefine.errors import (
     AuthError,
     DTypeError,
@@ -86,7 +84,7 @@ def test_refine_round_trip(dtype, order):
     np.testing.assert_array_equal(job.mask, _mask())
     reply = Reply.decode(result_reply(job, job.image, elapsed_ms=1.0).encode())
     assert reply.type == "result" and reply.id == "abc" and reply.fields["elapsed_ms"] == 1.0
-    (desc, out), = reply.frames
+    ((desc, out),) = reply.frames
     assert desc.order == order and desc.dtype == dtype
     np.testing.assert_array_equal(out, img)  # swapped back to the request's order
 
@@ -259,13 +257,20 @@ def mutate(rng: np.random.Generator, frames: list[bytes]) -> list[bytes]:
         h[key] = junk[int(rng.integers(0, len(junk)))]
     elif kind == 1:  # junk in a frame descriptor
         fd = h["frames"][int(rng.integers(0, 2))]
-        fd[["name", "shape", "dtype", "order"][int(rng.integers(0, 4))]] = junk[int(rng.integers(0, len(junk)))]
+        fd[["name", "shape", "dtype", "order"][int(rng.integers(0, 4))]] = junk[
+            int(rng.integers(0, len(junk)))
+        ]
     elif kind == 2:  # wrong/huge dims
         fd = h["frames"][int(rng.integers(0, 2))]
-        fd["shape"] = [int(x) for x in rng.choice([0, 1, 7, 65535, 2**31, 2**62], size=int(rng.integers(1, 5)))]
+        fd["shape"] = [
+            int(x) for x in rng.choice([0, 1, 7, 65535, 2**31, 2**62], size=int(rng.integers(1, 5)))
+        ]
     elif kind == 3:  # junk param
-        h["params"] = {["strength", "samples", "band", "zzz"][int(rng.integers(0, 4))]:
-                       junk[int(rng.integers(0, len(junk)))]}
+        h["params"] = {
+            ["strength", "samples", "band", "zzz"][int(rng.integers(0, 4))]: junk[
+                int(rng.integers(0, len(junk)))
+            ]
+        }
     elif kind == 4:  # flip header bytes
         raw = bytearray(frames[1])
         for _ in range(int(rng.integers(1, 6))):
@@ -274,7 +279,9 @@ def mutate(rng: np.random.Generator, frames: list[bytes]) -> list[bytes]:
         return frames
     elif kind == 5:  # truncate or extend a data frame
         i = int(rng.integers(2, len(frames)))
-        frames[i] = frames[i][: int(rng.integers(0, len(frames[i])))] if rng.random() < 0.5 else frames[i] + b"\0"
+        frames[i] = (
+            frames[i][: int(rng.integers(0, len(frames[i])))] if rng.random() < 0.5 else frames[i] + b"\0"
+        )
     elif kind == 6:  # drop or add frames
         frames = frames[: int(rng.integers(0, len(frames)))] if rng.random() < 0.5 else frames + [b"zz"]
         return frames

@@ -10,10 +10,11 @@ Every baseline is ``fn(composite, mask) -> out``: H×W×3 float32 sRGB in [0, 1]
   surroundings (``cv2.inpaint`` Telea: known pixels on both sides) and blended in with a smooth ramp that
   is 1 on the edge and 0 at ``FEATHER_PX`` — what a soft eraser / heal brush along the edge does.
 * ``poisson``: gradient-domain (Pérez et al. 2003) blending. Inside Ω = mask > 0 solve Δu = div v with
-  u = composite on the pixels just outside Ω (Dirichlet) and v the composite's own gradients; pairs that
-  cross ∂Ω take the mean gradient of the parallel pairs one step inside and outside (gradient continuity)
-  instead of the seam step. Sparse direct solve (scipy ``splu``), one factorisation for the three channels.
-  A uniform colour offset inside a hard mask is removed exactly up to the clean photo's curvature.
+  u = composite on the pixels just outside Ω (Dirichlet) and v the composite's own gradients; on pairs
+  that cross ∂Ω the seam step (raw difference minus the gradient-continuity estimate from the parallel
+  pairs inside and outside) is smoothed along the edge and subtracted (see ``poisson_solve``). Sparse
+  direct solve (scipy ``splu``), one factorisation for the three channels. A uniform colour offset
+  inside a hard mask is removed up to the texture noise of the step estimate.
 * ``color_transfer``: Reinhard et al. 2001 in CIE Lab: the masked pixels get the mean and standard
   deviation of a ring 3–16 px outside the edge, measured on a ring 1–16 px inside; std ratios are
   clipped to [0.5, 2]; applied with weight ``mask``.
@@ -32,7 +33,8 @@ from seamrefine.errors import DTypeError, InputError, ShapeError
 
 BAND_WIDTH = 16
 BAND_FEATHER = 8
-FEATHER_PX = 6
+FEATHER_PX = 3
+STEP_SIGMA = 6.0  # px: smoothing of the seam-step estimate along the edge (Poisson)
 
 
 def _check(composite: object, mask: object) -> tuple[np.ndarray, np.ndarray]:
@@ -80,12 +82,15 @@ def feather(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return _finish(c, m, c + w * (filled - c))
 
 
-def poisson_solve(image: np.ndarray, region: np.ndarray) -> np.ndarray:
-    """Gradient-domain fill of ``region`` (bool H×W): Δu = div(∇image) inside, u = image outside.
+def poisson_solve(image: np.ndarray, region: np.ndarray, step_sigma: float = STEP_SIGMA) -> np.ndarray:
+    """Gradient-domain fill of ``region`` (bool H×W): Δu = div v inside, u = image outside (Dirichlet).
 
-    Gradients across ∂region (the seam step) are replaced by the mean of the parallel gradients one pixel
-    further inside and one further outside (or 0 where neither exists). Pixels on the image border just
-    lose that neighbour (Neumann).
+    v is the image's own gradient, except across ∂region where the image holds the seam step: there
+    v = raw − δ̂, with raw = c_p − c_q (p inside, q outside) and δ̂ the seam step estimated as
+    raw − (mean of the parallel gradients one pixel further inside and one further outside), smoothed
+    along the boundary with a Gaussian of ``step_sigma`` px (normalised convolution). The step of a
+    fill is smooth along the edge while texture is not, so texture crossing the edge is kept and a
+    smooth colour/tone step is removed. Image-border pixels just lose that neighbour (Neumann).
     """
     h, w = region.shape
     idx = -np.ones((h, w), np.int64)
@@ -94,16 +99,21 @@ def poisson_solve(image: np.ndarray, region: np.ndarray) -> np.ndarray:
     if n == 0:
         return image.copy()
     idx[ys, xs] = np.arange(n)
+    nc = image.shape[2]
     rows, cols, vals = [np.arange(n)], [np.arange(n)], [np.zeros(n)]
     diag = np.zeros(n)
-    rhs = np.zeros((n, image.shape[2]))
+    rhs = np.zeros((n, nc))
     img = image.astype(np.float64)
+    cross: list[tuple] = []  # (p index, py, px, c_q, raw, continuity estimate)
+
+    def inb(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+        return (y >= 0) & (y < h) & (x >= 0) & (x < w)
+
     for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
         qy, qx = ys + dy, xs + dx
-        ok = (qy >= 0) & (qy < h) & (qx >= 0) & (qx < w)
+        ok = inb(qy, qx)
         p = np.flatnonzero(ok)
-        qy, qx = qy[ok], qx[ok]
-        py, px = ys[ok], xs[ok]
+        qy, qx, py, px = qy[ok], qx[ok], ys[ok], xs[ok]
         diag[p] += 1
         q_idx = idx[qy, qx]
         inner = q_idx >= 0
@@ -112,22 +122,35 @@ def poisson_solve(image: np.ndarray, region: np.ndarray) -> np.ndarray:
         cols.append(q_idx[inner])
         vals.append(-np.ones(int(inner.sum())))
         rhs[p[inner]] += img[py[inner], px[inner]] - img[qy[inner], qx[inner]]
-        # neighbour outside: u_p − c_q = v_pq, the seam step itself is unknown; assume gradient
-        # continuity and average the parallel pairs one step inside (p−e, p) and outside (q, q+e)
+        # neighbour outside: u_p − c_q = v_pq (see docstring)
         b = ~inner
         by, bx, bqy, bqx = py[b], px[b], qy[b], qx[b]
-        g = np.zeros((b.sum(), image.shape[2]))
+        est = np.zeros((b.sum(), nc))
         cnt = np.zeros((b.sum(), 1))
         pairs = ((by - dy, bx - dx, by, bx, True), (bqy, bqx, bqy + dy, bqx + dx, False))
         for sy, sx, ty, tx, pair_inside in pairs:
-            ok2 = (sy >= 0) & (sy < h) & (sx >= 0) & (sx < w) & (ty >= 0) & (ty < h) & (tx >= 0) & (tx < w)
+            ok2 = inb(sy, sx) & inb(ty, tx)
             if pair_inside:  # (p−e, p): p−e must be inside too
                 ok2[ok2] &= region[sy[ok2], sx[ok2]]
             else:  # (q, q+e): q+e must be outside too
                 ok2[ok2] &= ~region[ty[ok2], tx[ok2]]
-            g[ok2] += img[sy[ok2], sx[ok2]] - img[ty[ok2], tx[ok2]]
+            est[ok2] += img[sy[ok2], sx[ok2]] - img[ty[ok2], tx[ok2]]
             cnt[ok2] += 1
-        rhs[p[b]] += img[bqy, bqx] + g / np.maximum(cnt, 1)
+        raw = img[by, bx] - img[bqy, bqx]
+        cross.append((p[b], by, bx, img[bqy, bqx], raw, est / np.maximum(cnt, 1)))
+
+    pb, by, bx, cq, raw, est = (np.concatenate(t) for t in zip(*cross, strict=True))
+    if pb.size:
+        step = raw - est
+        if step_sigma > 0:
+            acc = np.zeros((h, w, nc), np.float64)
+            num = np.zeros((h, w), np.float64)
+            np.add.at(acc, (by, bx), step)
+            np.add.at(num, (by, bx), 1.0)
+            acc = cv2.GaussianBlur(acc, (0, 0), step_sigma).reshape(h, w, nc)
+            num = cv2.GaussianBlur(num, (0, 0), step_sigma)
+            step = acc[by, bx] / np.maximum(num[by, bx], 1e-12)[:, None]
+        np.add.at(rhs, pb, cq + raw - step)
     vals[0] = diag
     a = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
     sol = splu(a).solve(rhs)

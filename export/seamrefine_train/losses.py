@@ -1,5 +1,5 @@
-"""Training losses: band-weighted Charbonnier, Laplacian-pyramid L1 and the PixPerfect
-discriminative pixel-space loss (a per-sample polynomial colour map that amplifies what differs).
+"""Training losses: band-weighted Charbonnier, Laplacian-pyramid L1, a grain-statistics loss and the
+PixPerfect discriminative pixel-space loss (a per-sample polynomial colour map that amplifies what differs).
 
 All images are [N,3,H,W] float tensors in [0,1]; ``band`` is [N,1,H,W] (imagemath.band_weights of
 the mask, computed in numpy by the data pipeline, exactly as at serving time). Every loss is a mean
@@ -66,6 +66,20 @@ def laplacian_l1(x: torch.Tensor, y: torch.Tensor, band: torch.Tensor, levels: i
         w = b.expand_as(a)
         total = total + (2.0**i) * ((a - c).abs() * w).sum() / (w.sum() + _EPS)
     return total / (levels + 1)
+
+
+def local_grain(x: torch.Tensor, cell: int = 8) -> torch.Tensor:
+    """Per-channel RMS of the high-pass (x − blur5(x)) over cell×cell tiles: [N,3,H/cell,W/cell]."""
+    hp = x - _blur(x)
+    return torch.sqrt(F.avg_pool2d(hp * hp, cell, ceil_mode=True) + 1e-8)
+
+
+def grain_loss(x: torch.Tensor, y: torch.Tensor, band: torch.Tensor, cell: int = 8) -> torch.Tensor:
+    """Band-weighted L1 between local grain levels: rewards *synthesising* grain of the right strength,
+    which pixel losses cannot (independent noise is unpredictable, so their optimum is no noise)."""
+    w = F.avg_pool2d(band, cell, ceil_mode=True).expand(-1, x.shape[1], -1, -1)
+    diff = (local_grain(x, cell) - local_grain(y, cell)).abs()
+    return (diff * w).sum() / (w.sum() + _EPS)
 
 
 def poly_features(x: torch.Tensor, degree: int) -> torch.Tensor:
@@ -149,6 +163,7 @@ class LossConfig:
     w_charb: float = 1.0
     w_lap: float = 1.0
     w_disc: float = 1.0
+    w_grain: float = 0.5
     beta_min: float = 20.0
     beta_max: float = 40.0
     poly_degree: int = 5
@@ -172,8 +187,9 @@ def refiner_loss(
     out = band_composite(composite, net, band)
     l_charb = charbonnier(out, gt, band)
     l_lap = laplacian_l1(out, gt, band, cfg.lap_levels)
-    total = cfg.w_charb * l_charb + cfg.w_lap * l_lap
-    logs = {"charb": l_charb.item(), "lap": l_lap.item()}
+    l_grain = grain_loss(out, gt, band)
+    total = cfg.w_charb * l_charb + cfg.w_lap * l_lap + cfg.w_grain * l_grain
+    logs = {"charb": l_charb.item(), "lap": l_lap.item(), "grain": l_grain.item()}
     if disc_weight > 0 and cfg.w_disc > 0:
         u = torch.rand(out.shape[0], generator=generator).to(out)
         beta = cfg.beta_min + (cfg.beta_max - cfg.beta_min) * u

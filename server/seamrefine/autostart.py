@@ -15,6 +15,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import InputError
+
 UNIT = "seam-refine.service"
 DESKTOP = "seam-refine.desktop"
 LABEL = "org.seamrefine.daemon"
@@ -33,64 +35,70 @@ def current_system() -> str:
 
 def _systemd_quote(arg: str) -> str:
     arg = arg.replace("%", "%%")
-    if any(c in arg for c in ' \t"\'\\;$'):
+    if any(c in arg for c in " \t\"'\\;$"):
         return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return arg
 
 
 def systemd_unit(cmd: list[str]) -> str:
     """A systemd user unit: Type=notify (the daemon sends READY=1), restarted on failure."""
-    return "\n".join([
-        "[Unit]",
-        "Description=Seam Refine daemon (removes generative-fill seams for Krita/GIMP)",
-        "",
-        "[Service]",
-        "Type=notify",
-        "ExecStart=" + " ".join(_systemd_quote(a) for a in cmd),
-        "Restart=on-failure",
-        "RestartSec=2",
-        "TimeoutStartSec=120",
-        "Environment=PYTHONUNBUFFERED=1",
-        "",
-        "[Install]",
-        "WantedBy=default.target",
-        "",
-    ])
+    return "\n".join(
+        [
+            "[Unit]",
+            "Description=Seam Refine daemon (removes generative-fill seams for Krita/GIMP)",
+            "",
+            "[Service]",
+            "Type=notify",
+            "ExecStart=" + " ".join(_systemd_quote(a) for a in cmd),
+            "Restart=on-failure",
+            "RestartSec=2",
+            "TimeoutStartSec=120",
+            "Environment=PYTHONUNBUFFERED=1",
+            "",
+            "[Install]",
+            "WantedBy=default.target",
+            "",
+        ]
+    )
 
 
 def _desktop_quote(arg: str) -> str:
     arg = arg.replace("%", "%%")
-    if any(c in arg for c in ' \t\n"\'\\><~|&;$*?#()`'):
+    if any(c in arg for c in " \t\n\"'\\><~|&;$*?#()`"):
         return '"' + "".join("\\" + c if c in '"`$\\' else c for c in arg) + '"'
     return arg
 
 
 def desktop_entry(cmd: list[str]) -> str:
     """An XDG autostart entry (for desktops without a systemd user session)."""
-    return "\n".join([
-        "[Desktop Entry]",
-        "Type=Application",
-        "Name=Seam Refine daemon",
-        "Comment=Removes generative-fill seams for Krita and GIMP",
-        "Exec=" + " ".join(_desktop_quote(a) for a in cmd),
-        "Terminal=false",
-        "NoDisplay=true",
-        "X-GNOME-Autostart-enabled=true",
-        "",
-    ])
+    return "\n".join(
+        [
+            "[Desktop Entry]",
+            "Type=Application",
+            "Name=Seam Refine daemon",
+            "Comment=Removes generative-fill seams for Krita and GIMP",
+            "Exec=" + " ".join(_desktop_quote(a) for a in cmd),
+            "Terminal=false",
+            "NoDisplay=true",
+            "X-GNOME-Autostart-enabled=true",
+            "",
+        ]
+    )
 
 
 def launchd_plist(cmd: list[str], log_dir: Path) -> str:
     """A LaunchAgent: run at load, restarted when it exits unsuccessfully."""
-    return plistlib.dumps({
-        "Label": LABEL,
-        "ProgramArguments": cmd,
-        "RunAtLoad": True,
-        "KeepAlive": {"SuccessfulExit": False},
-        "ProcessType": "Background",
-        "StandardOutPath": str(log_dir / "launchd.out.log"),
-        "StandardErrorPath": str(log_dir / "launchd.err.log"),
-    }).decode()
+    return plistlib.dumps(
+        {
+            "Label": LABEL,
+            "ProgramArguments": cmd,
+            "RunAtLoad": True,
+            "KeepAlive": {"SuccessfulExit": False},
+            "ProcessType": "Background",
+            "StandardOutPath": str(log_dir / "launchd.out.log"),
+            "StandardErrorPath": str(log_dir / "launchd.err.log"),
+        }
+    ).decode()
 
 
 def _windowless(cmd: list[str]) -> list[str]:
@@ -112,8 +120,19 @@ def startup_vbs(cmd: list[str]) -> str:
 
 def schtasks_create(cmd: list[str]) -> list[str]:
     """Alternative to the Startup folder: a per-user logon task."""
-    return ["schtasks", "/Create", "/TN", TASK, "/SC", "ONLOGON", "/RL", "LIMITED", "/F",
-            "/TR", _win_cmdline(_windowless(cmd))]
+    return [
+        "schtasks",
+        "/Create",
+        "/TN",
+        TASK,
+        "/SC",
+        "ONLOGON",
+        "/RL",
+        "LIMITED",
+        "/F",
+        "/TR",
+        _win_cmdline(_windowless(cmd)),
+    ]
 
 
 def systemd_user_available() -> bool:
@@ -138,8 +157,12 @@ class Plan:
     uninstall_cmds: list[list[str]] = field(default_factory=list)
 
 
-def plan(system: str | None = None, root: Path | None = None, python: str | None = None,
-         systemd: bool | None = None) -> Plan:
+def plan(
+    system: str | None = None,
+    root: Path | None = None,
+    python: str | None = None,
+    systemd: bool | None = None,
+) -> Plan:
     """The autostart plan for ``system`` ("linux", "darwin", "windows"; default: this one)."""
     system = system or current_system()
     home = Path(root) if root is not None else Path.home()
@@ -149,25 +172,41 @@ def plan(system: str | None = None, root: Path | None = None, python: str | None
         config = Path(xdg) if xdg else home / ".config"
         if systemd if systemd is not None else (root is None and systemd_user_available()):
             ctl = ["systemctl", "--user"]
-            return Plan(system, "systemd", {config / "systemd" / "user" / UNIT: systemd_unit(cmd)},
-                        [ctl + ["daemon-reload"], ctl + ["enable", "--now", UNIT]],
-                        [ctl + ["disable", "--now", UNIT], ctl + ["daemon-reload"]])
+            return Plan(
+                system,
+                "systemd",
+                {config / "systemd" / "user" / UNIT: systemd_unit(cmd)},
+                [ctl + ["daemon-reload"], ctl + ["enable", "--now", UNIT]],
+                [ctl + ["disable", "--now", UNIT], ctl + ["daemon-reload"]],
+            )
         return Plan(system, "xdg-autostart", {config / "autostart" / DESKTOP: desktop_entry(cmd)})
     if system == "darwin":
         path = home / "Library" / "LaunchAgents" / f"{LABEL}.plist"
         domain = f"gui/{os.getuid()}" if hasattr(os, "getuid") else "gui/501"
-        return Plan(system, "launchd", {path: launchd_plist(cmd, home / "Library" / "Logs" / "seam-refine")},
-                    [["launchctl", "bootstrap", domain, str(path)]], [["launchctl", "bootout", f"{domain}/{LABEL}"]])
+        return Plan(
+            system,
+            "launchd",
+            {path: launchd_plist(cmd, home / "Library" / "Logs" / "seam-refine")},
+            [["launchctl", "bootstrap", domain, str(path)]],
+            [["launchctl", "bootout", f"{domain}/{LABEL}"]],
+        )
     if system == "windows":
-        appdata = Path(os.environ["APPDATA"]) if root is None and "APPDATA" in os.environ else (
-            home / "AppData" / "Roaming")
+        appdata = (
+            Path(os.environ["APPDATA"])
+            if root is None and "APPDATA" in os.environ
+            else (home / "AppData" / "Roaming")
+        )
         startup = appdata / "Microsoft" / "Windows" / "Start Menu" / "Programs" / "Startup"
         return Plan(system, "startup-folder", {startup / VBS: startup_vbs(cmd)})
-    raise ValueError(f"unknown system {system!r}")
+    raise InputError(f"unknown system {system!r}; expected linux, darwin or windows", system)
 
 
-def install(system: str | None = None, root: Path | None = None, python: str | None = None,
-            systemd: bool | None = None) -> list[Path]:
+def install(
+    system: str | None = None,
+    root: Path | None = None,
+    python: str | None = None,
+    systemd: bool | None = None,
+) -> list[Path]:
     """Write the autostart files (and, without ``root``, enable them); the paths written."""
     p = plan(system, root, python, systemd)
     for path, text in p.files.items():

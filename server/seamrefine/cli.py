@@ -54,8 +54,11 @@ def _load_png16(path: Path) -> np.ndarray:
     try:
         import cv2
     except ImportError:
-        raise InputError(f"{path} is a 16-bit colour PNG; reading it needs opencv-python-headless "
-                         "(pip install opencv-python-headless)", str(path)) from None
+        raise InputError(
+            f"{path} is a 16-bit colour PNG; reading it needs opencv-python-headless "
+            "(pip install opencv-python-headless)",
+            str(path),
+        ) from None
     arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if arr is None:
         raise InputError(f"cannot read image {path}", str(path))
@@ -104,17 +107,25 @@ def encode_png16(image: np.ndarray) -> bytes:
     raw[:, 1:] = np.ascontiguousarray(img, dtype=">u2").reshape(h, -1).view(np.uint8)
 
     def chunk(tag: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+        )
 
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, ctype, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw.tobytes(), 6)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, ctype, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw.tobytes(), 6))
+        + chunk(b"IEND", b"")
+    )
 
 
 # ---- refine / batch ---------------------------------------------------------------------------
 class Backend:
     """Refines through the running daemon when there is one (or ``mode == "daemon"``), else in-process."""
 
-    def __init__(self, mode: str = "auto", model: Path | None = None, cpu: bool = False, timeout: float = 600.0):
+    def __init__(
+        self, mode: str = "auto", model: Path | None = None, cpu: bool = False, timeout: float = 600.0
+    ):
         from . import paths
 
         self.client = None
@@ -132,10 +143,13 @@ class Backend:
 
     def refine(self, image, mask, *, strength, samples, band, progress=None) -> tuple[np.ndarray, tuple]:
         if self.client is not None:
-            out, header = self.client.refine(image, mask, strength=strength, samples=samples, band=band,
-                                             progress=progress)
+            out, header = self.client.refine(
+                image, mask, strength=strength, samples=samples, band=band, progress=progress
+            )
             return out, (header.get("seam_score_before"), header.get("seam_score_after"))
-        out = self.refiner.refine(image, mask, strength=strength, samples=samples, band=band, progress=progress)
+        out = self.refiner.refine(
+            image, mask, strength=strength, samples=samples, band=band, progress=progress
+        )
         return out, tuple(getattr(self.refiner, "last_scores", None) or (None, None))
 
     def close(self) -> None:
@@ -156,13 +170,16 @@ def cmd_refine(args) -> int:
     backend = Backend(_mode(args), args.model, args.cpu)
     try:
         t0 = time.perf_counter()
-        out, (before, after) = backend.refine(image, mask, strength=args.strength, samples=args.samples,
-                                              band=args.band)
+        out, (before, after) = backend.refine(
+            image, mask, strength=args.strength, samples=args.samples, band=args.band
+        )
         save_image(args.output, out)
     finally:
         backend.close()
-    print(f"{args.output}: seam score {_fmt(before)} → {_fmt(after)} ({backend.where}, "
-          f"{time.perf_counter() - t0:.2f} s)")
+    print(
+        f"{args.output}: seam score {_fmt(before)} → {_fmt(after)} ({backend.where}, "
+        f"{time.perf_counter() - t0:.2f} s)"
+    )
     return 0
 
 
@@ -205,8 +222,13 @@ def cmd_batch(args) -> int:
             try:
                 if mpath is None:
                     raise InputError(f"no mask for {path.name} in {masks}", path.name)
-                out, _ = backend.refine(load_image(path), load_mask(mpath), strength=args.strength,
-                                        samples=args.samples, band=args.band)
+                out, _ = backend.refine(
+                    load_image(path),
+                    load_mask(mpath),
+                    strength=args.strength,
+                    samples=args.samples,
+                    band=args.band,
+                )
                 save_image(outdir / (path.stem + ".png"), out)
             except (SeamRefineError, OSError) as exc:
                 if isinstance(exc, DaemonUnavailableError):
@@ -242,9 +264,14 @@ def cmd_daemon(args) -> int:
 
     with Client(timeout=5.0) as c:
         hello = c.hello()
-    print(f"daemon: running, pid {info['pid']}, {info['endpoint']}{' and ' + info['ipc'] if 'ipc' in info else ''}")
-    print(f"version {hello['version']}, protocol {hello['protocol']}, model {hello['model']['name']} "
-          f"({hello['model']['sha256'][:12]}), provider {hello['provider']}, limits {hello['limits']}")
+    print(
+        f"daemon: running, pid {info['pid']}, {info['endpoint']}"
+        + (f" and {info['ipc']}" if "ipc" in info else "")
+    )
+    print(
+        f"version {hello['version']}, protocol {hello['protocol']}, model {hello['model']['name']} "
+        f"({hello['model']['sha256'][:12]}), provider {hello['provider']}, limits {hello['limits']}"
+    )
     return 0
 
 
@@ -261,7 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
         s = sub.add_parser(name, help="refine one image" if name == "refine" else "refine a folder of images")
         if name == "refine":
             s.add_argument("image", type=Path)
-            s.add_argument("--mask", type=Path, required=True, help="grayscale mask: white = generated region")
+            s.add_argument(
+                "--mask", type=Path, required=True, help="grayscale mask: white = generated region"
+            )
             s.add_argument("-o", "--output", type=Path, required=True)
         else:
             s.add_argument("indir", type=Path)
@@ -295,8 +324,10 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 mod = importlib.import_module(module)
             except ImportError as exc:
-                print(f"seam-refine: `{argv[0]}` is not available ({exc}); install the extra it needs",
-                      file=sys.stderr)
+                print(
+                    f"seam-refine: `{argv[0]}` is not available ({exc}); install the extra it needs",
+                    file=sys.stderr,
+                )
                 return 1
             return int(mod.main(argv[1:]) or 0)
         args = build_parser().parse_args(argv)

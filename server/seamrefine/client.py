@@ -30,8 +30,16 @@ class _Lost(Exception):
 class Client:
     """A connection to the daemon. ``endpoint``/``token`` None = discover from ``endpoint.json``."""
 
-    def __init__(self, endpoint: str | None = None, token: str | None = None, timeout: float = 60.0, *,
-                 runtime_dir: Path | None = None, connect_timeout: float = 3.0, retries: int = 1):
+    def __init__(
+        self,
+        endpoint: str | None = None,
+        token: str | None = None,
+        timeout: float = 60.0,
+        *,
+        runtime_dir: Path | None = None,
+        connect_timeout: float = 3.0,
+        retries: int = 1,
+    ):
         self._explicit = (endpoint, token) if endpoint else None
         self.timeout = float(timeout)
         self.connect_timeout = min(float(connect_timeout), self.timeout)
@@ -54,11 +62,14 @@ class Client:
             where = self.runtime_dir or paths.runtime_dir()
             raise DaemonUnavailableError(
                 f"no Seam Refine daemon is running (no live endpoint.json in {where}); start one with "
-                "`seam-refine serve`", str(where))
+                "`seam-refine serve`",
+                str(where),
+            )
         if info.get("protocol") != PROTOCOL_VERSION:
             raise DaemonUnavailableError(
                 f"the running daemon speaks protocol {info.get('protocol')}, this client {PROTOCOL_VERSION}",
-                info.get("protocol"))
+                info.get("protocol"),
+            )
         self.endpoint, self.token, self.pid = info["endpoint"], str(info.get("token", "")), info.get("pid")
 
     def _connect(self) -> zmq.Socket:
@@ -103,16 +114,24 @@ class Client:
         self.close()
 
     # ---- exchange ----------------------------------------------------------------------------
-    def _request(self, build: Callable[[str, str], list], *, progress=None, cancel: Event | None = None) -> Reply:
+    def _request(
+        self, build: Callable[[str, str], list], *, progress=None, cancel: Event | None = None
+    ) -> Reply:
         rid = uuid.uuid4().hex
         last: _Lost | None = None
-        for _ in range(1 + self.retries):
+        for attempt in range(1 + self.retries):
             try:
                 sock = self._connect()
-                return self._exchange(sock, build(rid, self.token), rid, progress, cancel)
+                reply = self._exchange(sock, build(rid, self.token), rid, progress, cancel)
             except _Lost as exc:
                 last = exc
                 self._reset()
+                continue
+            stale = reply.type == "error" and reply.fields.get("code") == "unauthorized"
+            if stale and not self._explicit and attempt < self.retries:
+                self._reset()  # a restarted daemon on the same port has a new token: read endpoint.json again
+                continue
+            return reply
         raise DaemonUnavailableError(f"the Seam Refine daemon did not answer: {last}", self.endpoint)
 
     def _exchange(self, sock: zmq.Socket, frames: list, rid: str, progress, cancel: Event | None) -> Reply:
@@ -165,15 +184,27 @@ class Client:
         self._simple("ping")
         return time.perf_counter() - t0
 
-    def refine(self, image: np.ndarray, mask: np.ndarray, *, order: str | None = None, strength: float = 1.0,
-               samples: int = 1, band: int | None = None, progress: Callable[[int, int], None] | None = None,
-               cancel: Event | None = None) -> tuple[np.ndarray, dict]:
+    def refine(
+        self,
+        image: np.ndarray,
+        mask: np.ndarray,
+        *,
+        order: str | None = None,
+        strength: float = 1.0,
+        samples: int = 1,
+        band: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        cancel: Event | None = None,
+    ) -> tuple[np.ndarray, dict]:
         """Refine through the daemon. ``image`` H×W×3/4 (uint8, uint16, float16, float32) in ``order``
         (default RGB/RGBA); ``mask`` H×W uint8 or float32. Returns (refined image in the same order,
         dtype and shape; the result header). Raises the typed error of an ``error`` reply."""
         params = RefineParams(strength, samples, band)
-        reply = self._request(lambda rid, tok: encode_refine(rid, tok, image, mask, order=order, params=params),
-                              progress=progress, cancel=cancel)
+        reply = self._request(
+            lambda rid, tok: encode_refine(rid, tok, image, mask, order=order, params=params),
+            progress=progress,
+            cancel=cancel,
+        )
         reply.raise_for_error()
         if reply.type != "result" or len(reply.frames) != 1:
             raise DaemonUnavailableError(f"unexpected reply {reply.type!r} to refine", reply.type)

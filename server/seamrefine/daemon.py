@@ -62,7 +62,9 @@ def model_info(refiner) -> tuple[dict, str]:
     session = getattr(refiner, "session", None)
     manifest = getattr(session, "manifest", None) or getattr(refiner, "manifest", None) or {}
     provider = getattr(session, "provider", None) or getattr(refiner, "provider", None) or "unknown"
-    return {"name": str(manifest.get("name", "unknown")), "sha256": str(manifest.get("sha256", ""))}, str(provider)
+    return {"name": str(manifest.get("name", "unknown")), "sha256": str(manifest.get("sha256", ""))}, str(
+        provider
+    )
 
 
 def warm_up(refiner) -> float:
@@ -79,8 +81,17 @@ def warm_up(refiner) -> float:
 class Daemon:
     """The serving loop. ``run()`` blocks until ``stop()`` (or SIGTERM/SIGINT via ``main``)."""
 
-    def __init__(self, refiner, *, root: Path, port: int = 0, queue_size: int = 4, use_ipc: bool = True,
-                 max_pixels: int = DEFAULT_MAX_PIXELS, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES):
+    def __init__(
+        self,
+        refiner,
+        *,
+        root: Path,
+        port: int = 0,
+        queue_size: int = 4,
+        use_ipc: bool = True,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    ):
         self.refiner = refiner
         self.root = root
         self.port = port
@@ -109,7 +120,7 @@ class Daemon:
         self.endpoint = r.getsockopt_string(zmq.LAST_ENDPOINT)
         ipc = paths.ipc_endpoint(self.root) if self.use_ipc else None
         if ipc:
-            sock_path = Path(ipc[len("ipc://"):])
+            sock_path = Path(ipc[len("ipc://") :])
             sock_path.unlink(missing_ok=True)  # stale from a killed daemon; we hold the lock
             try:
                 r.bind(ipc)
@@ -121,8 +132,13 @@ class Daemon:
         self._pull.bind(INPROC)
 
     def write_endpoint(self) -> Path:
-        info = {"endpoint": self.endpoint, "token": self.token, "pid": os.getpid(), "version": __version__,
-                "protocol": PROTOCOL_VERSION}
+        info = {
+            "endpoint": self.endpoint,
+            "token": self.token,
+            "pid": os.getpid(),
+            "version": __version__,
+            "protocol": PROTOCOL_VERSION,
+        }
         if self.ipc:
             info["ipc"] = self.ipc
         path = paths.endpoint_path(self.root)
@@ -141,13 +157,21 @@ class Daemon:
         except (OSError, ValueError):
             pass
         if self.ipc:
-            Path(self.ipc[len("ipc://"):]).unlink(missing_ok=True)
+            Path(self.ipc[len("ipc://") :]).unlink(missing_ok=True)
 
     def info(self) -> dict:
-        return {"version": __version__, "protocol": PROTOCOL_VERSION, "model": self.model,
-                "provider": self.provider, "pid": os.getpid(),
-                "limits": {"max_pixels": self.max_pixels, "max_message_bytes": self.max_message_bytes,
-                           "queue": self.queue_size}}
+        return {
+            "version": __version__,
+            "protocol": PROTOCOL_VERSION,
+            "model": self.model,
+            "provider": self.provider,
+            "pid": os.getpid(),
+            "limits": {
+                "max_pixels": self.max_pixels,
+                "max_message_bytes": self.max_message_bytes,
+                "queue": self.queue_size,
+            },
+        }
 
     # ---- socket thread ------------------------------------------------------------------------
     def stop(self) -> None:
@@ -177,7 +201,9 @@ class Daemon:
     def _shutdown(self, worker: threading.Thread) -> None:
         with self._cv:
             for job in list(self._pending):
-                self._send(job.identity, error_reply(job.work.id, CancelledError("the daemon is shutting down")))
+                self._send(
+                    job.identity, error_reply(job.work.id, CancelledError("the daemon is shutting down"))
+                )
             self._pending.clear()
             for job in self._jobs.values():
                 job.cancel.set()
@@ -186,7 +212,10 @@ class Daemon:
         self._forward_replies()
         self._router.close(0)
         self._pull.close(0)
-        self._ctx.term()
+        if worker.is_alive():  # stuck in one long model call: its socket is still open, so no term()
+            log.warning("worker still busy at shutdown; exiting without waiting for it")
+        else:
+            self._ctx.term()
 
     def _send(self, identity: bytes, reply: Reply) -> None:
         try:
@@ -207,8 +236,9 @@ class Daemon:
 
     def _handle(self, identity: bytes, frames: list) -> None:
         try:
-            req = decode_request(frames, token=self.token, max_pixels=self.max_pixels,
-                                 max_message_bytes=self.max_message_bytes)
+            req = decode_request(
+                frames, token=self.token, max_pixels=self.max_pixels, max_message_bytes=self.max_message_bytes
+            )
         except SeamRefineError as exc:
             log.info("rejected request %r: %s (%s)", getattr(exc, "request_id", None), exc.code, exc.message)
             self._send(identity, error_reply(getattr(exc, "request_id", None), exc))
@@ -230,10 +260,14 @@ class Daemon:
         job = Job(identity, work)
         with self._cv:
             if job.key in self._jobs:
-                err = ProtocolError(f"request id {work.id!r} is already in flight on this connection", work.id)
+                err = ProtocolError(
+                    f"request id {work.id!r} is already in flight on this connection", work.id
+                )
             elif len(self._pending) >= self.queue_size:
-                err = BusyError(f"the daemon is busy ({self.queue_size} requests queued); try again shortly",
-                                self.queue_size)
+                err = BusyError(
+                    f"the daemon is busy ({self.queue_size} requests queued); try again shortly",
+                    self.queue_size,
+                )
             else:
                 self._pending.append(job)
                 self._jobs[job.key] = job
@@ -252,7 +286,9 @@ class Daemon:
                 self._pending.remove(job)
                 job.state = "done"
                 del self._jobs[job.key]
-                self._send(job.identity, error_reply(target, CancelledError("the request was cancelled", target)))
+                self._send(
+                    job.identity, error_reply(target, CancelledError("the request was cancelled", target))
+                )
             elif job is not None:
                 job.cancel.set()
         self._send(identity, Reply("ok", req.id, {"target": target, "state": state}))
@@ -293,14 +329,25 @@ class Daemon:
             if job.cancel.is_set():
                 raise CancelledError("the request was cancelled", w.id)
             out, info = self.refiner.refine_with_info(
-                w.image, w.mask, strength=w.params.strength, samples=w.params.samples, band=w.params.band,
-                progress=progress, cancel=job.cancel)
+                w.image,
+                w.mask,
+                strength=w.params.strength,
+                samples=w.params.samples,
+                band=w.params.band,
+                progress=progress,
+                cancel=job.cancel,
+            )
             before, after = info.get("scores", (None, None))
             elapsed = (time.perf_counter() - t0) * 1000
             log.info("refine %s %s: %.0f ms", w.id, "×".join(map(str, w.image.shape)), elapsed)
-            return result_reply(job.work, out, seam_score_before=_num(before), seam_score_after=_num(after),
-                                elapsed_ms=round(elapsed, 2), wait_ms=round((t0 - job.received) * 1000, 2)
-                                if t0 > job.received else 0.0)
+            return result_reply(
+                job.work,
+                out,
+                seam_score_before=_num(before),
+                seam_score_after=_num(after),
+                elapsed_ms=round(elapsed, 2),
+                wait_ms=round((t0 - job.received) * 1000, 2) if t0 > job.received else 0.0,
+            )
         except SeamRefineError as exc:
             log.info("refine %s failed: %s (%s)", w.id, exc.code, exc.message)
             return error_reply(w.id, exc)
@@ -357,8 +404,11 @@ def serve(args: argparse.Namespace) -> int:
     lock = InstanceLock(paths.lock_path(root))
     if not lock.acquire():
         other = paths.read_endpoint(root) or {}
-        print(f"seam-refine: a daemon is already running for this user (pid {other.get('pid', '?')}, "
-              f"{other.get('endpoint', 'endpoint unknown')}); not starting a second one", file=sys.stderr)
+        print(
+            f"seam-refine: a daemon is already running for this user (pid {other.get('pid', '?')}, "
+            f"{other.get('endpoint', 'endpoint unknown')}); not starting a second one",
+            file=sys.stderr,
+        )
         return 2
     daemon = None
     stop = threading.Event()
@@ -375,8 +425,15 @@ def serve(args: argparse.Namespace) -> int:
         except Exception as exc:  # onnxruntime raises its own types for corrupt files
             print(f"seam-refine: cannot start: the model failed to load: {exc}", file=sys.stderr)
             return 1
-        daemon = Daemon(refiner, root=root, port=args.port, queue_size=args.queue, use_ipc=not args.no_ipc,
-                        max_pixels=args.max_pixels, max_message_bytes=args.max_message_bytes)
+        daemon = Daemon(
+            refiner,
+            root=root,
+            port=args.port,
+            queue_size=args.queue,
+            use_ipc=not args.no_ipc,
+            max_pixels=args.max_pixels,
+            max_message_bytes=args.max_message_bytes,
+        )
         try:
             daemon.bind()
         except zmq.ZMQError as exc:
@@ -386,9 +443,17 @@ def serve(args: argparse.Namespace) -> int:
         stop_watch.start()
         daemon.write_endpoint()
         sd_notify(f"READY=1\nMAINPID={os.getpid()}\nSTATUS=serving on {daemon.endpoint}")
-        log.info("serving %s%s model %s (%s) on %s; warm-up %.2f s, ready in %.2f s; log %s",
-                 daemon.endpoint, f" and {daemon.ipc}" if daemon.ipc else "", daemon.model["name"],
-                 daemon.model["sha256"][:12], daemon.provider, warm, time.perf_counter() - t_start, log_path)
+        log.info(
+            "serving %s%s model %s (%s) on %s; warm-up %.2f s, ready in %.2f s; log %s",
+            daemon.endpoint,
+            f" and {daemon.ipc}" if daemon.ipc else "",
+            daemon.model["name"],
+            daemon.model["sha256"][:12],
+            daemon.provider,
+            warm,
+            time.perf_counter() - t_start,
+            log_path,
+        )
         daemon.run()
         sd_notify("STOPPING=1")
         log.info("stopped")

@@ -115,7 +115,11 @@ def read_endpoint(root: Path | None = None) -> dict | None:
             info = json.loads((r / ENDPOINT_FILE).read_text())
         except (OSError, ValueError):
             continue
-        if isinstance(info, dict) and isinstance(info.get("endpoint"), str) and pid_alive(int(info.get("pid", 0))):
+        if (
+            isinstance(info, dict)
+            and isinstance(info.get("endpoint"), str)
+            and pid_alive(int(info.get("pid", 0)))
+        ):
             info["_path"] = str(r / ENDPOINT_FILE)
             return info
     return None

@@ -180,7 +180,9 @@ class Reply:
     def raise_for_error(self) -> None:
         """Raise the typed error an ``error`` reply stands for."""
         if self.type == "error":
-            raise error_from_code(self.fields.get("code"), self.fields.get("message"), self.fields.get("value"))
+            raise error_from_code(
+                self.fields.get("code"), self.fields.get("message"), self.fields.get("value")
+            )
 
 
 def error_reply(request_id: str | None, exc: BaseException) -> Reply:
@@ -198,10 +200,20 @@ def error_from_code(code: Any, message: Any, value: Any = None) -> SeamRefineErr
     """The SeamRefineError subclass for a wire error ``code``."""
     from . import errors
 
-    classes = {c.code: c for c in (
-        errors.ProtocolError, errors.AuthError, errors.InputError, errors.EmptyMaskError, errors.FullMaskError,
-        errors.ImageTooLargeError, errors.BusyError, errors.CancelledError, errors.ModelError,
-    )}
+    classes = {
+        c.code: c
+        for c in (
+            errors.ProtocolError,
+            errors.AuthError,
+            errors.InputError,
+            errors.EmptyMaskError,
+            errors.FullMaskError,
+            errors.ImageTooLargeError,
+            errors.BusyError,
+            errors.CancelledError,
+            errors.ModelError,
+        )
+    }
     cls = classes.get(code, SeamRefineError)
     exc = cls(str(message or code), value)
     if cls is SeamRefineError:
@@ -246,7 +258,9 @@ def _safe(value: Any, depth: int = 0) -> Any:
 def decode_header(frames: list) -> dict:
     """Check the delimiter and unpack the msgpack header map (ProtocolError on anything else)."""
     if len(frames) < 2:
-        raise ProtocolError(f"a message needs at least 2 frames (b'' and a header), got {len(frames)}", len(frames))
+        raise ProtocolError(
+            f"a message needs at least 2 frames (b'' and a header), got {len(frames)}", len(frames)
+        )
     if len(_bytes(frames[0])) != 0:
         raise ProtocolError("frame 0 must be the empty delimiter", f"<{len(_bytes(frames[0]))} bytes>")
     raw = _bytes(frames[1])
@@ -255,7 +269,9 @@ def decode_header(frames: list) -> dict:
     try:
         header = msgpack.unpackb(raw, raw=False, strict_map_key=True)
     except Exception as exc:  # msgpack raises many types (ExtraData, ValueError, UnicodeDecodeError…)
-        raise ProtocolError(f"header is not valid msgpack: {type(exc).__name__}", f"<{len(raw)} bytes>") from None
+        raise ProtocolError(
+            f"header is not valid msgpack: {type(exc).__name__}", f"<{len(raw)} bytes>"
+        ) from None
     if not isinstance(header, dict):
         raise ProtocolError(f"header must be a msgpack map, got {type(header).__name__}", _safe(header))
     return header
@@ -274,7 +290,9 @@ def _descriptors(header: dict, n_data: int) -> list[FrameDesc]:
     if not isinstance(descs, list):
         raise ProtocolError("header.frames must be an array of maps", _safe(descs))
     if len(descs) != n_data:
-        raise ProtocolError(f"header describes {len(descs)} data frame(s) but {n_data} arrived", [len(descs), n_data])
+        raise ProtocolError(
+            f"header describes {len(descs)} data frame(s) but {n_data} arrived", [len(descs), n_data]
+        )
     return [FrameDesc.from_wire(d, i) for i, d in enumerate(descs)]
 
 
@@ -283,7 +301,9 @@ def _frame_array(frame: Any, desc: FrameDesc, index: int) -> np.ndarray:
     if len(view) != desc.nbytes:
         raise ProtocolError(
             f"frame {desc.name!r} is {len(view)} bytes but shape {list(desc.shape)} × {desc.dtype} needs "
-            f"{desc.nbytes}", [len(view), desc.nbytes])
+            f"{desc.nbytes}",
+            [len(view), desc.nbytes],
+        )
     return np.frombuffer(view, dtype=DTYPES[desc.dtype]).reshape(desc.shape)
 
 
@@ -296,7 +316,10 @@ def swap_order(image: np.ndarray, order: str) -> np.ndarray:
 
 
 def decode_request(
-    frames: list, *, token: str | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
+    frames: list,
+    *,
+    token: str | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
 ) -> Request | RefineJob:
     """Decode a request (frames after the routing identity, starting with b""), validating strictly.
@@ -309,11 +332,15 @@ def decode_request(
         header = decode_header(frames)
         rid = peek_id(header)
         if rid is None:
-            raise ProtocolError(f"header.id must be a string of 1–{MAX_ID_LEN} chars", _safe(header.get("id")))
+            raise ProtocolError(
+                f"header.id must be a string of 1–{MAX_ID_LEN} chars", _safe(header.get("id"))
+            )
         if header.get("v") != PROTOCOL_VERSION:
             raise ProtocolError(
-                f"protocol version {header.get('v')!r} is not supported (this daemon speaks {PROTOCOL_VERSION})",
-                _safe(header.get("v")))
+                f"protocol version {header.get('v')!r} is not supported (this daemon speaks "
+                f"{PROTOCOL_VERSION})",
+                _safe(header.get("v")),
+            )
         if token is not None:
             import hmac
 
@@ -324,7 +351,9 @@ def decode_request(
         if op not in OPS:
             raise ProtocolError(f"unknown op {op!r}; expected one of {', '.join(OPS)}", _safe(op))
         if total > max_message_bytes:
-            raise ImageTooLargeError(f"message is {total} bytes, more than the limit {max_message_bytes}", total)
+            raise ImageTooLargeError(
+                f"message is {total} bytes, more than the limit {max_message_bytes}", total
+            )
         params = header.get("params") or {}
         if not isinstance(params, dict):
             raise ProtocolError(f"params must be a map, got {type(params).__name__}", _safe(params))
@@ -352,14 +381,20 @@ def _decode_refine(req: Request, frames: list, max_pixels: int) -> RefineJob:
             raise InputError(f"frame name {d.name!r} appears twice", d.name)
         by_name[d.name] = i
     if set(by_name) != {"image", "mask"}:
-        raise InputError(f"refine needs exactly the frames 'image' and 'mask', got {sorted(by_name)}", sorted(by_name))
+        raise InputError(
+            f"refine needs exactly the frames 'image' and 'mask', got {sorted(by_name)}", sorted(by_name)
+        )
     idesc, mdesc = req.frames[by_name["image"]], req.frames[by_name["mask"]]
     if idesc.order not in IMAGE_ORDERS:
-        raise InputError(f"image order must be one of {', '.join(IMAGE_ORDERS)}, got {idesc.order!r}", idesc.order)
+        raise InputError(
+            f"image order must be one of {', '.join(IMAGE_ORDERS)}, got {idesc.order!r}", idesc.order
+        )
     channels = IMAGE_ORDERS[idesc.order]
     if len(idesc.shape) != 3 or idesc.shape[2] != channels:
-        raise ShapeError(f"image shape must be [H, W, {channels}] for order {idesc.order}, got {list(idesc.shape)}",
-                         list(idesc.shape))
+        raise ShapeError(
+            f"image shape must be [H, W, {channels}] for order {idesc.order}, got {list(idesc.shape)}",
+            list(idesc.shape),
+        )
     h, w = idesc.shape[:2]
     if h < 1 or w < 1:
         raise ShapeError(f"image must be at least 1×1, got {h}×{w}", [h, w])
@@ -370,7 +405,9 @@ def _decode_refine(req: Request, frames: list, max_pixels: int) -> RefineJob:
     if mdesc.dtype not in MASK_DTYPES:
         raise DTypeError(f"mask dtype must be uint8 or float32, got {mdesc.dtype}", mdesc.dtype)
     if list(mdesc.shape) != [h, w]:
-        raise ShapeError(f"mask shape {list(mdesc.shape)} does not match the image's {h}×{w}", list(mdesc.shape))
+        raise ShapeError(
+            f"mask shape {list(mdesc.shape)} does not match the image's {h}×{w}", list(mdesc.shape)
+        )
     image = _frame_array(frames[2 + by_name["image"]], idesc, by_name["image"])
     mask = _frame_array(frames[2 + by_name["mask"]], mdesc, by_name["mask"])
     if image.dtype.kind == "f" and not np.isfinite(image).all():
@@ -385,7 +422,12 @@ def _decode_refine(req: Request, frames: list, max_pixels: int) -> RefineJob:
 
 
 def encode_refine(
-    request_id: str, token: str, image: np.ndarray, mask: np.ndarray, *, order: str | None = None,
+    request_id: str,
+    token: str,
+    image: np.ndarray,
+    mask: np.ndarray,
+    *,
+    order: str | None = None,
     params: RefineParams | None = None,
 ) -> list:
     """Client side: the frames of a refine request (``image`` is sent as is, in ``order``)."""
@@ -401,8 +443,10 @@ def encode_refine(
         mask = mask.astype(np.float32)
     image = np.ascontiguousarray(image, dtype=DTYPES[name])
     mask = np.ascontiguousarray(mask, dtype=DTYPES[mask.dtype.name])
-    frames = [FrameDesc("image", tuple(image.shape), name, order), FrameDesc("mask", tuple(mask.shape),
-                                                                            mask.dtype.name, "Y")]
+    frames = [
+        FrameDesc("image", tuple(image.shape), name, order),
+        FrameDesc("mask", tuple(mask.shape), mask.dtype.name, "Y"),
+    ]
     req = Request("refine", request_id, token, (params or RefineParams()).to_wire(), frames)
     return [b"", _pack(req.header()), _as_buffer(image), _as_buffer(mask)]
 
@@ -413,10 +457,12 @@ def encode_request(req: Request) -> list:
 
 
 def result_reply(job: RefineJob, refined: np.ndarray, **fields: Any) -> Reply:
-    """The ``result`` reply for ``job``: ``refined`` (RGB(A), same shape/dtype) swapped back to the request order."""
+    """The ``result`` reply for ``job``: ``refined`` (RGB(A), same shape and dtype) in the request's order."""
     d = job.image_desc
     if refined.shape != d.shape or refined.dtype.name != d.dtype:
         raise SeamRefineError(
-            f"refiner returned {refined.shape} {refined.dtype}, expected {d.shape} {d.dtype}", list(refined.shape))
+            f"refiner returned {refined.shape} {refined.dtype}, expected {d.shape} {d.dtype}",
+            list(refined.shape),
+        )
     out = np.ascontiguousarray(swap_order(refined, d.order), dtype=DTYPES[d.dtype])
     return Reply("result", job.id, dict(fields), [(d, out)])

@@ -1,0 +1,401 @@
+"""Seam benchmark: classical baselines and the refiner on a fixed, seeded set of synthetic seams.
+
+    seam-refine bench [--photos DIR] [--per-family 12] [--size 384] [--model PATH] [--json OUT.json]
+                      [--sheet OUT.png] [--quick]
+    python -m seamrefine_train.bench ...
+
+Cases: for family f (``synthesis.FAMILIES``) and k < per-family, index = 1000·i_f + k; the photo and the
+crop come from ``np.random.default_rng([seed, index])`` and the case is ``make_case(crop, seed, index, f)``.
+Per method and family it prints band PSNR (weighted by ``band_weights(mask, 16, 8)``, the pixels a
+method may change), gain over the composite, band ΔE00, boundary gradient error (±3 px ring), the
+reduction of noise / sharpness mismatch vs the composite (mismatch = |log-ratio inner/outer ring of the
+output − that of the clean photo|; reduction = 1 − mean(method)/mean(composite)), the shares of cases
+with band PSNR up / down by more than ``TOL_DB``, mean no-reference ``seam_score`` and median ms per
+megapixel. Then one PASS/FAIL line per acceptance target (see ``TARGETS`` and docs/benchmark.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+from seamrefine import imagemath
+from seamrefine import metrics as M
+from seamrefine.errors import InputError, SeamRefineError
+
+from . import baselines, synthesis
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_PHOTOS = REPO_ROOT.parent / "shared" / "data" / "val"
+CLASSICAL = ("identity", "feather", "poisson", "color_transfer")
+COLOR = ("color_uniform", "color_gradient", "color_nonuniform")
+TEXTURE = ("noise", "blur", "jpeg")
+TOL_DB = 0.1
+
+
+def iter_cases(photos_dir: Path, per_family: int, size: int, seed: int, families) -> Iterator:
+    """The benchmark cases in order (family by family), generated lazily; raises InputError up front
+    when the folder is missing or holds no photos."""
+    paths = synthesis.list_photos(photos_dir)
+    if not paths:
+        raise InputError(f"no .jpg/.png photos in {str(photos_dir)!r}", str(photos_dir))
+
+    def gen() -> Iterator:
+        cache: dict[int, np.ndarray] = {}
+        for fi, fam in enumerate(synthesis.FAMILIES):
+            if fam not in families:
+                continue
+            for k in range(per_family):
+                index = 1000 * fi + k
+                rng = np.random.default_rng([seed, index])
+                j = int(rng.integers(len(paths)))
+                if j not in cache:
+                    cache[j] = synthesis.load_photo(paths[j])
+                crop = synthesis.random_crop(cache[j], size, rng)
+                case = synthesis.make_case(crop, seed, index, fam)
+                case.params["photo"] = paths[j].name
+                yield case
+
+    return gen()
+
+
+def build_cases(photos_dir: Path, per_family: int, size: int, seed: int, families) -> list:
+    """``iter_cases`` as a list."""
+    return list(iter_cases(photos_dir, per_family, size, seed, families))
+
+
+def make_methods(names: list[str], model: str | None, samples: int) -> dict[str, Callable]:
+    methods: dict[str, Callable] = {}
+    for name in names:
+        if name == "refiner":
+            from seamrefine.inference import Refiner  # lazy: needs onnxruntime and a model
+
+            refiner = Refiner(model)
+            methods[name] = lambda c, m, r=refiner: r.refine(c, m, samples=samples)
+        elif name in baselines.BASELINES:
+            methods[name] = baselines.BASELINES[name]
+        else:
+            known = ", ".join([*baselines.BASELINES, "refiner"])
+            raise InputError(f"unknown method {name!r}; known: {known}", name)
+    return methods
+
+
+def _safe(fn: Callable[[], float]) -> float:
+    try:
+        return float(fn())
+    except SeamRefineError:  # e.g. a stroke too thin for the ring statistics
+        return float("nan")
+
+
+def case_metrics(out: np.ndarray, case, ref: dict) -> dict:
+    """Metrics of one output; ``ref`` holds the clean photo's ring log-ratios and the band."""
+    band = ref["band"]
+    return {
+        "psnr": M.band_psnr(out, case.clean, band),
+        "psnr_in": M.band_psnr(out, case.composite, band),
+        "de": M.band_delta_e(out, case.clean, band),
+        "grad": _safe(lambda: M.boundary_gradient_error(out, case.clean, case.mask)),
+        "noise_mm": abs(_safe(lambda: M.noise_mismatch(out, case.mask)) - ref["noise"]),
+        "blur_mm": abs(_safe(lambda: M.blur_mismatch(out, case.mask)) - ref["blur"]),
+        "seam": _safe(lambda: M.seam_score(out, case.mask)),
+        "changed_outside": int((out[band == 0] != case.composite[band == 0]).any(axis=-1).sum()),
+    }
+
+
+def run(cases: Iterable, methods: dict[str, Callable], sheet_per_family: int = 0) -> tuple[list[dict], dict]:
+    """Run every method on every case. Returns the per-(case, method) rows and the first
+    ``sheet_per_family`` cases of each family by case number (their outputs kept in ``row["out"]``)."""
+    rows: list[dict] = []
+    kept: dict[int, object] = {}
+    per_fam: dict[str, int] = {}
+    for ci, case in enumerate(cases):
+        keep = per_fam.get(case.family, 0) < sheet_per_family
+        if keep:
+            per_fam[case.family] = per_fam.get(case.family, 0) + 1
+            kept[ci] = case
+        band = imagemath.band_weights(case.mask, baselines.BAND_WIDTH, baselines.BAND_FEATHER)
+        ref = {
+            "band": band,
+            "noise": _safe(lambda c=case: M.noise_mismatch(c.clean, c.mask)),
+            "blur": _safe(lambda c=case: M.blur_mismatch(c.clean, c.mask)),
+        }
+        base = case_metrics(case.composite, case, ref)
+        for name, fn in methods.items():
+            t0 = time.perf_counter()
+            out = fn(case.composite, case.mask)
+            ms = (time.perf_counter() - t0) * 1000
+            mp = case.mask.size / 1e6
+            row = {"case": ci, "family": case.family, "method": name, "ms_per_mp": ms / mp}
+            row.update(case_metrics(np.asarray(out, np.float32), case, ref))
+            row["gain"] = row["psnr"] - base["psnr"]
+            for key in ("grad", "noise_mm", "blur_mm", "de", "seam"):
+                row[key + "_base"] = base[key]
+            if keep:
+                row["out"] = out
+            rows.append(row)
+    return rows, kept
+
+
+def _nanmean(v) -> float:
+    v = np.asarray(v, float)
+    return float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
+
+
+def _reduction(rows: list[dict], key: str) -> float:
+    base, now = _nanmean([r[key + "_base"] for r in rows]), _nanmean([r[key] for r in rows])
+    return 1.0 - now / base if base > 1e-9 else float("nan")
+
+
+def summarise(rows: list[dict]) -> dict:
+    """{family: {method: stats}} plus an "all_artifacts" pseudo-family (every family but clean)."""
+    out: dict = {}
+    groups = sorted({r["family"] for r in rows}, key=lambda f: synthesis.FAMILIES.index(f))
+    for fam in [*groups, "all_artifacts"]:
+        sel = [r for r in rows if (r["family"] == fam or (fam == "all_artifacts" and r["family"] != "clean"))]
+        if not sel:
+            continue
+        out[fam] = {}
+        for method in dict.fromkeys(r["method"] for r in sel):
+            rs = [r for r in sel if r["method"] == method]
+            out[fam][method] = {
+                "cases": len(rs),
+                "psnr": _nanmean([r["psnr"] for r in rs]),
+                "gain": _nanmean([r["gain"] for r in rs]),
+                "psnr_in_min": float(min(r["psnr_in"] for r in rs)),
+                "de": _nanmean([r["de"] for r in rs]),
+                "grad": _nanmean([r["grad"] for r in rs]),
+                "grad_reduction": _reduction(rs, "grad"),
+                "noise_reduction": _reduction(rs, "noise_mm"),
+                "blur_reduction": _reduction(rs, "blur_mm"),
+                "texture_reduction": 1.0
+                - (_nanmean([r["noise_mm"] for r in rs]) + _nanmean([r["blur_mm"] for r in rs]))
+                / max(
+                    _nanmean([r["noise_mm_base"] for r in rs]) + _nanmean([r["blur_mm_base"] for r in rs]),
+                    1e-9,
+                ),
+                "improved": float(np.mean([r["gain"] > TOL_DB for r in rs])),
+                "worse": float(np.mean([r["gain"] < -TOL_DB for r in rs])),
+                "seam": _nanmean([r["seam"] for r in rs]),
+                "seam_base": _nanmean([r["seam_base"] for r in rs]),
+                "changed_outside": int(sum(r["changed_outside"] for r in rs)),
+                "ms_per_mp": float(np.median([r["ms_per_mp"] for r in rs])),
+            }
+    return out
+
+
+def targets(summary: dict, method: str) -> list[tuple[str, bool | None, str]]:
+    """The acceptance targets for ``method``: (description, passed or None when n/a, measured value)."""
+    res: list[tuple[str, bool | None, str]] = []
+
+    def get(fam: str, m: str, key: str) -> float | None:
+        v = summary.get(fam, {}).get(m, {}).get(key)
+        return None if v is None or not np.isfinite(v) else float(v)
+
+    def add(text: str, value: float | None, ok: Callable[[float], bool], fmt: str = "{:+.2f}") -> None:
+        res.append(
+            (text, None if value is None else bool(ok(value)), "n/a" if value is None else fmt.format(value))
+        )
+
+    for fam in COLOR:
+        add(f"{fam}: gain ≥ +7 dB", get(fam, method, "gain"), lambda v: v >= 7.0)
+        p, q = get(fam, method, "psnr"), get(fam, "poisson", "psnr")
+        add(f"{fam}: ≥ poisson + 2 dB", None if p is None or q is None else p - q, lambda v: v >= 2.0)
+        add(f"{fam}: ΔE00 ≤ 1.0", get(fam, method, "de"), lambda v: v <= 1.0, "{:.2f}")
+    for fam in ("latent_smear", "mixed"):
+        p, q = get(fam, method, "psnr"), get(fam, "poisson", "psnr")
+        add(f"{fam}: ≥ poisson + 1 dB", None if p is None or q is None else p - q, lambda v: v >= 1.0)
+    for fam in TEXTURE:
+        add(f"{fam}: PSNR not below composite", get(fam, method, "gain"), lambda v: v >= 0.0)
+        add(
+            f"{fam}: noise+sharpness mismatch −50 %",
+            get(fam, method, "texture_reduction"),
+            lambda v: v >= 0.5,
+            "{:.0%}",
+        )
+    add(
+        "truncation: boundary grad error −30 %",
+        get("truncation", method, "grad_reduction"),
+        lambda v: v >= 0.3,
+        "{:.0%}",
+    )
+    add("artifact cases worse ≤ 5 %", get("all_artifacts", method, "worse"), lambda v: v <= 0.05, "{:.0%}")
+    add(
+        "clean: min PSNR(out, in) ≥ 45 dB", get("clean", method, "psnr_in_min"), lambda v: v >= 45.0, "{:.1f}"
+    )
+    changed = sum(
+        s.get(method, {}).get("changed_outside", 0) for f, s in summary.items() if f != "all_artifacts"
+    )
+    add("zero pixels changed outside the band", float(changed), lambda v: v == 0, "{:.0f}")
+    return res
+
+
+def format_report(summary: dict, methods: list[str]) -> str:
+    lines = []
+    head = f"{'method':15s} {'PSNR':>6s} {'gain':>6s} {'ΔE00':>5s} {'grad':>6s} {'noise↓':>7s} {'sharp↓':>7s}"
+    head += f" {'better':>6s} {'worse':>5s} {'seam':>5s} {'ms/MP':>7s}"
+    for fam, per in summary.items():
+        n = next(iter(per.values()))["cases"]
+        base_seam = next(iter(per.values()))["seam_base"]
+        lines += ["", f"== {fam} ({n} cases; composite seam score {base_seam:.2f}) ==", head]
+        for m in methods:
+            s = per.get(m)
+            if s is None:
+                continue
+            lines.append(
+                f"{m:15s} {s['psnr']:6.2f} {s['gain']:+6.2f} {s['de']:5.2f} {s['grad']:6.4f} "
+                f"{s['noise_reduction']:7.0%} {s['blur_reduction']:7.0%} "
+                f"{s['improved']:6.0%} {s['worse']:5.0%} "
+                f"{s['seam']:5.2f} {s['ms_per_mp']:7.0f}"
+            )
+    return "\n".join(lines)
+
+
+def format_targets(summary: dict, methods: list[str]) -> str:
+    judged = [m for m in methods if m != "identity"]
+    table = {m: targets(summary, m) for m in judged}
+    lines = ["", "== targets ==", f"{'target':42s} " + " ".join(f"{m:>18s}" for m in judged)]
+    for i, (text, _, _) in enumerate(table[judged[0]] if judged else []):
+        cells = []
+        for m in judged:
+            _, ok, val = table[m][i]
+            cells.append(f"{('n/a' if ok is None else 'PASS' if ok else 'FAIL') + ' ' + val:>18s}")
+        lines.append(f"{text:42s} " + " ".join(cells))
+    return "\n".join(lines)
+
+
+def contact_sheet(kept: dict, rows: list[dict], methods: list[str], path: Path, tile: int) -> None:
+    """PNG grid: one row per chosen case, columns composite / each method / clean; red dots = mask edge."""
+    from PIL import Image, ImageDraw
+
+    outs = {(r["case"], r["method"]): r["out"] for r in rows if "out" in r}
+    methods = [m for m in methods if m != "identity"]  # identical to the composite column
+    cols = ["composite", *methods, "clean"]
+    label_h = 18
+    sheet = Image.new("RGB", (tile * len(cols), label_h + tile * len(kept)), (32, 32, 32))
+    draw = ImageDraw.Draw(sheet)
+    for j, name in enumerate(cols):
+        draw.text((j * tile + 4, 3), name, fill=(255, 255, 255))
+    for i, (ci, case) in enumerate(kept.items()):
+        imgs = [case.composite, *[outs[(ci, m)] for m in methods], case.clean]
+        for j, img in enumerate(imgs):
+            u8 = Image.fromarray(np.clip(np.rint(np.asarray(img) * 255), 0, 255).astype(np.uint8))
+            sheet.paste(u8.resize((tile, tile), Image.Resampling.LANCZOS), (j * tile, label_h + i * tile))
+        edge = M.edge_ring(case.mask, 1) & (case.mask >= 0.5)
+        ys, xs = np.nonzero(edge)
+        s = tile / case.mask.shape[0]
+        draw.point(
+            [(int(x * s), label_h + i * tile + int(y * s)) for y, x in zip(ys[::2], xs[::2], strict=True)],
+            fill=(255, 0, 0),
+        )
+        draw.text((4, label_h + i * tile + 4), case.family, fill=(255, 255, 0))
+    sheet.save(path)
+
+
+def timing_1mp(methods: dict[str, Callable], photos_dir: Path, seed: int) -> dict[str, float]:
+    """Seconds per refine for each method on one 1024×1024 colour_uniform case."""
+    paths = synthesis.list_photos(photos_dir)
+    rng = np.random.default_rng([seed, 999_999])
+    crop = synthesis.random_crop(synthesis.load_photo(paths[int(rng.integers(len(paths)))]), 1024, rng)
+    case = synthesis.make_case(crop, seed, 999_999, "color_uniform")
+    res = {}
+    for name, fn in methods.items():
+        t0 = time.perf_counter()
+        fn(case.composite, case.mask)
+        res[name] = time.perf_counter() - t0
+    return res
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="seam-refine bench", description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "--photos", type=Path, default=DEFAULT_PHOTOS, help="folder of photos (default ../shared/data/val)"
+    )
+    p.add_argument("--per-family", type=int, default=12, help="cases per family (default 12)")
+    p.add_argument("--size", type=int, default=384, help="crop size in px (default 384)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--families", default=",".join(synthesis.FAMILIES), help="comma-separated subset")
+    p.add_argument("--methods", default=None, help=f"comma list (default {','.join(CLASSICAL)}[,refiner])")
+    p.add_argument(
+        "--model", default=None, help="refiner .onnx (adds the refiner method; 'shipped' = default)"
+    )
+    p.add_argument("--samples", type=int, default=1, help="refiner multi-sample pooling count")
+    p.add_argument("--json", type=Path, default=None, help="write the summary and per-case rows as JSON")
+    p.add_argument("--sheet", type=Path, default=None, help="write a PNG contact sheet")
+    p.add_argument("--sheet-per-family", type=int, default=1, help="cases per family on the sheet")
+    p.add_argument("--tile", type=int, default=256, help="contact sheet tile size in px")
+    p.add_argument("--no-timing", action="store_true", help="skip the 1 MP refiner-vs-poisson timing")
+    p.add_argument(
+        "--quick", action="store_true", help="2 cases per family at 128 px, no 1 MP timing (tests)"
+    )
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.quick:
+        args.per_family, args.size, args.no_timing = min(args.per_family, 2), min(args.size, 128), True
+    try:
+        if args.per_family < 1 or args.size < 32:
+            raise InputError(
+                f"need --per-family ≥ 1 and --size ≥ 32, got {args.per_family}, {args.size}", args.size
+            )
+        families = [f.strip() for f in args.families.split(",") if f.strip()]
+        bad = [f for f in families if f not in synthesis.FAMILIES]
+        if bad:
+            raise InputError(f"unknown families {bad}; known: {', '.join(synthesis.FAMILIES)}", bad)
+        names = (
+            args.methods.split(",") if args.methods else [*CLASSICAL] + (["refiner"] if args.model else [])
+        )
+        model = None if args.model in (None, "shipped") else args.model
+        methods = make_methods([n.strip() for n in names if n.strip()], model, args.samples)
+        cases = iter_cases(args.photos, args.per_family, args.size, args.seed, families)
+    except SeamRefineError as e:
+        print(f"seam-refine bench: {e.message}", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    rows, kept = run(cases, methods, args.sheet_per_family if args.sheet else 0)
+    summary = summarise(rows)
+    names = list(methods)
+    cmd = "seam-refine bench " + " ".join(sys.argv[1:] if argv is None else argv)
+    print(
+        f"{cmd}\n{len({r['case'] for r in rows})} cases "
+        f"({args.per_family}/family, {args.size} px, seed {args.seed}) "
+        f"from {args.photos}; {time.perf_counter() - t0:.0f} s"
+    )
+    print(format_report(summary, names))
+    print(format_targets(summary, names))
+    timing = {}
+    if not args.no_timing and "poisson" in methods and "refiner" in methods:
+        timing = timing_1mp({k: methods[k] for k in ("poisson", "refiner")}, args.photos, args.seed)
+        print(
+            f"\n1 MP timing: refiner {timing['refiner']:.2f} s, poisson {timing['poisson']:.2f} s, "
+            f"ratio refiner/poisson {timing['refiner'] / timing['poisson']:.2f}"
+        )
+    if args.json:
+        per_case = [{k: v for k, v in r.items() if k != "out"} for r in rows]
+        judged = {
+            m: [{"target": t, "pass": ok, "value": v} for t, ok, v in targets(summary, m)]
+            for m in names
+            if m != "identity"
+        }
+        doc = {
+            "command": cmd,
+            "config": {k: str(v) for k, v in vars(args).items()},
+            "summary": summary,
+            "targets": judged,
+            "timing_1mp_s": timing,
+            "cases": per_case,
+        }
+        args.json.write_text(json.dumps(doc, indent=1, default=float))
+    if args.sheet:
+        contact_sheet(kept, rows, names, args.sheet, args.tile)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

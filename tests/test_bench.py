@@ -1,0 +1,127 @@
+"""seamrefine_train.bench: quick runs on generated photos, JSON/PNG outputs, targets, errors, refiner."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from seamrefine_train import bench
+from test_metrics import photo
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    d = tmp_path_factory.mktemp("photos")
+    for i in range(3):
+        Image.fromarray((photo(i, 200) * 255).astype(np.uint8)).save(d / f"p{i}.png")
+    return d
+
+
+def test_quick_bench_writes_table_json_and_sheet(photos, tmp_path, capsys):
+    js, png = tmp_path / "b.json", tmp_path / "b.png"
+    argv = ["--quick", "--photos", str(photos), "--families", "clean,color_uniform,noise", "--json", str(js)]
+    assert bench.main([*argv, "--sheet", str(png), "--tile", "96"]) == 0
+    out = capsys.readouterr().out
+    assert "== color_uniform (2 cases" in out and "== targets ==" in out
+    assert "zero pixels changed outside the band" in out and "PASS 0" in out
+    doc = json.loads(js.read_text())
+    assert set(doc["summary"]) == {"clean", "color_uniform", "noise", "all_artifacts"}
+    for fam in doc["summary"].values():
+        assert list(fam) == list(bench.CLASSICAL)
+        assert all(s["changed_outside"] == 0 for s in fam.values())
+    ident = doc["summary"]["color_uniform"]["identity"]
+    assert ident["gain"] == 0.0 and ident["worse"] == 0.0
+    assert doc["summary"]["clean"]["identity"]["psnr_in_min"] == 100.0
+    assert len(doc["cases"]) == 6 * len(bench.CLASSICAL)
+    assert {t["target"] for t in doc["targets"]["poisson"]} >= {"artifact cases worse ≤ 5 %"}
+    with Image.open(
+        png
+    ) as im:  # 3 families × 1 row, columns composite + 3 methods (identity dropped) + clean
+        assert im.size == (96 * 5, 18 + 96 * 3)
+
+
+def test_cases_are_deterministic(photos):
+    a = bench.build_cases(photos, 2, 64, 5, ["color_uniform", "blur"])
+    b = bench.build_cases(photos, 2, 64, 5, ["color_uniform", "blur"])
+    assert [c.family for c in a] == ["color_uniform"] * 2 + ["blur"] * 2
+    for x, y in zip(a, b, strict=True):
+        assert np.array_equal(x.composite, y.composite) and np.array_equal(x.mask, y.mask)
+    c = bench.build_cases(photos, 2, 64, 6, ["color_uniform"])
+    assert not np.array_equal(a[0].composite, c[0].composite)
+
+
+def test_targets_known_values():
+    def stats(**kw):
+        base = {
+            "gain": 0.0,
+            "psnr": 40.0,
+            "de": 0.5,
+            "texture_reduction": 0.6,
+            "grad_reduction": 0.4,
+            "worse": 0.0,
+            "psnr_in_min": 50.0,
+            "changed_outside": 0,
+        }
+        return {**base, **kw}
+
+    summary = {
+        "color_uniform": {"m": stats(gain=8.0, psnr=45.0), "poisson": stats(psnr=42.0)},
+        "clean": {"m": stats(psnr_in_min=44.0, changed_outside=3)},
+    }
+    res = {text: (ok, val) for text, ok, val in bench.targets(summary, "m")}
+    assert res["color_uniform: gain ≥ +7 dB"] == (True, "+8.00")
+    assert res["color_uniform: ≥ poisson + 2 dB"] == (True, "+3.00")
+    assert res["color_gradient: gain ≥ +7 dB"] == (None, "n/a")
+    assert res["clean: min PSNR(out, in) ≥ 45 dB"] == (False, "44.0")
+    assert res["zero pixels changed outside the band"] == (False, "3")
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["--photos", "/nonexistent/photos"], "does not exist"),
+        (["--families", "clean,nope"], "unknown families"),
+        (["--methods", "identity,magic"], "unknown method 'magic'"),
+        (["--per-family", "0"], "per-family"),
+    ],
+)
+def test_bench_errors(argv, fragment, photos, capsys):
+    if "--photos" not in argv:
+        argv = [*argv, "--photos", str(photos)]
+    assert bench.main(argv) == 2
+    assert fragment in capsys.readouterr().err
+
+
+def test_empty_photo_folder(tmp_path, capsys):
+    assert bench.main(["--photos", str(tmp_path)]) == 2
+    assert "no .jpg/.png photos" in capsys.readouterr().err
+
+
+def test_bench_runs_the_refiner_with_a_real_onnx_model(photos, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("seamrefine.inference")
+    from onnx_fixture import make_fixture_model
+
+    model = make_fixture_model(tmp_path / "model", kind="pointwise")
+    js = tmp_path / "r.json"
+    argv = [
+        "--quick",
+        "--photos",
+        str(photos),
+        "--families",
+        "clean,color_uniform",
+        "--methods",
+        "identity,poisson,refiner",
+        "--model",
+        str(model),
+        "--json",
+        str(js),
+    ]
+    assert bench.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "refiner" in out
+    doc = json.loads(js.read_text())
+    assert doc["summary"]["color_uniform"]["refiner"]["changed_outside"] == 0
+    assert doc["summary"]["clean"]["refiner"]["psnr_in_min"] < 45  # the fixture pulls colours: it must fail

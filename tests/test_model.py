@@ -1,0 +1,89 @@
+"""SeamRefiner: shapes, identity at init, any resolution, size budget, mask gating of colour."""
+
+import pytest
+import torch
+
+from seamrefine_train.model import ModelConfig, SeamRefiner, count_params, high_freq_energy
+
+
+def _inputs(n=2, h=64, w=96, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    image = torch.rand(n, 3, h, w, generator=g)
+    mask = torch.zeros(n, 1, h, w)
+    mask[:, :, h // 4 : 3 * h // 4, w // 4 : w // 2] = 1.0
+    return image, mask
+
+
+def test_forward_shape_and_range():
+    model = SeamRefiner().eval()
+    image, mask = _inputs()
+    with torch.no_grad():
+        out = model(image, mask)
+    assert out.shape == image.shape
+    assert out.dtype == torch.float32
+    assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
+
+
+def test_identity_at_init():
+    """Zero-initialised heads: the untrained model returns its input exactly."""
+    model = SeamRefiner().eval()
+    image, mask = _inputs(seed=3)
+    with torch.no_grad():
+        out = model(image, mask)
+    assert torch.equal(out, image)
+
+
+@pytest.mark.parametrize("hw", [(16, 16), (50, 202), (256, 130)])
+def test_any_even_resolution(hw):
+    model = SeamRefiner().eval()
+    image, mask = _inputs(1, *hw)
+    with torch.no_grad():
+        assert model(image, mask).shape == (1, 3, *hw)
+
+
+def test_odd_size_is_an_error():
+    model = SeamRefiner().eval()
+    image, mask = _inputs(1, 33, 32)
+    with pytest.raises(RuntimeError):
+        model(image, mask)
+
+
+def test_parameter_budget():
+    """≤ 5 M parameters (the ONNX file is ~4 bytes per parameter)."""
+    assert count_params(SeamRefiner()) <= 5_000_000
+
+
+def test_colour_change_is_gated_by_mask():
+    """With a non-zero colour head and a zero detail head, pixels outside the mask are unchanged."""
+    model = SeamRefiner().eval()
+    with torch.no_grad():
+        model.colour.head.bias[9:12] = 0.1  # add +0.1 offset everywhere the gate allows
+    image, mask = _inputs(1)
+    image = image * 0.5
+    with torch.no_grad():
+        out = model(image, mask)
+    outside = mask.expand_as(image) == 0
+    assert torch.equal(out[outside], image[outside])
+    inside = mask.expand_as(image) == 1
+    assert torch.allclose(out[inside], image[inside] + 0.1, atol=1e-6)
+
+
+def test_noise_field_deterministic_and_tiled():
+    model = SeamRefiner(ModelConfig(noise_tile=8))
+    f = model.noise_field(2, 20, 17)
+    assert f.shape == (2, 1, 20, 17)
+    assert torch.equal(f[:, :, :8, :8], f[:, :, 8:16, 8:16])
+    assert torch.equal(SeamRefiner(ModelConfig(noise_tile=8)).noise_field(1, 8, 8), f[:1, :, :8, :8])
+
+
+def test_high_freq_energy_known_values():
+    flat = torch.full((1, 3, 8, 8), 0.5)
+    assert torch.equal(high_freq_energy(flat), torch.zeros(1, 1, 8, 8))
+    checker = (torch.arange(8)[:, None] + torch.arange(8)[None]) % 2
+    img = checker.float().expand(1, 3, 8, 8)
+    assert float(high_freq_energy(img)[0, 0, 4, 4]) > 1.0
+
+
+def test_config_round_trip():
+    cfg = ModelConfig(hi_ch=16, low_ch=(8, 16, 32))
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
