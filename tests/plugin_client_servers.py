@@ -103,7 +103,7 @@ class RawZmtpServer:
         self.behave = behave
         self.client = client
         self.listener = socket.create_server(("127.0.0.1", 0))
-        self.endpoint = "tcp://127.0.0.1:%d" % self.listener.getsockname()[1]
+        self.endpoint = f"tcp://127.0.0.1:{self.listener.getsockname()[1]}"
         self.connections = 0
         self.thread = threading.Thread(target=self._loop, daemon=True)
         self.thread.start()
@@ -136,7 +136,8 @@ class RawZmtpServer:
         frames = []
         while True:
             flags = self.recv_exact(conn, 1)[0]
-            size = struct.unpack(">Q", self.recv_exact(conn, 8))[0] if flags & 2 else self.recv_exact(conn, 1)[0]
+            size_bytes = self.recv_exact(conn, 8 if flags & 2 else 1)
+            size = struct.unpack(">Q", size_bytes)[0] if flags & 2 else size_bytes[0]
             body = self.recv_exact(conn, size)
             if flags & 4:
                 continue
@@ -155,7 +156,7 @@ class ChoppingProxy:
         self.upstream_port = upstream_port
         self.rng = random.Random(seed)
         self.listener = socket.create_server(("127.0.0.1", 0))
-        self.endpoint = "tcp://127.0.0.1:%d" % self.listener.getsockname()[1]
+        self.endpoint = f"tcp://127.0.0.1:{self.listener.getsockname()[1]}"
         self.pieces = 0
         threading.Thread(target=self._accept, daemon=True).start()
 

@@ -24,7 +24,7 @@ def test_quick_bench_writes_table_json_and_sheet(photos, tmp_path, capsys):
     argv = ["--quick", "--photos", str(photos), "--families", "clean,color_uniform,noise", "--json", str(js)]
     assert bench.main([*argv, "--sheet", str(png), "--tile", "96"]) == 0
     out = capsys.readouterr().out
-    assert "== color_uniform (2 cases" in out and "== targets ==" in out
+    assert "== color_uniform (2 cases; seam score composite" in out and "== targets ==" in out
     assert "zero pixels changed outside the band" in out and "PASS 0" in out
     doc = json.loads(js.read_text())
     assert set(doc["summary"]) == {"clean", "color_uniform", "noise", "all_artifacts"}

@@ -191,3 +191,20 @@ def test_corrupt_model_fails_clearly(tmp_path):
     path.with_suffix(".json").write_text("{not json")
     r = _serve(tmp_path, "--model", str(path))
     assert r.returncode == 1 and "not valid JSON" in r.stderr
+
+
+def test_hung_daemon_costs_one_timeout(tmp_path, model):
+    proc, _ = launch(tmp_path / "rt", model)
+    try:
+        with Client(runtime_dir=tmp_path / "rt", timeout=1.0) as c:
+            assert c.ping() < 1.0
+            proc.send_signal(signal.SIGSTOP)
+            t0 = time.monotonic()
+            with pytest.raises(DaemonUnavailableError, match="no reply within 1 s"):
+                c.ping()
+            assert 1.0 <= time.monotonic() - t0 < 1.8
+            proc.send_signal(signal.SIGCONT)
+            assert c.ping() < 1.0
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        stop(proc)

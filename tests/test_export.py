@@ -6,7 +6,6 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from seamrefine_train.export_onnx import export_model, ort_session, parity_error
 from seamrefine_train.model import ModelConfig, SeamRefiner
 

@@ -39,17 +39,23 @@ pytestmark = [pytest.mark.hosts, pytest.mark.slow]
 SEL_U8 = {"kind": "ellipse", "x": 24 + 110, "y": 16 + 80, "w": 44, "h": 34, "feather": 10}
 SEL_U16 = {"kind": "ellipse", "x": 100, "y": 70, "w": 50, "h": 40, "feather": 12}
 SEL_FLOAT = {"kind": "rectangle", "x": 30, "y": 20, "w": 60, "h": 50, "feather": 8}
+# crop of ~780×650 px: past the daemon's 400k-pixel seam-score downsampling threshold
+SEL_LARGE = {"kind": "ellipse", "x": 250, "y": 200, "w": 500, "h": 350, "feather": 20}
 
 
 def _cases(d: Path) -> list[dict]:
-    png8, png16 = str(d / "photo8.png"), str(d / "photo16.png")
+    png8, png16, large = str(d / "photo8.png"), str(d / "photo16.png"), str(d / "large8.png")
     return [
         {"name": "u8_offset", "png": png8, "canvas_pad": [24, 16, 8, 8], "select": SEL_U8,
          "strength": 0.8, "samples": 2},
         {"name": "u16", "png": png16, "select": SEL_U16, "strength": 1.0, "samples": 1},
         {"name": "float_linear", "png": png16, "precision": "float-linear", "select": SEL_FLOAT,
          "strength": 0.6, "samples": 1},
+        {"name": "gray_u8", "png": png8, "gray": True, "select": SEL_U16, "strength": 1.0},
+        {"name": "in_group", "png": png8, "in_group": True, "select": SEL_U16, "strength": 1.0},
+        {"name": "large_u8", "png": large, "select": SEL_LARGE, "strength": 1.0},
         {"name": "no_selection", "png": png8, "select": None},
+        {"name": "layer_mask", "png": png8, "target": "mask", "select": SEL_U16},
         {"name": "outside_layer", "png": png8, "canvas_pad": [40, 0, 0, 0],
          "select": {"kind": "rectangle", "x": 2, "y": 2, "w": 30, "h": 30, "feather": 0}},
         {"name": "daemon_killed", "png": png8, "select": SEL_U16, "stop_daemon": True},
@@ -144,7 +150,7 @@ def _model(tmp: Path) -> Path:
 
 
 def _start_daemon(model: Path, runtime: Path, logs: Path) -> subprocess.Popen:
-    module = "seamrefine.daemon"  # TEMP
+    module = "seamrefine.cli" if importlib.util.find_spec("seamrefine.cli") else "seamrefine.daemon"
     argv = [sys.executable, "-m", module] + (["serve"] if module.endswith("cli") else [])
     env = dict(os.environ, SEAM_REFINE_RUNTIME_DIR=str(runtime), SEAM_REFINE_LOG_DIR=str(logs),
                OMP_NUM_THREADS="1")
@@ -165,10 +171,11 @@ def _read(out: Path, res: dict, key: str, dtype: str, channels: int) -> np.ndarr
     return data.reshape((h, w, channels) if channels > 1 else (h, w))
 
 
-def _expected(client_mod, out: Path, results: list[dict]) -> dict:
+def _expected(client_mod, runtime: Path, out: Path, results: list[dict]) -> dict:
     """Ask the daemon, from outside GIMP, for the answer to each dumped crop + mask."""
     answers = {}
-    with client_mod.Client(timeout=120) as client:
+    info = json.loads((runtime / "endpoint.json").read_text())
+    with client_mod.Client(endpoint=info["endpoint"], token=info["token"], timeout=120) as client:
         for res in results:
             if "files" not in res:
                 continue
@@ -193,6 +200,7 @@ def gimp_run(tmp_path_factory):
     photo = make_photo(np.random.default_rng(7), 192, 256)
     write_png8(root / "photo8.png", photo)
     write_png16(root / "photo16.png", photo)
+    write_png8(root / "large8.png", make_photo(np.random.default_rng(8), 750, 1000))
     plugin = _install_plugin(root / "plug-ins")
     client_mod = _load_client(plugin)
     cases = _cases(root)
@@ -215,7 +223,9 @@ def gimp_run(tmp_path_factory):
                     done = json.loads((out / "results.json").read_text())
                     for res in done:
                         res["case"] = next(c for c in cases if c["name"] == res["name"])
-                    answers = _expected(client_mod, out, done)
+                    t_ask = time.monotonic()
+                    answers = _expected(client_mod, runtime, out, done)
+                    print(f"daemon answers for {len(answers)} crops: {time.monotonic() - t_ask:.2f} s")
                     daemon.send_signal(signal.SIGKILL)  # a crash: endpoint.json stays behind
                     daemon.wait(30)
                     assert (runtime / "endpoint.json").is_file()
@@ -242,7 +252,17 @@ def gimp_run(tmp_path_factory):
     yield results, out, answers, log
 
 
-@pytest.mark.parametrize("name", ["u8_offset", "u16", "float_linear"])
+def srgb_gray_u8(rgba: np.ndarray) -> np.ndarray:
+    """What GIMP stores when R'G'B' u8 pixels are written into a grayscale (Y') layer: Rec.709 luminance
+    of the linear values, encoded back with the sRGB curve."""
+    c = rgba[..., :3].astype(np.float64) / 255
+    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    y = lin @ np.array([0.2126, 0.7152, 0.0722])
+    enc = np.where(y <= 0.0031308, y * 12.92, 1.055 * y ** (1 / 2.4) - 0.055)
+    return np.round(enc * 255)
+
+
+@pytest.mark.parametrize("name", ["u8_offset", "u16", "float_linear", "in_group", "large_u8"])
 def test_new_layer_is_the_daemons_answer(gimp_run, name):
     results, out, answers, _ = gimp_run
     res = results[name]
@@ -267,7 +287,27 @@ def test_precision_is_kept(gimp_run, name, dtype):
         assert np.any(crop[..., :3] % 257 != 0), "16-bit test data must not be 8-bit values"
 
 
-@pytest.mark.parametrize("name", ["u8_offset", "u16", "float_linear"])
+def test_grayscale_image_gets_a_gray_layer_of_the_answer(gimp_run):
+    results, out, answers, _ = gimp_run
+    res = results["gray_u8"]
+    assert res["status"] == "success", res["message"]
+    assert res["new"]["is_gray"] and res["new"]["has_alpha"]
+    new = _read(out, res, "new", "uint8", 4)
+    crop = _read(out, res, "crop", "uint8", 4)
+    assert np.array_equal(crop[..., 0], crop[..., 1]) and np.array_equal(crop[..., 0], crop[..., 2])
+    assert np.abs(new[..., 0].astype(int) - srgb_gray_u8(answers["gray_u8"])).max() <= 1
+    np.testing.assert_array_equal(new[..., 3], answers["gray_u8"][..., 3])
+
+
+def test_layer_in_a_group_gets_its_result_inside_the_group(gimp_run):
+    res = gimp_run[0]["in_group"]
+    assert res["status"] == "success", res["message"]
+    assert res["layers"] == ["Group", "Seam Refine", "Background"]
+    assert res["new"]["parent"] == "Group"
+    assert res["new"]["index"] == res["new"]["original_index"] - 1 == 0
+
+
+@pytest.mark.parametrize("name", ["u8_offset", "u16", "float_linear", "gray_u8"])
 def test_soft_selection_is_sent_and_refined(gimp_run, name):
     results, out, answers, _ = gimp_run
     res = results[name]
@@ -309,8 +349,11 @@ def test_float_crop_is_clipped_to_the_layer(gimp_run):
     assert res["new"]["offsets"] == [0, 0]
 
 
-@pytest.mark.parametrize("name", list(n for n in ("u8_offset", "u16", "float_linear", "no_selection",
-                                                  "outside_layer", "daemon_killed", "daemon_gone")))
+ALL_CASES = ["u8_offset", "u16", "float_linear", "gray_u8", "in_group", "large_u8", "no_selection",
+             "layer_mask", "outside_layer", "daemon_killed", "daemon_gone"]
+
+
+@pytest.mark.parametrize("name", ALL_CASES)
 def test_existing_layers_untouched(gimp_run, name):
     res = gimp_run[0][name]
     assert res["original_unchanged"] and res["old_layers_kept"]
@@ -327,6 +370,7 @@ def test_undo_groups_are_balanced(gimp_run):
 
 @pytest.mark.parametrize("name,needle", [
     ("no_selection", "needs a selection"),
+    ("layer_mask", "Select a layer"),
     ("outside_layer", "does not overlap"),
     ("daemon_killed", "seam-refine serve"),
     ("daemon_gone", "not running"),

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import torch
-
 from seamrefine.imagemath import band_weights
 from seamrefine_train.losses import (
     LossConfig,

@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-
 from seamrefine_train.model import ModelConfig, SeamRefiner, count_params, high_freq_energy
 
 

@@ -321,3 +321,50 @@ def test_reconnects_to_a_restarted_daemon(tmp_path, monkeypatch):
 
 def test_zmq_version_is_real():
     assert zmq.zmq_version_info() >= (4, 0)
+
+
+# ---------------------------------------------------------------- the real daemon
+@pytest.fixture(scope="module")
+def real_daemon(tmp_path_factory):
+    from krita_support import Daemon
+    from onnx_fixture import make_fixture_model
+
+    work = tmp_path_factory.mktemp("real-daemon")
+    daemon = Daemon(make_fixture_model(work / "model"), work / "run", work / "log")
+    yield daemon
+    daemon.stop()
+
+
+@pytest.mark.slow
+def test_real_daemon_end_to_end(real_daemon, monkeypatch):
+    import numpy as np
+
+    monkeypatch.setenv("SEAM_REFINE_RUNTIME_DIR", str(real_daemon.runtime_dir))
+    with sc.Client(timeout=60) as c:  # endpoint + token discovered from endpoint.json
+        info = c.hello()
+        assert info["type"] == "info" and info["protocol"] == 1 and info["model"]["name"]
+        assert info["provider"] == "CPUExecutionProvider"
+        rng = np.random.default_rng(0)
+        img = (rng.random((64, 96, 4)) * 255).astype(np.uint8)
+        mask = np.zeros((64, 96), np.uint8)
+        mask[16:48, 32:64] = 255
+        seen = []
+        pixels, header = c.refine(img.tobytes(), 96, 64, 4, "uint8", "BGRA", mask.tobytes(),
+                                  progress=lambda d, t: seen.append((d, t)))
+        out = np.frombuffer(pixels, np.uint8).reshape(64, 96, 4)
+        assert header["type"] == "result" and header["elapsed_ms"] > 0 and seen
+        assert (out[..., 3] == img[..., 3]).all()  # alpha copied unchanged
+        assert (out[:4] == img[:4]).all() and (out != img).any()  # far from the seam: untouched
+        fimg = img.astype(np.float32) / 255
+        fmask = (mask / 255).astype(np.float32).tobytes()
+        fpx, _ = c.refine(fimg.tobytes(), 96, 64, 4, "float32", "RGBA", fmask, mask_dtype="float32")
+        assert len(fpx) == fimg.nbytes
+        with pytest.raises(sc.DaemonError) as err:
+            c.refine(img.tobytes(), 96, 64, 4, "uint8", "BGRA", bytes(96 * 64))
+        assert err.value.code == "empty_mask" and "select" in err.value.message
+    with pytest.raises(sc.DaemonError) as err:
+        sc.Client(real_daemon.info["endpoint"], token="0" * 32, timeout=10).hello()
+    assert err.value.code == "unauthorized"
+    if real_daemon.info.get("ipc"):
+        with sc.Client(real_daemon.info["ipc"], token=real_daemon.info["token"], timeout=10) as c:
+            assert c.ping()["type"] == "pong"

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-
 from seamrefine_train import train
 from seamrefine_train.export_onnx import load_checkpoint
 from seamrefine_train.model import ModelConfig

@@ -46,7 +46,6 @@ def iter_cases(photos_dir: Path, per_family: int, size: int, seed: int, families
         raise InputError(f"no .jpg/.png photos in {str(photos_dir)!r}", str(photos_dir))
 
     def gen() -> Iterator:
-        cache: dict[int, np.ndarray] = {}
         for fi, fam in enumerate(synthesis.FAMILIES):
             if fam not in families:
                 continue
@@ -54,9 +53,7 @@ def iter_cases(photos_dir: Path, per_family: int, size: int, seed: int, families
                 index = 1000 * fi + k
                 rng = np.random.default_rng([seed, index])
                 j = int(rng.integers(len(paths)))
-                if j not in cache:
-                    cache[j] = synthesis.load_photo(paths[j])
-                crop = synthesis.random_crop(cache[j], size, rng)
+                crop = synthesis.random_crop(synthesis.load_photo(paths[j]), size, rng)
                 case = synthesis.make_case(crop, seed, index, fam)
                 case.params["photo"] = paths[j].name
                 yield case
@@ -125,6 +122,7 @@ def run(cases: Iterable, methods: dict[str, Callable], sheet_per_family: int = 0
             "blur": _safe(lambda c=case: M.blur_mismatch(c.clean, c.mask)),
         }
         base = case_metrics(case.composite, case, ref)
+        seam_clean = _safe(lambda c=case: M.seam_score(c.clean, c.mask))
         for name, fn in methods.items():
             t0 = time.perf_counter()
             out = fn(case.composite, case.mask)
@@ -133,6 +131,7 @@ def run(cases: Iterable, methods: dict[str, Callable], sheet_per_family: int = 0
             row = {"case": ci, "family": case.family, "method": name, "ms_per_mp": ms / mp}
             row.update(case_metrics(np.asarray(out, np.float32), case, ref))
             row["gain"] = row["psnr"] - base["psnr"]
+            row["seam_clean"] = seam_clean
             for key in ("grad", "noise_mm", "blur_mm", "de", "seam"):
                 row[key + "_base"] = base[key]
             if keep:
@@ -182,6 +181,7 @@ def summarise(rows: list[dict]) -> dict:
                 "worse": float(np.mean([r["gain"] < -TOL_DB for r in rs])),
                 "seam": _nanmean([r["seam"] for r in rs]),
                 "seam_base": _nanmean([r["seam_base"] for r in rs]),
+                "seam_clean": _nanmean([r["seam_clean"] for r in rs]),
                 "changed_outside": int(sum(r["changed_outside"] for r in rs)),
                 "ms_per_mp": float(np.median([r["ms_per_mp"] for r in rs])),
             }
@@ -240,8 +240,10 @@ def format_report(summary: dict, methods: list[str]) -> str:
     head += f" {'better':>6s} {'worse':>5s} {'seam':>5s} {'ms/MP':>7s}"
     for fam, per in summary.items():
         n = next(iter(per.values()))["cases"]
-        base_seam = next(iter(per.values()))["seam_base"]
-        lines += ["", f"== {fam} ({n} cases; composite seam score {base_seam:.2f}) ==", head]
+        first = next(iter(per.values()))
+        base_seam, clean_seam = first["seam_base"], first["seam_clean"]
+        title = f"== {fam} ({n} cases; seam score composite {base_seam:.2f}, clean {clean_seam:.2f}) =="
+        lines += ["", title, head]
         for m in methods:
             s = per.get(m)
             if s is None:

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from seamrefine.errors import InputError
 from seamrefine.imagemath import band_weights
 

@@ -40,7 +40,9 @@ class ModelConfig:
     noise_seed: int = 1234
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d["low_ch"] = list(self.low_ch)  # JSON-shaped, so checkpoints and manifests compare equal
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from seamrefine.errors import InputError
 
 from .data import BAND_FEATHER, BAND_WIDTH, CaseStream, band_psnr, case_band, collate, val_cases
@@ -49,7 +48,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     ema: float = 0.999
-    disc_warmup: int = 1500  # steps with the PixPerfect loss off
+    disc_warmup: int = 1000  # steps with the PixPerfect loss off
     disc_ramp: int = 500  # then ramped linearly to full weight
     seed: int = 0
     threads: int = 2
@@ -140,6 +139,7 @@ def hardware(device: torch.device, threads: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     cfg = parse_overrides(sys.argv[1:] if argv is None else argv)
     torch.set_num_threads(cfg.threads)
+    torch.set_flush_denormal(True)  # denormals can make CPU steps many times slower
     torch.manual_seed(cfg.seed)
     if cfg.device == "auto":
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.resume and last.exists():
         ck = torch.load(last, map_location=device, weights_only=False)
         if ck["model_config"] != cfg.model.to_dict():
-            raise InputError(f"{last} was trained with a different model config; use a new out_dir", str(last))
+            raise InputError(f"{last} has another model config; use a new out_dir", str(last))
         model.load_state_dict(ck["model_raw"])
         ema.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])

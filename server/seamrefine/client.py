@@ -1,9 +1,10 @@
 """pyzmq DEALER client for the daemon (used by the CLI, the demo, the benchmark and the tests).
 
-Discovery reads ``endpoint.json`` (paths.read_endpoint). Reliability is "Lazy Pirate": a request that
-gets no reply within ``timeout`` seconds of silence (progress messages count as life), or whose
-connection drops (seen through a socket monitor), is retried once on a fresh socket after reading
-``endpoint.json`` again — so a restarted daemon is found — and then fails with DaemonUnavailableError.
+Discovery reads ``endpoint.json`` (paths.read_endpoint). Reliability is "Lazy Pirate": a request whose
+connection drops (seen through a socket monitor) or cannot be made is retried once on a fresh socket
+after reading ``endpoint.json`` again — so a restarted daemon is found — and then fails with
+DaemonUnavailableError. Silence for ``timeout`` seconds (progress messages count as life) is retried
+only when ``endpoint.json`` now names another daemon, so a hung daemon costs one ``timeout``, not two.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ from .protocol import RefineParams, Reply, Request, encode_refine, encode_reques
 
 class _Lost(Exception):
     """The exchange failed at the transport level (no connection, silence, disconnect)."""
+
+    def __init__(self, message: str, silent: bool = False):
+        super().__init__(message)
+        self.silent = silent  # the connection looked fine but the daemon said nothing for `timeout` s
 
 
 class Client:
@@ -71,6 +76,10 @@ class Client:
                 info.get("protocol"),
             )
         self.endpoint, self.token, self.pid = info["endpoint"], str(info.get("token", "")), info.get("pid")
+
+    def _published(self) -> tuple[str, str] | None:
+        info = paths.read_endpoint(self.runtime_dir)
+        return (info["endpoint"], str(info.get("token", ""))) if info else None
 
     def _connect(self) -> zmq.Socket:
         if self._sock is not None:
@@ -125,7 +134,10 @@ class Client:
                 reply = self._exchange(sock, build(rid, self.token), rid, progress, cancel)
             except _Lost as exc:
                 last = exc
+                before = (self.endpoint, self.token)
                 self._reset()
+                if exc.silent and (self._explicit or self._published() == before):
+                    break  # the same daemon is alive but hung: retrying would only double the wait
                 continue
             stale = reply.type == "error" and reply.fields.get("code") == "unauthorized"
             if stale and not self._explicit and attempt < self.retries:
@@ -151,7 +163,7 @@ class Client:
                 cancel_sent = True
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise _Lost(f"no reply within {self.timeout:g} s")
+                raise _Lost(f"no reply within {self.timeout:g} s", silent=True)
             wait = min(remaining, 0.05) if (cancel is not None and not cancel_sent) else remaining
             events = dict(poller.poll(int(wait * 1000) + 1))
             if self._mon in events and recv_monitor_message(self._mon)["event"] == zmq.EVENT_DISCONNECTED:

@@ -1,10 +1,11 @@
 """Runs INSIDE real GIMP 3 (``hosts.sh gimp-run``): drives the Seam Refine plug-in through the PDB.
 
 Argument: a JSON spec ``{"out_dir": str, "cases": [case, ...]}``; each case is
-``{"name", "png", "precision" (nick, optional), "canvas_pad" [left, top, right, bottom] (optional),
-"select": {"kind": "ellipse"|"rectangle", "x", "y", "w", "h", "feather"} or null, "strength", "samples",
-"stop_daemon": bool}``. Nothing is judged here beyond API sanity: every observation goes to
-``out_dir/results.json`` plus raw pixel dumps, and tests/test_gimp.py judges them.
+``{"name", "png", "precision" (nick, optional), "gray": bool, "in_group": bool, "target": "layer"|"mask",
+"canvas_pad" [left, top, right, bottom] (optional), "select": {"kind": "ellipse"|"rectangle", "x", "y",
+"w", "h", "feather"} or null, "strength", "samples", "stop_daemon": bool}``.
+Nothing is judged here beyond API sanity: every observation goes to ``out_dir/results.json`` plus raw
+pixel dumps, and tests/test_gimp.py judges them.
 
 With ``stop_daemon`` the script first writes ``out_dir/<name>.stop`` and waits for the test to stop the
 daemon and write ``out_dir/<name>.stopped``.
@@ -41,6 +42,21 @@ def dump(out_dir, name, data):
     return name
 
 
+def all_layers(items):
+    """Every layer in the tree, groups included, top to bottom."""
+    found = []
+    for item in items:
+        found.append(item)
+        if item.is_group():
+            found.extend(all_layers(item.get_children()))
+    return found
+
+
+def siblings(image, item):
+    parent = item.get_parent()
+    return parent.get_children() if parent is not None else image.get_layers()
+
+
 def wait_for_stop(out_dir, name, timeout=60.0):
     open(os.path.join(out_dir, name + ".stop"), "w").close()
     flag = os.path.join(out_dir, name + ".stopped")
@@ -60,7 +76,17 @@ def run_case(case, out_dir):
     if case.get("canvas_pad"):
         left, top, right, bottom = case["canvas_pad"]
         image.resize(image.get_width() + left + right, image.get_height() + top + bottom, left, top)
+    if case.get("gray"):
+        image.convert_grayscale()
     layer = image.get_layers()[0]
+    if case.get("in_group"):
+        group = Gimp.GroupLayer.new(image, "Group")
+        image.insert_layer(group, None, 0)
+        image.reorder_item(layer, group, 0)
+    target = layer
+    if case.get("target") == "mask":
+        target = layer.create_mask(Gimp.AddMaskType.WHITE)
+        layer.add_mask(target)
     fmt, dtype = babl_for(image)
     sel = case.get("select")
     if sel:
@@ -81,7 +107,7 @@ def run_case(case, out_dir):
     ok, ix, iy, iw, ih = layer.mask_intersect()
     res["mask_intersect"] = [ok, ix, iy, iw, ih]
     before = read(layer, 0, 0, lw, lh, fmt)
-    ids_before = [item.get_id() for item in image.get_layers()]
+    ids_before = [item.get_id() for item in all_layers(image.get_layers())]
 
     if case.get("stop_daemon"):
         wait_for_stop(out_dir, name)
@@ -91,7 +117,7 @@ def run_case(case, out_dir):
     cfg = proc.create_config()
     cfg.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
     cfg.set_property("image", image)
-    cfg.set_core_object_array("drawables", [layer])
+    cfg.set_core_object_array("drawables", [target])
     cfg.set_property("strength", float(case.get("strength", 1.0)))
     cfg.set_property("samples", int(case.get("samples", 1)))
     t0 = time.monotonic()
@@ -100,7 +126,7 @@ def run_case(case, out_dir):
     res["status"] = values.index(0).value_nick
     res["message"] = values.index(1) if values.length() > 1 else None
 
-    layers = image.get_layers()
+    layers = all_layers(image.get_layers())
     res["layers"] = [item.get_name() for item in layers]
     res["old_layers_kept"] = [item.get_id() for item in layers if item.get_id() in ids_before] == ids_before
     res["selected_layers"] = [item.get_name() for item in image.get_selected_layers()]
@@ -114,10 +140,13 @@ def run_case(case, out_dir):
         nl = new[0]
         _, nx, ny = nl.get_offsets()
         nw, nh = nl.get_width(), nl.get_height()
+        peers = [item.get_id() for item in siblings(image, layer)]
+        parent = nl.get_parent()
         res["new"] = {"name": nl.get_name(), "offsets": [nx, ny], "size": [nw, nh],
-                      "index": layers.index(nl), "original_index": layers.index(layer),
-                      "has_alpha": nl.has_alpha(), "mode": nl.get_mode().value_nick,
-                      "opacity": nl.get_opacity(), "parent": nl.get_parent() is not None}
+                      "index": peers.index(nl.get_id()) if nl.get_id() in peers else None,
+                      "original_index": peers.index(layer.get_id()),
+                      "has_alpha": nl.has_alpha(), "is_gray": nl.is_gray(), "mode": nl.get_mode().value_nick,
+                      "opacity": nl.get_opacity(), "parent": parent.get_name() if parent else None}
         res["files"] = {
             "new": dump(out_dir, name + "_new.bin", read(nl, 0, 0, nw, nh, fmt)),
             # what the plug-in should have sent: the layer crop under the new layer, and the selection

@@ -2,7 +2,7 @@
 
 Env: SR_PNG (input image), SR_OUT (output dir), SR_DAEMON_PID (stopped near the end),
 SEAM_REFINE_TEST_MODE=1 (the plugin records its messages in seam_refine.ui.MESSAGES).
-For U8 and U16: open the PNG, add a layer "Top", keep the image layer active, make a feathered
+For U8, U16, F16 and F32: open the PNG, add a layer "Top", keep the image layer active, make a feathered
 selection, trigger the real action, dump what was sent/received and the new layer, record the layer
 stack, then undo ("edit_undo"). Then the messages: no selection, group layer, stopped daemon, stale
 endpoint.json, Grayscale, no document. Writes SR_OUT/summary.json; the outer pytest checks it.
@@ -12,11 +12,10 @@ import os
 import signal
 
 import kharness
-from kharness import wait_until
-from krita import Krita, Selection
-
 import seam_refine.host as host
 import seam_refine.ui as ui
+from kharness import wait_until
+from krita import Krita, Selection
 
 app = Krita.instance()
 OUT = os.environ["SR_OUT"]
@@ -40,7 +39,7 @@ def open_doc(depth):
     app.setActiveDocument(doc)
     yield 200
     if depth != "U8":
-        assert doc.setColorSpace("RGBA", depth, "")
+        assert doc.setColorSpace("RGBA", depth, doc.colorProfile())  # keep the sRGB curve (default is linear)
         doc.waitForDone()
     base = doc.topLevelNodes()[0]
     top = doc.createNode("Top", "paintlayer")
@@ -77,7 +76,9 @@ def close(doc):
 
 
 def main():
-    for depth in ("U8", "U16"):
+    for key, value in ui.DEFAULTS.items():  # a clean slate, whatever an earlier run left in the profile
+        app.writeSetting(host.SETTINGS_GROUP, key, str(value))
+    for depth in ("U8", "U16", "F16", "F32"):
         doc, base = yield from open_doc(depth)
         select(doc)
         yield 100
@@ -105,7 +106,7 @@ def main():
             "header": run["header"],
         }
         app.action("edit_undo").trigger()
-        yield from wait_until(lambda: doc.nodeByName(host.LAYER_NAME) is None, 10)
+        yield from wait_until(lambda d=doc: d.nodeByName(host.LAYER_NAME) is None, 10)
         yield 100
         info["undo_stack"], info["undo_pixels_unchanged"] = stack(doc), full_pixels(doc) == before_px
         summary["runs"][depth] = info

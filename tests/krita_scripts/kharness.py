@@ -32,10 +32,12 @@ def _step(gen):
     except StopIteration:
         _state["running"] = False
         rc = 1 if _driver._hook_errors else 0
-        if rc:
-            print("kharness: uncaught exception(s) in Qt slots:", _driver._hook_errors, flush=True)
-        print("kharness: script finished rc=%d" % rc, flush=True)
-        _real_finish(rc)
+        try:
+            if rc:
+                print("kharness: uncaught exception(s) in Qt slots:", ascii(_driver._hook_errors), flush=True)
+            print(f"kharness: script finished rc={rc}", flush=True)
+        finally:
+            _real_finish(rc)
         return
     except BaseException:
         traceback.print_exc()

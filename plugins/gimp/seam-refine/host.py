@@ -170,10 +170,10 @@ class SeamRefine(Gimp.PlugIn):
         proc.set_attribution("Seam Refine", "Seam Refine", "2026")
         flags = GObject.ParamFlags.READWRITE
         proc.add_double_argument(
-            "strength", "_Strength", "How much of the refinement to apply (0–1)", 0.0, 1.0, 1.0, flags
+            "strength", "S_trength", "How much of the refinement to apply (0–1)", 0.0, 1.0, 1.0, flags
         )
         proc.add_int_argument(
-            "samples", "S_amples", "Refinements pooled to pick the cleanest seam (1–8)", 1, 8, 1, flags
+            "samples", "Sa_mples", "Refinements pooled to pick the cleanest seam (1–8)", 1, 8, 1, flags
         )
         return proc
 

@@ -16,7 +16,7 @@ CONTEXT_MAX = 256
 CONTEXT_FRACTION = 0.25
 
 LAYER_NAME = "Seam Refine"
-REFINE_TIMEOUT_S = 300.0
+REFINE_TIMEOUT_S = 600.0
 START_HINT = (
     "Start it with `seam-refine serve` in a terminal (or once: `seam-refine daemon install-autostart` "
     "so it starts with your session), then run Seam Refine again."

@@ -179,6 +179,9 @@ class SeamRefineExtension(Extension):
         if error is not None:
             ui.show_message(ui.describe_error(error, client), "warning", self._parent())
             return
+        if not any(d == doc for d in Krita.instance().documents()):
+            ui.show_message("The image was closed before the result arrived.", "info", self._parent())
+            return
         pixels_out, header = result
         LAST_RUN["daemon_ms"] = float(header.get("elapsed_ms") or 0.0)
         t = time.perf_counter()

@@ -20,7 +20,7 @@ def show_message(text, level="warning", parent=None):
     """Tell the artist something (one place, so tests can record messages instead of showing dialogs)."""
     if test_mode():
         MESSAGES.append((level, text))
-        print(f"seam_refine [{level}]: {text}", flush=True)
+        print(f"seam_refine [{level}]: {text}".encode("ascii", "backslashreplace").decode(), flush=True)
         return
     box = QtWidgets.QMessageBox
     icon = {"info": "Information", "warning": "Warning", "error": "Critical"}[level]
@@ -79,6 +79,8 @@ class Request:
         self.progress = (done, total)
 
     def _poll(self):
+        if self.dialog.wasCanceled():
+            self.cancel.set()
         done, total = self.progress
         if total > 0:
             self.dialog.setMaximum(total)

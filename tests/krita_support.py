@@ -1,0 +1,106 @@
+"""Helpers for the real-Krita tests: find/prepare ../shared/hosts/hosts.sh, run scripts, run a daemon."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+HOSTS_SH = REPO.parent / "shared" / "hosts" / "hosts.sh"
+SCRIPTS = Path(__file__).resolve().parent / "krita_scripts"
+HOSTS_CACHE = os.environ.get("HOSTS_CACHE", "/var/cache/plugin-hosts")
+SHIPPED_MODEL = REPO / "server" / "seamrefine" / "models" / "seam_refiner.onnx"
+
+
+def _hosts_env(**extra) -> dict:
+    env = dict(os.environ, HOSTS_CACHE=HOSTS_CACHE)
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def require_krita(mode: str = "chroot") -> None:
+    """Skip (loudly) when real Krita cannot be run here; set it up if only the cache is missing."""
+    if not HOSTS_SH.is_file():
+        pytest.skip(f"REAL KRITA TESTS SKIPPED: {HOSTS_SH} not found (needs ../shared/hosts)")
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("REAL KRITA TESTS SKIPPED: hosts.sh needs root (chroot/unshare)")
+    if mode == "host":
+        if shutil.which("krita") is None or shutil.which("Xvfb") is None:
+            pytest.skip("REAL KRITA 5.1 TEST SKIPPED: no host Krita (run `hosts.sh setup krita-host`)")
+        return
+    marker = Path(HOSTS_CACHE) / "trixie-rootfs" / ".hosts-krita-ok"
+    if marker.is_file():
+        return
+    proc = subprocess.run(["bash", str(HOSTS_SH), "setup", "krita"], env=_hosts_env(), capture_output=True,
+                          text=True, timeout=1800)
+    if proc.returncode != 0 or not marker.is_file():
+        pytest.skip("REAL KRITA TESTS SKIPPED: `hosts.sh setup krita` failed (no network?):\n"
+                    + proc.stderr[-2000:])
+
+
+def krita_run(script: Path, *, plugin_dir: Path, binds: list[Path], mode: str = "chroot", timeout: int = 240,
+              **env) -> subprocess.CompletedProcess:
+    """Run ``script`` inside real Krita with the plugins in ``plugin_dir``; returns the finished process."""
+    full_env = _hosts_env(KRITA_PLUGIN_DIRS=plugin_dir, HOSTS_BIND=":".join(str(b) for b in binds),
+                          HOSTS_KRITA=mode, HOSTS_TIMEOUT=timeout, SEAM_REFINE_TEST_MODE=1, **env)
+    return subprocess.run(["bash", str(HOSTS_SH), "krita-run", str(script)], env=full_env, cwd=REPO,
+                          capture_output=True, text=True, timeout=timeout + 60)
+
+
+def describe(proc: subprocess.CompletedProcess) -> str:
+    lines = [ln for ln in (proc.stdout + proc.stderr).splitlines()
+             if "SyntaxWarning" not in ln and not ln.startswith(("  '", "  key", "  * "))]
+    return "\n".join(lines[-60:])
+
+
+def model_path(tmp_dir: Path) -> Path:
+    """The shipped model if it exists, else the tiny real fixture model."""
+    if SHIPPED_MODEL.is_file():
+        return SHIPPED_MODEL
+    from onnx_fixture import make_fixture_model
+
+    return make_fixture_model(tmp_dir)
+
+
+class Daemon:
+    """A real `seam-refine serve` subprocess with its own runtime dir."""
+
+    def __init__(self, model: Path, runtime_dir: Path, log_dir: Path):
+        self.runtime_dir = Path(runtime_dir)
+        self.runtime_dir.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ, SEAM_REFINE_RUNTIME_DIR=str(runtime_dir), SEAM_REFINE_LOG_DIR=str(log_dir),
+                   OMP_NUM_THREADS="1")
+        has_cli = (REPO / "server" / "seamrefine" / "cli.py").is_file()
+        module = "seamrefine.cli" if has_cli else "seamrefine.daemon"
+        args = [sys.executable, "-m", module] + (["serve"] if module == "seamrefine.cli" else [])
+        self.proc = subprocess.Popen(args + ["--model", str(model), "--cpu"], env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 60
+        path = self.runtime_dir / "endpoint.json"
+        while not path.is_file():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("daemon did not start: " + (self.proc.stdout.read() or ""))
+            time.sleep(0.05)
+        time.sleep(0.05)
+        self.info = json.loads(path.read_text())
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)

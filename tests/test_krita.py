@@ -1,0 +1,159 @@
+"""The Krita plugin inside REAL Krita (../shared/hosts/hosts.sh krita-run) against a REAL daemon.
+
+One Krita run (tests/krita_scripts/e2e_refine.py) does all in-Krita work: U8 and U16 documents, the
+real "Seam Refine" action, undo, and the error messages. The checks on its dumps happen here.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from krita_support import SCRIPTS, Daemon, describe, krita_run, model_path, require_krita
+from PIL import Image
+from plugin_client_servers import load_client
+from seamrefine import install_plugin
+
+pytestmark = [pytest.mark.hosts, pytest.mark.slow]
+SEL = (40, 30, 60, 50)  # must match e2e_refine.py; feathered by 6 px there
+H, W = 120, 160
+START_HINT = "seam-refine serve"
+
+
+def make_png(path):
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:H, 0:W]
+    img = np.stack([xx * 255 / W, yy * 255 / H, (xx + yy) % 64 * 4], -1) + rng.normal(0, 8, (H, W, 3))
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    Image.fromarray(img, "RGB").save(path)
+    return img
+
+
+def run_e2e(tmp_path, mode):
+    require_krita(mode)
+    work = tmp_path / "work"
+    out = work / "out"
+    out.mkdir(parents=True)
+    png = make_png(work / "in.png")
+    plugins = work / "pykrita"
+    install_plugin.install("krita", plugins)
+    model = model_path(work / "model")
+    daemon = Daemon(model, work / "run", work / "log")
+    try:
+        proc = krita_run(SCRIPTS / "e2e_refine.py", plugin_dir=plugins, binds=[work], mode=mode,
+                         SR_OUT=out, SR_PNG=work / "in.png", SR_DAEMON_PID=daemon.info["pid"],
+                         SEAM_REFINE_RUNTIME_DIR=work / "run")
+    finally:
+        daemon.stop()
+    assert proc.returncode == 0, "Krita run failed:\n" + describe(proc)
+    summary = json.loads((out / "summary.json").read_text())
+    return work, out, png, model, summary
+
+
+@pytest.fixture(scope="module")
+def e2e(tmp_path_factory):
+    return run_e2e(tmp_path_factory.mktemp("krita"), "chroot")
+
+
+def load(out, depth, name, dtype, shape):
+    return np.frombuffer((out / f"{depth}_{name}.bin").read_bytes(), dtype).reshape(shape)
+
+
+DEPTHS = {"U8": (np.uint8, "BGRA"), "U16": (np.uint16, "BGRA"), "F16": (np.float16, "RGBA"),
+          "F32": (np.float32, "RGBA")}
+
+
+@pytest.mark.parametrize("depth", list(DEPTHS))
+def test_new_layer_holds_the_daemons_answer(e2e, depth):
+    work, out, png, model, summary = e2e
+    run = summary["runs"][depth]
+    x, y, w, h = run["box"]
+    dtype, order = DEPTHS[depth]
+    assert run["dtype"] == np.dtype(dtype).name and run["order"] == order
+    assert run["layer_color"] == ["RGBA", depth]
+    image = load(out, depth, "image", dtype, (h, w, 4))
+    mask = load(out, depth, "mask", np.uint8, (h, w))
+    result = load(out, depth, "result", dtype, (h, w, 4))
+    layer_box = load(out, depth, "layer_box", dtype, (h, w, 4))
+    layer_full = load(out, depth, "layer_full", dtype, (H, W, 4))
+
+    # what the plugin sent: the layer's BGRA pixels over the selection's bounds plus context …
+    # (8/16-bit integer layers are B,G,R,A; float layers R,G,B,A; conversions are Krita's own, via lcms)
+    rgb = png[y:y + h, x:x + w]
+    if depth == "U8":
+        expected = np.concatenate([rgb[..., ::-1], np.full((h, w, 1), 255, np.uint8)], -1)
+        np.testing.assert_array_equal(image, expected)
+    elif depth == "U16":
+        expected = np.concatenate([rgb[..., ::-1], np.full((h, w, 1), 255, np.uint8)], -1).astype(int) * 257
+        np.testing.assert_allclose(image.astype(int), expected, atol=16, rtol=0)
+    else:
+        expected = np.concatenate([rgb / 255.0, np.ones((h, w, 1))], -1)
+        np.testing.assert_allclose(image.astype(np.float64), expected, atol=2e-3, rtol=0)
+    # … and the soft selection (feather kept), context around it unselected
+    sx, sy, sw, sh = SEL
+    assert (mask[sy - y + 8:sy - y + sh - 8, sx - x + 8:sx - x + sw - 8] == 255).all()
+    assert mask[0, 0] == 0 and mask[-1, -1] == 0
+    assert ((mask > 0) & (mask < 255)).sum() > 100
+    assert 0 < x or 0 < y or w < W or h < H
+
+    # the new layer holds exactly the daemon's result at the crop offset, transparent elsewhere
+    np.testing.assert_array_equal(layer_box, result)
+    np.testing.assert_array_equal(layer_full[y:y + h, x:x + w], result)
+    outside = layer_full.copy()
+    outside[y:y + h, x:x + w] = 0
+    assert not outside[..., 3].any()  # transparent (float layers may keep colour under alpha 0)
+
+    # the daemon gives the same answer for the same crop + mask when asked directly
+    daemon = Daemon(model, work / f"run-check-{depth}", work / "log")
+    try:
+        client = load_client()
+        with client.Client(daemon.info["endpoint"], token=daemon.info["token"], timeout=60) as c:
+            pixels, header = c.refine(image.tobytes(), w, h, 4, run["dtype"], "BGRA", mask.tobytes())
+    finally:
+        daemon.stop()
+    np.testing.assert_array_equal(np.frombuffer(pixels, dtype).reshape(h, w, 4), result)
+    assert run["header"]["type"] == "result" and "elapsed_ms" in run["header"]
+
+
+@pytest.mark.parametrize("depth", list(DEPTHS))
+def test_layer_stack_and_undo(e2e, depth):
+    run = e2e[4]["runs"][depth]
+    before = [tuple(n) for n in run["before_stack"]]
+    after = [tuple(n) for n in run["after_stack"]]
+    assert before[:2] == [("Background", "paintlayer"), ("Top", "paintlayer")]
+    # directly above the active layer ("Background"), nothing else added, moved or removed
+    assert after == before[:1] + [("Seam Refine", "paintlayer")] + before[1:]
+    assert run["parent_is_root"] and run["active_after"] == "Seam Refine"
+    assert run["originals_unchanged"]
+    assert [tuple(n) for n in run["undo_stack"]] == before and run["undo_pixels_unchanged"]
+
+
+def test_clear_messages_instead_of_layers(e2e):
+    errors = e2e[4]["errors"]
+
+    def only(key):
+        assert len(errors[key]) == 1, errors[key]
+        return errors[key][0][1]
+
+    assert "Nothing is selected" in only("no_selection")
+    assert "paint layer" in only("group_layer") and "grouplayer" in only("group_layer")
+    for key in ("daemon_stopped", "daemon_killed"):
+        msg = only(key)
+        assert "not running" in msg and START_HINT in msg and "install-autostart" in msg
+    assert "Connection refused" in only("daemon_killed")
+    assert errors["layers_added"] == 0
+    assert "RGB/Alpha" in only("grayscale") and "Grayscale/Alpha" in only("grayscale")
+    assert only("no_document") == "Open an image first."
+
+
+def test_krita_5_1_host(tmp_path):
+    """The same run on the host's Krita 5.1.5 (HOSTS_KRITA=host), where installed."""
+    _, _, _, _, summary = run_e2e(tmp_path, "host")
+    assert summary["krita"].startswith("5.1")
+    for depth in DEPTHS:
+        run = summary["runs"][depth]
+        assert run["originals_unchanged"] and run["undo_pixels_unchanged"]
+        assert [tuple(n) for n in run["undo_stack"]] == [tuple(n) for n in run["before_stack"]]
+    assert START_HINT in summary["errors"]["daemon_stopped"][0][1]
+
