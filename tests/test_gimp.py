@@ -104,7 +104,7 @@ def _load_client(plugin_dir: Path):
     return module
 
 
-def _install_plugin(dest: Path) -> Path:
+def install_plugin_folder(dest: Path) -> Path:
     """Assemble the plug-in folder as users get it; returns the folder holding seam-refine.py."""
     try:
         from seamrefine import install_plugin
@@ -126,7 +126,7 @@ def _install_plugin(dest: Path) -> Path:
     return folder
 
 
-def _ensure_gimp() -> None:
+def ensure_gimp() -> None:
     if sys.platform != "linux" or not hasattr(os, "geteuid") or os.geteuid() != 0:
         pytest.skip("real-GIMP tests need Linux and root (hosts.sh uses chroot)")
     if not HOSTS.is_file():
@@ -141,7 +141,7 @@ def _ensure_gimp() -> None:
                     f"NOT RUN !!!\n{setup.stdout[-2000:]}\n{setup.stderr[-2000:]}")
 
 
-def _model(tmp: Path) -> Path:
+def model_for_tests(tmp: Path) -> Path:
     if SHIPPED_MODEL.is_file():
         return SHIPPED_MODEL
     from onnx_fixture import make_fixture_model
@@ -149,7 +149,7 @@ def _model(tmp: Path) -> Path:
     return make_fixture_model(tmp / "model")
 
 
-def _start_daemon(model: Path, runtime: Path, logs: Path) -> subprocess.Popen:
+def start_daemon(model: Path, runtime: Path, logs: Path) -> subprocess.Popen:
     module = "seamrefine.cli" if importlib.util.find_spec("seamrefine.cli") else "seamrefine.daemon"
     argv = [sys.executable, "-m", module] + (["serve"] if module.endswith("cli") else [])
     env = dict(os.environ, SEAM_REFINE_RUNTIME_DIR=str(runtime), SEAM_REFINE_LOG_DIR=str(logs),
@@ -192,7 +192,7 @@ def _expected(client_mod, runtime: Path, out: Path, results: list[dict]) -> dict
 @pytest.fixture(scope="module")
 def gimp_run(tmp_path_factory):
     """Run all cases in one real GIMP; yields (results by name, out dir, daemon answers, GIMP output, s)."""
-    _ensure_gimp()
+    ensure_gimp()
     root = tmp_path_factory.mktemp("gimp")
     out, runtime, logs = root / "out", root / "runtime", root / "logs"
     for d in (out, runtime, logs):
@@ -201,11 +201,11 @@ def gimp_run(tmp_path_factory):
     write_png8(root / "photo8.png", photo)
     write_png16(root / "photo16.png", photo)
     write_png8(root / "large8.png", make_photo(np.random.default_rng(8), 750, 1000))
-    plugin = _install_plugin(root / "plug-ins")
+    plugin = install_plugin_folder(root / "plug-ins")
     client_mod = _load_client(plugin)
     cases = _cases(root)
     (root / "spec.json").write_text(json.dumps({"out_dir": str(out), "cases": cases}))
-    daemon = _start_daemon(_model(root), runtime, logs)
+    daemon = start_daemon(model_for_tests(root), runtime, logs)
     env = dict(os.environ, HOSTS_CACHE=str(HOSTS_CACHE), GIMP_PLUGIN_DIRS=str(plugin), HOSTS_BIND=str(root),
                SEAM_REFINE_RUNTIME_DIR=str(runtime))
     answers: dict = {}

@@ -1,6 +1,6 @@
 """Seam benchmark: classical baselines and the refiner on a fixed, seeded set of synthetic seams.
 
-    seam-refine bench [--photos DIR] [--per-family 12] [--size 384] [--model PATH] [--json OUT.json]
+    seam-refine bench [--photos DIR] [--per-family 12] [--size 320] [--model PATH] [--json OUT.json]
                       [--sheet OUT.png] [--quick]
     python -m seamrefine_train.bench ...
 
@@ -318,7 +318,8 @@ def parse_args(argv):
         "--photos", type=Path, default=DEFAULT_PHOTOS, help="folder of photos (default ../shared/data/val)"
     )
     p.add_argument("--per-family", type=int, default=12, help="cases per family (default 12)")
-    p.add_argument("--size", type=int, default=384, help="crop size in px (default 384)")
+    p.add_argument("--size", type=int, default=320,
+                   help="crop size in px (default 320; most val photos are 481×321)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--families", default=",".join(synthesis.FAMILIES), help="comma-separated subset")
     p.add_argument("--methods", default=None, help=f"comma list (default {','.join(CLASSICAL)}[,refiner])")

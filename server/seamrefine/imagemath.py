@@ -66,7 +66,9 @@ def mask_to_float(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     if mask.ndim != 2:
         raise ShapeError(f"mask must be H×W, got shape {mask.shape}", mask.shape)
     if tuple(mask.shape) != tuple(shape):
-        raise ShapeError(f"mask is {mask.shape[0]}×{mask.shape[1]} but image is {shape[0]}×{shape[1]}", mask.shape)
+        raise ShapeError(
+            f"mask is {mask.shape[0]}×{mask.shape[1]} but image is {shape[0]}×{shape[1]}", mask.shape
+        )
     if mask.dtype == np.uint8:
         return mask.astype(np.float32) / 255.0
     if mask.dtype == np.bool_:

@@ -123,16 +123,6 @@ def _jitter(k: int) -> tuple[float, float, int] | None:
     return gain, rng.uniform(-JITTER_OFFSET, JITTER_OFFSET), int(rng.integers(1 << 62))
 
 
-def _area_down(x: np.ndarray, f: int) -> np.ndarray:
-    """Mean over f×f blocks, the same arithmetic as ``metrics._area_down`` (so scores are unchanged)."""
-    h, w = x.shape[0] // f, x.shape[1] // f
-    acc = np.zeros((h, w, *x.shape[2:]), np.float32)
-    for dy in range(f):
-        for dx in range(f):
-            acc += x[dy : h * f : f, dx : w * f : f]
-    return acc / np.float32(f * f)
-
-
 class _Scorer:
     """``metrics.seam_score`` of crops in the image dtype, without a full-size float copy.
 
@@ -150,7 +140,7 @@ class _Scorer:
         self.mask = self._reduce(mask_crop, _mask_float)
 
     def _reduce(self, a: np.ndarray, to_float: Callable) -> np.ndarray:
-        """``_area_down(to_float(a), f)`` computed in strips of ~STRIP_PIXELS input pixels."""
+        """``metrics.area_downsample(to_float(a), f)`` computed in strips of ~STRIP_PIXELS input pixels."""
         f = self.f
         if f == 1:
             return to_float(a)
@@ -158,7 +148,7 @@ class _Scorer:
         step = max(1, STRIP_PIXELS // (a.shape[1] * f))
         for o0 in range(0, self.shape[0], step):
             o1 = min(o0 + step, self.shape[0])
-            out[o0:o1] = _area_down(to_float(a[o0 * f : o1 * f, : self.shape[1] * f]), f)
+            out[o0:o1] = self.metrics.area_downsample(to_float(a[o0 * f : o1 * f, : self.shape[1] * f]), f)
         return out
 
     def _float(self, crop: np.ndarray) -> np.ndarray:

@@ -292,7 +292,7 @@ def _opponent(x: np.ndarray) -> np.ndarray:
     return np.stack([100 * (0.299 * r + 0.587 * g + 0.114 * b), 90 * (r - g), 60 * (0.5 * (r + g) - b)], -1)
 
 
-def _area_down(x: np.ndarray, f: int) -> np.ndarray:
+def area_downsample(x: np.ndarray, f: int) -> np.ndarray:
     """Mean over f×f blocks (trailing rows/columns that don't fill a block are dropped)."""
     h, w = x.shape[0] // f, x.shape[1] // f
     acc = np.zeros((h, w, *x.shape[2:]), np.float32)
@@ -362,7 +362,7 @@ def seam_components(img: np.ndarray, mask: np.ndarray) -> dict[str, float]:
     _edge_mask(m, x.shape[:2])
     f = int(np.ceil(np.sqrt(x.shape[0] * x.shape[1] / SCORE_MAX_PIXELS)))
     if f > 1:
-        x, m = _area_down(x, f), _area_down(m, f)
+        x, m = area_downsample(x, f), area_downsample(m, f)
     inside = m >= 0.5
     if inside.all() or not inside.any():
         raise MaskTooThinError("the mask is too thin to score at this image size", f)

@@ -13,11 +13,13 @@ rm -rf "$HOME/.config/GIMP/3.0/plug-ins/seam-refine"
 cp -a "$plugin" "$HOME/.config/GIMP/3.0/plug-ins/seam-refine"
 chmod +x "$HOME/.config/GIMP/3.0/plug-ins/seam-refine/seam-refine.py"
 
-disp=$((50 + RANDOM % 400))
 mkdir -p "$work/fb"
-Xvfb ":$disp" -screen 0 1280x1024x24 -nolisten tcp -fbdir "$work/fb" >"$work/xvfb.log" 2>&1 &
+rm -f "$work/display"
+Xvfb -displayfd 3 -screen 0 1280x1024x24 -nolisten tcp -fbdir "$work/fb" 3>"$work/display" >"$work/xvfb.log" 2>&1 &
 xvfb=$!
-for _ in $(seq 100); do [ -S "/tmp/.X11-unix/X$disp" ] && break; sleep 0.05; done
+for _ in $(seq 200); do [ -s "$work/display" ] && break; kill -0 $xvfb 2>/dev/null || break; sleep 0.05; done
+if [ ! -s "$work/display" ]; then echo "gui_dialog: Xvfb failed to start" >&2; cat "$work/xvfb.log" >&2; exit 3; fi
+disp=$(head -n1 "$work/display")
 
 code='import os, sys, runpy
 sys.argv = [os.environ["DIALOG_SCRIPT"], os.environ["DIALOG_SPEC"]]

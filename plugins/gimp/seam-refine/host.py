@@ -134,6 +134,7 @@ def _show_dialog(procedure, config) -> bool:
 
     GimpUi.init(PROCEDURE)
     dialog = GimpUi.ProcedureDialog.new(procedure, config, "Seam Refine")
+    dialog.get_scale_entry("strength", 1.0)  # a slider for the 0–1 strength; samples stay a spin button
     dialog.fill(None)
     try:
         return bool(dialog.run())
