@@ -1,8 +1,9 @@
 """The GIMP plug-in's interactive path in the real GIMP 3 GUI (Xvfb inside the hosts chroot).
 
-tests/gimp_scripts/gui_dialog.sh starts GIMP with its GUI, runs dialog_case.py, which calls the plug-in
-in INTERACTIVE mode twice, and answers the GimpUi.ProcedureDialog with real key presses (xkeys.py over
-XTEST): Return (OK) then Escape (Cancel).
+tests/gimp_scripts/gui_dialog.sh starts GIMP with its GUI and runs dialog_case.py. That script calls the
+plug-in in INTERACTIVE mode twice. gui_dialog.sh answers the GimpUi.ProcedureDialog with real key
+presses (xkeys.py over XTEST): Return (OK), then Escape (Cancel). It then presses Ctrl+Z and Ctrl+Y in
+the image window. GIMP 3 has no PDB procedure for undo, so a batch script cannot undo; the GUI can.
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ import subprocess
 
 import numpy as np
 import pytest
-from test_gimp import (
+from gimp_scripts.host_harness import (
     HOSTS,
     HOSTS_CACHE,
     REPO,
-    SEL_U16,
     ensure_gimp,
     install_plugin_folder,
     make_photo,
@@ -25,6 +25,7 @@ from test_gimp import (
     start_daemon,
     write_png8,
 )
+from test_gimp import SEL_U16
 
 pytestmark = [pytest.mark.hosts, pytest.mark.slow]
 
@@ -65,6 +66,14 @@ def test_cancel_in_the_dialog_changes_nothing(dialog_run):
     res = dialog_run[0]["cancel"]
     assert res["status"] == "cancel"
     assert res["layers"] == ["Seam Refine", "Background"]  # only the layer of the first run
+
+
+def test_one_undo_removes_exactly_the_new_layer(dialog_run):
+    assert dialog_run[0]["after_undo"] == ["Background"]
+
+
+def test_redo_brings_the_layer_back(dialog_run):
+    assert dialog_run[0]["after_redo"] == ["Seam Refine", "Background"]
 
 
 def test_dialog_has_no_gtk_complaints(dialog_run):

@@ -32,10 +32,11 @@ client = _load("seamrefine_client_gimp_job_test", CLIENT)
 # ---------------------------------------------------------------- pixel formats
 @pytest.mark.parametrize("nick,babl,dtype", [
     ("u8-non-linear", "R'G'B'A u8", "uint8"),
-    ("u8-linear", "R'G'B'A u8", "uint8"),
+    ("u8-linear", "R'G'B'A float", "float32"),
     ("u8-perceptual", "R'G'B'A u8", "uint8"),
     ("u16-non-linear", "R'G'B'A u16", "uint16"),
-    ("u16-linear", "R'G'B'A u16", "uint16"),
+    ("u16-linear", "R'G'B'A float", "float32"),
+    ("u16-perceptual", "R'G'B'A u16", "uint16"),
     ("u32-linear", "R'G'B'A float", "float32"),
     ("half-non-linear", "R'G'B'A float", "float32"),
     ("float-linear", "R'G'B'A float", "float32"),
@@ -45,6 +46,11 @@ def test_pixel_format_known_values(nick, babl, dtype):
     fmt = job.pixel_format(nick)
     assert (fmt.babl, fmt.dtype) == (babl, dtype)
     assert fmt.itemsize == {"uint8": 1, "uint16": 2, "float32": 4}[dtype]
+
+
+@pytest.mark.parametrize("nick", ["u8-non-linear", "u16-non-linear", "u16-perceptual", "half-linear"])
+def test_pixel_format_other_profiles_travel_as_float(nick):
+    assert job.pixel_format(nick, srgb=False) == job.FLOAT
 
 
 def test_pixel_format_error_names_the_precision():
@@ -72,6 +78,13 @@ def test_crop_box_whole_drawable_selection():
     assert job.crop_box(job.Box(0, 0, 50, 40), 50, 40) == job.Box(0, 0, 50, 40)
 
 
+@pytest.mark.parametrize("value,seconds", [("5", 5.0), ("0.5", 0.5), ("", 600.0), ("soon", 600.0),
+                                           ("-3", 600.0), ("0", 600.0), ("inf", 600.0), ("nan", 600.0)])
+def test_refine_timeout_from_the_environment(value, seconds):
+    assert job.refine_timeout({job.TIMEOUT_ENV: value}) == seconds
+    assert job.refine_timeout({}) == job.REFINE_TIMEOUT_S == 600.0
+
+
 # ---------------------------------------------------------------- messages for the artist
 def test_not_running_message_says_how_to_start_once():
     msg = job.explain(client.DaemonNotRunning("No endpoint.json in /run/user/1/seam-refine."))
@@ -91,7 +104,9 @@ def test_busy_message():
 
 def test_timeout_message_names_the_limit():
     msg = job.explain(client.DaemonTimeout("no answer"), timeout_s=300)
-    assert "300 s" in msg and "no answer" in msg
+    assert msg.startswith("The Seam Refine daemon did not answer within 300 s.")
+    assert "seam-refine daemon status" in msg
+    assert "within 2.5 s" in job.explain(client.DaemonTimeout("no answer"), timeout_s=2.5)
 
 
 @pytest.mark.parametrize("code,needle", [

@@ -1,6 +1,6 @@
 """The Krita plugin inside REAL Krita (../shared/hosts/hosts.sh krita-run) against a REAL daemon.
 
-One Krita run (tests/krita_scripts/e2e_refine.py) does all in-Krita work: U8 and U16 documents, the
+One Krita run (tests/krita_scripts/e2e_refine.py) does all in-Krita work: U8, U16, F16 and F32 layers, the
 real "Seam Refine" action, undo, and the error messages. The checks on its dumps happen here.
 """
 
@@ -60,8 +60,9 @@ def load(out, depth, name, dtype, shape):
     return np.frombuffer((out / f"{depth}_{name}.bin").read_bytes(), dtype).reshape(shape)
 
 
+# "U16layer": an 8-bit image whose active layer alone was converted to 16-bit
 DEPTHS = {"U8": (np.uint8, "BGRA"), "U16": (np.uint16, "BGRA"), "F16": (np.float16, "RGBA"),
-          "F32": (np.float32, "RGBA")}
+          "F32": (np.float32, "RGBA"), "U16layer": (np.uint16, "BGRA")}
 
 
 @pytest.mark.parametrize("depth", list(DEPTHS))
@@ -71,7 +72,7 @@ def test_new_layer_holds_the_daemons_answer(e2e, depth):
     x, y, w, h = run["box"]
     dtype, order = DEPTHS[depth]
     assert run["dtype"] == np.dtype(dtype).name and run["order"] == order
-    assert run["layer_color"] == ["RGBA", depth]
+    assert run["layer_color"] == ["RGBA", depth[:3]]
     image = load(out, depth, "image", dtype, (h, w, 4))
     mask = load(out, depth, "mask", np.uint8, (h, w))
     result = load(out, depth, "result", dtype, (h, w, 4))
@@ -84,7 +85,7 @@ def test_new_layer_holds_the_daemons_answer(e2e, depth):
     if depth == "U8":
         expected = np.concatenate([rgb[..., ::-1], np.full((h, w, 1), 255, np.uint8)], -1)
         np.testing.assert_array_equal(image, expected)
-    elif depth == "U16":
+    elif depth.startswith("U16"):
         expected = np.concatenate([rgb[..., ::-1], np.full((h, w, 1), 255, np.uint8)], -1).astype(int) * 257
         np.testing.assert_allclose(image.astype(int), expected, atol=16, rtol=0)
     else:

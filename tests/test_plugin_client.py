@@ -126,6 +126,13 @@ def test_ipc_only_endpoint_works_through_unix_socket(tmp_path, monkeypatch):
         d.close()
 
 
+def test_ipc_only_without_unix_sockets_says_so(monkeypatch):
+    monkeypatch.delattr(sc.socket, "AF_UNIX")
+    with pytest.raises(sc.ClientError, match="listens on ipc:///x/sock only") as info:
+        sc.Client("ipc:///x/sock", token="t").ping()
+    assert info.value.code == "ipc_only" and "tcp://" in info.value.message
+
+
 def test_bad_endpoint_message():
     with pytest.raises(sc.ClientError, match="Unsupported endpoint"):
         sc.Client("udp://1.2.3.4:5", token="x").ping()

@@ -62,13 +62,73 @@ def high_freq_energy(x: torch.Tensor) -> torch.Tensor:
     return (x - blur).abs().mean(dim=1, keepdim=True) * 8.0
 
 
+STAT_SCALES = (4, 8, 16, 0)  # pooling cells on the lowres grid; 0 = the whole crop
+RING_WIDTHS = (3, 12)  # px (full resolution) of the rings just inside / just outside the mask edge
+
+
+def _dilate(m: torch.Tensor, k: int) -> torch.Tensor:
+    """Binary-ish dilation by a (2k+1)² square, separable max-pooling. [N,1,H,W] → same."""
+    m = F.max_pool2d(m, (1, 2 * k + 1), stride=1, padding=(0, k))
+    return F.max_pool2d(m, (2 * k + 1, 1), stride=1, padding=(k, 0))
+
+
+def ring_sums(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """For each width k in RING_WIDTHS: [x·r_in, r_in, x·r_out, r_out] with r_in the mask's pixels
+    within k px of its edge and r_out the background pixels within k px. x: [N,C,H,W] → [N,2(C+1)·2,H,W].
+    Averaged down to the lowres grid these give the mean colour just inside vs just outside the seam,
+    the only place where a small colour step is visible through the content."""
+    out = []
+    for k in RING_WIDTHS:
+        r_out = _dilate(m, k) - m
+        r_in = m - (1.0 - _dilate(1.0 - m, k))
+        out += [x * r_in, r_in, x * r_out, r_out]
+    return torch.cat(out, 1)
+
+
+def _pooled_mean(num: torch.Tensor, den: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    p = F.avg_pool2d(den, k)
+    return F.avg_pool2d(num, k) / (p + 1e-4), p
+
+
+def masked_stats(low: torch.Tensor, rings: torch.Tensor, scales: tuple[int, ...] = STAT_SCALES) -> torch.Tensor:
+    """Fill-vs-surroundings statistics on the lowres grid (the colour branch's prior).
+
+    low: [N,5,S,S] = (rgb, mask, hf energy); rings: [N,20,S,S] = ring_sums of (rgb, hf) resized.
+    Per cell size k (0 = whole crop): the mean of (rgb, hf) outside minus inside the fill, and the same
+    for the two edge rings, each with a presence weight; bilinearly upsampled back to S×S.
+    For a uniform colour step the ring part is minus the step wherever the cell holds the seam.
+    Returns [N, 15·len(scales), S, S].
+    """
+    s = low.shape[-1]
+    x = torch.cat([low[:, :3], low[:, 4:5]], 1)  # [N,4,S,S]
+    m = low[:, 3:4]
+    feats = []
+    for k in scales:
+        k = k or s
+        mean_in, p_in = _pooled_mean(x * m, m, k)
+        mean_out, p_out = _pooled_mean(x * (1.0 - m), 1.0 - m, k)
+        rel = 4.0 * p_in * p_out
+        parts = [(mean_out - mean_in) * (rel > 0.01).float(), rel]
+        for j in range(len(RING_WIDTHS)):
+            r = rings[:, 10 * j : 10 * j + 10]
+            ring_in, q_in = _pooled_mean(r[:, 0:4], r[:, 4:5], k)
+            ring_out, q_out = _pooled_mean(r[:, 5:9], r[:, 9:10], k)
+            q = torch.minimum(q_in, q_out)
+            w = q / (q + 2e-3)
+            parts += [(ring_out - ring_in) * (w > 0.5).float(), w]
+        f = torch.cat(parts, 1)  # [N,15,S/k,S/k]
+        feats.append(F.interpolate(f, size=(s, s), mode="bilinear", align_corners=False))
+    return torch.cat(feats, 1)
+
+
 class ColourBranch(nn.Module):
     """Low-res U-Net: [N,5,S,S] → 12 affine delta coefficients + ctx features on an S/2×S/2 grid."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         c1, c2, c3 = cfg.low_ch
-        self.enc1 = nn.Sequential(conv(5, c1), nn.ReLU())
+        n_in = 5 + 15 * len(STAT_SCALES)
+        self.enc1 = nn.Sequential(conv(n_in, c1), nn.ReLU())
         self.enc2 = nn.Sequential(conv(c1, c2, 2), nn.ReLU(), conv(c2, c2), nn.ReLU())
         self.enc3 = nn.Sequential(conv(c2, c3, 2), nn.ReLU(), conv(c3, c3), nn.ReLU())
         self.bott = nn.Sequential(conv(c3, c3, 2), nn.ReLU(), conv(c3, c3), nn.ReLU())
@@ -76,11 +136,15 @@ class ColourBranch(nn.Module):
         self.dec3 = nn.Sequential(conv(c3 + c3, c3), nn.ReLU())
         self.dec2 = nn.Sequential(conv(c3 + c2, c2), nn.ReLU())
         self.head = nn.Conv2d(c2, 12 + cfg.ctx_ch, 3, padding=1, padding_mode="replicate")
-        nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
+        # linear shortcut from the statistics: a uniform shift is learnable in a few hundred steps
+        self.stat_head = nn.Conv2d(n_in, 12 + cfg.ctx_ch, 1)
+        for layer in (self.head, self.stat_head):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: [N,5,S,S] (rgb, mask, hf energy)
+    def forward(self, low: torch.Tensor, rings: torch.Tensor) -> torch.Tensor:
+        # low: [N,5,S,S] (rgb, mask, hf energy); rings: [N,20,S,S]
+        x = torch.cat([low, masked_stats(low, rings)], 1)  # [N,5+15·scales,S,S]
         e1 = self.enc1(x)  # [N,c1,S,S]
         e2 = self.enc2(e1)  # [N,c2,S/2,S/2]
         e3 = self.enc3(e2)  # [N,c3,S/4,S/4]
@@ -89,7 +153,7 @@ class ColourBranch(nn.Module):
         b = F.relu(b + g[:, :, None, None])
         d3 = self.dec3(torch.cat([F.interpolate(b, scale_factor=2.0, mode="nearest"), e3], 1))  # S/4
         d2 = self.dec2(torch.cat([F.interpolate(d3, scale_factor=2.0, mode="nearest"), e2], 1))  # S/2
-        return self.head(d2)  # [N,12+ctx,S/2,S/2]
+        return self.head(d2) + self.stat_head(F.avg_pool2d(x, 2))  # [N,12+ctx,S/2,S/2]
 
 
 class DetailBranch(nn.Module):
@@ -132,9 +196,10 @@ class SeamRefiner(nn.Module):
         # image: [N,3,H,W] sRGB 0..1, mask: [N,1,H,W] 0..1; H, W even
         n, _, h, w = image.shape
         s = self.cfg.lowres
-        feats = torch.cat([image, mask, high_freq_energy(image)], 1)  # [N,5,H,W]
+        hf = high_freq_energy(image)  # [N,1,H,W]
+        feats = torch.cat([image, mask, hf, ring_sums(torch.cat([image, hf], 1), mask)], 1)  # [N,25,H,W]
         low = F.interpolate(feats, size=(s, s), mode="bilinear", antialias=True, align_corners=False)
-        coef_ctx = self.colour(low)  # [N,12+ctx,S,S]
+        coef_ctx = self.colour(low[:, :5], low[:, 5:])  # [N,12+ctx,S/2,S/2]
         coef = F.interpolate(coef_ctx[:, :12], size=(h, w), mode="bilinear", align_corners=False)
         coef = coef * mask  # colour is only changed inside the fill
         a = coef[:, :9].reshape(n, 3, 3, h, w)  # delta of the 3×3 matrix, [N,out,in,H,W]

@@ -473,7 +473,7 @@ def _raise_reply_error(header):
 
 
 class Client:
-    """Talks to the Seam Refine daemon. Not thread-safe: use one Client per thread.
+    """Talks to the Seam Refine daemon; requests on one Client run one at a time (a lock serializes them).
 
     ``endpoint``/``token`` default to those in endpoint.json (re-read on every reconnect);
     ``timeout`` is the overall deadline, in seconds, of each request.

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Runs INSIDE the GIMP chroot (hosts.sh shell): real GIMP 3 with its GUI on a private Xvfb, a fresh
 # profile holding the plug-in, dialog_case.py as the batch script, and xkeys.py answering its dialogs
-# (Return = OK in the first, Escape = Cancel in the second).
+# (Return = OK in the first, Escape = Cancel in the second), then Ctrl+Z / Ctrl+Y in the image window.
 # Usage: gui_dialog.sh WORK_DIR PLUGIN_DIR SPEC_JSON      (WORK_DIR must be bound into the chroot)
 set -u
 work=$1 plugin=$2 spec=$3
@@ -35,9 +35,15 @@ press() {  # $1 = dialog number, $2 = key
   python3 "$here/xkeys.py" "$disp" "Seam Refine" "$2" --timeout 60 \
     --snapshot "$work/fb/Xvfb_screen0" "$work/dialog$1.xwd"
 }
+keys() {  # $1 = step, $2 = window title part, $3 = keys: wait for STEP.ready, press, touch STEP.pressed
+  for _ in $(seq 1200); do [ -e "$out/$1.ready" ] && break; kill -0 $gimp 2>/dev/null || return 1; sleep 0.05; done
+  python3 "$here/xkeys.py" "$disp" "$2" "$3" --timeout 15 && touch "$out/$1.pressed"
+}
 rc=0
 press 1 Return || rc=$?
 [ $rc = 0 ] && { press 2 Escape || rc=$?; }
+[ $rc = 0 ] && { keys undo "– GIMP" ctrl+z || rc=$?; }
+[ $rc = 0 ] && { keys redo "– GIMP" ctrl+y || rc=$?; }
 for _ in $(seq 600); do kill -0 $gimp 2>/dev/null || break; sleep 0.1; done
 if kill -0 $gimp 2>/dev/null; then echo "gui_dialog: GIMP did not quit" >&2; kill $gimp; rc=124; fi
 wait $gimp; grc=$?

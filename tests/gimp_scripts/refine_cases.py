@@ -1,11 +1,14 @@
 """Runs INSIDE real GIMP 3 (``hosts.sh gimp-run``): drives the Seam Refine plug-in through the PDB.
 
-Argument: a JSON spec ``{"out_dir": str, "cases": [case, ...]}``; each case is
-``{"name", "png", "precision" (nick, optional), "gray": bool, "in_group": bool, "target": "layer"|"mask",
+Argument: a JSON spec ``{"out_dir": str, "plugin_dir": str, "cases": [case, ...]}``; each case is
+``{"name", "png", "precision" (nick, optional), "gray": bool, "adobe_rgb": bool (convert to Adobe RGB and
+paint an out-of-sRGB-gamut stripe through the middle), "in_group": bool, "target": "layer"|"mask",
 "canvas_pad" [left, top, right, bottom] (optional), "select": {"kind": "ellipse"|"rectangle", "x", "y",
 "w", "h", "feather"} or null, "strength", "samples", "stop_daemon": bool}``.
 Nothing is judged here beyond API sanity: every observation goes to ``out_dir/results.json`` plus raw
-pixel dumps, and tests/test_gimp.py judges them.
+pixel dumps, and tests/test_gimp.py judges them. The wire format of the dumps is the one the plug-in
+picks (its own refine_job/host modules decide), so they compare with the daemon's answer byte for byte;
+``*_native`` dumps are in the new layer's own storage format.
 
 With ``stop_daemon`` the script first writes ``out_dir/<name>.stop`` and waits for the test to stop the
 daemon and write ``out_dir/<name>.stopped``.
@@ -14,6 +17,7 @@ daemon and write ``out_dir/<name>.stopped``.
 import hashlib
 import json
 import os
+import struct
 import sys
 import time
 
@@ -24,12 +28,8 @@ gi.require_version("Gegl", "0.4")
 from gi.repository import Gegl, Gimp, Gio  # noqa: E402
 
 PROCEDURE = "python-fu-seam-refine"
-FORMATS = {"u8": ("R'G'B'A u8", "uint8"), "u16": ("R'G'B'A u16", "uint16")}
-
-
-def babl_for(image):
-    kind = image.get_precision().value_nick.split("-", 1)[0]
-    return FORMATS.get(kind, ("R'G'B'A float", "float32"))
+NATIVE_DTYPES = {"u8": "uint8", "u16": "uint16", "u32": "uint32", "half": "float16", "float": "float32",
+                 "double": "float64"}
 
 
 def read(drawable, x, y, w, h, fmt):
@@ -78,6 +78,14 @@ def run_case(case, out_dir):
         image.resize(image.get_width() + left + right, image.get_height() + top + bottom, left, top)
     if case.get("gray"):
         image.convert_grayscale()
+    if case.get("adobe_rgb"):
+        image.convert_color_profile(Gimp.ColorProfile.new_rgb_adobe(),
+                                    Gimp.ColorRenderingIntent.RELATIVE_COLORIMETRIC, False)
+        first = image.get_layers()[0]
+        w, y0 = first.get_width(), first.get_height() // 2 - 5
+        stripe = struct.pack("<3f", -0.3, 0.9, -0.2) * (w * 10)  # a green sRGB cannot show
+        first.get_buffer().set(Gegl.Rectangle.new(0, y0, w, 10), "R'G'B' float", stripe)
+        first.get_buffer().flush()
     layer = image.get_layers()[0]
     if case.get("in_group"):
         group = Gimp.GroupLayer.new(image, "Group")
@@ -87,7 +95,8 @@ def run_case(case, out_dir):
     if case.get("target") == "mask":
         target = layer.create_mask(Gimp.AddMaskType.WHITE)
         layer.add_mask(target)
-    fmt, dtype = babl_for(image)
+    wire = refine_job.pixel_format(image.get_precision().value_nick, host.uses_srgb(image))
+    fmt, dtype = wire.babl, wire.dtype
     sel = case.get("select")
     if sel:
         op = Gimp.ChannelOps.REPLACE
@@ -152,14 +161,30 @@ def run_case(case, out_dir):
             # what the plug-in should have sent: the layer crop under the new layer, and the selection
             "crop": dump(out_dir, name + "_crop.bin", read(layer, nx - lx, ny - ly, nw, nh, fmt)),
             "mask": dump(out_dir, name + "_mask.bin", read(image.get_selection(), nx, ny, nw, nh, "Y u8")),
+            "new_native": dump(out_dir, name + "_new_native.bin", read(nl, 0, 0, nw, nh, None)),
         }
+        # the original in the new layer's storage format: a copy with alpha added
+        twin = Gimp.Layer.new_from_drawable(layer, image)
+        image.insert_layer(twin, None, len(image.get_layers()))
+        if not twin.has_alpha():
+            twin.add_alpha()
+        assert twin.get_bpp() == nl.get_bpp(), (twin.get_bpp(), nl.get_bpp())
+        res["files"]["crop_native"] = dump(out_dir, name + "_crop_native.bin",
+                                           read(twin, nx - lx, ny - ly, nw, nh, None))
+        channels = 4 if image.get_base_type() == Gimp.ImageBaseType.RGB else 2
+        res["native"] = {"channels": channels,
+                         "dtype": NATIVE_DTYPES[image.get_precision().value_nick.split("-")[0]]}
     image.delete()
     return res
 
 
 def main():
+    global host, refine_job
     with open(sys.argv[1]) as f:
         spec = json.load(f)
+    sys.path.insert(0, spec["plugin_dir"])
+    import host
+    import refine_job
     out_dir = spec["out_dir"]
     results = []
     for case in spec["cases"]:

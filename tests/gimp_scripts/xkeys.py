@@ -4,7 +4,8 @@
 
 Speaks the X11 core protocol over the server's Unix socket and XTEST ``FakeInput`` (Xvfb has XTEST),
 because the GIMP chroot has no xdotool. Waits until a mapped top-level window whose WM_NAME contains
-the title exists, focuses it, then presses each key (keysym names: Return, Escape, Tab, space).
+the title exists, focuses it, then presses each key: Return, Escape, Tab, space, a letter, or a
+combination such as ctrl+z.
 ``--snapshot SRC DST`` first copies SRC (an ``Xvfb -fbdir`` screen file) to DST, to see the window.
 Exit status 0 when the keys were sent, 2 when no such window appeared in time.
 """
@@ -14,7 +15,8 @@ import struct
 import sys
 import time
 
-KEYSYMS = {"Return": 0xFF0D, "Escape": 0xFF1B, "Tab": 0xFF09, "space": 0x0020}
+KEYSYMS = {"Return": 0xFF0D, "Escape": 0xFF1B, "Tab": 0xFF09, "space": 0x0020,
+           "ctrl": 0xFFE3, "shift": 0xFFE1}
 
 
 def _pad(n):
@@ -86,6 +88,9 @@ class X11:
     def mapped(self, window):
         return self._request(struct.pack("<BxHI", 3, 2, window))[26] == 2
 
+    def titles(self):
+        return [self.name(w) for w in self.children(self.root) if self.mapped(w)]
+
     def find(self, title):
         for window in self.children(self.root):
             if self.mapped(window) and title in self.name(window):
@@ -105,11 +110,17 @@ class X11:
     def focus(self, window):
         self._request(struct.pack("<BBHII", 42, 1, 3, window, 0), reply=False)
 
-    def press(self, keysym):
-        code = self.keycode(keysym)
-        for kind in (2, 3):  # KeyPress, KeyRelease
-            self._request(struct.pack("<BBHBBxxIIxxxxxxxxhhxxxxxxxx", self.xtest, 2, 9, kind, code, 0,
-                                      self.root, 0, 0), reply=False)
+    def _fake(self, kind, code):
+        self._request(struct.pack("<BBHBBxxIIxxxxxxxxhhxxxxxxxx", self.xtest, 2, 9, kind, code, 0,
+                                  self.root, 0, 0), reply=False)
+
+    def press(self, combo):
+        """Press and release ``combo`` ("Return", "z", "ctrl+z"): modifiers down, key, modifiers up."""
+        codes = [self.keycode(KEYSYMS.get(name) or ord(name)) for name in combo.split("+")]
+        for code in codes:
+            self._fake(2, code)  # KeyPress
+        for code in reversed(codes):
+            self._fake(3, code)  # KeyRelease
         self._request(struct.pack("<BxH", 43, 1))  # GetInputFocus: a round trip to flush
 
 
@@ -135,7 +146,11 @@ def main(argv):
         if window is not None:
             break
         if time.monotonic() > end:
-            print(f"xkeys: no window titled {title!r} within {timeout:.0f} s", flush=True)
+            try:
+                seen = X11(display).titles()
+            except (OSError, RuntimeError) as exc:
+                seen = [repr(exc)]
+            print(f"xkeys: no window titled {title!r} within {timeout:.0f} s; mapped: {seen}", flush=True)
             return 2
         time.sleep(0.2)
     time.sleep(0.5)  # let GTK finish mapping and realizing the dialog
@@ -146,7 +161,7 @@ def main(argv):
     x.focus(window)
     time.sleep(0.2)
     for key in keys:
-        x.press(KEYSYMS[key])
+        x.press(key)
         time.sleep(0.1)
     print(f"xkeys: pressed {' '.join(keys)} in window {window:#x} ({title!r})", flush=True)
     return 0

@@ -50,6 +50,9 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--model", type=Path)
     ap.add_argument("--no-krita", action="store_true")
+    ap.add_argument("--full-res-score", action="store_true",
+                    help="score seams at full resolution in the daemon (works around a daemon bug with "
+                         "4-channel crops above metrics.SCORE_MAX_PIXELS; daemon time is subtracted anyway)")
     args = ap.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="sr-bench-"))
     model = args.model
@@ -57,7 +60,12 @@ def main(argv=None):
         from onnx_fixture import make_fixture_model
 
         model = make_fixture_model(work / "model")
-    daemon = Daemon(model, work / "run", work / "log")
+    launcher = None
+    if args.full_res_score:
+        launcher = work / "daemon_full_res_score.py"
+        launcher.write_text("import sys\nimport seamrefine.metrics as m\nm.SCORE_MAX_PIXELS = 10**12\n"
+                            "from seamrefine.daemon import main\nsys.exit(main(sys.argv[1:]))\n")
+    daemon = Daemon(model, work / "run", work / "log", launcher=launcher)
     result = {"model": str(model)}
     try:
         result["client"] = client_bench(daemon, args.repeats)

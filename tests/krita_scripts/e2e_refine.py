@@ -2,10 +2,11 @@
 
 Env: SR_PNG (input image), SR_OUT (output dir), SR_DAEMON_PID (stopped near the end),
 SEAM_REFINE_TEST_MODE=1 (the plugin records its messages in seam_refine.ui.MESSAGES).
-For U8, U16, F16 and F32: open the PNG, add a layer "Top", keep the image layer active, make a feathered
-selection, trigger the real action, dump what was sent/received and the new layer, record the layer
-stack, then undo ("edit_undo"). Then the messages: no selection, group layer, stopped daemon, stale
-endpoint.json, Grayscale, no document. Writes SR_OUT/summary.json; the outer pytest checks it.
+For U8, U16, F16, F32 (and an 8-bit image with a 16-bit layer): open the PNG, add a layer "Top",
+keep the image layer active, make a feathered selection, trigger the real action, dump what was
+sent/received and the new layer, record the layer stack, then undo ("edit_undo"). Then the
+messages: no selection, group layer, stopped daemon, stale endpoint.json, Grayscale, no document.
+Writes SR_OUT/summary.json; the outer pytest checks it.
 """
 import json
 import os
@@ -38,10 +39,14 @@ def open_doc(depth):
     app.activeWindow().addView(doc)
     app.setActiveDocument(doc)
     yield 200
-    if depth != "U8":
+    base = doc.topLevelNodes()[0]
+    if depth == "U16layer":  # an 8-bit image whose active layer alone is 16-bit
+        assert base.setColorSpace("RGBA", "U16", doc.colorProfile())
+        doc.waitForDone()
+    elif depth != "U8":
         assert doc.setColorSpace("RGBA", depth, doc.colorProfile())  # keep the sRGB curve (default is linear)
         doc.waitForDone()
-    base = doc.topLevelNodes()[0]
+        base = doc.topLevelNodes()[0]
     top = doc.createNode("Top", "paintlayer")
     doc.rootNode().addChildNode(top, base)
     yield 100
@@ -49,6 +54,10 @@ def open_doc(depth):
     yield 100
     assert doc.activeNode() is not None and doc.activeNode().name() == base.name(), "cannot activate layer"
     return doc, base
+
+
+def stage(name):
+    print("e2e_refine: stage", name, flush=True)
 
 
 def trigger():
@@ -78,11 +87,13 @@ def close(doc):
 def main():
     for key, value in ui.DEFAULTS.items():  # a clean slate, whatever an earlier run left in the profile
         app.writeSetting(host.SETTINGS_GROUP, key, str(value))
-    for depth in ("U8", "U16", "F16", "F32"):
+    for depth in ("U8", "U16", "F16", "F32", "U16layer"):
+        stage("open " + depth)
         doc, base = yield from open_doc(depth)
         select(doc)
         yield 100
         before_stack, before_px = stack(doc), full_pixels(doc)
+        stage("refine " + depth)
         yield from trigger()
         assert not ui.MESSAGES, ui.MESSAGES
         run = dict(host.LAST_RUN)
@@ -105,13 +116,16 @@ def main():
             "timings": {k: run.get(k) for k in ("gather_s", "request_s", "paste_s", "daemon_ms")},
             "header": run["header"],
         }
+        stage("undo " + depth)
         app.action("edit_undo").trigger()
         yield from wait_until(lambda d=doc: d.nodeByName(host.LAYER_NAME) is None, 10)
         yield 100
         info["undo_stack"], info["undo_pixels_unchanged"] = stack(doc), full_pixels(doc) == before_px
         summary["runs"][depth] = info
+        stage("close " + depth)
         yield from close(doc)
 
+    stage("errors")
     doc, base = yield from open_doc("U8")
     yield from trigger()
     summary["errors"]["no_selection"] = list(ui.MESSAGES)
@@ -143,6 +157,7 @@ def main():
     os.unlink(endpoint_json)
     summary["errors"]["layers_added"] = len(doc.topLevelNodes()) - n_before
 
+    stage("grayscale")
     assert doc.setColorSpace("GRAYA", "U8", "")
     doc.waitForDone()
     yield 100
@@ -152,6 +167,7 @@ def main():
     summary["errors"]["grayscale"] = list(ui.MESSAGES)
     yield from close(doc)
 
+    stage("no document")
     for d in list(app.documents()):
         yield from close(d)
     yield from trigger()

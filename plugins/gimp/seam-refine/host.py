@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import traceback
 
 import gi
 
@@ -32,6 +33,15 @@ def _rect(box: Box) -> Gegl.Rectangle:
     return Gegl.Rectangle.new(box.x, box.y, box.width, box.height)
 
 
+def uses_srgb(image: Gimp.Image) -> bool:
+    """True when the image's colours are GIMP's built-in sRGB (RGB) or sRGB-curve D65 gray (gray)."""
+    if image.get_base_type() == Gimp.ImageBaseType.RGB:
+        builtin = Gimp.ColorProfile.new_rgb_srgb()
+    else:
+        builtin = Gimp.ColorProfile.new_d65_gray_srgb_trc()
+    return image.get_effective_color_profile().is_equal(builtin)
+
+
 def read_region(image: Gimp.Image, drawable: Gimp.Drawable):
     """Read what the daemon needs: returns (box in drawable coordinates, pixel format, RGBA bytes, mask
     bytes). Raises PluginError when there is nothing to refine."""
@@ -44,7 +54,7 @@ def read_region(image: Gimp.Image, drawable: Gimp.Drawable):
     if not ok or sw <= 0 or sh <= 0:
         raise PluginError("The selection does not overlap the selected layer.")
     box = refine_job.crop_box(Box(sx, sy, sw, sh), drawable.get_width(), drawable.get_height())
-    fmt = refine_job.pixel_format(image.get_precision().value_nick)
+    fmt = refine_job.pixel_format(image.get_precision().value_nick, uses_srgb(image))
     pixels = drawable.get_buffer().get(_rect(box), 1.0, fmt.babl, Gegl.AbyssPolicy.NONE)
     _, off_x, off_y = drawable.get_offsets()
     # The selection lives in image coordinates; "Y u8" is linear, so soft edges stay soft.
@@ -60,9 +70,10 @@ def request_refine(box: Box, fmt, pixels: bytes, mask: bytes, strength: float, s
     import seamrefine_client
 
     state = refine_job.ProgressState()
+    timeout = refine_job.refine_timeout(os.environ)
 
     def call():
-        client = seamrefine_client.Client(timeout=refine_job.REFINE_TIMEOUT_S)
+        client = seamrefine_client.Client(timeout=timeout)
         try:
             out, _header = client.refine(
                 pixels, box.width, box.height, 4, fmt.dtype, "RGBA", mask,
@@ -83,10 +94,8 @@ def request_refine(box: Box, fmt, pixels: bytes, mask: bytes, strength: float, s
     Gimp.progress_init("Seam Refine: refining the seam…")
     try:
         out = refine_job.run_in_background(call, tick)
-    except seamrefine_client.ClientError as exc:
-        raise PluginError(refine_job.explain(exc)) from exc
-    except OSError as exc:
-        raise PluginError(refine_job.explain(exc)) from exc
+    except (seamrefine_client.ClientError, OSError) as exc:
+        raise PluginError(refine_job.explain(exc, timeout)) from exc
     Gimp.progress_update(1.0)
     expected = box.pixels * 4 * fmt.itemsize
     if len(out) != expected:
@@ -188,6 +197,9 @@ class SeamRefine(Gimp.PlugIn):
                             config.get_property("samples"))
         except PluginError as exc:
             return _error(procedure, str(exc))
+        except Exception as exc:  # an unexpected failure still ends as a message, not a crash
+            traceback.print_exc()
+            return _error(procedure, refine_job.explain(exc))
         Gimp.displays_flush()
         return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
 

@@ -17,6 +17,7 @@ CONTEXT_FRACTION = 0.25
 
 LAYER_NAME = "Seam Refine"
 REFINE_TIMEOUT_S = 600.0
+TIMEOUT_ENV = "SEAM_REFINE_PLUGIN_TIMEOUT"
 START_HINT = (
     "Start it with `seam-refine serve` in a terminal (or once: `seam-refine daemon install-autostart` "
     "so it starts with your session), then run Seam Refine again."
@@ -38,21 +39,25 @@ FLOAT = PixelFormat("R'G'B'A float", "float32", 4)
 MASK_BABL = "Y u8"
 
 
-def pixel_format(precision_nick: str) -> PixelFormat:
-    """Pick the wire format for a GIMP precision nick such as ``"u8-non-linear"`` or ``"half-linear"``.
+def pixel_format(precision_nick: str, srgb: bool = True) -> PixelFormat:
+    """Pick the wire format for a GIMP precision nick such as ``"u8-non-linear"`` or ``"half-linear"``;
+    ``srgb`` tells whether the image uses GIMP's built-in sRGB (or sRGB-curve gray) profile.
 
-    8-bit images travel as u8, 16-bit as u16, 32-bit integer, half, float and double as float32, so
-    nothing the image holds is quantized. The perceptual (R'G'B') encoding is always used because the
-    refiner works on sRGB values; babl converts linear images exactly.
+    The refiner works on sRGB (R'G'B') values, so that is what travels. 8- and 16-bit sRGB images
+    stored with the sRGB curve travel as u8 / u16 unchanged. Everything else goes as float32 R'G'B':
+    32-bit integer, half, float and double; *linear* 8/16-bit; and images with another colour profile
+    (Adobe RGB…), whose colours may lie outside sRGB. babl's float round trip (image encoding →
+    R'G'B' float → image encoding) restores every integer code exactly, where an integer R'G'B' detour
+    would round or clip. Nothing is quantized.
     """
-    kind = precision_nick.split("-", 1)[0]
-    if kind == "u8":
+    kind, _, encoding = precision_nick.partition("-")
+    if kind not in ("u8", "u16", "u32", "half", "float", "double"):
+        raise ValueError(f"unknown GIMP precision {precision_nick!r}")
+    if srgb and encoding != "linear" and kind == "u8":
         return U8
-    if kind == "u16":
+    if srgb and encoding != "linear" and kind == "u16":
         return U16
-    if kind in ("u32", "half", "float", "double"):
-        return FLOAT
-    raise ValueError(f"unknown GIMP precision {precision_nick!r}")
+    return FLOAT
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,16 @@ def crop_box(selection: Box, drawable_width: int, drawable_height: int, context:
     return Box(x0, y0, max(0, x1 - x0), max(0, y1 - y0))
 
 
+def refine_timeout(environ) -> float:
+    """Seconds to wait for the daemon's answer: ``$SEAM_REFINE_PLUGIN_TIMEOUT`` when it is a positive
+    number, else REFINE_TIMEOUT_S."""
+    try:
+        value = float(environ.get(TIMEOUT_ENV, ""))
+    except ValueError:
+        return REFINE_TIMEOUT_S
+    return value if 0 < value < float("inf") else REFINE_TIMEOUT_S
+
+
 class PluginError(Exception):
     """A failure to show the artist; ``str()`` is the message."""
 
@@ -105,9 +120,8 @@ def explain(exc: BaseException, timeout_s: float = REFINE_TIMEOUT_S) -> str:
         return "The Seam Refine daemon is busy with other images. Wait a moment and try again."
     if name == "DaemonTimeout" or code == "timeout":
         return (
-            f"The Seam Refine daemon did not finish within {timeout_s:.0f} s ({text}). "
-            "It may be overloaded or stuck: check it with `seam-refine daemon status`, "
-            "or refine a smaller selection."
+            f"The Seam Refine daemon did not answer within {timeout_s:g} s. It may be stuck or busy "
+            "with a large image: check it with `seam-refine daemon status`, or refine a smaller selection."
         )
     if code == "cancelled":
         return "Seam Refine was cancelled."

@@ -49,7 +49,7 @@ class Request:
     A window-modal QProgressDialog shows progress; its Cancel button sets ``cancel``.
     """
 
-    POLL_MS = 30
+    POLL_MS = 15
 
     def __init__(self, job, done, parent=None, label="Refining the seam…"):
         self.job, self.done = job, done

@@ -1,0 +1,132 @@
+"""Host-side helpers of the real-GIMP tests (they run in pytest, not inside GIMP).
+
+They assemble the plug-in folder, make sure GIMP 3 is set up in ../shared/hosts, start a real daemon
+and write test pictures.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+HOSTS = REPO.parent / "shared" / "hosts" / "hosts.sh"
+HOSTS_CACHE = Path(os.environ.get("HOSTS_CACHE", "/var/cache/plugin-hosts"))
+SCRIPT = REPO / "tests" / "gimp_scripts" / "refine_cases.py"
+PLUGIN_SRC = REPO / "plugins" / "gimp" / "seam-refine"
+CLIENT_SRC = REPO / "plugins" / "common" / "seamrefine_client.py"
+SHIPPED_MODEL = REPO / "server" / "seamrefine" / "models" / "seam_refiner.onnx"
+
+
+def make_photo(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """A textured test picture (gradient, stripes, noise) with two fake generative fills whose colour,
+    grain and sharpness differ from their surroundings; float32 H×W×3 in [0, 1]."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    img = np.stack([xx / width, yy / height, 0.5 + 0.2 * np.sin(xx / 7 + yy / 11)], axis=-1)
+    img += rng.normal(0.0, 0.04, img.shape).astype(np.float32)
+    for cx, cy, r in ((160, 112, 30), (60, 45, 35)):
+        inside = (xx - cx) ** 2 + (yy - cy) ** 2 < r * r
+        img[inside] = 0.6 * img[inside] + np.float32([0.25, 0.1, 0.0])
+    return np.clip(img, 0.0, 1.0).astype(np.float32)
+
+
+def write_png8(path: Path, img: np.ndarray) -> None:
+    from PIL import Image
+
+    Image.fromarray(np.round(img * 255).astype(np.uint8)).save(path)
+
+
+def write_png16(path: Path, img: np.ndarray) -> None:
+    """16-bit RGB PNG (Pillow cannot write 16-bit colour)."""
+    h, w, _ = img.shape
+    data = np.round(img * 65535).astype(">u2")
+    raw = b"".join(b"\x00" + data[y].tobytes() for y in range(h))
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw))
+                     + chunk(b"IEND", b""))
+
+
+def load_client(plugin_dir: Path):
+    """Import the very seamrefine_client.py the installed plug-in uses."""
+    path = plugin_dir / "seamrefine_client.py"
+    spec = importlib.util.spec_from_file_location("seamrefine_client_gimp_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def install_plugin_folder(dest: Path) -> Path:
+    """Assemble the plug-in folder as users get it; returns the folder holding seam-refine.py."""
+    try:
+        from seamrefine import install_plugin
+    except ImportError:
+        install_plugin = None
+    if install_plugin is not None:
+        rc = install_plugin.main(["gimp", "--dest", str(dest)])
+        assert rc in (0, None), f"install_plugin gimp failed: {rc}"
+    else:
+        folder = dest / "seam-refine"
+        shutil.copytree(PLUGIN_SRC, folder, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copy2(CLIENT_SRC, folder / CLIENT_SRC.name)
+    found = sorted(dest.rglob("seam-refine.py"))
+    assert len(found) == 1, f"expected one seam-refine.py under {dest}, found {found}"
+    folder = found[0].parent
+    assert folder.name == "seam-refine", folder
+    assert os.access(found[0], os.X_OK), "seam-refine.py must be executable"
+    assert (folder / "seamrefine_client.py").read_bytes() == CLIENT_SRC.read_bytes()
+    return folder
+
+
+def ensure_gimp() -> None:
+    if sys.platform != "linux" or not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("real-GIMP tests need Linux and root (hosts.sh uses chroot)")
+    if not HOSTS.is_file():
+        pytest.skip(f"{HOSTS} is missing (../shared/hosts not checked out)")
+    if (HOSTS_CACHE / "trixie-rootfs" / ".hosts-gimp-ok").is_file():
+        return
+    env = dict(os.environ, HOSTS_CACHE=str(HOSTS_CACHE))
+    setup = subprocess.run([str(HOSTS), "setup", "gimp"], env=env, capture_output=True, text=True,
+                           timeout=1800)
+    if setup.returncode != 0:
+        pytest.skip("!!! GIMP 3 COULD NOT BE SET UP (no network to the Debian mirror?) - real-GIMP tests "
+                    f"NOT RUN !!!\n{setup.stdout[-2000:]}\n{setup.stderr[-2000:]}")
+
+
+def model_for_tests(tmp: Path) -> Path:
+    if SHIPPED_MODEL.is_file():
+        return SHIPPED_MODEL
+    from onnx_fixture import make_fixture_model
+
+    return make_fixture_model(tmp / "model")
+
+
+def start_daemon(model: Path, runtime: Path, logs: Path) -> subprocess.Popen:
+    module = "seamrefine.cli" if importlib.util.find_spec("seamrefine.cli") else "seamrefine.daemon"
+    argv = [sys.executable, "-m", module] + (["serve"] if module.endswith("cli") else [])
+    env = dict(os.environ, SEAM_REFINE_RUNTIME_DIR=str(runtime), SEAM_REFINE_LOG_DIR=str(logs),
+               OMP_NUM_THREADS="1")
+    with open(logs / "daemon.out", "w") as sink:  # a file, not a pipe nobody reads
+        proc = subprocess.Popen(argv + ["--model", str(model), "--cpu"], env=env, stdout=sink,
+                                stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while not (runtime / "endpoint.json").is_file():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            pytest.fail(f"the daemon did not start: {(logs / 'daemon.out').read_text()[-3000:]}")
+        time.sleep(0.1)
+    return proc
