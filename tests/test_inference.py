@@ -328,6 +328,19 @@ def test_scorer_matches_seam_score_on_large_crop():
     assert scorer(image) == metrics.seam_score(rgb, m)
 
 
+def test_large_rgba_crop_is_scored(refiners):
+    """RGBA crops above SCORE_MAX_PIXELS are scored on their RGB (regression: a 4-channel strip buffer)."""
+    metrics = pytest.importorskip("seamrefine.metrics")
+    rng = np.random.default_rng(23)
+    image = rng.integers(0, 256, (760, 820, 4), dtype=np.uint8)
+    mask = np.zeros((760, 820), np.uint8)
+    mask[200:560, 250:600] = 255
+    assert image.shape[0] * image.shape[1] > metrics.SCORE_MAX_PIXELS
+    out = refiners["pointwise"].refine(image, mask)
+    assert np.array_equal(out[..., 3], image[..., 3])
+    assert all(np.isfinite(s) for s in refiners["pointwise"].last_scores)
+
+
 def test_unscorable_mask_still_refines(refiners):
     """A mask too soft for seam_score (all < 0.5) is still refined; the score is NaN."""
     image, mask = make_image(np.random.default_rng(18), dtype=np.float32)

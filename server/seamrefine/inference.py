@@ -144,7 +144,7 @@ class _Scorer:
         f = self.f
         if f == 1:
             return to_float(a)
-        out = np.empty(self.shape + a.shape[2:3], np.float32)
+        out = np.empty(self.shape + ((3,) if a.ndim == 3 else ()), np.float32)  # RGB(A) scored as RGB
         step = max(1, STRIP_PIXELS // (a.shape[1] * f))
         for o0 in range(0, self.shape[0], step):
             o1 = min(o0 + step, self.shape[0])
