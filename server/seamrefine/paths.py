@@ -31,12 +31,15 @@ def _platform_runtime_dir() -> Path:
 
 
 def candidate_runtime_dirs() -> list[Path]:
-    """Runtime dirs a client should look in, most specific first (duplicates removed)."""
-    out: list[Path] = []
+    """Runtime dirs a client should look in, most specific first (duplicates removed).
+
+    ``$SEAM_REFINE_RUNTIME_DIR``, when set, is the only candidate (as in docs/protocol.md and the
+    plugins' stdlib client), so a test daemon never finds the user's real one.
+    """
     env = os.environ.get(ENV_RUNTIME_DIR)
     if env:
-        out.append(Path(env))
-    out.append(_platform_runtime_dir())
+        return [Path(env)]
+    out: list[Path] = [_platform_runtime_dir()]
     if sys.platform.startswith("linux") and hasattr(os, "getuid"):
         uid = os.getuid()
         xdg = os.environ.get("XDG_RUNTIME_DIR")
