@@ -34,7 +34,11 @@ def require_krita(mode: str = "chroot") -> None:
         pytest.skip("REAL KRITA TESTS SKIPPED: hosts.sh needs root (chroot/unshare)")
     if mode == "host":
         if shutil.which("krita") is None or shutil.which("Xvfb") is None:
-            pytest.skip("REAL KRITA 5.1 TEST SKIPPED: no host Krita (run `hosts.sh setup krita-host`)")
+            proc = subprocess.run(["bash", str(HOSTS_SH), "setup", "krita-host"], env=_hosts_env(),
+                                  capture_output=True, text=True, timeout=1800)
+            if proc.returncode != 0 or shutil.which("krita") is None:
+                pytest.skip("REAL KRITA 5.1 TEST SKIPPED: `hosts.sh setup krita-host` failed (no network?):\n"
+                            + proc.stderr[-2000:])
         return
     marker = Path(HOSTS_CACHE) / "trixie-rootfs" / ".hosts-krita-ok"
     if marker.is_file():

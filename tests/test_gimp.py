@@ -37,7 +37,6 @@ from gimp_scripts.host_harness import (
 
 SCRIPT = REPO / "tests" / "gimp_scripts" / "refine_cases.py"
 
-CONTEXT = 64  # refine_job.CONTEXT_MIN: the margin for selections up to 256 px
 PLUGIN_TIMEOUT = 8  # s, through $SEAM_REFINE_PLUGIN_TIMEOUT: long for these crops, short for the hung daemon
 
 pytestmark = [pytest.mark.hosts, pytest.mark.slow]
@@ -291,8 +290,11 @@ def test_new_layer_placement(gimp_run, name):
     nx, ny = res["new"]["offsets"]
     nw, nh = res["new"]["size"]
     # the selection's box on the layer, grown by the context and clipped to the layer
-    x0, y0 = max(0, ix - CONTEXT), max(0, iy - CONTEXT)
-    x1, y1 = min(lw, ix + iw + CONTEXT), min(lh, iy + ih + CONTEXT)
+    # context: a quarter of the longer side, clamped to 64–256 px (64 for the small selections here)
+    context = min(256, max(64, round(max(iw, ih) / 4)))
+    assert context == (135 if name == "large_u8" else 64)
+    x0, y0 = max(0, ix - context), max(0, iy - context)
+    x1, y1 = min(lw, ix + iw + context), min(lh, iy + ih + context)
     assert (nx, ny, nw, nh) == (lx + x0, ly + y0, x1 - x0, y1 - y0)
     assert res["new"]["index"] == res["new"]["original_index"] - 1, "new layer must sit right above"
     assert res["new"]["mode"] == "normal" and res["new"]["opacity"] == 100.0 and res["new"]["has_alpha"]

@@ -163,7 +163,7 @@ class LossConfig:
     w_charb: float = 1.0
     w_lap: float = 1.0
     w_disc: float = 1.0
-    w_grain: float = 0.5
+    w_grain: float = 0.25
     beta_min: float = 20.0
     beta_max: float = 40.0
     poly_degree: int = 5

@@ -108,14 +108,14 @@ def masked_stats(low: torch.Tensor, rings: torch.Tensor, scales: tuple[int, ...]
         mean_in, p_in = _pooled_mean(x * m, m, k)
         mean_out, p_out = _pooled_mean(x * (1.0 - m), 1.0 - m, k)
         rel = 4.0 * p_in * p_out
-        parts = [(mean_out - mean_in) * (rel > 0.01).float(), rel]
+        parts = [(mean_out - mean_in) * (rel > 0.01).to(rel.dtype), rel]
         for j in range(len(RING_WIDTHS)):
             r = rings[:, 10 * j : 10 * j + 10]
             ring_in, q_in = _pooled_mean(r[:, 0:4], r[:, 4:5], k)
             ring_out, q_out = _pooled_mean(r[:, 5:9], r[:, 9:10], k)
             q = torch.minimum(q_in, q_out)
             w = q / (q + 2e-3)
-            parts += [(ring_out - ring_in) * (w > 0.5).float(), w]
+            parts += [(ring_out - ring_in) * (w > 0.5).to(w.dtype), w]
         f = torch.cat(parts, 1)  # [N,15,S/k,S/k]
         feats.append(F.interpolate(f, size=(s, s), mode="bilinear", align_corners=False))
     return torch.cat(feats, 1)

@@ -42,7 +42,7 @@ class TrainConfig:
     batch: int = 8
     steps: int = 200_000  # upper bound; the time budget usually ends the run first
     minutes: float = 0.0  # wall-clock budget (0 = none)
-    lr: float = 2e-3
+    lr: float = 1.5e-3
     min_lr: float = 1e-4
     lr_warmup: int = 200
     weight_decay: float = 0.0

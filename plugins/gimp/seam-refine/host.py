@@ -1,10 +1,14 @@
 """GIMP 3 host adapter of Seam Refine: the only module that talks to GIMP (Gimp, GimpUi, Gegl).
 
-Registers the ImageProcedure ``python-fu-seam-refine`` (Filters ▸ Enhance ▸ Seam Refine…). A run
-reads the selected layer's pixels around the selection through its Gegl buffer (u8, u16 or float,
-following the image precision), reads the selection as a soft linear 8-bit mask, sends both to the
-Seam Refine daemon through the shared stdlib client ``seamrefine_client`` and inserts the answer as a
-new layer "Seam Refine" right above the layer, inside one undo group. Nothing else is modified.
+Registers the ImageProcedure ``python-fu-seam-refine`` (Filters ▸ Enhance ▸ Seam Refine…). A run:
+
+1. reads the selected layer's pixels around the selection through its Gegl buffer, as sRGB values
+   in u8, u16 or float, whichever keeps every stored value (see refine_job.pixel_format);
+2. reads the selection as a soft, linear 8-bit mask;
+3. sends both to the Seam Refine daemon through the shared stdlib client ``seamrefine_client``;
+4. inserts the answer as a new layer "Seam Refine" right above the layer, inside one undo group.
+
+Nothing else is modified.
 """
 
 from __future__ import annotations
@@ -134,6 +138,8 @@ def refine_drawable(image, drawable, strength: float, samples: int):
         refined = request_refine(box, fmt, pixels, mask, strength, samples)
     finally:
         Gimp.progress_end()
+    if not (image.is_valid() and drawable.is_valid()):  # closed or deleted while the daemon worked
+        raise PluginError("The image or layer went away while Seam Refine was working; nothing was added.")
     return insert_result(image, drawable, box, fmt, refined)
 
 
