@@ -86,3 +86,42 @@ def test_high_freq_energy_known_values():
 def test_config_round_trip():
     cfg = ModelConfig(hi_ch=16, low_ch=(8, 16, 32))
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_ring_sums_known_values():
+    from seamrefine_train.model import RING_WIDTHS, ring_sums
+
+    m = torch.zeros(1, 1, 40, 40)
+    m[..., 10:30, 10:30] = 1
+    x = torch.rand(1, 2, 40, 40)
+    r = ring_sums(x, m)
+    assert r.shape == (1, 2 * (2 + 1) * len(RING_WIDTHS), 40, 40)  # [x·r_in, r_in, x·r_out, r_out] per width
+    k = RING_WIDTHS[0]
+    r_in, r_out = r[:, 2:3], r[:, 5:6]
+    # inside ring: mask pixels within k px of the edge; outside ring: background pixels within k px
+    assert float(r_in[0, 0, 10, 20]) == 1 and float(r_in[0, 0, 10 + k, 20]) == 0
+    assert float(r_in[0, 0, 20, 20]) == 0
+    assert float(r_out[0, 0, 9, 20]) == 1 and float(r_out[0, 0, 10 - k, 20]) == 1
+    assert float(r_out[0, 0, 9 - k, 20]) == 0 and float(r_out[0, 0, 20, 20]) == 0
+    assert torch.equal(r[:, 0:2], x * r_in)
+
+
+def test_masked_stats_measure_a_uniform_colour_step():
+    """Flat background, fill shifted by δ: every statistic of (outside − inside) reads −δ."""
+    import torch.nn.functional as F
+    from seamrefine_train.model import STAT_SCALES, masked_stats, ring_sums
+
+    h = w = 128
+    mask = torch.zeros(1, 1, h, w)
+    mask[..., 32:96, 40:100] = 1
+    delta = torch.tensor([0.02, -0.01, 0.005]).view(1, 3, 1, 1)
+    image = torch.full((1, 3, h, w), 0.4) + delta * mask
+    hf = high_freq_energy(image)
+    feats = torch.cat([image, mask, hf, ring_sums(torch.cat([image, hf], 1), mask)], 1)
+    low = F.interpolate(feats, size=(64, 64), mode="bilinear", antialias=True, align_corners=False)
+    st = masked_stats(low[:, :5], low[:, 5:])
+    assert st.shape == (1, 15 * len(STAT_SCALES), 64, 64)
+    glob = st[0, 15 * (len(STAT_SCALES) - 1) :, 0, 0]  # whole-crop scale
+    for off in (0, 5, 10):  # region, ring 3 px, ring 12 px
+        assert torch.allclose(glob[off : off + 3], -delta.flatten(), atol=1e-3), (off, glob[off : off + 3])
+    assert float(glob[4]) > 0 and float(glob[9]) > 0.5 and float(glob[14]) > 0.5

@@ -173,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="server/seamrefine/models/seam_refiner.onnx")
     ap.add_argument("--no-fp16", action="store_true")
     ap.add_argument("--val-metrics", default=None, help="JSON file to store as val_metrics (default: ckpt's)")
+    ap.add_argument("--note", default=None, help="free text stored as training.note (e.g. run history)")
     args = ap.parse_args(argv)
     model, ckpt = load_checkpoint(args.ckpt)
     tcfg = ckpt.get("config", {})
@@ -184,7 +185,10 @@ def main(argv: list[str] | None = None) -> int:
         "hardware": ckpt.get("hardware"),
         "config": tcfg,
         "checkpoint": Path(args.ckpt).name,
+        "loss_config": ckpt.get("loss_config"),
     }
+    if args.note:
+        training["note"] = args.note
     val = ckpt.get("val_metrics", {})
     if args.val_metrics:
         val = json.loads(Path(args.val_metrics).read_text())

@@ -90,7 +90,9 @@ def _pooled_mean(num: torch.Tensor, den: torch.Tensor, k: int) -> tuple[torch.Te
     return F.avg_pool2d(num, k) / (p + 1e-4), p
 
 
-def masked_stats(low: torch.Tensor, rings: torch.Tensor, scales: tuple[int, ...] = STAT_SCALES) -> torch.Tensor:
+def masked_stats(
+    low: torch.Tensor, rings: torch.Tensor, scales: tuple[int, ...] = STAT_SCALES
+) -> torch.Tensor:
     """Fill-vs-surroundings statistics on the lowres grid (the colour branch's prior).
 
     low: [N,5,S,S] = (rgb, mask, hf energy); rings: [N,20,S,S] = ring_sums of (rgb, hf) resized.

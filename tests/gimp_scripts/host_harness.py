@@ -107,6 +107,10 @@ def ensure_gimp() -> None:
 
 
 def model_for_tests(tmp: Path) -> Path:
+    """$SEAM_REFINE_TEST_MODEL if set, else the shipped model, else a fixture model (tests/onnx_fixture)."""
+    override = os.environ.get("SEAM_REFINE_TEST_MODEL")
+    if override:
+        return Path(override)
     if SHIPPED_MODEL.is_file():
         return SHIPPED_MODEL
     from onnx_fixture import make_fixture_model
