@@ -216,3 +216,6 @@ def test_demo_end_to_end(tmp_path, model, capsys):
     assert "seam score (lower is better): before" in text and "daemon stopped (exit code 0)" in text
     before, after = np.asarray(Image.open(out / "before.png")), np.asarray(Image.open(out / "after.png"))
     assert before.shape == after.shape and (before != after).any()
+    pair = np.asarray(Image.open(out / "before_after.png"))
+    assert pair.shape[1] >= 2 * before.shape[1] and pair.shape[0] > before.shape[0]
+    assert np.array_equal(pair[: before.shape[0], : before.shape[1]], before[..., :3])

@@ -167,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
     save_image(args.output / "before.png", composite)
     save_image(args.output / "after.png", out)
     save_image(args.output / "mask.png", np.repeat(mask[..., None], 3, axis=2))
+    save_image(args.output / "before_after.png", side_by_side(composite, out, mask))
     before, after = header.get("seam_score_before"), header.get("seam_score_after")
     from .cli import _fmt as fmt
 
@@ -176,9 +177,31 @@ def run(args: argparse.Namespace) -> int:
         f"refined in {took:.2f} s ({header.get('elapsed_ms', 0):.0f} ms in the daemon); "
         f"{changed.mean() * 100:.1f}% of pixels changed (the band around the mask)"
     )
-    print(f"wrote {args.output / 'before.png'}, {args.output / 'after.png'}, {args.output / 'mask.png'}")
+    print(f"wrote before.png, after.png, mask.png and before_after.png in {args.output}")
     print(f"daemon stopped (exit code {rc})")
     return 0
+
+
+def side_by_side(before: np.ndarray, after: np.ndarray, mask: np.ndarray, gap: int = 8) -> np.ndarray:
+    """Before | after, and below them the same pair cropped to the mask's box (+24 px) and enlarged ×2."""
+    from .imagemath import mask_bbox
+
+    b = mask_bbox(mask)
+    h, w = mask.shape
+    y0, y1, x0, x1 = max(0, b.y0 - 24), min(h, b.y1 + 24), max(0, b.x0 - 24), min(w, b.x1 + 24)
+    white = np.iinfo(before.dtype).max if before.dtype.kind == "u" else 1.0
+
+    def row(l: np.ndarray, r: np.ndarray) -> np.ndarray:
+        return np.concatenate([l, np.full((l.shape[0], gap, 3), white, l.dtype), r], axis=1)
+
+    top = row(before[..., :3], after[..., :3])
+    zoom = row(*(np.repeat(np.repeat(x[y0:y1, x0:x1, :3], 2, 0), 2, 1) for x in (before, after)))
+    width = max(top.shape[1], zoom.shape[1])
+
+    def pad(x: np.ndarray) -> np.ndarray:
+        return np.pad(x, ((0, 0), (0, width - x.shape[1]), (0, 0)), constant_values=white)
+
+    return np.concatenate([pad(top), np.full((gap, width, 3), white, top.dtype), pad(zoom)], axis=0)
 
 
 def main(argv: list[str] | None = None) -> int:
