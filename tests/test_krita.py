@@ -110,7 +110,7 @@ def test_new_layer_holds_the_daemons_answer(e2e, depth):
     try:
         client = load_client()
         with client.Client(daemon.info["endpoint"], token=daemon.info["token"], timeout=60) as c:
-            pixels, header = c.refine(image.tobytes(), w, h, 4, run["dtype"], "BGRA", mask.tobytes())
+            pixels, header = c.refine(image.tobytes(), w, h, 4, run["dtype"], run["order"], mask.tobytes())
     finally:
         daemon.stop()
     np.testing.assert_array_equal(np.frombuffer(pixels, dtype).reshape(h, w, 4), result)
