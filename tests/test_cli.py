@@ -52,26 +52,15 @@ def _write_pair(tmp_path, name="a", dtype=np.uint8, seed=0):
     return p, m, img, mask
 
 
+def _refine_in_process(image_path, mask_path, out, model) -> int:
+    argv = ["refine", str(image_path), "--mask", str(mask_path), "-o", str(out), "--no-daemon"]
+    return cli.main([*argv, "--model", str(model), "--cpu"])
+
+
 def test_refine_in_process_8bit(tmp_path, model, refiner, capsys):
     p, m, img, mask = _write_pair(tmp_path)
     out = tmp_path / "out" / "r.png"
-    assert (
-        cli.main(
-            [
-                "refine",
-                str(p),
-                "--mask",
-                str(m),
-                "-o",
-                str(out),
-                "--no-daemon",
-                "--model",
-                str(model),
-                "--cpu",
-            ]
-        )
-        == 0
-    )
+    assert _refine_in_process(p, m, out, model) == 0
     got = np.asarray(Image.open(out))
     np.testing.assert_array_equal(got, refiner.refine(img, mask))
     assert "in-process" in capsys.readouterr().out
@@ -84,23 +73,7 @@ def test_refine_16bit_round_trip(tmp_path, model, refiner):
     assert loaded.dtype == np.uint16
     np.testing.assert_array_equal(loaded, img)
     out = tmp_path / "r16.png"
-    assert (
-        cli.main(
-            [
-                "refine",
-                str(p),
-                "--mask",
-                str(m),
-                "-o",
-                str(out),
-                "--no-daemon",
-                "--model",
-                str(model),
-                "--cpu",
-            ]
-        )
-        == 0
-    )
+    assert _refine_in_process(p, m, out, model) == 0
     got = cli.load_image(out)
     assert got.dtype == np.uint16
     np.testing.assert_array_equal(got, refiner.refine(img, mask))

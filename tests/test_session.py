@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper
-from onnx_fixture import make_fixture_model, reference_refine
+from onnx_fixture import DEFAULT_MANIFEST, make_fixture_model, reference_refine
 from seamrefine import session as session_mod
 from seamrefine.errors import ModelError, ShapeError
 from seamrefine.session import CPU, ModelSession, default_threads, sha256_file
@@ -181,15 +181,7 @@ def test_model_with_wrong_input_names(tmp_path):
     model.ir_version = 8
     path = tmp_path / "wrong.onnx"
     onnx.save(model, path)
-    manifest = {
-        "sha256": sha256_file(path),
-        "pad_multiple": 8,
-        "band_width": 16,
-        "band_feather": 8,
-        "context": 32,
-        "tile": 512,
-        "tile_overlap": 64,
-    }
+    manifest = {"sha256": sha256_file(path), **DEFAULT_MANIFEST}
     path.with_suffix(".json").write_text(json.dumps(manifest))
     with pytest.raises(ModelError, match=r"must take input 'image'.*'img'"):
         ModelSession(path, CPU_ONLY)
@@ -198,15 +190,7 @@ def test_model_with_wrong_input_names(tmp_path):
 def test_garbage_model_file(tmp_path):
     path = tmp_path / "junk.onnx"
     path.write_bytes(b"this is not an onnx model")
-    manifest = {
-        "sha256": sha256_file(path),
-        "pad_multiple": 8,
-        "band_width": 16,
-        "band_feather": 8,
-        "context": 32,
-        "tile": 512,
-        "tile_overlap": 64,
-    }
+    manifest = {"sha256": sha256_file(path), **DEFAULT_MANIFEST}
     path.with_suffix(".json").write_text(json.dumps(manifest))
     with pytest.raises(ModelError, match="cannot load model junk.onnx"):
         ModelSession(path, CPU_ONLY)
