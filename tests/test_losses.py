@@ -15,6 +15,7 @@ from seamrefine_train.losses import (
     laplacian_l1,
     laplacian_pyramid,
     poly_features,
+    psnr_loss,
     refiner_loss,
 )
 
@@ -129,3 +130,27 @@ def test_refiner_loss_zero_for_perfect_output_and_disc_switch():
     assert "disc" not in logs_off and logs_off["charb"] > 0
     _, logs_on = refiner_loss(comp, comp, gt, band, cfg, disc_weight=1.0, generator=torch.Generator())
     assert logs_on["disc"] > 0 and logs_on["total"] > logs_off["total"]
+
+
+def test_psnr_loss_known_value_and_cap():
+    gt = torch.full((2, 3, 8, 8), 0.5)
+    band = torch.ones(2, 1, 8, 8)
+    out = gt.clone()
+    out[0] += 0.1  # mse 1e-2 → −20 dB; sample 1 exact → capped at 10·log10(eps) = −50 dB
+    expected = 0.5 * (10 * np.log10(1e-2 + 1e-5) - 50.0)
+    assert float(psnr_loss(out, gt, band)) == pytest.approx(expected, abs=1e-3)
+    half = band.clone()
+    half[..., 4:] = 0  # only band pixels count: an error outside the band costs nothing
+    out2 = gt.clone()
+    out2[..., 4:] += 0.3
+    assert float(psnr_loss(out2, gt, half)) == pytest.approx(-50.0, abs=1e-3)
+
+
+def test_psnr_term_switch():
+    gt = _patch_image()
+    mask, band = _mask_band()
+    comp = gt + mask * 0.03
+    _, off = refiner_loss(comp, comp, gt, band, LossConfig(), disc_weight=0.0)
+    total, on = refiner_loss(comp, comp, gt, band, LossConfig(w_psnr=0.002), disc_weight=0.0)
+    assert "neg_psnr" not in off and on["neg_psnr"] < -20
+    assert on["total"] == pytest.approx(off["total"] + 0.002 * on["neg_psnr"], rel=1e-5)

@@ -220,6 +220,15 @@ def test_truncation_modes(p_inpaint, mode):
     assert np.abs(case.composite - case.clean).max() > 0.01
 
 
+def test_truncation_ring_lies_inside_a_shrunk_paste():
+    """Regression: a 2–3 px ring measured from the shape vanished when the paste was shrunk by 3 px."""
+    cfg = SynthConfig(p_truncation_inpaint=1.0, paste_offset_range=(-3, -3), p_hard_edge=1.0,
+                      truncation_ring_range=(2.0, 2.0))
+    for i in range(4):
+        case = make_case(PHOTO, 0, i, "truncation", cfg)
+        assert np.abs(case.composite - case.clean).max() > 0.01, i
+
+
 def test_mixed_combines_two_or_three_families():
     for i in range(10):
         steps = [s["family"] for s in make_case(PHOTO, 0, i, "mixed").params["steps"]]

@@ -75,3 +75,25 @@ def test_bad_override_is_a_typed_error():
         train.parse_overrides(["crop=3"])
     cfg = train.parse_overrides(["--crop=64", "--model.low_ch=8,16,32", "--loss.w_disc=0", "--resume=false"])
     assert cfg.crop == 64 and cfg.model.low_ch == (8, 16, 32) and cfg.loss.w_disc == 0.0 and not cfg.resume
+
+
+def test_init_from_checkpoint_starts_fresh_run(tmp_path, capsys):
+    photos = _photos(tmp_path / "photos", n=2)
+    common = [f"--photos={photos}", "--val_photos=", "--crop=48", "--batch=2", "--threads=1", "--log_every=1",
+              "--lr_warmup=1", *TINY]
+    assert train.main([*common, f"--out_dir={tmp_path / 'a'}", "--steps=2"]) == 0
+    base, _ = load_checkpoint(tmp_path / "a" / "ckpt_last.pt")
+    args = [*common, f"--out_dir={tmp_path / 'b'}", f"--init={tmp_path / 'a' / 'ckpt_last.pt'}",
+            "--steps=1", "--loss.w_psnr=0.002"]
+    assert train.main(args) == 0
+    assert "initialised from" in capsys.readouterr().out
+    tuned, ck = load_checkpoint(tmp_path / "b" / "ckpt_last.pt")
+    assert ck["step"] == 1 and ck["loss_config"]["w_psnr"] == 0.002
+    moved = [not torch.equal(a, b) for a, b in zip(base.state_dict().values(), tuned.state_dict().values(),
+                                                    strict=True)]
+    assert any(moved)
+    from seamrefine.errors import InputError
+
+    with pytest.raises(InputError, match="another model config"):
+        train.main([*common, f"--out_dir={tmp_path / 'c'}", f"--init={tmp_path / 'a' / 'ckpt_last.pt'}",
+                    "--steps=1", "--model.hi_ch=4"])

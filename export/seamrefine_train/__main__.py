@@ -1,10 +1,13 @@
-"""``python -m seamrefine_train {train,export,bench} [args]``."""
+"""``python -m seamrefine_train {train,export,bench,colour_ceiling} [args]``."""
 
 from __future__ import annotations
 
 import sys
 
-USAGE = "usage: python -m seamrefine_train {train,export,bench} [args]  (train: --key=value overrides)"
+USAGE = (
+    "usage: python -m seamrefine_train {train,export,bench,colour_ceiling} [args]"
+    "  (train: --key=value overrides)"
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
         from .export_onnx import main as run
     elif cmd == "bench":
         from .bench import main as run
+    elif cmd == "colour_ceiling":
+        from .colour_ceiling import main as run
     else:
         print(f"unknown command {cmd!r}\n{USAGE}", file=sys.stderr)
         return 2

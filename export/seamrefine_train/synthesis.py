@@ -194,8 +194,13 @@ def make_case(photo: np.ndarray, seed: int, index: int, family: str | None = Non
         steps = [fam]
     fake = clean.copy()
     params["steps"] = []
+    # Truncation acts on a ring just inside the edge, so it gets the *pasted* region: with a shrunk
+    # paste, a ring measured from `shape` could lie wholly outside alpha and leave no artifact.
+    pasted = alpha >= 0.5
+    pasted = pasted if pasted.any() else shape
     for step in steps:
-        fake, clean, p = artifacts.GENERATORS[step](fake, clean, shape, rng, cfg)
+        region = pasted if step == "truncation" else shape
+        fake, clean, p = artifacts.GENERATORS[step](fake, clean, region, rng, cfg)
         params["steps"].append({"family": step, **p})
     a3 = alpha[..., None]
     blended = np.clip(clean + a3 * (fake - clean), 0.0, 1.0)

@@ -59,6 +59,7 @@ class TrainConfig:
     val_per_family: int = 4
     val_crop: int = 256
     resume: bool = True
+    init: str = ""  # checkpoint whose EMA weights start a fresh run (fine-tuning); same model config
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
 
@@ -172,6 +173,13 @@ def main(argv: list[str] | None = None) -> int:
 
     step, wall, val_metrics = 0, 0.0, {}
     last = out_dir / "ckpt_last.pt"
+    if cfg.init and not (cfg.resume and last.exists()):
+        ck = torch.load(resolve(cfg.init), map_location=device, weights_only=False)
+        if ck["model_config"] != cfg.model.to_dict():
+            raise InputError(f"{cfg.init} has another model config than this run", cfg.init)
+        model.load_state_dict(ck["model"])
+        ema.load_state_dict(ck["model"])
+        log(f"initialised from {cfg.init} (EMA weights of step {ck['step']})")
     if cfg.resume and last.exists():
         ck = torch.load(last, map_location=device, weights_only=False)
         if ck["model_config"] != cfg.model.to_dict():
