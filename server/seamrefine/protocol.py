@@ -4,6 +4,8 @@ A message is ``[b"", msgpack header, raw frame…]``. Requests decode into :clas
 cancel) or :class:`RefineJob` (refine, with numpy arrays already swapped from BGR(A) to RGB(A));
 replies are :class:`Reply`. Every decoding failure raises a typed :class:`~seamrefine.errors.SeamRefineError`
 carrying the bad value, with ``request_id`` set to the request's id when it could be read.
+The frame-level codec (header, :class:`FrameDesc`, raw frames, ``swap_order``) lives in
+:mod:`seamrefine.frames` and is re-exported here.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgpack
 import numpy as np
 
 from . import PROTOCOL_VERSION
@@ -25,55 +26,30 @@ from .errors import (
     SeamRefineError,
     ShapeError,
 )
+from .frames import (  # noqa: F401  (MAX_HEADER_BYTES: re-exported, the frame codec lives there)
+    DTYPES,
+    MAX_HEADER_BYTES,
+    FrameDesc,
+    _as_buffer,
+    _bytes,
+    _descriptors,
+    _frame_array,
+    _pack,
+    _safe,
+    decode_header,
+    swap_order,
+)
 
 OPS = ("hello", "ping", "refine", "cancel")
 REPLY_TYPES = ("info", "pong", "progress", "result", "ok", "error")
-DTYPES = {n: np.dtype(n).newbyteorder("<") for n in ("uint8", "uint16", "float16", "float32")}
 IMAGE_ORDERS = {"RGB": 3, "RGBA": 4, "BGR": 3, "BGRA": 4}
 MASK_DTYPES = ("uint8", "float32")
 MAX_ID_LEN = 64
-MAX_HEADER_BYTES = 64 * 1024
 MAX_SAMPLES = 8
 MAX_BAND = 512
 DEFAULT_MAX_PIXELS = 8192 * 8192
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 30
 REFINE_PARAMS = ("strength", "samples", "band")
-
-
-@dataclass(frozen=True)
-class FrameDesc:
-    """Descriptor of one raw data frame: ``{"name", "shape", "dtype", "order"}``."""
-
-    name: str
-    shape: tuple[int, ...]
-    dtype: str
-    order: str
-
-    @property
-    def nbytes(self) -> int:
-        return math.prod(self.shape) * DTYPES[self.dtype].itemsize
-
-    def to_wire(self) -> dict:
-        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype, "order": self.order}
-
-    @classmethod
-    def from_wire(cls, obj: Any, index: int) -> FrameDesc:
-        """Validate a descriptor map (types only; shape limits are checked by the op)."""
-        if not isinstance(obj, dict):
-            raise ProtocolError(f"frames[{index}] must be a map, got {type(obj).__name__}", _safe(obj))
-        for key in ("name", "dtype", "order"):
-            if not isinstance(obj.get(key), str):
-                raise ProtocolError(f"frames[{index}].{key} must be a string", _safe(obj.get(key)))
-        shape = obj.get("shape")
-        if not isinstance(shape, list) or not 1 <= len(shape) <= 4:
-            raise ProtocolError(f"frames[{index}].shape must be a list of 1–4 ints", _safe(shape))
-        if any(type(d) is not int for d in shape):
-            raise ProtocolError(f"frames[{index}].shape must hold ints", _safe(shape))
-        if obj["dtype"] not in DTYPES:
-            raise DTypeError(f"frames[{index}]: unknown dtype {obj['dtype']!r}", _safe(obj["dtype"]))
-        if any(d < 0 for d in shape):
-            raise ShapeError(f"frames[{index}]: negative dimension in shape {shape}", shape)
-        return cls(obj["name"], tuple(shape), obj["dtype"], obj["order"])
 
 
 @dataclass(frozen=True)
@@ -221,98 +197,10 @@ def error_from_code(code: Any, message: Any, value: Any = None) -> SeamRefineErr
     return exc
 
 
-def _pack(obj: Any) -> bytes:
-    return msgpack.packb(obj, use_bin_type=True)
-
-
-def _as_buffer(data: Any) -> Any:
-    if isinstance(data, np.ndarray):
-        return np.ascontiguousarray(data).data.cast("B") if data.size else b""
-    return data
-
-
-def _bytes(frame: Any) -> memoryview:
-    """A read-only byte view of a frame (bytes, zmq.Frame or buffer)."""
-    buf = getattr(frame, "buffer", frame)
-    view = memoryview(buf)
-    return view.cast("B") if view.format != "B" or view.ndim != 1 else view
-
-
-def _safe(value: Any, depth: int = 0) -> Any:
-    """``value`` reduced to something small and msgpack-safe for an error reply."""
-    if value is None or isinstance(value, (bool, int, float)):
-        if isinstance(value, int) and not -(2**63) <= value < 2**64:
-            return str(value)[:64]
-        return value
-    if isinstance(value, str):
-        return value[:200]
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return f"<{len(value)} bytes>"
-    if isinstance(value, (list, tuple)) and depth < 2:
-        return [_safe(v, depth + 1) for v in list(value)[:16]]
-    if isinstance(value, np.generic):
-        return value.item()
-    return repr(value)[:200]
-
-
-def decode_header(frames: list) -> dict:
-    """Check the delimiter and unpack the msgpack header map (ProtocolError on anything else)."""
-    if len(frames) < 2:
-        raise ProtocolError(
-            f"a message needs at least 2 frames (b'' and a header), got {len(frames)}", len(frames)
-        )
-    if len(_bytes(frames[0])) != 0:
-        raise ProtocolError("frame 0 must be the empty delimiter", f"<{len(_bytes(frames[0]))} bytes>")
-    raw = _bytes(frames[1])
-    if len(raw) > MAX_HEADER_BYTES:
-        raise ProtocolError(f"header is {len(raw)} bytes, more than {MAX_HEADER_BYTES}", len(raw))
-    try:
-        header = msgpack.unpackb(raw, raw=False, strict_map_key=True)
-    except Exception as exc:  # msgpack raises many types (ExtraData, ValueError, UnicodeDecodeError…)
-        raise ProtocolError(
-            f"header is not valid msgpack: {type(exc).__name__}", f"<{len(raw)} bytes>"
-        ) from None
-    if not isinstance(header, dict):
-        raise ProtocolError(f"header must be a msgpack map, got {type(header).__name__}", _safe(header))
-    return header
-
-
 def peek_id(header: dict) -> str | None:
     """The request id, if the header carries a valid one."""
     rid = header.get("id")
     return rid if isinstance(rid, str) and 0 < len(rid) <= MAX_ID_LEN else None
-
-
-def _descriptors(header: dict, n_data: int) -> list[FrameDesc]:
-    descs = header.get("frames", [])
-    if descs is None:
-        descs = []
-    if not isinstance(descs, list):
-        raise ProtocolError("header.frames must be an array of maps", _safe(descs))
-    if len(descs) != n_data:
-        raise ProtocolError(
-            f"header describes {len(descs)} data frame(s) but {n_data} arrived", [len(descs), n_data]
-        )
-    return [FrameDesc.from_wire(d, i) for i, d in enumerate(descs)]
-
-
-def _frame_array(frame: Any, desc: FrameDesc, index: int) -> np.ndarray:
-    view = _bytes(frame)
-    if len(view) != desc.nbytes:
-        raise ProtocolError(
-            f"frame {desc.name!r} is {len(view)} bytes but shape {list(desc.shape)} × {desc.dtype} needs "
-            f"{desc.nbytes}",
-            [len(view), desc.nbytes],
-        )
-    return np.frombuffer(view, dtype=DTYPES[desc.dtype]).reshape(desc.shape)
-
-
-def swap_order(image: np.ndarray, order: str) -> np.ndarray:
-    """BGR(A) ↔ RGB(A) (its own inverse); RGB(A) is returned unchanged."""
-    if order in ("BGR", "BGRA"):
-        idx = [2, 1, 0, 3][: image.shape[2]]
-        return image[..., idx]
-    return image
 
 
 def decode_request(

@@ -63,7 +63,7 @@ def main(argv=None):
     launcher = None
     if args.full_res_score:
         launcher = work / "daemon_full_res_score.py"
-        launcher.write_text("import sys\nimport seamrefine.metrics as m\nm.SCORE_MAX_PIXELS = 10**12\n"
+        launcher.write_text("import sys\nimport seamrefine.seam_score as m\nm.SCORE_MAX_PIXELS = 10**12\n"
                             "from seamrefine.daemon import main\nsys.exit(main(sys.argv[1:]))\n")
     daemon = Daemon(model, work / "run", work / "log", launcher=launcher)
     result = {"model": str(model)}

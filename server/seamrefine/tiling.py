@@ -1,0 +1,173 @@
+"""The tile engine behind :class:`seamrefine.inference.Refiner`: one crop through the model, streamed.
+
+``_Job`` cuts padded tiles from the original-dtype crop on the fly (``_pad_index`` reproduces
+``imagemath.pad_to_multiple``), runs the model on each, blends them with the weights of ``_axis_tiles``
+into an accumulator one row of tiles tall, and composites finished rows into the destination in strips
+of ≤ ``STRIP_PIXELS``. Multi-sample pooling's jittered variants come from ``_jitter`` (per-sample gain,
+offset and a noise seed) and ``_hash_noise`` (noise that does not depend on the tiling).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from . import imagemath as im
+from .errors import CancelledError
+
+if TYPE_CHECKING:
+    from .inference import Refiner
+
+STRIP_PIXELS = 1 << 20
+_SEED = 0x5EA3
+JITTER_GAIN, JITTER_OFFSET, JITTER_NOISE = 0.03, 0.01, 0.01
+
+
+def _mask_float(part: np.ndarray) -> np.ndarray:
+    """A piece of a ``_mask_source`` mask as float32 [0, 1], the same arithmetic as mask_to_float."""
+    return part.astype(np.float32) / 255.0 if part.dtype == np.uint8 else part.astype(np.float32, copy=False)
+
+
+def _axis_tiles(length: int, tile: int, overlap: int) -> list[tuple[int, np.ndarray]]:
+    """Tile starts along one axis and each tile's blend weights, normalised so they sum to 1 everywhere.
+
+    Starts are spread evenly so neighbours overlap by ≥ ``overlap``; each tile's weight rises over
+    ``overlap`` px at an inner edge by a raised cosine (never exactly 0), borders of the crop keep 1.
+    """
+    if length <= tile:
+        return [(0, np.ones(length, np.float32))]
+    n = math.ceil((length - overlap) / (tile - overlap))
+    starts = [round(i * (length - tile) / (n - 1)) for i in range(n)]
+    ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(overlap) + 0.5) / max(overlap, 1))
+    weights, total = [], np.zeros(length)
+    for i, s in enumerate(starts):
+        w = np.ones(tile)
+        if overlap and i > 0:
+            w[:overlap] *= ramp
+        if overlap and i < n - 1:
+            w[-overlap:] *= ramp[::-1]
+        total[s : s + tile] += w
+        weights.append(w)
+    return [(s, (w / total[s : s + tile]).astype(np.float32)) for s, w in zip(starts, weights, strict=True)]
+
+
+def _pad_index(n: int, padded: int, mode: str) -> np.ndarray:
+    """Source index for each padded position, matching imagemath.pad_to_multiple's reflect/edge pad."""
+    i = np.arange(padded)
+    return np.where(i < n, i, (2 * (n - 1) - i) if mode == "reflect" else n - 1)
+
+
+def _hash_noise(seed: int, y0: int, y1: int, x0: int, x1: int, row_len: int) -> np.ndarray:
+    """Uniform noise in [-1, 1) that depends only on (seed, pixel, channel): identical across tilings."""
+    yy = np.arange(y0, y1, dtype=np.uint64)[:, None, None]
+    xx = np.arange(x0, x1, dtype=np.uint64)[None, :, None]
+    z = (yy * np.uint64(row_len) + xx) * np.uint64(3) + np.arange(3, dtype=np.uint64) + np.uint64(seed)
+    z = z + np.uint64(0x9E3779B97F4A7C15)  # splitmix64 finaliser
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z ^= z >> np.uint64(31)
+    return (z >> np.uint64(40)).astype(np.float32) * np.float32(2.0**-23) - np.float32(1.0)
+
+
+def _jitter(k: int) -> tuple[float, float, int] | None:
+    """Sample ``k``'s (gain, offset, noise seed); sample 0 is the plain input (None)."""
+    if k == 0:
+        return None
+    rng = np.random.default_rng([_SEED, k])
+    gain = 1.0 + rng.uniform(-JITTER_GAIN, JITTER_GAIN)
+    return gain, rng.uniform(-JITTER_OFFSET, JITTER_OFFSET), int(rng.integers(1 << 62))
+
+
+class _Job:
+    """One refine call's crop geometry: which tiles to run, how to blend them, how to composite."""
+
+    def __init__(self, refiner: Refiner, crop, mask_crop, width, feather, strength, linear):
+        self.session = refiner.session
+        self.crop, self.mask = crop, mask_crop
+        self.width, self.feather, self.strength, self.linear = width, feather, strength, linear
+        h, w = mask_crop.shape
+        pm = self.session.pad_multiple
+        self.hp, self.wp = h + (-h) % pm, w + (-w) % pm
+        mode = "reflect" if self.hp - h < h and self.wp - w < w else "edge"  # as imagemath.pad_to_multiple
+        self.rows_idx, self.cols_idx = _pad_index(h, self.hp, mode), _pad_index(w, self.wp, mode)
+        man = refiner.manifest
+        tile = max(pm, int(man["tile"]) - int(man["tile"]) % pm)
+        overlap = min(int(man["tile_overlap"]), tile // 2)
+        self.rows = _axis_tiles(self.hp, tile, overlap)
+        self.cols = _axis_tiles(self.wp, tile, overlap)
+        reach = width + feather
+        self.tiles = [
+            (r, c)
+            for r, (y0, wy) in enumerate(self.rows)
+            for c, (x0, wx) in enumerate(self.cols)
+            if (
+                mask_crop[
+                    max(0, y0 - reach) : y0 + len(wy) + reach, max(0, x0 - reach) : x0 + len(wx) + reach
+                ]
+                > 0
+            ).any()
+        ]
+
+    def _tile_input(self, y0, y1, x0, x1, jitter) -> tuple[np.ndarray, np.ndarray]:
+        h, w = self.mask.shape
+        if y1 <= h and x1 <= w:  # inside the crop: plain slices, no gather
+            win = (slice(y0, y1), slice(x0, x1))
+        else:
+            win = np.ix_(self.rows_idx[y0:y1], self.cols_idx[x0:x1])
+        rgb, _ = im.to_float(self.crop[win])
+        np.clip(rgb, 0.0, 1.0, out=rgb)
+        if self.linear:
+            rgb = im.linear_to_srgb(rgb)
+        if jitter is not None:
+            gain, offset, seed = jitter
+            noise = _hash_noise(seed, y0, y1, x0, x1, self.wp)
+            rgb = np.clip(rgb * np.float32(gain) + np.float32(offset) + JITTER_NOISE * noise, 0.0, 1.0)
+        mask = _mask_float(self.mask[win])
+        return rgb.transpose(2, 0, 1)[None], mask[None, None]
+
+    def run(self, dest: np.ndarray, jitter, tick: Callable[[], None], cancel) -> None:
+        """Refine the crop into ``dest`` (crop-shaped, image dtype), one row of tiles at a time."""
+        todo: dict[int, list[int]] = {}
+        for r, c in self.tiles:
+            todo.setdefault(r, []).append(c)
+        acc = np.zeros((0, self.wp, 3), np.float32)  # rows [y0, y0 + len(acc)) of the padded crop
+        for r, (y0, wy) in enumerate(self.rows):
+            y1 = y0 + len(wy)
+            if acc.shape[0] < y1 - y0:
+                acc = np.concatenate([acc, np.zeros((y1 - y0 - acc.shape[0], self.wp, 3), np.float32)])
+            for c in todo.get(r, []):
+                if cancel is not None and cancel.is_set():
+                    raise CancelledError("refinement cancelled", "cancelled")
+                x0, wx = self.cols[c]
+                x1 = x0 + len(wx)
+                img_t, mask_t = self._tile_input(y0, y1, x0, x1, jitter)
+                out = self.session.run(img_t, mask_t)[0].transpose(1, 2, 0)
+                if jitter is not None:
+                    out = (out - np.float32(jitter[1])) / np.float32(jitter[0])
+                if self.linear:
+                    out = im.srgb_to_linear(out)
+                acc[:, x0:x1] += out * (wy[:, None] * wx[None, :])[..., None]
+                tick()
+            final = self.rows[r + 1][0] if r + 1 < len(self.rows) else self.hp
+            self._flush(dest, acc, y0, final)
+            acc = acc[final - y0 :]
+
+    def _flush(self, dest, acc, f0, f1) -> None:
+        """Composite finished rows [f0, f1) (accumulator row 0 = crop row f0) into ``dest`` in strips."""
+        h, w = self.mask.shape
+        reach = self.width + self.feather + 1
+        step = max(1, STRIP_PIXELS // max(w, 1))
+        for c0 in range(f0, min(f1, h), step):
+            c1 = min(c0 + step, f1, h)
+            lo, hi = max(0, c0 - reach), min(h, c1 + reach)
+            band = im.band_weights(self.mask[lo:hi], self.width, self.feather)[c0 - lo : c1 - lo]
+            if self.strength != 1.0:
+                band *= np.float32(self.strength)
+            if not band.any():
+                dest[c0:c1] = self.crop[c0:c1]
+                continue
+            refined = acc[c0 - f0 : c1 - f0, :w]
+            dest[c0:c1] = im.composite(self.crop[c0:c1], refined, band)
