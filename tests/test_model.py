@@ -125,3 +125,24 @@ def test_masked_stats_measure_a_uniform_colour_step():
     for off in (0, 5, 10):  # region, ring 3 px, ring 12 px
         assert torch.allclose(glob[off : off + 3], -delta.flatten(), atol=1e-3), (off, glob[off : off + 3])
     assert float(glob[4]) > 0 and float(glob[9]) > 0.5 and float(glob[14]) > 0.5
+    loud = masked_stats(low[:, :5], low[:, 5:], gain=20.0)[0, 15 * (len(STAT_SCALES) - 1) :, 0, 0]
+    for off in (0, 5, 10):  # the gain multiplies the differences, not the presence weights
+        assert torch.allclose(loud[off : off + 3], -20.0 * delta.flatten(), atol=2e-2)
+        assert torch.allclose(loud[off + 3], 20.0 * glob[off + 3], atol=1e-4)  # grain difference
+        assert torch.equal(loud[off + 4], glob[off + 4])
+
+
+def test_retarget_stat_scale_keeps_the_function():
+    from seamrefine_train.model import retarget_stat_scale, stat_channels
+
+    torch.manual_seed(0)
+    a = SeamRefiner(ModelConfig())
+    for p in a.parameters():  # identity-initialised heads would hide any difference
+        p.data.normal_(0, 0.05)
+    b = SeamRefiner(ModelConfig(stat_scale=20.0))
+    b.load_state_dict(retarget_stat_scale(a.state_dict(), 1.0, 20.0))
+    image, mask = _inputs()
+    image[:, :, 16:48, 24:48] += 0.05
+    with torch.no_grad():
+        assert torch.allclose(a(image, mask), b(image, mask), atol=1e-5)
+    assert len(stat_channels()) == 12 * 4 and max(stat_channels()) < 5 + 15 * 4

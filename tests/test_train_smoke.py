@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from seamrefine.errors import InputError
 from seamrefine_train import train
 from seamrefine_train.export_onnx import load_checkpoint
 from seamrefine_train.model import ModelConfig
@@ -67,8 +68,6 @@ def test_same_batch_for_same_step(tmp_path):
 
 
 def test_bad_override_is_a_typed_error():
-    from seamrefine.errors import InputError
-
     with pytest.raises(InputError, match="unknown option"):
         train.parse_overrides(["--no_such=1"])
     with pytest.raises(InputError, match="--key=value"):
@@ -94,6 +93,22 @@ def test_init_from_checkpoint_starts_fresh_run(tmp_path, capsys):
     assert any(moved)
     from seamrefine.errors import InputError
 
+    rescaled = [*args[:-2], f"--out_dir={tmp_path / 'd'}", "--model.stat_scale=20", "--steps=1"]
+    assert train.main(rescaled) == 0  # only stat_scale differs: the weights are retargeted
     with pytest.raises(InputError, match="another model config"):
         train.main([*common, f"--out_dir={tmp_path / 'c'}", f"--init={tmp_path / 'a' / 'ckpt_last.pt'}",
                     "--steps=1", "--model.hi_ch=4"])
+
+
+def test_families_option_restricts_the_synthesis(tmp_path, capsys):
+    photos = _photos(tmp_path / "photos", n=2)
+    argv = [f"--photos={photos}", "--val_photos=", "--crop=48", "--batch=2", "--threads=1", "--steps=1",
+            f"--out_dir={tmp_path / 'r'}", "--families=clean,blur", *TINY]
+    assert train.main(argv) == 0
+    from seamrefine_train.data import CaseStream
+    from seamrefine_train.synthesis import SynthConfig
+
+    stream = CaseStream(photos, 48, 0, SynthConfig(family_weights={"clean": 1.0, "blur": 1.0}))
+    assert {stream.case(i).family for i in range(12)} <= {"clean", "blur"}
+    with pytest.raises(InputError, match="unknown synthesis family"):
+        train.main([*argv[:-len(TINY) - 1], "--families=nope", *TINY])

@@ -38,6 +38,7 @@ class ModelConfig:
     hi_layers: int = 4  # 3×3 convs in the detail branch body
     noise_tile: int = 128  # period of the fixed noise field (px)
     noise_seed: int = 1234
+    stat_scale: float = 1.0  # gain on the fill-vs-surroundings differences (they are ~0.01 of full scale)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -91,7 +92,7 @@ def _pooled_mean(num: torch.Tensor, den: torch.Tensor, k: int) -> tuple[torch.Te
 
 
 def masked_stats(
-    low: torch.Tensor, rings: torch.Tensor, scales: tuple[int, ...] = STAT_SCALES
+    low: torch.Tensor, rings: torch.Tensor, scales: tuple[int, ...] = STAT_SCALES, gain: float = 1.0
 ) -> torch.Tensor:
     """Fill-vs-surroundings statistics on the lowres grid (the colour branch's prior).
 
@@ -99,6 +100,8 @@ def masked_stats(
     Per cell size k (0 = whole crop): the mean of (rgb, hf) outside minus inside the fill, and the same
     for the two edge rings, each with a presence weight; bilinearly upsampled back to S×S.
     For a uniform colour step the ring part is minus the step wherever the cell holds the seam.
+    ``gain`` multiplies the differences: colour steps are ~0.01 of full scale, and under Adam an input
+    that small moves the output ~100× slower per step than the image itself.
     Returns [N, 15·len(scales), S, S].
     """
     s = low.shape[-1]
@@ -110,14 +113,14 @@ def masked_stats(
         mean_in, p_in = _pooled_mean(x * m, m, k)
         mean_out, p_out = _pooled_mean(x * (1.0 - m), 1.0 - m, k)
         rel = 4.0 * p_in * p_out
-        parts = [(mean_out - mean_in) * (rel > 0.01).to(rel.dtype), rel]
+        parts = [gain * (mean_out - mean_in) * (rel > 0.01).to(rel.dtype), rel]
         for j in range(len(RING_WIDTHS)):
             r = rings[:, 10 * j : 10 * j + 10]
             ring_in, q_in = _pooled_mean(r[:, 0:4], r[:, 4:5], k)
             ring_out, q_out = _pooled_mean(r[:, 5:9], r[:, 9:10], k)
             q = torch.minimum(q_in, q_out)
             w = q / (q + 2e-3)
-            parts += [(ring_out - ring_in) * (w > 0.5).to(w.dtype), w]
+            parts += [gain * (ring_out - ring_in) * (w > 0.5).to(w.dtype), w]
         f = torch.cat(parts, 1)  # [N,15,S/k,S/k]
         feats.append(F.interpolate(f, size=(s, s), mode="bilinear", align_corners=False))
     return torch.cat(feats, 1)
@@ -128,6 +131,7 @@ class ColourBranch(nn.Module):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
+        self.stat_scale = cfg.stat_scale
         c1, c2, c3 = cfg.low_ch
         n_in = 5 + 15 * len(STAT_SCALES)
         self.enc1 = nn.Sequential(conv(n_in, c1), nn.ReLU())
@@ -146,7 +150,7 @@ class ColourBranch(nn.Module):
 
     def forward(self, low: torch.Tensor, rings: torch.Tensor) -> torch.Tensor:
         # low: [N,5,S,S] (rgb, mask, hf energy); rings: [N,20,S,S]
-        x = torch.cat([low, masked_stats(low, rings)], 1)  # [N,5+15·scales,S,S]
+        x = torch.cat([low, masked_stats(low, rings, gain=self.stat_scale)], 1)  # [N,5+15·scales,S,S]
         e1 = self.enc1(x)  # [N,c1,S,S]
         e2 = self.enc2(e1)  # [N,c2,S/2,S/2]
         e3 = self.enc3(e2)  # [N,c3,S/4,S/4]
@@ -213,6 +217,27 @@ class SeamRefiner(nn.Module):
         hi_in = torch.cat([F.pixel_unshuffle(hi_in, 2), ctx], 1)  # [N,20+ctx,H/2,W/2]
         out = corr + self.detail(hi_in)  # [N,3,H,W]
         return out.clamp(0.0, 1.0)
+
+
+def stat_channels() -> list[int]:
+    """Indices, in the colour branch's input, of the difference channels that ``stat_scale`` multiplies."""
+    idx = []
+    for j in range(len(STAT_SCALES)):
+        base = 5 + 15 * j
+        idx += [base + k for k in (0, 1, 2, 3, 5, 6, 7, 8, 10, 11, 12, 13)]
+    return idx
+
+
+def retarget_stat_scale(state: dict, old: float, new: float) -> dict:
+    """A state dict for ``stat_scale = new`` that computes exactly what ``state`` did at ``old``: the
+    first-layer weights reading the difference channels are multiplied by old/new."""
+    out = dict(state)
+    idx = torch.tensor(stat_channels())
+    for key in ("colour.enc1.0.weight", "colour.stat_head.weight"):
+        w = out[key].clone()
+        w[:, idx] *= old / new
+        out[key] = w
+    return out
 
 
 def count_params(model: nn.Module) -> int:

@@ -28,7 +28,8 @@ from seamrefine.errors import InputError
 
 from .data import BAND_FEATHER, BAND_WIDTH, CaseStream, band_psnr, case_band, collate, val_cases
 from .losses import LossConfig, band_composite, refiner_loss
-from .model import ModelConfig, SeamRefiner, count_params
+from .model import ModelConfig, SeamRefiner, count_params, retarget_stat_scale
+from .synthesis import SynthConfig
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -59,6 +60,7 @@ class TrainConfig:
     val_per_family: int = 4
     val_crop: int = 256
     resume: bool = True
+    families: str = ""  # comma list of synthesis families to train on (empty: SynthConfig's default mix)
     init: str = ""  # checkpoint whose EMA weights start a fresh run (fine-tuning); same model config
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -157,7 +159,10 @@ def main(argv: list[str] | None = None) -> int:
             log_file.flush()
 
     # ---- data
-    stream = CaseStream(resolve(cfg.photos), cfg.crop, cfg.seed)
+    synth = None
+    if cfg.families:
+        synth = SynthConfig(family_weights={f.strip(): 1.0 for f in cfg.families.split(",") if f.strip()})
+    stream = CaseStream(resolve(cfg.photos), cfg.crop, cfg.seed, synth)
     vcases = []
     if cfg.val_photos and resolve(cfg.val_photos).is_dir():
         vcases = val_cases(resolve(cfg.val_photos), cfg.val_per_family, cfg.val_crop)
@@ -175,14 +180,19 @@ def main(argv: list[str] | None = None) -> int:
     last = out_dir / "ckpt_last.pt"
     if cfg.init and not (cfg.resume and last.exists()):
         ck = torch.load(resolve(cfg.init), map_location=device, weights_only=False)
-        if ck["model_config"] != cfg.model.to_dict():
+        src = ModelConfig.from_dict(ck["model_config"])
+        state = ck["model"]
+        if src.stat_scale != cfg.model.stat_scale:  # the only change allowed: same function, new scale
+            state = retarget_stat_scale(state, src.stat_scale, cfg.model.stat_scale)
+            src.stat_scale = cfg.model.stat_scale
+        if src.to_dict() != cfg.model.to_dict():
             raise InputError(f"{cfg.init} has another model config than this run", cfg.init)
-        model.load_state_dict(ck["model"])
-        ema.load_state_dict(ck["model"])
+        model.load_state_dict(state)
+        ema.load_state_dict(state)
         log(f"initialised from {cfg.init} (EMA weights of step {ck['step']})")
     if cfg.resume and last.exists():
         ck = torch.load(last, map_location=device, weights_only=False)
-        if ck["model_config"] != cfg.model.to_dict():
+        if ModelConfig.from_dict(ck["model_config"]).to_dict() != cfg.model.to_dict():
             raise InputError(f"{last} has another model config; use a new out_dir", str(last))
         model.load_state_dict(ck["model_raw"])
         ema.load_state_dict(ck["model"])
