@@ -95,6 +95,8 @@ def test_init_from_checkpoint_starts_fresh_run(tmp_path, capsys):
 
     rescaled = [*args[:-2], f"--out_dir={tmp_path / 'd'}", "--model.stat_scale=20", "--steps=1"]
     assert train.main(rescaled) == 0  # only stat_scale differs: the weights are retargeted
+    with pytest.raises(InputError, match="does not exist"):
+        train.main([*common, f"--out_dir={tmp_path / 'e'}", f"--init={tmp_path / 'missing.pt'}", "--steps=1"])
     with pytest.raises(InputError, match="another model config"):
         train.main([*common, f"--out_dir={tmp_path / 'c'}", f"--init={tmp_path / 'a' / 'ckpt_last.pt'}",
                     "--steps=1", "--model.hi_ch=4"])

@@ -176,7 +176,7 @@ class LossConfig:
     w_lap: float = 1.0
     w_disc: float = 1.0
     w_grain: float = 0.25
-    w_psnr: float = 0.0  # weight of psnr_loss (dB units); the fine-tune stage uses 0.002
+    w_psnr: float = 0.0  # weight of psnr_loss (dB units); MODEL.md's fine-tune experiments used 0.002
     beta_min: float = 20.0
     beta_max: float = 40.0
     poly_degree: int = 5

@@ -2,6 +2,7 @@
 
     python -m seamrefine_train train                       # defaults below
     python -m seamrefine_train train --minutes=75 --out_dir=runs/main --model.hi_ch=32
+    python -m seamrefine_train train --out_dir=runs/ft --init=runs/main/ckpt_last.pt --loss.w_psnr=0.002
 
 Every TrainConfig field can be overridden with ``--key=value`` (``--model.x`` / ``--loss.x`` for the
 model and loss configs). Relative paths are relative to the repository root. A run resumes from
@@ -179,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     step, wall, val_metrics = 0, 0.0, {}
     last = out_dir / "ckpt_last.pt"
     if cfg.init and not (cfg.resume and last.exists()):
+        if not resolve(cfg.init).is_file():
+            raise InputError(f"--init checkpoint {cfg.init!r} does not exist", cfg.init)
         ck = torch.load(resolve(cfg.init), map_location=device, weights_only=False)
         src = ModelConfig.from_dict(ck["model_config"])
         state = ck["model"]
