@@ -37,13 +37,17 @@ CELL_PX = 40
 METHODS = ("oracle_affine", "oracle_offset", "ring_offset", "ring_offset_shrunk")
 
 
+def _fully_pasted(alpha: np.ndarray) -> np.ndarray:
+    """Pixels with alpha ≥ 0.99, or ≥ 0.5 when fewer than 50 are fully pasted (narrow strokes)."""
+    sel = alpha >= 0.99
+    return sel if sel.sum() >= 50 else alpha >= 0.5
+
+
 def oracle_affine(
     composite: np.ndarray, clean: np.ndarray, alpha: np.ndarray, mask: np.ndarray
 ) -> np.ndarray:
     """Least-squares affine map composite → clean on pixels with alpha ≥ 0.99, applied with weight mask."""
-    sel = alpha >= 0.99
-    if sel.sum() < 50:
-        sel = alpha >= 0.5
+    sel = _fully_pasted(alpha)
     x = np.concatenate([composite[sel], np.ones((int(sel.sum()), 1), np.float32)], 1)
     coef, *_ = np.linalg.lstsq(x, clean[sel], rcond=None)
     flat = np.concatenate([composite.reshape(-1, 3), np.ones((composite[..., 0].size, 1), np.float32)], 1)
@@ -55,7 +59,7 @@ def oracle_offset(
     composite: np.ndarray, clean: np.ndarray, alpha: np.ndarray, mask: np.ndarray
 ) -> np.ndarray:
     """The mean clean − composite offset over the fully pasted pixels, applied with weight mask."""
-    sel = alpha >= 0.99 if (alpha >= 0.99).sum() >= 50 else alpha >= 0.5
+    sel = _fully_pasted(alpha)
     off = (clean[sel] - composite[sel]).mean(0)
     return np.clip(composite + mask[..., None] * off, 0, 1).astype(np.float32)
 
