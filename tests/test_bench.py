@@ -125,3 +125,18 @@ def test_bench_runs_the_refiner_with_a_real_onnx_model(photos, tmp_path, capsys)
     doc = json.loads(js.read_text())
     assert doc["summary"]["color_uniform"]["refiner"]["changed_outside"] == 0
     assert doc["summary"]["clean"]["refiner"]["psnr_in_min"] < 45  # the fixture pulls colours: it must fail
+
+
+def test_timing_1mp_reports_the_median_after_a_warm_up(photos, monkeypatch):
+    from seamrefine_train import bench_report
+
+    clock = iter([0.0, 1.0, 10.0, 15.0, 20.0, 22.0])  # timed durations 1, 5, 2 → median 2
+    monkeypatch.setattr(bench_report.time, "perf_counter", lambda: next(clock))
+    calls = []
+
+    def method(c, m):
+        assert c.shape == (1024, 1024, 3) and m.shape == (1024, 1024)
+        calls.append(1)
+
+    assert bench.timing_1mp({"m": method}, photos, 0, runs=3) == {"m": 2.0}
+    assert len(calls) == 4  # one warm-up + three timed

@@ -29,6 +29,7 @@ from seamrefine import metrics as M
 from seamrefine.errors import InputError, SeamRefineError
 
 from . import baselines, synthesis
+from .bench_report import TIMING_RUNS, contact_sheet, format_report, timing_1mp
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PHOTOS = REPO_ROOT.parent / "shared" / "data" / "val"
@@ -234,29 +235,6 @@ def targets(summary: dict, method: str) -> list[tuple[str, bool | None, str]]:
     return res
 
 
-def format_report(summary: dict, methods: list[str]) -> str:
-    lines = []
-    head = f"{'method':15s} {'PSNR':>6s} {'gain':>6s} {'ΔE00':>5s} {'grad':>6s} {'noise↓':>7s} {'sharp↓':>7s}"
-    head += f" {'better':>6s} {'worse':>5s} {'seam':>5s} {'ms/MP':>7s}"
-    for fam, per in summary.items():
-        n = next(iter(per.values()))["cases"]
-        first = next(iter(per.values()))
-        base_seam, clean_seam = first["seam_base"], first["seam_clean"]
-        title = f"== {fam} ({n} cases; seam score composite {base_seam:.2f}, clean {clean_seam:.2f}) =="
-        lines += ["", title, head]
-        for m in methods:
-            s = per.get(m)
-            if s is None:
-                continue
-            lines.append(
-                f"{m:15s} {s['psnr']:6.2f} {s['gain']:+6.2f} {s['de']:5.2f} {s['grad']:6.4f} "
-                f"{s['noise_reduction']:7.0%} {s['blur_reduction']:7.0%} "
-                f"{s['improved']:6.0%} {s['worse']:5.0%} "
-                f"{s['seam']:5.2f} {s['ms_per_mp']:7.0f}"
-            )
-    return "\n".join(lines)
-
-
 def format_targets(summary: dict, methods: list[str]) -> str:
     judged = [m for m in methods if m != "identity"]
     table = {m: targets(summary, m) for m in judged}
@@ -268,48 +246,6 @@ def format_targets(summary: dict, methods: list[str]) -> str:
             cells.append(f"{('n/a' if ok is None else 'PASS' if ok else 'FAIL') + ' ' + val:>18s}")
         lines.append(f"{text:42s} " + " ".join(cells))
     return "\n".join(lines)
-
-
-def contact_sheet(kept: dict, rows: list[dict], methods: list[str], path: Path, tile: int) -> None:
-    """PNG grid: one row per chosen case, columns composite / each method / clean; red dots = mask edge."""
-    from PIL import Image, ImageDraw
-
-    outs = {(r["case"], r["method"]): r["out"] for r in rows if "out" in r}
-    methods = [m for m in methods if m != "identity"]  # identical to the composite column
-    cols = ["composite", *methods, "clean"]
-    label_h = 18
-    sheet = Image.new("RGB", (tile * len(cols), label_h + tile * len(kept)), (32, 32, 32))
-    draw = ImageDraw.Draw(sheet)
-    for j, name in enumerate(cols):
-        draw.text((j * tile + 4, 3), name, fill=(255, 255, 255))
-    for i, (ci, case) in enumerate(kept.items()):
-        imgs = [case.composite, *[outs[(ci, m)] for m in methods], case.clean]
-        for j, img in enumerate(imgs):
-            u8 = Image.fromarray(np.clip(np.rint(np.asarray(img) * 255), 0, 255).astype(np.uint8))
-            sheet.paste(u8.resize((tile, tile), Image.Resampling.LANCZOS), (j * tile, label_h + i * tile))
-        edge = M.edge_ring(case.mask, 1) & (case.mask >= 0.5)
-        ys, xs = np.nonzero(edge)
-        s = tile / case.mask.shape[0]
-        draw.point(
-            [(int(x * s), label_h + i * tile + int(y * s)) for y, x in zip(ys[::2], xs[::2], strict=True)],
-            fill=(255, 0, 0),
-        )
-        draw.text((4, label_h + i * tile + 4), case.family, fill=(255, 255, 0))
-    sheet.save(path)
-
-
-def timing_1mp(methods: dict[str, Callable], photos_dir: Path, seed: int) -> dict[str, float]:
-    """Seconds per refine for each method on one 1024×1024 colour_uniform case."""
-    paths = synthesis.list_photos(photos_dir)
-    rng = np.random.default_rng([seed, 999_999])
-    crop = synthesis.random_crop(synthesis.load_photo(paths[int(rng.integers(len(paths)))]), 1024, rng)
-    case = synthesis.make_case(crop, seed, 999_999, "color_uniform")
-    res = {}
-    for name, fn in methods.items():
-        t0 = time.perf_counter()
-        fn(case.composite, case.mask)
-        res[name] = time.perf_counter() - t0
-    return res
 
 
 def parse_args(argv):
@@ -376,7 +312,8 @@ def main(argv=None) -> int:
     if not args.no_timing and "poisson" in methods and "refiner" in methods:
         timing = timing_1mp({k: methods[k] for k in ("poisson", "refiner")}, args.photos, args.seed)
         print(
-            f"\n1 MP timing: refiner {timing['refiner']:.2f} s, poisson {timing['poisson']:.2f} s, "
+            f"\n1 MP timing (median of {TIMING_RUNS} after a warm-up): refiner {timing['refiner']:.2f} s, "
+            f"poisson {timing['poisson']:.2f} s, "
             f"ratio refiner/poisson {timing['refiner'] / timing['poisson']:.2f}"
         )
     if args.json:

@@ -1,0 +1,86 @@
+"""Text report, PASS/FAIL lines, contact sheet and the 1 MP timing of the seam benchmark (``bench``)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from seamrefine import metrics as M
+
+from . import synthesis
+
+TIMING_RUNS = 3  # timed calls per method on the 1 MP case (after one warm-up); the median is reported
+
+
+def format_report(summary: dict, methods: list[str]) -> str:
+    lines = []
+    head = f"{'method':15s} {'PSNR':>6s} {'gain':>6s} {'ΔE00':>5s} {'grad':>6s} {'noise↓':>7s} {'sharp↓':>7s}"
+    head += f" {'better':>6s} {'worse':>5s} {'seam':>5s} {'ms/MP':>7s}"
+    for fam, per in summary.items():
+        n = next(iter(per.values()))["cases"]
+        first = next(iter(per.values()))
+        base_seam, clean_seam = first["seam_base"], first["seam_clean"]
+        title = f"== {fam} ({n} cases; seam score composite {base_seam:.2f}, clean {clean_seam:.2f}) =="
+        lines += ["", title, head]
+        for m in methods:
+            s = per.get(m)
+            if s is None:
+                continue
+            lines.append(
+                f"{m:15s} {s['psnr']:6.2f} {s['gain']:+6.2f} {s['de']:5.2f} {s['grad']:6.4f} "
+                f"{s['noise_reduction']:7.0%} {s['blur_reduction']:7.0%} "
+                f"{s['improved']:6.0%} {s['worse']:5.0%} "
+                f"{s['seam']:5.2f} {s['ms_per_mp']:7.0f}"
+            )
+    return "\n".join(lines)
+
+
+def contact_sheet(kept: dict, rows: list[dict], methods: list[str], path: Path, tile: int) -> None:
+    """PNG grid: one row per chosen case, columns composite / each method / clean; red dots = mask edge."""
+    from PIL import Image, ImageDraw
+
+    outs = {(r["case"], r["method"]): r["out"] for r in rows if "out" in r}
+    methods = [m for m in methods if m != "identity"]  # identical to the composite column
+    cols = ["composite", *methods, "clean"]
+    label_h = 18
+    sheet = Image.new("RGB", (tile * len(cols), label_h + tile * len(kept)), (32, 32, 32))
+    draw = ImageDraw.Draw(sheet)
+    for j, name in enumerate(cols):
+        draw.text((j * tile + 4, 3), name, fill=(255, 255, 255))
+    for i, (ci, case) in enumerate(kept.items()):
+        imgs = [case.composite, *[outs[(ci, m)] for m in methods], case.clean]
+        for j, img in enumerate(imgs):
+            u8 = Image.fromarray(np.clip(np.rint(np.asarray(img) * 255), 0, 255).astype(np.uint8))
+            sheet.paste(u8.resize((tile, tile), Image.Resampling.LANCZOS), (j * tile, label_h + i * tile))
+        edge = M.edge_ring(case.mask, 1) & (case.mask >= 0.5)
+        ys, xs = np.nonzero(edge)
+        s = tile / case.mask.shape[0]
+        draw.point(
+            [(int(x * s), label_h + i * tile + int(y * s)) for y, x in zip(ys[::2], xs[::2], strict=True)],
+            fill=(255, 0, 0),
+        )
+        draw.text((4, label_h + i * tile + 4), case.family, fill=(255, 255, 0))
+    sheet.save(path)
+
+
+def timing_1mp(
+    methods: dict[str, Callable], photos_dir: Path, seed: int, runs: int = TIMING_RUNS
+) -> dict[str, float]:
+    """Median seconds per refine for each method on one 1024×1024 colour_uniform case: one untimed
+    warm-up call (session start-up, allocator, caches), then the median of ``runs`` timed calls."""
+    paths = synthesis.list_photos(photos_dir)
+    rng = np.random.default_rng([seed, 999_999])
+    crop = synthesis.random_crop(synthesis.load_photo(paths[int(rng.integers(len(paths)))]), 1024, rng)
+    case = synthesis.make_case(crop, seed, 999_999, "color_uniform")
+    res = {}
+    for name, fn in methods.items():
+        fn(case.composite, case.mask)
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            fn(case.composite, case.mask)
+            times.append(time.perf_counter() - t0)
+        res[name] = float(np.median(times))
+    return res
