@@ -79,6 +79,17 @@ def test_refine_16bit_round_trip(tmp_path, model, refiner):
     np.testing.assert_array_equal(got, refiner.refine(img, mask))
 
 
+def test_refine_colorspace_option(tmp_path, model, refiner):
+    pytest.importorskip("cv2")
+    p, m, img, mask = _write_pair(tmp_path, dtype=np.uint16)
+    out = tmp_path / "lin.png"
+    argv = ["refine", str(p), "--mask", str(m), "-o", str(out), "--no-daemon", "--model", str(model), "--cpu"]
+    assert cli.main([*argv, "--colorspace", "linear"]) == 0
+    np.testing.assert_array_equal(cli.load_image(out), refiner.refine(img, mask, colorspace="linear"))
+    with pytest.raises(SystemExit):
+        cli.main([*argv, "--colorspace", "rgb"])
+
+
 def test_png16_encoder_known_values(tmp_path):
     rgba = np.array([[[0, 1, 256, 65535], [4660, 22136, 39612, 57005]]], np.uint16)
     p = tmp_path / "k.png"

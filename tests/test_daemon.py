@@ -22,7 +22,7 @@ from daemon_fixtures import (
     sample_pair,
     stop,
 )
-from seamrefine import PROTOCOL_VERSION, __version__, paths
+from seamrefine import PROTOCOL_VERSION, __version__, imagemath, paths
 from seamrefine.client import Client
 from seamrefine.errors import AuthError, EmptyMaskError, FullMaskError, InputError
 from seamrefine.inference import Refiner
@@ -100,6 +100,18 @@ def test_bgra_order_and_alpha(client, refiner):
     out, _ = client.refine(swap_order(rgba, "BGRA"), mask, order="BGRA")
     np.testing.assert_array_equal(out, swap_order(expect, "BGRA"))
     np.testing.assert_array_equal(out[..., 3], rgba[..., 3])
+
+
+def test_linear_colorspace_matches_in_process(client, refiner):
+    """colorspace="linear" travels: the daemon refines linear-light values in sRGB and converts back."""
+    img, mask = sample_pair(np.random.default_rng(31), dtype=np.float32)
+    lin = imagemath.srgb_to_linear(img)
+    out, _ = client.refine(lin, mask, colorspace="linear")
+    np.testing.assert_array_equal(out, refiner.refine(lin, mask, colorspace="linear"))
+    assert not np.array_equal(out, refiner.refine(lin, mask))  # not treated as sRGB values
+    with pytest.raises(InputError, match="colorspace must be 'srgb' or 'linear', got 'rgb'") as e:
+        client.refine(img, mask, colorspace="rgb")
+    assert e.value.code == "bad_input"
 
 
 def test_progress_and_params(client):
@@ -288,5 +300,10 @@ def test_stdlib_plugin_client_interoperates(daemon):
         with pytest.raises(sc.ClientError) as e:
             c.refine(img.tobytes(), 80, 64, 4, "uint16", "RGBA", np.zeros_like(mask).tobytes())
         assert e.value.code == "empty_mask"
+        lin = imagemath.srgb_to_linear(img.astype(np.float32) / 65535)  # a linear-light float layer
+        px, _ = c.refine(lin.tobytes(), 80, 64, 4, "float32", "RGBA", mask.tobytes(), colorspace="linear")
+        with Client(runtime_dir=daemon[2], timeout=20) as mine:
+            want = mine.refine(lin, mask, colorspace="linear")[0]
+        np.testing.assert_array_equal(np.frombuffer(px, np.float32).reshape(64, 80, 4), want)
     finally:
         c.close()

@@ -14,6 +14,7 @@ from krita_support import SCRIPTS, Daemon, describe, krita_run, model_path, requ
 from PIL import Image
 from plugin_client_servers import load_client
 from seamrefine import install_plugin
+from seamrefine.imagemath import srgb_to_linear
 
 pytestmark = [pytest.mark.hosts, pytest.mark.slow]
 SEL = (40, 30, 60, 50)  # must match e2e_refine.py; feathered by 6 px there
@@ -60,9 +61,10 @@ def load(out, depth, name, dtype, shape):
     return np.frombuffer((out / f"{depth}_{name}.bin").read_bytes(), dtype).reshape(shape)
 
 
-# "U16layer": an 8-bit image whose active layer alone was converted to 16-bit
+# "U16layer": an 8-bit image whose active layer alone was converted to 16-bit;
+# "F32lin": a 32-bit float image converted to the linear-light sRGB-elle-V2-g10 profile
 DEPTHS = {"U8": (np.uint8, "BGRA"), "U16": (np.uint16, "BGRA"), "F16": (np.float16, "RGBA"),
-          "F32": (np.float32, "RGBA"), "U16layer": (np.uint16, "BGRA")}
+          "F32": (np.float32, "RGBA"), "U16layer": (np.uint16, "BGRA"), "F32lin": (np.float32, "RGBA")}
 
 
 @pytest.mark.parametrize("depth", list(DEPTHS))
@@ -73,6 +75,7 @@ def test_new_layer_holds_the_daemons_answer(e2e, depth):
     dtype, order = DEPTHS[depth]
     assert run["dtype"] == np.dtype(dtype).name and run["order"] == order
     assert run["layer_color"] == ["RGBA", depth[:3]]
+    assert run["linear"] == (depth == "F32lin"), run["layer_profile"]
     image = load(out, depth, "image", dtype, (h, w, 4))
     mask = load(out, depth, "mask", np.uint8, (h, w))
     result = load(out, depth, "result", dtype, (h, w, 4))
@@ -89,7 +92,10 @@ def test_new_layer_holds_the_daemons_answer(e2e, depth):
         expected = np.concatenate([rgb[..., ::-1], np.full((h, w, 1), 255, np.uint8)], -1).astype(int) * 257
         np.testing.assert_allclose(image.astype(int), expected, atol=16, rtol=0)
     else:
-        expected = np.concatenate([rgb / 255.0, np.ones((h, w, 1))], -1)
+        values = rgb / 255.0
+        if depth == "F32lin":  # lcms converted the sRGB-encoded values to linear light
+            values = srgb_to_linear(values)
+        expected = np.concatenate([values, np.ones((h, w, 1))], -1)
         np.testing.assert_allclose(image.astype(np.float64), expected, atol=2e-3, rtol=0)
     # … and the soft selection (feather kept), context around it unselected
     sx, sy, sw, sh = SEL
@@ -110,7 +116,8 @@ def test_new_layer_holds_the_daemons_answer(e2e, depth):
     try:
         client = load_client()
         with client.Client(daemon.info["endpoint"], token=daemon.info["token"], timeout=60) as c:
-            pixels, header = c.refine(image.tobytes(), w, h, 4, run["dtype"], run["order"], mask.tobytes())
+            pixels, header = c.refine(image.tobytes(), w, h, 4, run["dtype"], run["order"], mask.tobytes(),
+                                      colorspace="linear" if run["linear"] else "srgb")
     finally:
         daemon.stop()
     np.testing.assert_array_equal(np.frombuffer(pixels, dtype).reshape(h, w, 4), result)

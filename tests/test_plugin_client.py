@@ -223,7 +223,18 @@ def test_bad_input_sizes_fail_before_sending(daemon):
         assert info.value.code == "bad_input"
         with pytest.raises(sc.ClientError, match="Unsupported mask dtype"):
             c.refine(bytes(12), 2, 2, 3, "uint8", "RGB", bytes(4), mask_dtype="int8")
+        with pytest.raises(sc.ClientError, match="colorspace must be 'srgb' or 'linear', got 'rgb'") as info:
+            c.refine(bytes(12), 2, 2, 3, "uint8", "RGB", bytes(4), colorspace="rgb")
+        assert info.value.code == "bad_input" and info.value.value == "rgb"
     assert daemon.received == []
+
+
+def test_colorspace_is_sent_only_when_linear(daemon):
+    with make_client(daemon, timeout=10) as c:
+        c.refine(bytes(16 * 3 * 4), 4, 4, 3, "float32", "RGB", bytes(16), colorspace="linear")
+        assert daemon.received[-1]["params"]["colorspace"] == "linear"
+        c.refine(bytes(16 * 3 * 4), 4, 4, 3, "float32", "RGB", bytes(16))
+        assert "colorspace" not in daemon.received[-1]["params"]
 
 
 def test_timeout_when_daemon_never_answers():

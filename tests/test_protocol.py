@@ -89,6 +89,19 @@ def test_refine_round_trip(dtype, order):
     np.testing.assert_array_equal(out, img)  # swapped back to the request's order
 
 
+def test_colorspace_param_round_trip_and_errors():
+    img = np.zeros((*_mask().shape, 3), np.float32)
+    frames = encode_refine("c", TOKEN, img, _mask(), params=RefineParams(colorspace="linear"))
+    job = decode_request(frames, token=TOKEN)
+    assert job.params.colorspace == "linear"
+    assert "colorspace" not in RefineParams().to_wire()  # absent means sRGB
+    assert RefineParams.from_wire({}).colorspace == "srgb"
+    for bad in ("rgb", "", 3, None, ["linear"]):
+        with pytest.raises(InputError, match="colorspace must be 'srgb' or 'linear'") as e:
+            RefineParams.from_wire({"colorspace": bad})
+        assert e.value.value == bad
+
+
 def test_simple_requests_round_trip():
     for op in ("hello", "ping"):
         req = decode_request(encode_request(Request(op, "x", TOKEN)), token=TOKEN)

@@ -498,13 +498,19 @@ class Client:
         return self._call("ping", {}, (), "pong")[1]
 
     def refine(self, image, width, height, channels, dtype, order, mask, mask_dtype="uint8",
-               strength=1.0, samples=1, band=None, progress=None, cancel=None, timeout=None):
+               strength=1.0, samples=1, band=None, progress=None, cancel=None, timeout=None,
+               colorspace="srgb"):
         """Refine the seam of ``mask`` in ``image``; returns (pixels bytes, result header).
 
         ``image`` is H×W×channels of ``dtype`` in ``order`` (RGB/RGBA/BGR/BGRA), ``mask`` H×W of
-        ``mask_dtype`` (uint8 0–255 or float32 0–1). ``progress(done, total)`` is called for each
-        progress reply; ``cancel`` (threading.Event or callable → bool) sends the cancel op.
+        ``mask_dtype`` (uint8 0–255 or float32 0–1). ``colorspace`` says how the image values are
+        encoded: "srgb" (default) or "linear" (linear-light, e.g. a float layer with a g10 profile).
+        ``progress(done, total)`` is called for each progress reply; ``cancel`` (threading.Event or
+        callable → bool) sends the cancel op.
         """
+        if colorspace not in ("srgb", "linear"):
+            raise ClientError("bad_input", f"colorspace must be 'srgb' or 'linear', got {colorspace!r}",
+                              colorspace)
         width, height, channels = int(width), int(height), int(channels)
         for name, data, shape, dt in (("image", image, (height, width, channels), dtype),
                                       ("mask", mask, (height, width), mask_dtype)):
@@ -520,6 +526,8 @@ class Client:
                        {"name": "mask", "shape": [height, width], "dtype": mask_dtype, "order": "Y"}]
         params = {"strength": float(strength), "samples": int(samples),
                   "band": None if band is None else int(band)}
+        if colorspace != "srgb":  # absent means sRGB, which every daemon version accepts
+            params["colorspace"] = colorspace
         frames, header = self._call("refine", params, (image, mask), "result", frames_desc,
                                     progress, cancel, timeout)
         if not frames:

@@ -141,15 +141,14 @@ class Backend:
             self.refiner = Refiner(model, providers=["CPUExecutionProvider"] if cpu else None)
             self.where = "in-process"
 
-    def refine(self, image, mask, *, strength, samples, band, progress=None) -> tuple[np.ndarray, tuple]:
+    def refine(
+        self, image, mask, *, strength, samples, band, colorspace="srgb", progress=None
+    ) -> tuple[np.ndarray, tuple]:
+        kw = {"strength": strength, "samples": samples, "band": band, "colorspace": colorspace}
         if self.client is not None:
-            out, header = self.client.refine(
-                image, mask, strength=strength, samples=samples, band=band, progress=progress
-            )
+            out, header = self.client.refine(image, mask, progress=progress, **kw)
             return out, (header.get("seam_score_before"), header.get("seam_score_after"))
-        out = self.refiner.refine(
-            image, mask, strength=strength, samples=samples, band=band, progress=progress
-        )
+        out = self.refiner.refine(image, mask, progress=progress, **kw)
         return out, tuple(getattr(self.refiner, "last_scores", None) or (None, None))
 
     def close(self) -> None:
@@ -171,7 +170,12 @@ def cmd_refine(args) -> int:
     try:
         t0 = time.perf_counter()
         out, (before, after) = backend.refine(
-            image, mask, strength=args.strength, samples=args.samples, band=args.band
+            image,
+            mask,
+            strength=args.strength,
+            samples=args.samples,
+            band=args.band,
+            colorspace=args.colorspace,
         )
         save_image(args.output, out)
     finally:
@@ -228,6 +232,7 @@ def cmd_batch(args) -> int:
                     strength=args.strength,
                     samples=args.samples,
                     band=args.band,
+                    colorspace=args.colorspace,
                 )
                 save_image(outdir / (path.stem + ".png"), out)
             except (SeamRefineError, OSError) as exc:
@@ -299,6 +304,12 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--strength", type=float, default=1.0)
         s.add_argument("--samples", type=int, default=1)
         s.add_argument("--band", type=int, default=None, help="band width in px (default: the model's)")
+        s.add_argument(
+            "--colorspace",
+            choices=("srgb", "linear"),
+            default="srgb",
+            help="how the image's values are encoded (default srgb; linear for linear-light files)",
+        )
         g = s.add_mutually_exclusive_group()
         g.add_argument("--daemon", action="store_true", help="require the running daemon")
         g.add_argument("--no-daemon", action="store_true", help="refine in this process")

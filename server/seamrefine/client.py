@@ -205,13 +205,15 @@ class Client:
         strength: float = 1.0,
         samples: int = 1,
         band: int | None = None,
+        colorspace: str = "srgb",
         progress: Callable[[int, int], None] | None = None,
         cancel: Event | None = None,
     ) -> tuple[np.ndarray, dict]:
         """Refine through the daemon. ``image`` H×W×3/4 (uint8, uint16, float16, float32) in ``order``
-        (default RGB/RGBA); ``mask`` H×W uint8 or float32. Returns (refined image in the same order,
-        dtype and shape; the result header). Raises the typed error of an ``error`` reply."""
-        params = RefineParams(strength, samples, band)
+        (default RGB/RGBA), sRGB-encoded or, with ``colorspace="linear"``, linear-light; ``mask`` H×W
+        uint8 or float32. Returns (refined image in the same order, dtype and shape; the result header).
+        Raises the typed error of an ``error`` reply."""
+        params = RefineParams(strength, samples, band, colorspace)
         reply = self._request(
             lambda rid, tok: encode_refine(rid, tok, image, mask, order=order, params=params),
             progress=progress,

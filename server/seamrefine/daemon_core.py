@@ -329,6 +329,7 @@ class Daemon:
                 strength=w.params.strength,
                 samples=w.params.samples,
                 band=w.params.band,
+                colorspace=w.params.colorspace,
                 progress=progress,
                 cancel=job.cancel,
             )

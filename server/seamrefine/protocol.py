@@ -49,19 +49,26 @@ MAX_SAMPLES = 8
 MAX_BAND = 512
 DEFAULT_MAX_PIXELS = 8192 * 8192
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 30
-REFINE_PARAMS = ("strength", "samples", "band")
+REFINE_PARAMS = ("strength", "samples", "band", "colorspace")
+COLORSPACES = ("srgb", "linear")
 
 
 @dataclass(frozen=True)
 class RefineParams:
-    """Refine parameters: ``strength`` 0–1, ``samples`` 1–8, ``band`` px or None (model default)."""
+    """Refine parameters: ``strength`` 0–1, ``samples`` 1–8, ``band`` px or None (model default),
+    ``colorspace`` of the image values: ``"srgb"`` (sRGB-encoded, the default) or ``"linear"``
+    (linear-light, e.g. a float layer with a linear profile; the daemon refines in sRGB and converts back)."""
 
     strength: float = 1.0
     samples: int = 1
     band: int | None = None
+    colorspace: str = "srgb"
 
     def to_wire(self) -> dict:
-        return {"strength": float(self.strength), "samples": int(self.samples), "band": self.band}
+        wire = {"strength": float(self.strength), "samples": int(self.samples), "band": self.band}
+        if self.colorspace != "srgb":  # absent = sRGB: sRGB requests stay as they were before the key
+            wire["colorspace"] = self.colorspace
+        return wire
 
     @classmethod
     def from_wire(cls, obj: Any) -> RefineParams:
@@ -83,7 +90,12 @@ class RefineParams:
         band = obj.get("band")
         if band is not None and (type(band) is not int or not 0 <= band <= MAX_BAND):
             raise InputError(f"band must be nil or an int in [0, {MAX_BAND}], got {band!r}", _safe(band))
-        return cls(float(strength), samples, band)
+        colorspace = obj.get("colorspace", "srgb")
+        if colorspace not in COLORSPACES:
+            raise InputError(
+                f"colorspace must be 'srgb' or 'linear', got {_safe(colorspace)!r}", _safe(colorspace)
+            )
+        return cls(float(strength), samples, band, colorspace)
 
 
 @dataclass

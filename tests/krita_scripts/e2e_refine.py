@@ -2,9 +2,10 @@
 
 Env: SR_PNG (input image), SR_OUT (output dir), SR_DAEMON_PID (stopped near the end),
 SEAM_REFINE_TEST_MODE=1 (the plugin records its messages in seam_refine.ui.MESSAGES).
-For U8, U16, F16, F32 (and an 8-bit image with a 16-bit layer): open the PNG, add a layer "Top",
-keep the image layer active, make a feathered selection, trigger the real action, dump what was
-sent/received and the new layer, record the layer stack, then undo ("edit_undo"). Then the
+For U8, U16, F16, F32, an 8-bit image with a 16-bit layer, and F32 with a linear (g10) profile:
+open the PNG, add a layer "Top", keep the image layer active, make a feathered selection, trigger
+the real action, dump what was sent/received and the new layer, record the layer stack, then undo
+("edit_undo"). Then the
 messages: no selection, group layer, stopped daemon, stale endpoint.json, Grayscale, no document.
 Writes SR_OUT/summary.json; the outer pytest checks it.
 """
@@ -21,6 +22,7 @@ from krita import Krita, Selection
 app = Krita.instance()
 OUT = os.environ["SR_OUT"]
 SEL = (40, 30, 60, 50)
+LINEAR_PROFILE = "sRGB-elle-V2-g10.icc"
 summary = {"runs": {}, "errors": {}, "krita": app.version()}
 
 
@@ -43,6 +45,10 @@ def open_doc(depth):
     if depth == "U16layer":  # an 8-bit image whose active layer alone is 16-bit
         assert base.setColorSpace("RGBA", "U16", doc.colorProfile())
         doc.waitForDone()
+    elif depth == "F32lin":  # a linear-light float document: values convert, the plugin says "linear"
+        assert doc.setColorSpace("RGBA", "F32", LINEAR_PROFILE), "no " + LINEAR_PROFILE
+        doc.waitForDone()
+        base = doc.topLevelNodes()[0]
     elif depth != "U8":
         assert doc.setColorSpace("RGBA", depth, doc.colorProfile())  # keep the sRGB curve (default is linear)
         doc.waitForDone()
@@ -87,7 +93,7 @@ def close(doc):
 def main():
     for key, value in ui.DEFAULTS.items():  # a clean slate, whatever an earlier run left in the profile
         app.writeSetting(host.SETTINGS_GROUP, key, str(value))
-    for depth in ("U8", "U16", "F16", "F32", "U16layer"):
+    for depth in ("U8", "U16", "F16", "F32", "U16layer", "F32lin"):
         stage("open " + depth)
         doc, base = yield from open_doc(depth)
         select(doc)
@@ -110,6 +116,7 @@ def main():
         info = {
             "box": [x, y, w, h], "doc": [doc.width(), doc.height()], "dtype": run["dtype"],
             "order": run["order"], "layer_color": [layer.colorModel(), layer.colorDepth()],
+            "linear": run["linear"], "layer_profile": layer.colorProfile(),
             "active_after": doc.activeNode().name(), "before_stack": before_stack,
             "after_stack": after_stack, "parent_is_root": layer.parentNode().name() == doc.rootNode().name(),
             "originals_unchanged": all(after_px[k] == v for k, v in before_px.items()),

@@ -76,7 +76,8 @@ def gather(doc):
     if not pixels.mask_coverage(mask)[0]:
         raise pixels.Unsupported("The selection is empty. Select the generated region first.")
     image = bytes(node.pixelData(x, y, w, h))
-    # Float layers are usually linear-light; their values are sent as they are (no gamma field yet).
+    # Values travel as stored; a linear-light profile (float layers often have one) is declared so
+    # the daemon refines in sRGB and converts back.
     linear = pixels.is_linear_profile(node.colorProfile())
     return {"node": node, "box": (x, y, w, h), "image": image, "mask": mask, "dtype": dtype,
             "order": order, "channels": 4, "linear": linear,
@@ -162,7 +163,8 @@ class SeamRefineExtension(Extension):
             try:
                 return c.refine(req["image"], w, h, req["channels"], req["dtype"], req["order"], req["mask"],
                                 strength=settings["strength"], samples=settings["samples"],
-                                band=settings["band"] or None, progress=progress, cancel=cancel)
+                                band=settings["band"] or None, progress=progress, cancel=cancel,
+                                colorspace="linear" if req["linear"] else "srgb")
             finally:
                 c.close()
                 LAST_RUN["request_s"] = time.perf_counter() - t

@@ -34,8 +34,8 @@ def pixel_format(model, depth):
 def is_linear_profile(profile):
     """True for linear-light profiles (e.g. 'sRGB-elle-V2-g10.icc', 'scRGB (linear)').
 
-    Float layers are usually linear; for now their values go to the daemon as they are (the daemon
-    has no gamma field yet), which is noted here rather than silently converted.
+    Float layers are usually linear. Their values go to the daemon as they are, with the refine
+    parameter ``colorspace="linear"``; the daemon converts to sRGB for the model and back.
     """
     name = (profile or "").lower()
     return "linear" in name or "g10" in name or "scrgb" in name
