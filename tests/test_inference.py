@@ -146,6 +146,24 @@ def test_linear_colorspace_known_value(refiners):
     np.testing.assert_array_equal(out[band == 0], lin[band == 0])
 
 
+@pytest.mark.parametrize("colorspace", ["srgb", "linear"])
+def test_float_values_outside_0_1_survive_inside_the_band(refiners, colorspace):
+    """HDR highlights (> 1) and negative floats in the band get the model's change added, not a clip."""
+    image, mask = make_image(np.random.default_rng(11), dtype=np.float32)
+    hdr = image.copy()
+    hdr[45:50, 60:70] = 4.0  # inside the fill
+    hdr[30:32, 40:44] = -0.25  # in the band just outside it
+    out = refiners["pointwise"].refine(hdr, mask, colorspace=colorspace)
+    plain = refiners["pointwise"].refine(np.clip(hdr, 0, 1), mask, colorspace=colorspace)
+    band = im.band_weights(im.mask_to_float(mask, mask.shape), 16, 8)
+    assert (band[45:50, 60:70] == 1).all() and (band[30:32, 40:44] > 0).all()
+    np.testing.assert_allclose(out[45:50, 60:70], 3.0 + plain[45:50, 60:70], atol=1e-5)  # 4 + (f(1) − 1)
+    np.testing.assert_allclose(out[30:32, 40:44], plain[30:32, 40:44] - 0.25, atol=1e-5)
+    in_range = (hdr >= 0).all(-1) & (hdr <= 1).all(-1)
+    np.testing.assert_allclose(out[in_range], plain[in_range], atol=1e-6)
+    assert (plain[45:50, 60:70] != 1.0).any()  # the fixture model does change these pixels
+
+
 def test_tiling_is_exact_for_pointwise_model(refiners):
     image, mask = make_image(np.random.default_rng(8), h=200, w=260, dtype=np.float32)
     calls = []

@@ -2,9 +2,11 @@
 
 ``_Job`` cuts padded tiles from the original-dtype crop on the fly (``_pad_index`` reproduces
 ``imagemath.pad_to_multiple``), runs the model on each, blends them with the weights of ``_axis_tiles``
-into an accumulator one row of tiles tall, and composites finished rows into the destination in strips
-of ≤ ``STRIP_PIXELS``. Multi-sample pooling's jittered variants come from ``_jitter`` (per-sample gain,
-offset and a noise seed) and ``_hash_noise`` (noise that does not depend on the tiling).
+into an accumulator one row of tiles tall, and composites finished rows into the destination in strips of
+≤ ``STRIP_PIXELS``. What is accumulated is the model's change (output − input), which is added to the
+original values, so float values outside [0, 1] survive inside the band. Multi-sample pooling's jittered
+variants come from ``_jitter`` (per-sample gain, offset and a noise seed) and ``_hash_noise`` (noise that
+does not depend on the tiling).
 """
 
 from __future__ import annotations
@@ -111,7 +113,9 @@ class _Job:
             ).any()
         ]
 
-    def _tile_input(self, y0, y1, x0, x1, jitter) -> tuple[np.ndarray, np.ndarray]:
+    def _tile_input(self, y0, y1, x0, x1, jitter) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The model's image and mask inputs for one tile, and ``base``: the tile as the model sees it
+        before jitter (sRGB, clipped to [0, 1]), against which the model's change is measured."""
         h, w = self.mask.shape
         if y1 <= h and x1 <= w:  # inside the crop: plain slices, no gather
             win = (slice(y0, y1), slice(x0, x1))
@@ -121,12 +125,13 @@ class _Job:
         np.clip(rgb, 0.0, 1.0, out=rgb)
         if self.linear:
             rgb = im.linear_to_srgb(rgb)
+        base = rgb
         if jitter is not None:
             gain, offset, seed = jitter
             noise = _hash_noise(seed, y0, y1, x0, x1, self.wp)
             rgb = np.clip(rgb * np.float32(gain) + np.float32(offset) + JITTER_NOISE * noise, 0.0, 1.0)
         mask = _mask_float(self.mask[win])
-        return rgb.transpose(2, 0, 1)[None], mask[None, None]
+        return rgb.transpose(2, 0, 1)[None], mask[None, None], base
 
     def run(self, dest: np.ndarray, jitter, tick: Callable[[], None], cancel) -> None:
         """Refine the crop into ``dest`` (crop-shaped, image dtype), one row of tiles at a time."""
@@ -143,13 +148,14 @@ class _Job:
                     raise CancelledError("refinement cancelled", "cancelled")
                 x0, wx = self.cols[c]
                 x1 = x0 + len(wx)
-                img_t, mask_t = self._tile_input(y0, y1, x0, x1, jitter)
+                img_t, mask_t, base = self._tile_input(y0, y1, x0, x1, jitter)
                 out = self.session.run(img_t, mask_t)[0].transpose(1, 2, 0)
                 if jitter is not None:
                     out = (out - np.float32(jitter[1])) / np.float32(jitter[0])
-                if self.linear:
-                    out = im.srgb_to_linear(out)
-                acc[:, x0:x1] += out * (wy[:, None] * wx[None, :])[..., None]
+                # the model's *change*, in the image's own encoding: added to the original values,
+                # it keeps float values outside [0, 1] (HDR highlights) instead of clipping them
+                delta = im.srgb_to_linear(out) - im.srgb_to_linear(base) if self.linear else out - base
+                acc[:, x0:x1] += delta * (wy[:, None] * wx[None, :])[..., None]
                 tick()
             final = self.rows[r + 1][0] if r + 1 < len(self.rows) else self.hp
             self._flush(dest, acc, y0, final)
@@ -169,5 +175,5 @@ class _Job:
             if not band.any():
                 dest[c0:c1] = self.crop[c0:c1]
                 continue
-            refined = acc[c0 - f0 : c1 - f0, :w]
+            refined = im.to_float(self.crop[c0:c1])[0] + acc[c0 - f0 : c1 - f0, :w]
             dest[c0:c1] = im.composite(self.crop[c0:c1], refined, band)
