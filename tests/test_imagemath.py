@@ -268,3 +268,17 @@ def test_srgb_round_trip_and_monotone():
     assert lin.dtype == np.float32 and (np.diff(lin) > 0).all()
     np.testing.assert_allclose(im.linear_to_srgb(lin), x, atol=2e-6)
     assert im.srgb_to_linear([[0.5]]).shape == (1, 1)
+
+
+def test_add_change_in_band_known_values():
+    img = np.array([[[10, 20, 30, 77], [200, 100, 0, 5]]], np.uint8)
+    change = np.full((1, 2, 3), 10 / 255, np.float32)
+    out = im.add_change_in_band(img, change, np.array([[1.0, 0.0]], np.float32))
+    assert out.tolist() == [[[20, 30, 40, 77], [200, 100, 0, 5]]]  # alpha and band-0 pixels untouched
+    hdr = np.array([[[4.0, -0.5, 0.5]]], np.float32)
+    out = im.add_change_in_band(hdr, np.full((1, 1, 3), 0.1, np.float32), np.array([[0.5]], np.float32))
+    np.testing.assert_allclose(out, [[[4.05, -0.45, 0.55]]], atol=1e-6)  # no clip to [0, 1]
+    refined = np.full((1, 2, 3), 0.5, np.float32)
+    rgb = img[..., :3].astype(np.float32) / 255
+    np.testing.assert_array_equal(im.composite(img, refined, np.ones((1, 2), np.float32)),
+                                  im.add_change_in_band(img, refined - rgb, np.ones((1, 2), np.float32)))

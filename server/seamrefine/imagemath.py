@@ -17,6 +17,9 @@ SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float16, np.float32)
 _SCALE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 
 
+COLORSPACES = ("srgb", "linear")  # how image values are encoded: sRGB curve or linear light
+
+
 def check_image(image: np.ndarray) -> None:
     """Raise ShapeError/DTypeError unless ``image`` is H×W×3 or H×W×4 of a supported dtype."""
     if not isinstance(image, np.ndarray):
@@ -182,8 +185,18 @@ def composite(original: np.ndarray, refined_rgb: np.ndarray, band: np.ndarray) -
     Pixels where ``band == 0`` are copied from ``original`` bit for bit, and alpha is never touched.
     """
     rgb, _ = to_float(original)
-    b = band[..., None].astype(np.float32)
-    blended = from_float(rgb + b * (refined_rgb.astype(np.float32) - rgb), original)
+    return _add_in_band(original, rgb, refined_rgb.astype(np.float32) - rgb, band)
+
+
+def add_change_in_band(original: np.ndarray, change: np.ndarray, band: np.ndarray) -> np.ndarray:
+    """``original + band·change`` on the float RGB values (``composite`` given the change instead of
+    the refined image): float values outside [0, 1] keep their offset. Same guarantees as ``composite``."""
+    rgb, _ = to_float(original)
+    return _add_in_band(original, rgb, change.astype(np.float32, copy=False), band)
+
+
+def _add_in_band(original: np.ndarray, rgb: np.ndarray, change: np.ndarray, band: np.ndarray) -> np.ndarray:
+    blended = from_float(rgb + band[..., None].astype(np.float32) * change, original)
     out = original.copy()
     sel = band > 0
     out[sel, :3] = blended[sel, :3]

@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_PIXELS = 100_000_000
 MAX_SAMPLES = 8
 MAX_BAND = 512
-COLORSPACES = ("srgb", "linear")
+COLORSPACES = im.COLORSPACES
 
 
 def _check_params(strength, samples, band, colorspace, progress, cancel) -> None:

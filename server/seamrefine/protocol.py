@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from . import PROTOCOL_VERSION
+from . import PROTOCOL_VERSION, imagemath
 from .errors import (
     AuthError,
     DTypeError,
@@ -50,7 +50,6 @@ MAX_BAND = 512
 DEFAULT_MAX_PIXELS = 8192 * 8192
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 30
 REFINE_PARAMS = ("strength", "samples", "band", "colorspace")
-COLORSPACES = ("srgb", "linear")
 
 
 @dataclass(frozen=True)
@@ -91,7 +90,7 @@ class RefineParams:
         if band is not None and (type(band) is not int or not 0 <= band <= MAX_BAND):
             raise InputError(f"band must be nil or an int in [0, {MAX_BAND}], got {band!r}", _safe(band))
         colorspace = obj.get("colorspace", "srgb")
-        if colorspace not in COLORSPACES:
+        if colorspace not in imagemath.COLORSPACES:
             raise InputError(
                 f"colorspace must be 'srgb' or 'linear', got {_safe(colorspace)!r}", _safe(colorspace)
             )

@@ -175,5 +175,4 @@ class _Job:
             if not band.any():
                 dest[c0:c1] = self.crop[c0:c1]
                 continue
-            refined = im.to_float(self.crop[c0:c1])[0] + acc[c0 - f0 : c1 - f0, :w]
-            dest[c0:c1] = im.composite(self.crop[c0:c1], refined, band)
+            dest[c0:c1] = im.add_change_in_band(self.crop[c0:c1], acc[c0 - f0 : c1 - f0, :w], band)
