@@ -62,22 +62,35 @@ def apply_affine(x: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.clip(out, 0.0, 1.0).reshape(x.shape).astype(np.float32)
 
 
+def visible_signed(rng: np.random.Generator, bound: float, frac_range: tuple[float, float]) -> float:
+    """Signed magnitude, uniform in [lo·bound, hi·bound] for ``frac_range`` = (lo, hi): a visible shift."""
+    return float(rng.choice([-1.0, 1.0])) * float(rng.uniform(*frac_range)) * bound
+
+
 def random_jitter(rng: np.random.Generator, cfg: SynthConfig, mean: float, scale: float = 1.0):
-    """A random subtle jitter: each component on with probability ``cfg.p_jitter_component`` (≥ 1 on)."""
+    """A random colour jitter, visible (magnitudes uniform in ``cfg.visible_frac_range`` of the bounds,
+    each component on with ``cfg.p_jitter_component``) or, with ``cfg.p_subtle_colour``, subtle
+    (log-uniform down to ``cfg.jitter_min_frac`` of the bounds, each on with probability ½). At least
+    one component is on. Components: brightness, contrast, saturation, hue (multiplicative or affine),
+    per-channel gains (multiplicative) and per-channel offsets (additive)."""
+    subtle = bool(rng.random() < cfg.p_subtle_colour)
+    on = rng.random(6) < (0.5 if subtle else cfg.p_jitter_component)
+    if not on.any():
+        on[int(rng.integers(6))] = True
+
+    def draw(bound: float) -> float:
+        if subtle:
+            return small_signed(rng, scale * bound, cfg.jitter_min_frac)
+        return visible_signed(rng, scale * bound, cfg.visible_frac_range)
+
     names = ("brightness", "contrast", "saturation", "hue")
     bounds = (cfg.brightness, cfg.contrast, cfg.saturation, cfg.hue)
-    on = rng.random(5) < cfg.p_jitter_component
-    if not on.any():
-        on[int(rng.integers(5))] = True
-    p = {}
-    for i, (name, bound) in enumerate(zip(names, bounds, strict=True)):
-        p[name] = small_signed(rng, scale * bound, cfg.jitter_min_frac) if on[i] else 0.0
-    gains = [0.0, 0.0, 0.0]
-    if on[4]:
-        gains = [small_signed(rng, scale * cfg.channel_gain, cfg.jitter_min_frac) for _ in range(3)]
+    p: dict = {name: draw(bound) if on[i] else 0.0 for i, (name, bound) in enumerate(zip(names, bounds, strict=True))}
+    gains = [draw(cfg.channel_gain) for _ in range(3)] if on[4] else [0.0, 0.0, 0.0]
+    offsets = [draw(cfg.channel_offset) for _ in range(3)] if on[5] else [0.0, 0.0, 0.0]
     a, b = jitter_matrix(gains=gains, mean=mean, **p)
-    p["gains"] = gains
-    return a, b, p
+    p.update(gains=gains, offsets=offsets, subtle=subtle)
+    return a, b + np.asarray(offsets, np.float32), p
 
 
 def _bbox(shape: np.ndarray) -> tuple[int, int, int, int]:

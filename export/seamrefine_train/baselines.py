@@ -17,7 +17,13 @@ Every baseline is ``fn(composite, mask) -> out``: H×W×3 float32 sRGB in [0, 1]
   inside a hard mask is removed up to the texture noise of the step estimate.
 * ``color_transfer``: Reinhard et al. 2001 in CIE Lab: the masked pixels get the mean and standard
   deviation of a ring 3–16 px outside the edge, measured on a ring 1–16 px inside; std ratios are
-  clipped to [0.5, 2]; applied with weight ``mask``.
+  clipped to [0.5, 2]; applied with weight ``mask`` (the colour match of Krita AI Diffusion and
+  Acly's inpaint nodes).
+* ``mkl``: the linear Monge–Kantorovich colour transfer of Pitié & Kokaram 2007 (color-matcher's
+  default): x → (x − μ_in)·T + μ_out with T = Σi^−½ (Σi^½ Σo Σi^½)^½ Σi^−½ from the same two rings'
+  RGB covariances; applied with weight ``mask``.
+* ``seamless_clone``: OpenCV's ``cv2.seamlessClone`` (NORMAL_CLONE) of the composite onto itself
+  through the mask, as a user would call it on 8-bit pixels.
 """
 
 from __future__ import annotations
@@ -165,17 +171,21 @@ def poisson(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return _finish(c, m, poisson_solve(c, m > 0))
 
 
-def color_transfer(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Reinhard mean/std transfer in Lab from the ring outside the edge to the masked pixels."""
-    c, m = _check(composite, mask)
+def _rings(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ring 1–16 px inside the fill's edge and the ring 3–16 px outside it (colour-match peers)."""
     inside = m >= 0.5
     if not inside.any():
         inside = m > 0
     sd = _signed_distance(inside, BAND_WIDTH + 1)
     inner = inside & (sd <= BAND_WIDTH)
     outer = ~inside & (sd < -2.5) & (sd >= -BAND_WIDTH)
-    if not outer.any():
-        outer = ~inside
+    return inner, outer if outer.any() else ~inside
+
+
+def color_transfer(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Reinhard mean/std transfer in Lab from the ring outside the edge to the masked pixels."""
+    c, m = _check(composite, mask)
+    inner, outer = _rings(m)
     lab = cv2.cvtColor(c, cv2.COLOR_RGB2Lab)
     mu_i, sd_i = lab[inner].mean(0), lab[inner].std(0)
     mu_o, sd_o = lab[outer].mean(0), lab[outer].std(0)
@@ -186,9 +196,46 @@ def color_transfer(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return _finish(c, m, c + m[..., None] * (rgb - c))
 
 
+def _sqrtm(a: np.ndarray) -> np.ndarray:
+    """Square root of a symmetric positive semi-definite matrix (eigenvalues floored at 0)."""
+    w, v = np.linalg.eigh(a)
+    return (v * np.sqrt(np.maximum(w, 0.0))) @ v.T
+
+
+def mkl(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Monge–Kantorovich linear colour transfer from the ring outside the edge to the masked pixels."""
+    c, m = _check(composite, mask)
+    inner, outer = _rings(m)
+    a, b = c[inner].astype(np.float64), c[outer].astype(np.float64)
+    eps = 1e-6 * np.eye(3)
+    ci, co = np.cov(a.T) + eps, np.cov(b.T) + eps
+    ci_half = _sqrtm(ci)
+    ci_half_inv = np.linalg.inv(ci_half)
+    t = ci_half_inv @ _sqrtm(ci_half @ co @ ci_half) @ ci_half_inv
+    moved = ((c.reshape(-1, 3) - a.mean(0)) @ t + b.mean(0)).reshape(c.shape).astype(np.float32)
+    return _finish(c, m, c + m[..., None] * (moved - c))
+
+
+def seamless_clone(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``cv2.seamlessClone`` NORMAL_CLONE of the 8-bit composite onto itself through ``mask > 0``.
+
+    OpenCV needs the mask's box inside the image with a margin, so both are reflect-padded first."""
+    c, m = _check(composite, mask)
+    pad = 4
+    u8 = np.clip(np.rint(c * 255.0), 0, 255).astype(np.uint8)
+    u8 = cv2.copyMakeBorder(u8, pad, pad, pad, pad, cv2.BORDER_REFLECT)
+    sel = np.zeros(u8.shape[:2], np.uint8)
+    sel[pad:-pad, pad:-pad] = (m > 0).astype(np.uint8) * 255
+    x, y, w, h = cv2.boundingRect(sel)
+    out = cv2.seamlessClone(u8, u8, sel, (x + w // 2, y + h // 2), cv2.NORMAL_CLONE)
+    return _finish(c, m, out[pad:-pad, pad:-pad].astype(np.float32) / 255.0)
+
+
 BASELINES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "identity": identity,
     "feather": feather,
     "poisson": poisson,
     "color_transfer": color_transfer,
+    "mkl": mkl,
+    "seamless_clone": seamless_clone,
 }

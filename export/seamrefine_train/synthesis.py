@@ -63,9 +63,13 @@ class SynthConfig:
       p_leak, leak_strength_range, leak_width_range: weak leak of the fill's look into a ring outside the
         pasted region (strength 0.05–0.25, width 3–12 px, capped so it stays ≤ 15 px from the shape).
     Colour (torchvision ColorJitter semantics; ASUKA bounds 0.15 / 0.2 / 0.1 / 0.03)
-      brightness, contrast, saturation, hue, channel_gain: maximum magnitudes; each magnitude is drawn
-        log-uniform in [jitter_min_frac · bound, bound] with random sign, so most shifts are 1–5 %.
-      p_jitter_component: probability each of the five components is active (at least one is).
+      brightness, contrast, saturation, hue, channel_gain, channel_offset: the bounds of the six
+        components (the last two per channel: multiplicative white balance, additive offset).
+      visible_frac_range: a visible shift draws each magnitude uniformly in this fraction of its bound,
+        with random sign, (0.25, 1.25): up to a little beyond ASUKA's bounds.
+      p_jitter_component: probability each component of a visible shift is on (at least one is).
+      p_subtle_colour: share of colour shifts that are subtle instead: magnitudes log-uniform in
+        [jitter_min_frac · bound, bound], each component on with probability ½.
     Noise
       noise_sigma_range: grain std at mid-grey, log-uniform, (0.004, 0.03).
       noise_corr_range: spatial correlation (Gaussian px) when correlated (60 % of draws), (0.4, 1.2).
@@ -103,8 +107,11 @@ class SynthConfig:
     saturation: float = 0.1
     hue: float = 0.03
     channel_gain: float = 0.05
+    channel_offset: float = 0.03
+    visible_frac_range: tuple[float, float] = (0.25, 1.25)
+    p_jitter_component: float = 0.75
+    p_subtle_colour: float = 0.2
     jitter_min_frac: float = 1.0 / 15.0
-    p_jitter_component: float = 0.5
     noise_sigma_range: tuple[float, float] = (0.004, 0.03)
     noise_corr_range: tuple[float, float] = (0.4, 1.2)
     p_noise_linear: float = 0.3
