@@ -29,17 +29,17 @@ def test_quick_bench_writes_table_json_and_sheet(photos, tmp_path, capsys):
     doc = json.loads(js.read_text())
     assert set(doc["summary"]) == {"clean", "color_uniform", "noise", "all_artifacts"}
     for fam in doc["summary"].values():
-        assert list(fam) == list(bench.CLASSICAL)
+        assert list(fam) == list(bench.DEFAULT_METHODS)
         assert all(s["changed_outside"] == 0 for s in fam.values())
     ident = doc["summary"]["color_uniform"]["identity"]
     assert ident["gain"] == 0.0 and ident["worse"] == 0.0
     assert doc["summary"]["clean"]["identity"]["psnr_in_min"] == 100.0
-    assert len(doc["cases"]) == 6 * len(bench.CLASSICAL)
+    assert len(doc["cases"]) == 6 * len(bench.DEFAULT_METHODS)
     assert {t["target"] for t in doc["targets"]["poisson"]} >= {"artifact cases worse ≤ 5 %"}
     with Image.open(
         png
-    ) as im:  # 3 families × 1 row, columns composite + 3 methods (identity dropped) + clean
-        assert im.size == (96 * 5, 18 + 96 * 3)
+    ) as im:  # 3 families × 1 row, columns composite + methods (identity dropped) + clean
+        assert im.size == (96 * (len(bench.DEFAULT_METHODS) + 1), 18 + 96 * 3)
 
 
 def test_cases_are_deterministic(photos):
@@ -67,12 +67,15 @@ def test_targets_known_values():
         return {**base, **kw}
 
     summary = {
-        "color_uniform": {"m": stats(gain=8.0, psnr=45.0), "poisson": stats(psnr=42.0)},
+        "color_uniform": {"m": stats(gain=8.0, psnr=45.0), "poisson": stats(psnr=42.0),
+                          "mkl": stats(psnr=42.5)},
+        "mixed": {"m": stats(psnr=41.0), "seamless_clone": stats(psnr=40.5)},
         "clean": {"m": stats(psnr_in_min=44.0, changed_outside=3)},
     }
     res = {text: (ok, val) for text, ok, val in bench.targets(summary, "m")}
     assert res["color_uniform: gain ≥ +7 dB"] == (True, "+8.00")
-    assert res["color_uniform: ≥ poisson + 2 dB"] == (True, "+3.00")
+    assert res["color_uniform: ≥ best peer + 2 dB"] == (True, "+2.50")  # the best peer is mkl
+    assert res["mixed: ≥ best peer + 1 dB"] == (False, "+0.50")
     assert res["color_gradient: gain ≥ +7 dB"] == (None, "n/a")
     assert res["clean: min PSNR(out, in) ≥ 45 dB"] == (False, "44.0")
     assert res["zero pixels changed outside the band"] == (False, "3")

@@ -85,7 +85,7 @@ def random_jitter(rng: np.random.Generator, cfg: SynthConfig, mean: float, scale
 
     names = ("brightness", "contrast", "saturation", "hue")
     bounds = (cfg.brightness, cfg.contrast, cfg.saturation, cfg.hue)
-    p: dict = {name: draw(bound) if on[i] else 0.0 for i, (name, bound) in enumerate(zip(names, bounds, strict=True))}
+    p: dict = {n: draw(b) if on[i] else 0.0 for i, (n, b) in enumerate(zip(names, bounds, strict=True))}
     gains = [draw(cfg.channel_gain) for _ in range(3)] if on[4] else [0.0, 0.0, 0.0]
     offsets = [draw(cfg.channel_offset) for _ in range(3)] if on[5] else [0.0, 0.0, 0.0]
     a, b = jitter_matrix(gains=gains, mean=mean, **p)

@@ -15,6 +15,8 @@ Every baseline is ``fn(composite, mask) -> out``: H×W×3 float32 sRGB in [0, 1]
   pairs inside and outside) is smoothed along the edge and subtracted (see ``poisson_solve``). Sparse
   direct solve (scipy ``splu``), one factorisation for the three channels. A uniform colour offset
   inside a hard mask is removed up to the texture noise of the step estimate.
+* ``poisson_membrane``: the same solve with zero guidance across ∂Ω, so the whole per-pixel jump
+  at the edge is spread into the fill as a harmonic membrane.
 * ``color_transfer``: Reinhard et al. 2001 in CIE Lab: the masked pixels get the mean and standard
   deviation of a ring 3–16 px outside the edge, measured on a ring 1–16 px inside; std ratios are
   clipped to [0.5, 2]; applied with weight ``mask`` (the colour match of Krita AI Diffusion and
@@ -59,7 +61,8 @@ def _check(composite: object, mask: object) -> tuple[np.ndarray, np.ndarray]:
     return composite, m
 
 
-def _finish(composite: np.ndarray, mask: np.ndarray, refined: np.ndarray) -> np.ndarray:
+def finish(composite: np.ndarray, mask: np.ndarray, refined: np.ndarray) -> np.ndarray:
+    """``refined`` pasted into ``composite`` through the benchmark band (mask + 16 px, feathered 8)."""
     band = imagemath.band_weights(mask, BAND_WIDTH, BAND_FEATHER)
     return imagemath.composite(composite, np.clip(refined, 0.0, 1.0).astype(np.float32), band)
 
@@ -85,10 +88,12 @@ def feather(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
     filled = cv2.inpaint(u8, ring.astype(np.uint8), 3.0, cv2.INPAINT_TELEA).astype(np.float32) / 255.0
     t = np.clip(np.abs(sd) / FEATHER_PX, 0.0, 1.0)
     w = (1.0 - t * t * (3.0 - 2.0 * t))[..., None]  # smoothstep: 1 on the edge, 0 at FEATHER_PX
-    return _finish(c, m, c + w * (filled - c))
+    return finish(c, m, c + w * (filled - c))
 
 
-def poisson_solve(image: np.ndarray, region: np.ndarray, step_sigma: float = STEP_SIGMA) -> np.ndarray:
+def poisson_solve(
+    image: np.ndarray, region: np.ndarray, step_sigma: float = STEP_SIGMA, zero_cross: bool = False
+) -> np.ndarray:
     """Gradient-domain fill of ``region`` (bool H×W): Δu = div v inside, u = image outside (Dirichlet).
 
     v is the image's own gradient, except across ∂region where the image holds the seam step: there
@@ -96,7 +101,9 @@ def poisson_solve(image: np.ndarray, region: np.ndarray, step_sigma: float = STE
     raw − (mean of the parallel gradients one pixel further inside and one further outside), smoothed
     along the boundary with a Gaussian of ``step_sigma`` px (normalised convolution). The step of a
     fill is smooth along the edge while texture is not, so texture crossing the edge is kept and a
-    smooth colour/tone step is removed. Image-border pixels just lose that neighbour (Neumann).
+    smooth colour/tone step is removed. With ``zero_cross`` the guidance across ∂region is 0 instead
+    (the plain membrane: the whole per-pixel jump is the boundary value). Image-border pixels just lose
+    that neighbour (Neumann).
     """
     h, w = region.shape
     idx = -np.ones((h, w), np.int64)
@@ -148,7 +155,9 @@ def poisson_solve(image: np.ndarray, region: np.ndarray, step_sigma: float = STE
     pb, by, bx, cq, raw, est = (np.concatenate(t) for t in zip(*cross, strict=True))
     if pb.size:
         step = raw - est
-        if step_sigma > 0:
+        if zero_cross:
+            step = raw
+        elif step_sigma > 0:
             acc = np.zeros((h, w, nc), np.float64)
             num = np.zeros((h, w), np.float64)
             np.add.at(acc, (by, bx), step)
@@ -168,7 +177,7 @@ def poisson_solve(image: np.ndarray, region: np.ndarray, step_sigma: float = STE
 def poisson(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Poisson/gradient-domain blend of the masked region into its surroundings (see module docstring)."""
     c, m = _check(composite, mask)
-    return _finish(c, m, poisson_solve(c, m > 0))
+    return finish(c, m, poisson_solve(c, m > 0))
 
 
 def _rings(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -182,6 +191,12 @@ def _rings(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return inner, outer if outer.any() else ~inside
 
 
+def poisson_membrane(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The plain Poisson membrane: the composite's own gradients inside, zero guidance across the edge."""
+    c, m = _check(composite, mask)
+    return finish(c, m, poisson_solve(c, m > 0, zero_cross=True))
+
+
 def color_transfer(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Reinhard mean/std transfer in Lab from the ring outside the edge to the masked pixels."""
     c, m = _check(composite, mask)
@@ -193,7 +208,7 @@ def color_transfer(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
     moved = ((lab - mu_i) * ratio + mu_o).astype(np.float32)
     moved[..., 0] = np.clip(moved[..., 0], 0, 100)
     rgb = cv2.cvtColor(moved, cv2.COLOR_Lab2RGB)
-    return _finish(c, m, c + m[..., None] * (rgb - c))
+    return finish(c, m, c + m[..., None] * (rgb - c))
 
 
 def _sqrtm(a: np.ndarray) -> np.ndarray:
@@ -213,7 +228,7 @@ def mkl(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
     ci_half_inv = np.linalg.inv(ci_half)
     t = ci_half_inv @ _sqrtm(ci_half @ co @ ci_half) @ ci_half_inv
     moved = ((c.reshape(-1, 3) - a.mean(0)) @ t + b.mean(0)).reshape(c.shape).astype(np.float32)
-    return _finish(c, m, c + m[..., None] * (moved - c))
+    return finish(c, m, c + m[..., None] * (moved - c))
 
 
 def seamless_clone(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -228,13 +243,14 @@ def seamless_clone(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
     sel[pad:-pad, pad:-pad] = (m > 0).astype(np.uint8) * 255
     x, y, w, h = cv2.boundingRect(sel)
     out = cv2.seamlessClone(u8, u8, sel, (x + w // 2, y + h // 2), cv2.NORMAL_CLONE)
-    return _finish(c, m, out[pad:-pad, pad:-pad].astype(np.float32) / 255.0)
+    return finish(c, m, out[pad:-pad, pad:-pad].astype(np.float32) / 255.0)
 
 
 BASELINES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "identity": identity,
     "feather": feather,
     "poisson": poisson,
+    "poisson_membrane": poisson_membrane,
     "color_transfer": color_transfer,
     "mkl": mkl,
     "seamless_clone": seamless_clone,

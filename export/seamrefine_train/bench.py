@@ -27,13 +27,24 @@ import numpy as np
 from seamrefine import imagemath
 from seamrefine import metrics as M
 from seamrefine.errors import InputError, SeamRefineError
+from seamrefine.harmonise import harmonise
 
 from . import baselines, synthesis
-from .bench_report import TIMING_RUNS, contact_sheet, format_report, timing_1mp
+from .bench_report import (
+    TIMING_RUNS,
+    colour_shift,
+    contact_sheet,
+    format_bins,
+    format_report,
+    timing_1mp,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PHOTOS = REPO_ROOT.parent / "shared" / "data" / "val"
-CLASSICAL = ("identity", "feather", "poisson", "color_transfer")
+CLASSICAL = ("identity", "feather", "poisson", "poisson_membrane", "seamless_clone", "color_transfer", "mkl")
+DEFAULT_METHODS = (*CLASSICAL, "harmonise")  # harmonise: the refiner's classical stage alone
+# the fixes artists use today
+PEERS = ("poisson", "poisson_membrane", "seamless_clone", "color_transfer", "mkl")
 COLOR = ("color_uniform", "color_gradient", "color_nonuniform")
 TEXTURE = ("noise", "blur", "jpeg")
 TOL_DB = 0.1
@@ -75,12 +86,20 @@ def make_methods(names: list[str], model: str | None, samples: int) -> dict[str,
 
             refiner = Refiner(model)
             methods[name] = lambda c, m, r=refiner: r.refine(c, m, samples=samples)
+        elif name == "harmonise":  # the refiner's classical stage alone
+            methods[name] = harmonised
         elif name in baselines.BASELINES:
             methods[name] = baselines.BASELINES[name]
         else:
-            known = ", ".join([*baselines.BASELINES, "refiner"])
+            known = ", ".join([*baselines.BASELINES, "harmonise", "refiner"])
             raise InputError(f"unknown method {name!r}; known: {known}", name)
     return methods
+
+
+def harmonised(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``seamrefine.harmonise`` alone (no network), pasted through the same band as every method."""
+    change, _ = harmonise(composite, mask)
+    return baselines.finish(composite, mask, composite + change)
 
 
 def _safe(fn: Callable[[], float]) -> float:
@@ -124,12 +143,13 @@ def run(cases: Iterable, methods: dict[str, Callable], sheet_per_family: int = 0
         }
         base = case_metrics(case.composite, case, ref)
         seam_clean = _safe(lambda c=case: M.seam_score(c.clean, c.mask))
+        shift = colour_shift(case)
         for name, fn in methods.items():
             t0 = time.perf_counter()
             out = fn(case.composite, case.mask)
             ms = (time.perf_counter() - t0) * 1000
             mp = case.mask.size / 1e6
-            row = {"case": ci, "family": case.family, "method": name, "ms_per_mp": ms / mp}
+            row = {"case": ci, "family": case.family, "method": name, "ms_per_mp": ms / mp, "shift": shift}
             row.update(case_metrics(np.asarray(out, np.float32), case, ref))
             row["gain"] = row["psnr"] - base["psnr"]
             row["seam_clean"] = seam_clean
@@ -202,14 +222,17 @@ def targets(summary: dict, method: str) -> list[tuple[str, bool | None, str]]:
             (text, None if value is None else bool(ok(value)), "n/a" if value is None else fmt.format(value))
         )
 
+    def over_best_peer(fam: str) -> float | None:
+        p = get(fam, method, "psnr")
+        peers = [q for q in (get(fam, m, "psnr") for m in PEERS if m != method) if q is not None]
+        return None if p is None or not peers else p - max(peers)
+
     for fam in COLOR:
         add(f"{fam}: gain ≥ +7 dB", get(fam, method, "gain"), lambda v: v >= 7.0)
-        p, q = get(fam, method, "psnr"), get(fam, "poisson", "psnr")
-        add(f"{fam}: ≥ poisson + 2 dB", None if p is None or q is None else p - q, lambda v: v >= 2.0)
+        add(f"{fam}: ≥ best peer + 2 dB", over_best_peer(fam), lambda v: v >= 2.0)
         add(f"{fam}: ΔE00 ≤ 1.0", get(fam, method, "de"), lambda v: v <= 1.0, "{:.2f}")
     for fam in ("latent_smear", "mixed"):
-        p, q = get(fam, method, "psnr"), get(fam, "poisson", "psnr")
-        add(f"{fam}: ≥ poisson + 1 dB", None if p is None or q is None else p - q, lambda v: v >= 1.0)
+        add(f"{fam}: ≥ best peer + 1 dB", over_best_peer(fam), lambda v: v >= 1.0)
     for fam in TEXTURE:
         add(f"{fam}: PSNR not below composite", get(fam, method, "gain"), lambda v: v >= 0.0)
         add(
@@ -258,7 +281,8 @@ def parse_args(argv):
                    help="crop size in px (default 320; most val photos are 481×321)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--families", default=",".join(synthesis.FAMILIES), help="comma-separated subset")
-    p.add_argument("--methods", default=None, help=f"comma list (default {','.join(CLASSICAL)}[,refiner])")
+    p.add_argument("--methods", default=None,
+                   help=f"comma list (default {','.join(DEFAULT_METHODS)}[,refiner])")
     p.add_argument(
         "--model", default=None, help="refiner .onnx (adds the refiner method; 'shipped' = default)"
     )
@@ -288,7 +312,9 @@ def main(argv=None) -> int:
         if bad:
             raise InputError(f"unknown families {bad}; known: {', '.join(synthesis.FAMILIES)}", bad)
         names = (
-            args.methods.split(",") if args.methods else [*CLASSICAL] + (["refiner"] if args.model else [])
+            args.methods.split(",")
+            if args.methods
+            else [*DEFAULT_METHODS] + (["refiner"] if args.model else [])
         )
         model = None if args.model in (None, "shipped") else args.model
         methods = make_methods([n.strip() for n in names if n.strip()], model, args.samples)
@@ -307,6 +333,7 @@ def main(argv=None) -> int:
         f"from {args.photos}; {time.perf_counter() - t0:.0f} s"
     )
     print(format_report(summary, names))
+    print(format_bins(rows, names, COLOR))
     print(format_targets(summary, names))
     timing = {}
     if not args.no_timing and "poisson" in methods and "refiner" in methods:

@@ -37,6 +37,45 @@ def format_report(summary: dict, methods: list[str]) -> str:
     return "\n".join(lines)
 
 
+SHIFT_BINS = (0.0, 1.0, 3.0, 6.0, float("inf"))  # mean RGB shift of the fill, % of full scale
+
+
+def colour_shift(case) -> float:
+    """How far the fill's colour is off, in % of full scale: the mean |composite − clean| over the fully
+    pasted pixels, both Gaussian-blurred (σ 2 px) so that grain and detail do not count."""
+    import cv2
+
+    full = case.alpha >= 0.99 if case.alpha is not None else case.mask >= 0.99
+    if not full.any():
+        return 0.0
+    diff = cv2.GaussianBlur(case.composite, (0, 0), 2.0) - cv2.GaussianBlur(case.clean, (0, 0), 2.0)
+    return float(np.abs(diff[full]).mean() * 100.0)
+
+
+def format_bins(rows: list[dict], methods: list[str], families: tuple[str, ...]) -> str:
+    """Gain over the composite and share of cases worse, per colour-shift bin, over ``families``."""
+    sel = [r for r in rows if r["family"] in families]
+    lines = ["", f"== colour families by mean RGB shift of the fill ({', '.join(families)}) ==",
+             f"{'method':15s} " + " ".join(f"{_bin_name(i):>17s}" for i in range(len(SHIFT_BINS) - 1))]
+    for m in methods:
+        cells = []
+        for i in range(len(SHIFT_BINS) - 1):
+            rs = [r for r in sel if r["method"] == m and SHIFT_BINS[i] <= r["shift"] < SHIFT_BINS[i + 1]]
+            if not rs:
+                cells.append(f"{'—':>17s}")
+                continue
+            gain = float(np.mean([r["gain"] for r in rs]))
+            worse = float(np.mean([r["gain"] < -0.1 for r in rs]))
+            cells.append(f"{gain:+6.2f} w{worse:4.0%} n{len(rs):<3d}")
+        lines.append(f"{m:15s} " + " ".join(cells))
+    return "\n".join(lines)
+
+
+def _bin_name(i: int) -> str:
+    lo, hi = SHIFT_BINS[i], SHIFT_BINS[i + 1]
+    return f"< {hi:g} %" if lo == 0 else f"> {lo:g} %" if hi == float("inf") else f"{lo:g}–{hi:g} %"
+
+
 def contact_sheet(kept: dict, rows: list[dict], methods: list[str], path: Path, tile: int) -> None:
     """PNG grid: one row per chosen case, columns composite / each method / clean; red dots = mask edge."""
     from PIL import Image, ImageDraw

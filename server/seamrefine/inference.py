@@ -26,6 +26,7 @@ from numbers import Integral, Real
 
 import numpy as np
 
+from . import harmonise
 from . import imagemath as im
 from .errors import ImageTooLargeError, InputError, SeamRefineError
 from .session import ModelSession
@@ -126,8 +127,23 @@ def _metrics():
     return seam_score
 
 
+def _harmonisation(crop: np.ndarray, mask_crop: np.ndarray, linear: bool, width: int):
+    """The classical colour harmonisation's change for the crop (sRGB float32, crop-shaped), or None
+    when its seam gate stays closed; and its info (seam position, gate, gain, offset)."""
+    rgb, _ = im.to_float(crop)
+    np.clip(rgb, 0.0, 1.0, out=rgb)
+    if linear:
+        rgb = im.linear_to_srgb(rgb)
+    change, info = harmonise.harmonise(rgb, _mask_float(mask_crop), reach=width)
+    return (change if info["gate"] > 0 else None), info
+
+
 class Refiner:
-    """Refines seams with one loaded model. Thread-safe to call; ``last_scores`` is the last call's."""
+    """Refines seams with one loaded model. Thread-safe to call; ``last_scores`` is the last call's.
+
+    Each call first runs the classical colour harmonisation (``seamrefine.harmonise``: seam gate,
+    band gain + offset, plane) on the crop, then the model on the harmonised crop; ``classical=False``
+    runs the model alone (tests of the tile engine, the benchmark's model-only row)."""
 
     def __init__(
         self,
@@ -137,12 +153,14 @@ class Refiner:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         threads: int | None = None,
         session: ModelSession | None = None,
+        classical: bool = True,
     ):
         self.session = (
             session if session is not None else ModelSession(model_path, providers, threads=threads)
         )
         self.manifest = self.session.manifest
         self.max_pixels = int(max_pixels)
+        self.classical = bool(classical)
         self.last_scores: tuple[float, float] = (math.nan, math.nan)
         self.last_info: dict = {}
 
@@ -235,7 +253,10 @@ class Refiner:
             if samples > 1 and metrics is None:
                 log.warning("seamrefine.seam_score is unavailable: multi-sample pooling keeps sample 0 only")
                 samples = 1
-            job = _Job(self, crop, mask_crop, width, feather, float(strength), linear)
+            pre = None
+            if self.classical:
+                pre, info["harmonise"] = _harmonisation(crop, mask_crop, linear, width)
+            job = _Job(self, crop, mask_crop, width, feather, float(strength), linear, pre)
             total = len(job.tiles) * samples
             info["tiles"], info["samples"] = len(job.tiles), samples
             done = [0]

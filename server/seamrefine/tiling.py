@@ -1,7 +1,8 @@
 """The tile engine behind :class:`seamrefine.inference.Refiner`: one crop through the model, streamed.
 
 ``_Job`` cuts padded tiles from the original-dtype crop on the fly (``_pad_index`` reproduces
-``imagemath.pad_to_multiple``), runs the model on each, blends them with the weights of ``_axis_tiles``
+``imagemath.pad_to_multiple``), adds the classical harmonisation's change (``pre``, sRGB, crop-shaped)
+when there is one, runs the model on each, blends them with the weights of ``_axis_tiles``
 into an accumulator one row of tiles tall, and composites finished rows into the destination in strips of
 ≤ ``STRIP_PIXELS``. What is accumulated is the model's change (output − input), which is added to the
 original values, so float values outside [0, 1] survive inside the band. Multi-sample pooling's jittered
@@ -86,9 +87,9 @@ def _jitter(k: int) -> tuple[float, float, int] | None:
 class _Job:
     """One refine call's crop geometry: which tiles to run, how to blend them, how to composite."""
 
-    def __init__(self, refiner: Refiner, crop, mask_crop, width, feather, strength, linear):
+    def __init__(self, refiner: Refiner, crop, mask_crop, width, feather, strength, linear, pre=None):
         self.session = refiner.session
-        self.crop, self.mask = crop, mask_crop
+        self.crop, self.mask, self.pre = crop, mask_crop, pre
         self.width, self.feather, self.strength, self.linear = width, feather, strength, linear
         h, w = mask_crop.shape
         pm = self.session.pad_multiple
@@ -114,8 +115,8 @@ class _Job:
         ]
 
     def _tile_input(self, y0, y1, x0, x1, jitter) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The model's image and mask inputs for one tile, and ``base``: the tile as the model sees it
-        before jitter (sRGB, clipped to [0, 1]), against which the model's change is measured."""
+        """The model's image and mask inputs for one tile, and ``base``: the tile before the classical
+        harmonisation ``pre`` and jitter (sRGB, clipped to [0, 1]), against which the change is measured."""
         h, w = self.mask.shape
         if y1 <= h and x1 <= w:  # inside the crop: plain slices, no gather
             win = (slice(y0, y1), slice(x0, x1))
@@ -126,6 +127,8 @@ class _Job:
         if self.linear:
             rgb = im.linear_to_srgb(rgb)
         base = rgb
+        if self.pre is not None:
+            rgb = np.clip(rgb + self.pre[win], 0.0, 1.0)
         if jitter is not None:
             gain, offset, seed = jitter
             noise = _hash_noise(seed, y0, y1, x0, x1, self.wp)

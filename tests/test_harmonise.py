@@ -1,0 +1,150 @@
+"""seamrefine.harmonise: smoke, known values (offset, gain, feathered ramp, plane), gate, errors."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from seamrefine import harmonise as H
+from seamrefine import imagemath
+from seamrefine import metrics as M
+from seamrefine.errors import DTypeError, EmptyMaskError, ShapeError
+
+
+def texture(seed: int, h: int = 160, w: int = 200) -> np.ndarray:
+    """A photo-like float32 RGB image: a random smooth colour field (σ 8 px, std 0.07) plus grain."""
+    rng = np.random.default_rng(seed)
+    field = cv2.GaussianBlur(rng.normal(0, 1, (h, w, 3)).astype(np.float32), (0, 0), 8.0)
+    field *= 0.07 / field.std()
+    grain = rng.normal(0, 0.02, (h, w, 3)).astype(np.float32)
+    return np.clip(0.5 + field + grain, 0.0, 1.0).astype(np.float32)
+
+
+def ellipse(h: int = 160, w: int = 200, cy: float = 80, cx: float = 95, ry: float = 45, rx: float = 60):
+    yy, xx = np.mgrid[:h, :w]
+    return (((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1.0).astype(np.float32)
+
+
+def pasted(clean: np.ndarray, alpha: np.ndarray, fake: np.ndarray) -> np.ndarray:
+    return (clean + alpha[..., None] * (fake - clean)).astype(np.float32)
+
+
+def band_gain(change: np.ndarray, comp: np.ndarray, clean: np.ndarray, mask: np.ndarray) -> float:
+    band = imagemath.band_weights(mask, 16, 8)
+    return M.band_psnr(comp + change, clean, band) - M.band_psnr(comp, clean, band)
+
+
+def test_smoke_shape_dtype_and_info():
+    clean, mask = texture(0), ellipse()
+    change, info = H.harmonise(pasted(clean, mask, clean + 0.06), mask)
+    assert change.shape == clean.shape and change.dtype == np.float32 and np.isfinite(change).all()
+    assert {"position", "gap", "z", "step", "gate", "gain", "offset"} <= set(info)
+
+
+def test_hard_uniform_offset_is_removed():
+    clean, mask = texture(1), ellipse()
+    comp = pasted(clean, mask, clean + np.float32([0.07, 0.03, -0.04]))
+    change, info = H.harmonise(comp, mask)
+    assert info["gate"] == 1.0 and info["position"] == 0 and info["gap"] == 0
+    inside = mask > 0.5
+    err_before = np.abs(comp - clean)[inside].mean()
+    err_after = np.abs(comp + change - clean)[inside].mean()
+    assert err_after < 0.15 * err_before
+    assert band_gain(change, comp, clean, mask) > 12.0
+
+
+def test_gain_and_offset_known_values():
+    clean, mask = texture(2), ellipse()
+    comp = pasted(clean, mask, clean * 1.12 - 0.02)  # brighter and more contrasty fill
+    change, info = H.harmonise(comp, mask)
+    assert info["gate"] == 1.0
+    np.testing.assert_allclose(info["gain"], 1 / 1.12, atol=0.04)
+    assert band_gain(change, comp, clean, mask) > 8.0
+
+
+def test_feathered_paste_inside_the_selection():
+    # the user selected 3 px more than the fill, and the fill was feathered over ~4 px
+    clean = texture(3)
+    shape = ellipse()
+    sd = H.signed_distance(shape > 0.5)
+    alpha = np.clip((sd - 3.0) / 4.0 + 0.5, 0, 1).astype(np.float32)
+    comp = pasted(clean, alpha, clean + np.float32([0.06, 0.06, 0.0]))
+    change, info = H.harmonise(comp, shape)
+    assert info["gate"] == 1.0 and info["gap"] >= 2 and 0 <= info["position"] <= 5
+    assert band_gain(change, comp, clean, shape) > 8.0
+
+
+def test_colour_gradient_across_the_fill_is_followed_by_the_plane(monkeypatch):
+    clean, mask = texture(4), ellipse()
+    xx = np.mgrid[:160, :200][1].astype(np.float32) / 200
+    drift = np.stack([0.02 + 0.1 * xx, 0.02 + 0.1 * xx, np.zeros_like(xx)], -1)
+    comp = pasted(clean, mask, clean + drift)
+    left, right = (mask > 0.5) & (xx < 0.35), (mask > 0.5) & (xx > 0.6)
+
+    def errors() -> list[float]:
+        change, _ = H.harmonise(comp, mask)
+        return [float(np.abs(comp + change - clean)[part].mean()) for part in (left, right)]
+
+    with_plane = errors()
+    monkeypatch.setattr(H, "PLANE_RIDGE", 1e9)  # slopes forced to 0: one offset for the whole fill
+    flat = errors()
+    for part, err, err_flat in zip((left, right), with_plane, flat, strict=True):
+        assert err < 0.5 * np.abs(comp - clean)[part].mean()  # both ends corrected
+        assert err < 0.8 * err_flat  # and better than a single offset
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_clean_edges_are_left_bit_identical(seed):
+    clean = texture(10 + seed)
+    mask = ellipse(cy=60 + 8 * seed, cx=80 + 10 * seed, ry=30 + 3 * seed, rx=40)
+    change, info = H.harmonise(clean, mask)
+    assert info["gate"] == 0.0 and not change.any()
+
+
+def test_nothing_changes_beyond_reach():
+    clean, mask = texture(5), ellipse()
+    shape = ellipse(ry=41, rx=56)  # the paste sits 4 px inside the selection: the ramp starts inside
+    comp = pasted(clean, shape, clean + 0.08)
+    change, info = H.harmonise(comp, mask, reach=2)
+    assert info["gate"] > 0
+    far = imagemath.distance_to_region(mask > 0.5, 4) > 2
+    assert not change[far].any()
+
+
+def test_gate_known_values():
+    lo, hi = H.GATE_RANGE
+    assert H.gate(H.Seam(0, 0, lo - 1, 0.05)) == 0.0
+    assert H.gate(H.Seam(0, 0, hi + 1, 0.05)) == 1.0
+    assert H.gate(H.Seam(0, 0, (lo + hi) / 2, 0.05)) == pytest.approx(0.5)
+
+
+def test_signed_distance_known_values():
+    inside = np.zeros((7, 9), bool)
+    inside[2:5, 3:7] = True
+    sd = H.signed_distance(inside)
+    assert sd[3, 4] == pytest.approx(1.5) and sd[2, 3] == pytest.approx(0.5)
+    assert sd[1, 4] == pytest.approx(-0.5) and sd[3, 0] == pytest.approx(-2.5)
+
+
+def test_ring_profile_band_means_known_value():
+    # rings inside are 0.8, outside 0.2: every contour pixel sees a step of -0.6 across position 0
+    inside = ellipse() > 0.5
+    x = np.where(inside[..., None], 0.8, 0.2).astype(np.float32) * np.ones(3, np.float32)
+    prof = H.RingProfile(x, H.signed_distance(inside))
+    step, ok = prof.step(0, 0)
+    assert ok.all() and np.allclose(step, -0.6, atol=1e-5)
+
+
+def test_errors_carry_the_bad_value():
+    x, mask = texture(6), ellipse()
+    with pytest.raises(DTypeError, match="float32") as e:
+        H.harmonise(x.astype(np.float64), mask)
+    assert e.value.value == "float64"
+    with pytest.raises(ShapeError, match="H×W×3") as e:
+        H.harmonise(x[..., :2].copy(), mask)
+    assert e.value.value == (160, 200, 2)
+    with pytest.raises(ShapeError, match="mask must be") as e:
+        H.harmonise(x, mask[:10])
+    assert e.value.value == (10, 200)
+    with pytest.raises(EmptyMaskError):
+        H.harmonise(x, np.zeros_like(mask))
