@@ -75,8 +75,9 @@ class RingProfile:
     """Box-local means of each 1-px ring around the mask edge, sampled at the mask's contour pixels.
 
     For contour pixel i and ring k: ``num[k, i]`` = Σ x over ring-k pixels in the box around i, ``den``
-    their count; the box's side is ``BOX`` + 2|k| px, so that rings far from the edge still reach i. Any band of rings then has the local mean Σ num / Σ den (normalised convolution), so
-    steps across every candidate seam position come from one pass of boxes.
+    their count; the box's side is ``BOX`` + 2|k| px, so that rings far from the edge still reach i.
+    Any band of rings then has the local mean Σ num / Σ den (normalised convolution), so steps across
+    every candidate seam position come from one pass of boxes.
     """
 
     def __init__(self, x: np.ndarray, sd: np.ndarray):
