@@ -111,11 +111,27 @@ def test_nothing_changes_beyond_reach():
     assert not change[far].any()
 
 
-def test_gate_known_values():
-    lo, hi = H.GATE_RANGE
-    assert H.gate(H.Seam(0, 0, lo - 1, 0.05)) == 0.0
-    assert H.gate(H.Seam(0, 0, hi + 1, 0.05)) == 1.0
-    assert H.gate(H.Seam(0, 0, (lo + hi) / 2, 0.05)) == pytest.approx(0.5)
+def test_gate_uses_the_learned_model(monkeypatch):
+    seen = []
+
+    class Fake:
+        def confidence(self, features):
+            seen.append(features)
+            return 0.25
+
+    monkeypatch.setattr(H.seam_gate, "load", lambda: Fake())
+    seam = H.Seam(0, 0, 3.0, 0.05, tuple(float(i) for i in range(9)))
+    assert H.gate(seam) == 0.25 and list(seen[0]) == list(range(9))
+    assert H.gate(H.Seam(0, 0, 0.0, 0.0, ())) == 0.0  # nothing measured: no correction
+
+
+def test_features_separate_a_seam_from_a_clean_edge():
+    clean, mask = texture(7), ellipse()
+    seam = H.measure(pasted(clean, mask, clean + 0.06), mask).seam
+    plain = H.measure(clean, mask).seam
+    assert len(seam.features) == len(H.seam_gate.FEATURES)
+    assert seam.features[1] > plain.features[1] + 1.0  # log1p of the excess z
+    assert H.gate(seam) == 1.0 and H.gate(plain) == 0.0
 
 
 def test_signed_distance_known_values():

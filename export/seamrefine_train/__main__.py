@@ -1,11 +1,11 @@
-"""``python -m seamrefine_train {train,export,bench,colour_ceiling} [args]``."""
+"""``python -m seamrefine_train {train,train_gate,export,bench,colour_ceiling} [args]``."""
 
 from __future__ import annotations
 
 import sys
 
 USAGE = (
-    "usage: python -m seamrefine_train {train,export,bench,colour_ceiling} [args]"
+    "usage: python -m seamrefine_train {train,train_gate,export,bench,colour_ceiling} [args]"
     "  (train: --key=value overrides)"
 )
 
@@ -18,6 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     cmd, rest = argv[0], argv[1:]
     if cmd == "train":
         from .train import main as run
+    elif cmd == "train_gate":
+        from .train_gate import main as run
     elif cmd == "export":
         from .export_onnx import main as run
     elif cmd == "bench":

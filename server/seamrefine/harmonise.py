@@ -10,9 +10,9 @@ means along the contour (``RingProfile``: box sums of each ring, sampled at the 
   by the robust z of its coherent step: the median local step along the contour over its MAD-based
   standard error. Content steps change sign along a contour, a fill's colour drift does not.
 * **Whether.** A smooth colour gradient crossing the edge (a sky) is coherent too, but it steps as
-  much across the parallel contours beside the seam zone. So the gate looks at the *excess* step over
-  theirs: ``gate`` ramps from 0 to 1 as its z goes through ``GATE_RANGE``; below that nothing changes
-  (clean edges and texture mismatches stay bit-identical).
+  much across the parallel contours beside the seam zone, so the *excess* step over theirs matters
+  too. ``gate`` is a learned logistic regression on such features (``seam_gate``); below its
+  threshold nothing changes (clean edges and texture mismatches stay bit-identical).
 * **How.** One per-channel gain and offset (``band_affine``) from the band means either side of the
   ramp: both sides see the same content up to the seam. What is left is removed by a robust plane
   (``plane_field``) that follows colour gradients across the fill. The change is applied past the
@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from . import seam_gate
 from .errors import DTypeError, EmptyMaskError, ShapeError
 
 BAND = 1  # rings (px) in each band either side of a seam position
@@ -42,10 +43,8 @@ RINGS = (-26, 30)  # ring k holds the pixels with floor(signed distance) == k (0
 POSITIONS = tuple(range(-3, 6))  # candidate seam positions: between ring s − 1 and ring s
 GAPS = (0, 2, 4, 6)  # half-widths of the ramp a seam may be spread over (feathered pastes)
 GAIN_LIMITS = (0.85, 1.18)
-GATE_RANGE = (4.5, 5.5)  # robust z of the excess coherent step: no correction below, full above
 PLANE_RIDGE = 0.05  # ridge on the plane's slopes, relative to the number of contour samples
 IRLS_ROUNDS = 4
-SELECT = 0
 WORK_PIXELS = 250_000  # the seam is measured on the crop area-reduced to at most this size
 
 
@@ -54,12 +53,14 @@ class Seam:
     """Where the seam was found and how much it stands out.
 
     position: px inside the mask edge (working resolution); gap: half-width of its ramp; z: the robust
-    significance of its excess coherent step (see ``RingProfile.stats``); step: that step's size."""
+    significance of its excess coherent step (see ``RingProfile.stats``); step: that step's size;
+    features: what the learned gate sees (``seam_gate.FEATURES``)."""
 
     position: int
     gap: int
     z: float
     step: float
+    features: tuple[float, ...]
 
 
 def signed_distance(inside: np.ndarray) -> np.ndarray:
@@ -116,9 +117,9 @@ class RingProfile:
         m_in, d_in = self.band(s + g, s + g + BAND)
         return m_out - m_in, (d_out >= 2) & (d_in >= 2)
 
-    def stats(self, s: int, g: int) -> tuple[float, float, float] | None:
-        """Across (s, g), or None when too few contour pixels see all the bands: the robust z of the
-        coherent step, the same for the *excess* step, and the excess step's size.
+    def stats(self, s: int, g: int) -> CandidateStats | None:
+        """The candidate (s, g)'s statistics (``CandidateStats``), or None when too few contour pixels
+        see all the bands.
 
         z per channel is the median over its MAD-based standard error, one independent sample per
         box side of contour, RMS over channels. The excess step is the step minus the mean of the
@@ -130,38 +131,70 @@ class RingProfile:
         before, ok_b = self.step(s - reach, g)
         after, ok_a = self.step(s + reach, g)
         both = ok & ok_b & ok_a
-        if both.sum() < 8:
+        n = int(both.sum())
+        if n < 8:
             return None
         side = BOX + 2 * (abs(s) + 2 * g + 2 * BAND)  # the widest box among the rings used
-        n_eff = np.sqrt(both.sum() / side)
+        root_n = np.sqrt(n / side)
 
         def robust_z(v: np.ndarray) -> tuple[float, np.ndarray]:
             med = np.median(v, 0)
             mad = 1.4826 * np.median(np.abs(v - med), 0) + 1e-5
-            return float(np.linalg.norm(med / mad * n_eff) / np.sqrt(3.0)), med
+            return float(np.linalg.norm(med / mad * root_n) / np.sqrt(3.0)), med
 
-        z, _ = robust_z(step[both])
-        z_excess, med = robust_z(step[both] - 0.5 * (before[both] + after[both]))
-        return z, z_excess, float(np.linalg.norm(med) / np.sqrt(3.0))
+        v = step[both]
+        z, med = robust_z(v)
+        z_excess, med_excess = robust_z(v - 0.5 * (before[both] + after[both]))
+        busy = float(np.linalg.norm(v, axis=-1).mean())
+        return CandidateStats(s, g, z, z_excess, _rms(med_excess), busy, _rms(med), n)
+
+
+def _rms(v: np.ndarray) -> float:
+    return float(np.linalg.norm(v) / np.sqrt(v.size))
+
+
+@dataclass(frozen=True)
+class CandidateStats:
+    """One candidate seam (position s, gap g): z and z_excess as in ``RingProfile.stats``; step: the
+    excess step's size; busy: mean |local step|; coherent: |median local step|; n: contour pixels."""
+
+    position: int
+    gap: int
+    z: float
+    z_excess: float
+    step: float
+    busy: float
+    coherent: float
+    n: int
 
 
 def find_seam(profile: RingProfile) -> Seam:
-    """The candidate (position, gap) with the most significant coherent step (largest robust z);
-    its ``excess`` z then says whether that step is the fill's or a colour gradient's (``gate``)."""
-    best, best_z = Seam(0, 0, 0.0, 0.0), 0.0
-    for g in GAPS:
-        for s in POSITIONS:
-            st = profile.stats(s, g)
-            if st is not None and st[SELECT] > best_z:
-                best, best_z = Seam(s, g, st[1], st[2]), st[SELECT]
-    return best
+    """The candidate (position, gap) with the most significant coherent step (largest robust z), and
+    the features the learned gate judges it by (``seam_gate.FEATURES``)."""
+    cands = [st for g in GAPS for s in POSITIONS if (st := profile.stats(s, g)) is not None]
+    if not cands:
+        return Seam(0, 0, 0.0, 0.0, ())
+    best = max(cands, key=lambda c: c.z)
+    features = (
+        np.log1p(best.z),
+        np.log1p(best.z_excess),
+        np.log(best.step + 1e-3),
+        np.log1p(max(c.z_excess for c in cands)),
+        best.position / 4.0,
+        best.gap / 4.0,
+        np.log(best.n),
+        np.log(best.busy + 1e-3),
+        best.coherent / max(best.busy, 1e-6),
+    )
+    return Seam(best.position, best.gap, best.z_excess, best.step, tuple(float(f) for f in features))
 
 
 def gate(seam: Seam) -> float:
-    """Confidence in [0, 1] that the fill has a colour seam: a ramp of the excess step's z over
-    ``GATE_RANGE``."""
-    lo, hi = GATE_RANGE
-    return float(np.clip((seam.z - lo) / (hi - lo), 0.0, 1.0))
+    """Confidence in [0, 1] that the fill has a colour seam worth correcting: the learned seam gate
+    (``seam_gate``) on the seam's features; 0 when no candidate could be measured."""
+    if not seam.features:
+        return 0.0
+    return seam_gate.load().confidence(np.asarray(seam.features))
 
 
 @dataclass(frozen=True)
@@ -244,16 +277,18 @@ def _smoothstep(t: np.ndarray) -> np.ndarray:
     return t * t * (3.0 - 2.0 * t)
 
 
-def harmonise(x: np.ndarray, mask: np.ndarray, reach: int = 16) -> tuple[np.ndarray, dict]:
-    """Remove the colour seam of the fill ``mask`` in ``x`` (H×W×3 float32 RGB, H×W mask in [0, 1]).
+@dataclass(frozen=True)
+class Measurement:
+    """What ``measure`` found: the working-resolution factor, the fill, its ring profile and seam."""
 
-    On the crop area-reduced to ≤ ``WORK_PIXELS``: find the seam (``find_seam``) and its confidence
-    (``gate``), fit the band affine map and the plane of the jump it leaves. At full resolution the
-    change is ``gate · w · (x·g + b − x + plane)`` with w the seam's ramp (0 outside it, 1 past it)
-    and 0 beyond ``reach`` px outside the mask. Returns (change, info): ``x + change`` is the
-    harmonised image; info holds the seam (position and gap in px), its z and step, the gate, the
-    gain and the offset. Raises DTypeError/ShapeError/EmptyMaskError on bad input.
-    """
+    f: int
+    inside: np.ndarray
+    profile: RingProfile
+    seam: Seam
+
+
+def measure(x: np.ndarray, mask: np.ndarray) -> Measurement:
+    """Find the seam of the fill ``mask`` in ``x`` on the crop area-reduced to ≤ ``WORK_PIXELS``."""
     _check(x, mask)
     h, w = mask.shape
     f = max(1, int(np.ceil(np.sqrt(h * w / WORK_PIXELS))))
@@ -263,19 +298,34 @@ def harmonise(x: np.ndarray, mask: np.ndarray, reach: int = 16) -> tuple[np.ndar
     small = x if f == 1 else cv2.resize(x, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
     small_in = inside if f == 1 else cv2.resize(
         inside.astype(np.float32), small.shape[1::-1], interpolation=cv2.INTER_AREA) >= 0.5
-    sd = signed_distance(small_in)
-    profile = RingProfile(small, sd)
-    seam = find_seam(profile)
-    conf = gate(seam)
-    info = {"z": seam.z, "step": seam.step, "position": seam.position * f,
-            "gap": seam.gap * f, "gate": conf, "scale": f}
+    profile = RingProfile(small, signed_distance(small_in))
+    return Measurement(f, inside, profile, find_seam(profile))
+
+
+def correction(x: np.ndarray, m: Measurement, conf: float, reach: int = 16) -> tuple[np.ndarray, ColourMap]:
+    """``conf · w · cmap.change(x)``: the fitted colour map's change, in full past the seam's ramp,
+    blended over it (w), 0 outside it and beyond ``reach`` px outside the mask. H×W×3 float32."""
+    cmap = fit_colour_map(m.profile, m.seam)
+    start = m.seam.position - m.seam.gap  # the ramp's outer end, in rings
+    sd = signed_distance(m.inside) / m.f
+    ramp = _smoothstep((sd - start) / max(2.0 * m.seam.gap, 1e-3)) * (sd * m.f > -reach)
+    return (conf * ramp[..., None] * cmap.change(x, m.f)).astype(np.float32), cmap
+
+
+def harmonise(x: np.ndarray, mask: np.ndarray, reach: int = 16) -> tuple[np.ndarray, dict]:
+    """Remove the colour seam of the fill ``mask`` in ``x`` (H×W×3 float32 RGB, H×W mask in [0, 1]).
+
+    ``measure`` the seam, ask the learned ``gate`` how sure it is, and apply the ``correction``
+    scaled by that confidence. Returns (change, info): ``x + change`` is the harmonised image; info
+    holds the seam (position and gap in px), its excess z and step, the gate, and when the gate is
+    open the gain and offset. Raises DTypeError/ShapeError/EmptyMaskError on bad input.
+    """
+    m = measure(x, mask)
+    conf = gate(m.seam)
+    info = {"z": m.seam.z, "step": m.seam.step, "position": m.seam.position * m.f,
+            "gap": m.seam.gap * m.f, "gate": conf, "scale": m.f}
     if conf <= 0.0:
         return np.zeros_like(x), info
-    cmap = fit_colour_map(profile, seam)
-    start = seam.position - seam.gap  # the ramp's outer end, in rings
-    sd_full = signed_distance(inside) / f
-    ramp = _smoothstep((sd_full - start) / max(2.0 * seam.gap, 1e-3)) * (sd_full * f > -reach)
-    ramp = ramp[..., None]
-    change = conf * ramp * cmap.change(x, f)
+    change, cmap = correction(x, m, conf, reach)
     info.update(gain=cmap.gain.tolist(), offset=cmap.offset.tolist())
-    return change.astype(np.float32), info
+    return change, info

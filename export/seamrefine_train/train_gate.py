@@ -1,0 +1,160 @@
+"""Train the learned seam gate (``seamrefine.seam_gate``) on synthetic seams from the training photos.
+
+    python -m seamrefine_train train_gate [--photos ../shared/data/train] [--cases 3000] [--seed 0]
+        [--out server/seamrefine/models/seam_gate.json] [--workers 2]
+
+Top to bottom: draw cases (a random crop, a family from ``FAMILY_WEIGHTS``, and with probability
+``P_EDGE_ALIGNED`` a selection that hugs the fill's edge, else the default synthesis with grown /
+shrunk selections); for each, measure the seam and its gate features, and apply the full correction
+(gate = 1) to learn what it would gain (band PSNR over the composite). Then fit a cost-weighted,
+L2-regularised logistic regression: label = the correction gains more than ``GAIN_OK`` dB, weight =
+|gain| clipped to [0.3, 10]; clean cases are labelled 0 with weight ``CLEAN_WEIGHT``. The ramp starts
+``MARGIN`` above the highest clean logit, so no clean training case is touched. The JSON gets the
+weights and a training record (command, photos, cases, per-family gains under the gate).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+from seamrefine import harmonise, imagemath, seam_gate
+from seamrefine import metrics as M
+from seamrefine.errors import InputError, SeamRefineError
+
+from . import synthesis
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_PHOTOS = REPO_ROOT.parent / "shared" / "data" / "train"
+FAMILY_WEIGHTS = {
+    "clean": 0.2, "color_uniform": 0.16, "color_gradient": 0.1, "color_nonuniform": 0.1, "noise": 0.08,
+    "blur": 0.07, "jpeg": 0.06, "latent_smear": 0.08, "truncation": 0.05, "mixed": 0.1,
+}
+P_EDGE_ALIGNED = 0.5
+EDGE_ALIGNED = {"paste_offset_range": (0, 0), "user_dilate_range": (0, 0), "p_leak": 0.0}
+SIZES = (256, 320, 384)
+GAIN_OK = 0.3  # dB
+CLEAN_WEIGHT = 10.0
+L2 = 1e-2
+MARGIN = 0.25  # logit units above the highest clean case
+RAMP = 1.5  # logit units from no correction to full correction
+
+
+def _case(args: tuple[list[Path], int, int]) -> dict | None:
+    """One training case's gate features and what the full correction would gain."""
+    paths, seed, index = args
+    rng = np.random.default_rng([seed, index])
+    names = list(FAMILY_WEIGHTS)
+    p = np.array([FAMILY_WEIGHTS[n] for n in names])
+    family = names[int(rng.choice(len(names), p=p / p.sum()))]
+    cfg = synthesis.SynthConfig(**EDGE_ALIGNED) if rng.random() < P_EDGE_ALIGNED else None
+    size = int(rng.choice(SIZES))
+    photo = synthesis.load_photo(paths[int(rng.integers(len(paths)))])
+    case = synthesis.make_case(synthesis.random_crop(photo, size, rng), seed, index, family, cfg)
+    try:
+        m = harmonise.measure(case.composite, case.mask)
+    except SeamRefineError:
+        return None
+    if not m.seam.features:
+        return None
+    change, _ = harmonise.correction(case.composite, m, 1.0)
+    band = imagemath.band_weights(case.mask, 16, 8)
+    out = np.clip(case.composite + change, 0.0, 1.0)
+    base = M.band_psnr(case.composite, case.clean, band)
+    return {"family": family, "features": list(m.seam.features),
+            "gain": M.band_psnr(out, case.clean, band) - base}
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float = L2, iters: int = 50):
+    """Weighted, L2-regularised logistic regression by Newton's method on standardised features.
+
+    Returns (mean, scale, weights, bias) with logit = ((x − mean)/scale)·weights + bias."""
+    mean, scale = x.mean(0), x.std(0) + 1e-9
+    a = np.concatenate([(x - mean) / scale, np.ones((len(x), 1))], 1)
+    theta = np.zeros(a.shape[1])
+    reg = l2 * w.sum() * np.diag([1.0] * (a.shape[1] - 1) + [0.0])
+    for _ in range(iters):
+        p = 1.0 / (1.0 + np.exp(-(a @ theta)))
+        grad = a.T @ (w * (p - y)) + reg @ theta
+        hess = (a * (w * p * (1 - p))[:, None]).T @ a + reg
+        step = np.linalg.solve(hess, grad)
+        theta -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return mean, scale, theta[:-1], float(theta[-1])
+
+
+def record(rows: list[dict], model: seam_gate.GateModel) -> dict:
+    """Per family: cases, mean gain and share worse (< −0.1 dB) with the gate applied (hard at its
+    midpoint: an approximation of the soft ramp), and the share of cases the gate opens."""
+    out = {}
+    for fam in FAMILY_WEIGHTS:
+        rs = [r for r in rows if r["family"] == fam]
+        if not rs:
+            continue
+        conf = np.array([model.confidence(np.array(r["features"])) for r in rs])
+        gains = np.where(conf >= 0.5, [r["gain"] for r in rs], 0.0)
+        out[fam] = {
+            "cases": len(rs),
+            "gain_db": round(float(gains.mean()), 3),
+            "worse": round(float((gains < -0.1).mean()), 4),
+            "opened": round(float((conf > 0).mean()), 4),
+        }
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m seamrefine_train train_gate", description=__doc__.split("\n\n")[0]
+    )
+    ap.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS)
+    ap.add_argument("--cases", type=int, default=3000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=seam_gate.DEFAULT_PATH)
+    args = ap.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        paths = synthesis.list_photos(args.photos)
+        if not paths:
+            raise InputError(f"no .jpg/.png photos in {str(args.photos)!r}", str(args.photos))
+        if args.cases < 20:
+            raise InputError(f"need --cases ≥ 20, got {args.cases}", args.cases)
+    except SeamRefineError as e:
+        print(f"train_gate: {e.message}", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    jobs = [(paths, args.seed, i) for i in range(args.cases)]
+    if args.workers > 1:
+        with Pool(args.workers) as pool:
+            rows = [r for r in pool.imap(_case, jobs, chunksize=8) if r is not None]
+    else:
+        rows = [r for r in map(_case, jobs) if r is not None]
+    x = np.array([r["features"] for r in rows])
+    gain = np.array([r["gain"] for r in rows])
+    clean = np.array([r["family"] == "clean" for r in rows])
+    y = ((gain > GAIN_OK) & ~clean).astype(float)
+    w = np.where(clean, CLEAN_WEIGHT, np.clip(np.abs(gain), 0.3, 10.0))
+    mean, scale, weights, bias = fit_logistic(x, y, w)
+    logits = ((x - mean) / scale) @ weights + bias
+    lo = float(logits[clean].max() + MARGIN) if clean.any() else 0.0
+    model = seam_gate.GateModel(mean, scale, weights, bias, lo, lo + RAMP)
+    doc = model.to_dict()
+    cmd = " ".join(sys.argv[1:] if argv is None else argv)
+    doc["training"] = {
+        "command": f"python -m seamrefine_train train_gate {cmd}".strip(),
+        "photos": str(args.photos), "cases": len(rows), "seed": args.seed,
+        "seconds": round(time.perf_counter() - t0, 1), "per_family": record(rows, model),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(doc, indent=1) + "\n")
+    print(json.dumps(doc["training"], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,103 @@
+"""The learned seam gate: how sure we are that a fill has a colour seam worth correcting.
+
+A logistic regression on a handful of features of the strongest candidate seam (``FEATURES``, computed
+by ``seamrefine.harmonise.find_seam``). Its weights are ours: ``python -m seamrefine_train train_gate``
+fits them on synthetic seams from the training photos and writes ``models/seam_gate.json`` (weights,
+feature standardisation, the logit ramp and the training record). The confidence is the logit ramped
+linearly from 0 at ``lo`` to 1 at ``hi``, where ``lo`` lies above every clean case of the training set.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelError
+
+DEFAULT_PATH = Path(__file__).resolve().parent / "models" / "seam_gate.json"
+
+FEATURES = (
+    "log1p_z",  # robust z of the candidate's coherent step
+    "log1p_z_excess",  # the same for its excess over the steps beside it (colour gradients cancel)
+    "log_step_excess",  # size of that excess step
+    "log1p_max_z_excess",  # the largest excess z among all candidates
+    "position",  # px inside the mask edge / 4
+    "gap",  # ramp half-width / 4
+    "log_contour",  # contour pixels that see all bands
+    "log_busy",  # mean |local step|: how much the content changes across the contour
+    "coherence",  # |median step| / mean |local step|
+)
+
+
+@dataclass(frozen=True)
+class GateModel:
+    """Standardised logistic regression: logit = ((f − mean) / scale) · weights + bias."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    weights: np.ndarray
+    bias: float
+    lo: float
+    hi: float
+
+    def logit(self, features: np.ndarray) -> float:
+        f = (np.asarray(features, np.float64) - self.mean) / self.scale
+        return float(f @ self.weights + self.bias)
+
+    def confidence(self, features: np.ndarray) -> float:
+        """The gate in [0, 1]: 0 below ``lo``, 1 above ``hi``, linear between."""
+        return float(np.clip((self.logit(features) - self.lo) / (self.hi - self.lo), 0.0, 1.0))
+
+    def to_dict(self) -> dict:
+        return {
+            "features": list(FEATURES),
+            "mean": self.mean.tolist(),
+            "scale": self.scale.tolist(),
+            "weights": self.weights.tolist(),
+            "bias": self.bias,
+            "lo": self.lo,
+            "hi": self.hi,
+        }
+
+    @classmethod
+    def from_dict(cls, doc: dict) -> GateModel:
+        """Validate and build; ModelError (carrying the bad field) when the file does not fit."""
+        if list(doc.get("features", [])) != list(FEATURES):
+            raise ModelError(f"seam gate features {doc.get('features')!r} do not match {list(FEATURES)}",
+                             doc.get("features"))
+        arrays = {}
+        for key in ("mean", "scale", "weights"):
+            a = np.asarray(doc.get(key), np.float64)
+            if a.shape != (len(FEATURES),) or not np.isfinite(a).all():
+                raise ModelError(f"seam gate field {key!r} must be {len(FEATURES)} finite numbers", key)
+            arrays[key] = a
+        if (arrays["scale"] <= 0).any():
+            raise ModelError("seam gate scales must be positive", "scale")
+        nums = [doc.get(k) for k in ("bias", "lo", "hi")]
+        if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in nums) or not nums[1] < nums[2]:
+            raise ModelError(f"seam gate bias/lo/hi must be finite numbers with lo < hi, got {nums}", nums)
+        return cls(arrays["mean"], arrays["scale"], arrays["weights"], *map(float, nums))
+
+
+_cache: dict[Path, GateModel] = {}
+_lock = threading.Lock()
+
+
+def load(path: Path | str = DEFAULT_PATH) -> GateModel:
+    """The gate model in ``path`` (cached per path); ModelError when missing or malformed."""
+    p = Path(path)
+    with _lock:
+        if p not in _cache:
+            try:
+                doc = json.loads(p.read_text())
+            except (OSError, ValueError) as e:
+                raise ModelError(f"cannot read the seam gate {str(p)!r}: {e}", str(p)) from e
+            if not isinstance(doc, dict):
+                raise ModelError(f"the seam gate {str(p)!r} is not a JSON object", str(p))
+            _cache[p] = GateModel.from_dict(doc)
+        return _cache[p]

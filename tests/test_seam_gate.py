@@ -1,0 +1,104 @@
+"""seamrefine.seam_gate (the learned gate) and seamrefine_train.train_gate (what trains it)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from seamrefine import seam_gate
+from seamrefine.errors import ModelError
+from seamrefine_train import train_gate
+
+N = len(seam_gate.FEATURES)
+
+
+def model(**kw) -> seam_gate.GateModel:
+    base = dict(mean=np.zeros(N), scale=np.ones(N), weights=np.eye(N)[0], bias=0.0, lo=0.0, hi=2.0)
+    return seam_gate.GateModel(**{**base, **kw})
+
+
+def test_confidence_known_values():
+    m = model()
+    f = np.zeros(N)
+    assert m.confidence(f) == 0.0  # logit 0 = lo
+    f[0] = 1.0
+    assert m.logit(f) == 1.0 and m.confidence(f) == pytest.approx(0.5)
+    f[0] = 5.0
+    assert m.confidence(f) == 1.0
+    standardised = model(mean=np.full(N, 1.0), scale=np.full(N, 2.0))
+    assert standardised.logit(np.full(N, 3.0)) == pytest.approx(1.0)  # (3 − 1) / 2 · 1
+
+
+def test_round_trip_and_shipped_model():
+    m = model(bias=0.5)
+    back = seam_gate.GateModel.from_dict(json.loads(json.dumps(m.to_dict())))
+    assert back.logit(np.ones(N)) == pytest.approx(m.logit(np.ones(N)))
+    shipped = seam_gate.load()
+    doc = json.loads(seam_gate.DEFAULT_PATH.read_text())
+    assert doc["training"]["cases"] >= 1000 and "train_gate" in doc["training"]["command"]
+    assert 0.0 <= shipped.confidence(np.zeros(N)) <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment", "value"),
+    [
+        ({"features": ["z"]}, "do not match", ["z"]),
+        ({"weights": [1.0, 2.0]}, "'weights' must be", "weights"),
+        ({"scale": [0.0] * N}, "positive", "scale"),
+        ({"lo": 2.0, "hi": 1.0}, "lo < hi", [0.0, 2.0, 1.0]),
+    ],
+)
+def test_bad_gate_files_are_typed_errors(change, fragment, value):
+    doc = {**model().to_dict(), **change}
+    with pytest.raises(ModelError, match=fragment) as e:
+        seam_gate.GateModel.from_dict(doc)
+    assert e.value.value == value
+
+
+def test_missing_or_garbage_file(tmp_path):
+    with pytest.raises(ModelError, match="cannot read the seam gate"):
+        seam_gate.load(tmp_path / "nope.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2]")
+    with pytest.raises(ModelError, match="not a JSON object"):
+        seam_gate.load(bad)
+
+
+def test_fit_logistic_known_direction_and_weighting():
+    x = np.array([[-2.0], [-1.0], [1.0], [2.0]])
+    y = np.array([0.0, 0.0, 1.0, 1.0])
+    mean, scale, w, b = train_gate.fit_logistic(x, y, np.ones(4))
+    assert mean[0] == 0.0 and w[0] > 0 and abs(b) < 1e-6  # symmetric data: no bias
+    # a heavy weight on a positive point near the boundary pulls the boundary towards the negatives
+    x2 = np.array([[-2.0], [-1.0], [0.5], [2.0]])
+    m2, s2, w2, b2 = train_gate.fit_logistic(x2, y, np.array([1, 1, 20, 1.0]))
+    assert ((np.array([0.0]) - m2) / s2 @ w2 + b2) > 0  # x = 0 is now on the positive side
+
+
+def test_train_gate_smoke(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(2):
+        img = np.clip(0.5 + 0.2 * rng.standard_normal((8, 8, 3)), 0, 1)
+        big = np.asarray(Image.fromarray((img * 255).astype(np.uint8)).resize((300, 300), Image.BICUBIC))
+        Image.fromarray(big).save(photos / f"p{i}.png")
+    out = tmp_path / "gate.json"
+    argv = ["--photos", str(photos), "--cases", "40", "--workers", "1", "--out", str(out)]
+    assert train_gate.main(argv) == 0
+    trained = seam_gate.load(out)
+    doc = json.loads(out.read_text())
+    assert doc["training"]["cases"] >= 30 and "clean" in doc["training"]["per_family"]
+    assert doc["training"]["per_family"]["clean"]["opened"] == 0.0  # the ramp starts above every clean case
+    assert trained.lo < trained.hi
+    assert '"per_family"' in capsys.readouterr().out
+
+
+def test_train_gate_errors(tmp_path, capsys):
+    assert train_gate.main(["--photos", str(tmp_path), "--cases", "40"]) == 2
+    assert "no .jpg/.png photos" in capsys.readouterr().err
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "a.png")
+    assert train_gate.main(["--photos", str(tmp_path), "--cases", "5"]) == 2
+    assert "--cases ≥ 20" in capsys.readouterr().err
