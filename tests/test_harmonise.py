@@ -164,3 +164,33 @@ def test_errors_carry_the_bad_value():
     assert e.value.value == (10, 200)
     with pytest.raises(EmptyMaskError):
         H.harmonise(x, np.zeros_like(mask))
+
+
+def test_colour_map_change_known_values():
+    gain, offset = np.array([0.5, 1.0, 2.0]), np.array([0.1, 0.2, -0.3])
+    cmap = H.ColourMap(gain, offset, np.zeros((2, 3)), (0.0, 0.0), 1.0)
+    x = np.full((2, 2, 3), 0.4, np.float32)
+    full = cmap.change(x, 1, np.ones((2, 2), np.float32))
+    np.testing.assert_allclose(full[0, 0], [0.4 * 0.5 + 0.1 - 0.4, 0.2, 0.4 * 2.0 - 0.3 - 0.4], atol=1e-6)
+    assert not cmap.change(x, 1, np.zeros((2, 2), np.float32)).any()
+    # a half-pasted pixel x = c + ½·(F(c) − c), F the inverse map: the change recovers c exactly
+    c = np.float32(0.3)
+    fc = (c - 0.1) / 0.5  # red channel: F(c) = (c − b) / g
+    half = np.full((1, 1, 3), c + 0.5 * (fc - c), np.float32)
+    got = half + cmap.change(half, 1, np.full((1, 1), 0.5, np.float32))
+    assert got[0, 0, 0] == pytest.approx(c, abs=1e-6)
+
+
+def test_ramp_profile_follows_the_paste():
+    clean, mask = texture(8), ellipse()
+    sd = H.signed_distance(mask > 0.5)
+    hard = pasted(clean, (sd > 2.0).astype(np.float32), clean + 0.08)  # rings ≥ 2 pasted
+    m = H.measure(hard, mask)
+    edges, share = H.ramp_profile(m.profile, m.seam)
+    weight = lambda ring: np.interp(ring, edges, share, left=0, right=1)  # noqa: E731
+    assert weight(1) < 0.2 and weight(2) > 0.8
+    soft = pasted(clean, np.clip(sd / 6.0, 0, 1).astype(np.float32), clean + 0.08)  # a 6 px feather
+    m = H.measure(soft, mask)
+    edges, share = H.ramp_profile(m.profile, m.seam)
+    assert m.seam.gap >= 2 and np.all(np.diff(share) >= 0)
+    assert 0.2 < np.interp(3, edges, share) < 0.8  # half way through the feather

@@ -1,6 +1,6 @@
 """Make the bundled demo composite from the CC0 sample photo with the project's own synthesis.
 
-    python -m seamrefine_train.make_sample [--seed 7] [--index 7] [--family mixed]
+    python -m seamrefine_train.make_sample [--seed 7] [--index 25] [--family color_uniform]
 
 Writes server/seamrefine/samples/coffee_composite.png and coffee_mask.png (8-bit).
 """
@@ -21,8 +21,8 @@ SAMPLES = Path(__file__).resolve().parents[2] / "server" / "seamrefine" / "sampl
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--index", type=int, default=7)
-    ap.add_argument("--family", default="mixed")
+    ap.add_argument("--index", type=int, default=25)
+    ap.add_argument("--family", default="color_uniform")
     ap.add_argument("--out", type=Path, default=SAMPLES)
     args = ap.parse_args(argv)
     case = make_case(load_photo(SAMPLES / "coffee.png"), args.seed, args.index, family=args.family)

@@ -42,7 +42,7 @@ BOX = 13  # px: side of the box that localises band means along the contour
 RINGS = (-26, 30)  # ring k holds the pixels with floor(signed distance) == k (0: first inside)
 POSITIONS = tuple(range(-3, 6))  # candidate seam positions: between ring s − 1 and ring s
 GAPS = (0, 2, 4, 6)  # half-widths of the ramp a seam may be spread over (feathered pastes)
-GAIN_LIMITS = (0.85, 1.18)
+GAIN_LIMITS = (0.8, 1.25)
 PLANE_RIDGE = 0.05  # ridge on the plane's slopes, relative to the number of contour samples
 IRLS_ROUNDS = 4
 WORK_PIXELS = 250_000  # the seam is measured on the crop area-reduced to at most this size
@@ -208,13 +208,18 @@ class ColourMap:
     centre: tuple[float, float]
     scale: float
 
-    def change(self, x: np.ndarray, f: int) -> np.ndarray:
-        """The map's change ``g·x + b + plane − x`` on a full-resolution image (working px × ``f``)."""
+    def change(self, x: np.ndarray, f: int, alpha: np.ndarray) -> np.ndarray:
+        """The change that undoes the fill's colour on a full-resolution image (working px × ``f``)
+        whose pixels were pasted with weight ``alpha`` (H×W): with F the inverse of this map, a pixel
+        is x = c + α·(F(c) − c); solved for the photo's c per channel,
+        c = (x + α·(b + plane)/g) / (1 + α·(1/g − 1)), which is g·x + b + plane where α = 1."""
         h, w = x.shape[:2]
         gx = ((np.arange(w) + 0.5) / f - 0.5 - self.centre[1]) / self.scale
         gy = ((np.arange(h) + 0.5) / f - 0.5 - self.centre[0]) / self.scale
-        plane = gx[None, :, None] * self.slopes[0] + gy[:, None, None] * self.slopes[1]
-        return (x * (self.gain - 1.0) + self.offset + plane).astype(np.float32)
+        shift = self.offset + gx[None, :, None] * self.slopes[0] + gy[:, None, None] * self.slopes[1]
+        a = alpha[..., None]
+        c = (x + a * shift / self.gain) / (1.0 + a * (1.0 / self.gain - 1.0))
+        return (c - x).astype(np.float32)
 
 
 IDENTITY_MAP = ColourMap(np.ones(3), np.zeros(3), np.zeros((2, 3)), (0.0, 0.0), 1.0)
@@ -272,11 +277,6 @@ def _check(x: object, mask: object) -> None:
         raise EmptyMaskError("the mask is empty: nothing to harmonise", 0.0)
 
 
-def _smoothstep(t: np.ndarray) -> np.ndarray:
-    t = np.clip(t, 0.0, 1.0)
-    return t * t * (3.0 - 2.0 * t)
-
-
 @dataclass(frozen=True)
 class Measurement:
     """What ``measure`` found: the working-resolution factor, the fill, its ring profile and seam."""
@@ -302,14 +302,39 @@ def measure(x: np.ndarray, mask: np.ndarray) -> Measurement:
     return Measurement(f, inside, profile, find_seam(profile))
 
 
+def ramp_profile(profile: RingProfile, seam: Seam) -> tuple[np.ndarray, np.ndarray]:
+    """How the seam's step builds up across its zone, ring by ring: (ring edges, share of the step
+    reached there). The zone of (s, g) spans the ring boundaries s − g … s + g; the step across each
+    boundary (the coherent one-ring step, projected on the whole step's direction, negatives
+    dropped) is accumulated, so a sharp edge between two pixel rings or a soft feather both get the
+    blend they were pasted with. Rings before the zone get 0, after it 1."""
+    s, g = seam.position, seam.gap
+    total, ok = profile.step(s, g)
+    direction = np.median(total[ok], 0) if ok.any() else np.zeros(3)
+    norm = float(np.linalg.norm(direction))
+    bounds = np.arange(s - g, s + g + 1)
+    if norm < 1e-6:
+        return bounds.astype(np.float64), np.linspace(0.0, 1.0, bounds.size)
+    parts = []
+    for k in bounds:
+        step, ok_k = profile.step(int(k), 0)
+        parts.append(max(float(np.median(step[ok_k], 0) @ direction) / norm, 0.0) if ok_k.sum() >= 8 else 0.0)
+    cum = np.cumsum(parts)
+    share = cum / cum[-1] if cum[-1] > 0 else np.linspace(0.0, 1.0, bounds.size)
+    return bounds.astype(np.float64), share
+
+
 def correction(x: np.ndarray, m: Measurement, conf: float, reach: int = 16) -> tuple[np.ndarray, ColourMap]:
-    """``conf · w · cmap.change(x)``: the fitted colour map's change, in full past the seam's ramp,
-    blended over it (w), 0 outside it and beyond ``reach`` px outside the mask. H×W×3 float32."""
+    """The fitted colour map's change for pixels pasted with weight conf · w, w the seam's measured
+    ramp (``ramp_profile``: 0 before the seam, 1 past it) and 0 beyond ``reach`` px outside the mask.
+    H×W×3 float32."""
     cmap = fit_colour_map(m.profile, m.seam)
-    start = m.seam.position - m.seam.gap  # the ramp's outer end, in rings
-    sd = signed_distance(m.inside) / m.f
-    ramp = _smoothstep((sd - start) / max(2.0 * m.seam.gap, 1e-3)) * (sd * m.f > -reach)
-    return (conf * ramp[..., None] * cmap.change(x, m.f)).astype(np.float32), cmap
+    edges, share = ramp_profile(m.profile, m.seam)
+    sd = signed_distance(m.inside)
+    # a ring k (pixels with k ≤ sd < k + 1) is past boundary k: its weight is the share reached there
+    ring = np.floor(sd / m.f)
+    w = np.interp(ring, edges, share, left=0.0, right=1.0) * (sd > -reach)
+    return cmap.change(x, m.f, (conf * w).astype(np.float32)), cmap
 
 
 def harmonise(x: np.ndarray, mask: np.ndarray, reach: int = 16) -> tuple[np.ndarray, dict]:
