@@ -120,8 +120,9 @@ def test_gate_uses_the_learned_model(monkeypatch):
             return 0.25
 
     monkeypatch.setattr(H.seam_gate, "load", lambda: Fake())
-    seam = H.Seam(0, 0, 3.0, 0.05, tuple(float(i) for i in range(9)))
-    assert H.gate(seam) == 0.25 and list(seen[0]) == list(range(9))
+    n = len(H.seam_gate.FEATURES)
+    seam = H.Seam(0, 0, 3.0, 0.05, tuple(float(i) for i in range(n)))
+    assert H.gate(seam) == 0.25 and list(seen[0]) == list(range(n))
     assert H.gate(H.Seam(0, 0, 0.0, 0.0, ())) == 0.0  # nothing measured: no correction
 
 

@@ -175,6 +175,9 @@ def find_seam(profile: RingProfile) -> Seam:
     if not cands:
         return Seam(0, 0, 0.0, 0.0, ())
     best = max(cands, key=lambda c: c.z)
+    seam = Seam(best.position, best.gap, best.z_excess, best.step, ())
+    gain = fit_colour_map(profile, seam).gain
+    clipped = np.isclose(gain, GAIN_LIMITS[0]) | np.isclose(gain, GAIN_LIMITS[1])
     features = (
         np.log1p(best.z),
         np.log1p(best.z_excess),
@@ -185,6 +188,8 @@ def find_seam(profile: RingProfile) -> Seam:
         np.log(best.n),
         np.log(best.busy + 1e-3),
         best.coherent / max(best.busy, 1e-6),
+        float(np.abs(np.log(gain)).mean()),
+        float(clipped.mean()),
     )
     return Seam(best.position, best.gap, best.z_excess, best.step, tuple(float(f) for f in features))
 
@@ -214,12 +219,15 @@ class ColourMap:
         is x = c + α·(F(c) − c); solved for the photo's c per channel,
         c = (x + α·(b + plane)/g) / (1 + α·(1/g − 1)), which is g·x + b + plane where α = 1."""
         h, w = x.shape[:2]
-        gx = ((np.arange(w) + 0.5) / f - 0.5 - self.centre[1]) / self.scale
-        gy = ((np.arange(h) + 0.5) / f - 0.5 - self.centre[0]) / self.scale
-        shift = self.offset + gx[None, :, None] * self.slopes[0] + gy[:, None, None] * self.slopes[1]
-        a = alpha[..., None]
-        c = (x + a * shift / self.gain) / (1.0 + a * (1.0 / self.gain - 1.0))
-        return (c - x).astype(np.float32)
+        f32 = np.float32
+        gx = (((np.arange(w) + 0.5) / f - 0.5 - self.centre[1]) / self.scale).astype(f32)
+        gy = (((np.arange(h) + 0.5) / f - 0.5 - self.centre[0]) / self.scale).astype(f32)
+        inv = (1.0 / self.gain).astype(f32)
+        slopes = (self.slopes * inv).astype(f32)
+        shift = gy[:, None, None] * slopes[1] + (self.offset * inv).astype(f32)  # H×1×3, then H×W×3:
+        shift = shift + gx[None, :, None] * slopes[0]  # (b + plane) / g
+        a = alpha[..., None].astype(f32)
+        return (x + a * shift) / (1.0 + a * (inv - 1.0)) - x
 
 
 IDENTITY_MAP = ColourMap(np.ones(3), np.zeros(3), np.zeros((2, 3)), (0.0, 0.0), 1.0)

@@ -31,6 +31,8 @@ FEATURES = (
     "log_contour",  # contour pixels that see all bands
     "log_busy",  # mean |local step|: how much the content changes across the contour
     "coherence",  # |median step| / mean |local step|
+    "abs_log_gain",  # mean |log gain| of the colour map fitted to it
+    "gain_clipped",  # share of channels whose gain hit GAIN_LIMITS (the fit is not to be trusted)
 )
 
 
