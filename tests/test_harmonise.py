@@ -70,8 +70,8 @@ def test_feathered_paste_inside_the_selection():
     alpha = np.clip((sd - 3.0) / 4.0 + 0.5, 0, 1).astype(np.float32)
     comp = pasted(clean, alpha, clean + np.float32([0.06, 0.06, 0.0]))
     change, info = H.harmonise(comp, shape)
-    assert info["gate"] == 1.0 and info["gap"] >= 2 and 0 <= info["position"] <= 5
-    assert band_gain(change, comp, clean, shape) > 8.0
+    assert info["gate"] > 0.9 and info["gap"] >= 2 and 0 <= info["position"] <= 5
+    assert band_gain(change, comp, clean, shape) > 7.0
 
 
 def test_colour_gradient_across_the_fill_is_followed_by_the_plane(monkeypatch):
