@@ -13,15 +13,16 @@ means along the contour (``RingProfile``: box sums of each ring, sampled at the 
   much across the parallel contours beside the seam zone, so the *excess* step over theirs matters
   too. ``gate`` is a learned logistic regression on such features (``seam_gate``); below its
   threshold nothing changes (clean edges and texture mismatches stay bit-identical).
-* **How.** One per-channel gain and offset (``band_affine``) from the band means either side of the
-  ramp: both sides see the same content up to the seam. What is left is removed by a robust plane
-  (``plane_field``) that follows colour gradients across the fill. The change is applied past the
-  ramp in full and blended over it, so brightness, contrast and saturation are fixed in the whole
-  fill, not only near its edge.
+* **How.** One colour map (``fit_colour_map``): per-channel gain and offset from the band means
+  either side of the ramp (both sides see the same content up to the seam) and a robust plane for
+  drifts across the fill. It is applied past the ramp in full and, inside the ramp, with the weight
+  the seam was measured to build up with (``ramp_profile``; per pixel where the fill's and the
+  photo's colours tell pasted from unpasted pixels, ``_pixel_alpha``), so brightness, contrast and
+  saturation are fixed in the whole fill, not only near its edge.
 
-Measured on training photos (MODEL.md): a per-pixel Poisson/harmonic membrane of the residual jump,
-tried here too, lost 2–4 dB against this plane on every colour family, because the local jump is
-dominated by content; it is not used.
+Measured on training photos (MODEL.md): a harmonic (Poisson) membrane of the per-pixel jump left after
+the map, tried here too, lost 1.4–5 dB against the map alone on every colour family, because that jump
+is dominated by content; it is not used.
 
 All functions are pure numpy/OpenCV on H×W×3 float32 RGB and H×W float32 masks in [0, 1], shared by
 serving (``seamrefine.inference``) and the benchmark.
