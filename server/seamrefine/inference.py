@@ -141,9 +141,9 @@ def _harmonisation(crop: np.ndarray, mask_crop: np.ndarray, linear: bool, width:
 class Refiner:
     """Refines seams with one loaded model. Thread-safe to call; ``last_scores`` is the last call's.
 
-    Each call first runs the classical colour harmonisation (``seamrefine.harmonise``: seam gate,
-    band gain + offset, plane) on the crop, then the model on the harmonised crop; ``classical=False``
-    runs the model alone (tests of the tile engine, the benchmark's model-only row)."""
+    Each call first runs the classical colour harmonisation (``seamrefine.harmonise``: seam finder,
+    learned seam gate, colour map) on the crop, then the model on the harmonised crop (on the crop as
+    it is where the gate stays closed); ``classical=False`` runs the model alone (tile-engine tests)."""
 
     def __init__(
         self,
