@@ -28,7 +28,8 @@ IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
 
 # ---- image files ------------------------------------------------------------------------------
 def load_image(path: Path) -> np.ndarray:
-    """H×W×3/4 uint8 or uint16 RGB(A). 16-bit colour PNGs need opencv (Pillow reads them as 8-bit)."""
+    """H×W×3/4 uint8 or uint16 RGB(A). 16-bit colour PNGs are read with OpenCV (Pillow reads them as
+    8-bit)."""
     from PIL import Image
 
     path = Path(path)
@@ -51,14 +52,8 @@ def load_image(path: Path) -> np.ndarray:
 
 
 def _load_png16(path: Path) -> np.ndarray:
-    try:
-        import cv2
-    except ImportError:
-        raise InputError(
-            f"{path} is a 16-bit colour PNG; reading it needs opencv-python-headless "
-            "(pip install opencv-python-headless)",
-            str(path),
-        ) from None
+    import cv2
+
     arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if arr is None:
         raise InputError(f"cannot read image {path}", str(path))
