@@ -102,3 +102,6 @@ def test_train_gate_errors(tmp_path, capsys):
     Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "a.png")
     assert train_gate.main(["--photos", str(tmp_path), "--cases", "5"]) == 2
     assert "--cases ≥ 20" in capsys.readouterr().err
+    for bad in ("32", "a,b"):
+        assert train_gate.main(["--photos", str(tmp_path), "--cases", "40", "--sizes", bad]) == 2
+        assert "--sizes must list crop sizes" in capsys.readouterr().err

@@ -45,15 +45,15 @@ MARGIN = 0.25  # logit units above the highest clean case
 RAMP = 1.5  # logit units from no correction to full correction
 
 
-def _case(args: tuple[list[Path], int, int]) -> dict | None:
+def _case(args: tuple[list[Path], int, int, tuple[int, ...]]) -> dict | None:
     """One training case's gate features and what the full correction would gain."""
-    paths, seed, index = args
+    paths, seed, index, sizes = args
     rng = np.random.default_rng([seed, index])
     names = list(FAMILY_WEIGHTS)
     p = np.array([FAMILY_WEIGHTS[n] for n in names])
     family = names[int(rng.choice(len(names), p=p / p.sum()))]
     cfg = synthesis.SynthConfig(**EDGE_ALIGNED) if rng.random() < P_EDGE_ALIGNED else None
-    size = int(rng.choice(SIZES))
+    size = int(rng.choice(sizes))
     photo = synthesis.load_photo(paths[int(rng.integers(len(paths)))])
     case = synthesis.make_case(synthesis.random_crop(photo, size, rng), seed, index, family, cfg)
     try:
@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", type=Path, default=seam_gate.DEFAULT_PATH)
+    ap.add_argument("--sizes", default=",".join(map(str, SIZES)), help="crop sizes in px, comma-separated")
     args = ap.parse_args(sys.argv[1:] if argv is None else argv)
     try:
         paths = synthesis.list_photos(args.photos)
@@ -124,11 +125,17 @@ def main(argv: list[str] | None = None) -> int:
             raise InputError(f"no .jpg/.png photos in {str(args.photos)!r}", str(args.photos))
         if args.cases < 20:
             raise InputError(f"need --cases ≥ 20, got {args.cases}", args.cases)
+        try:
+            sizes = tuple(int(v) for v in args.sizes.split(",") if v.strip())
+        except ValueError:
+            sizes = ()
+        if not sizes or min(sizes) < 64:
+            raise InputError(f"--sizes must list crop sizes ≥ 64 px, got {args.sizes!r}", args.sizes)
     except SeamRefineError as e:
         print(f"train_gate: {e.message}", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
-    jobs = [(paths, args.seed, i) for i in range(args.cases)]
+    jobs = [(paths, args.seed, i, sizes) for i in range(args.cases)]
     if args.workers > 1:
         with Pool(args.workers) as pool:
             rows = [r for r in pool.imap(_case, jobs, chunksize=8) if r is not None]
