@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import cv2
 import numpy as np
 from seamrefine import metrics as M
 
@@ -43,8 +44,6 @@ SHIFT_BINS = (0.0, 1.0, 3.0, 6.0, float("inf"))  # mean RGB shift of the fill, %
 def colour_shift(case) -> float:
     """How far the fill's colour is off, in % of full scale: the mean |composite − clean| over the fully
     pasted pixels, both Gaussian-blurred (σ 2 px) so that grain and detail do not count."""
-    import cv2
-
     full = case.alpha >= 0.99 if case.alpha is not None else case.mask >= 0.99
     if not full.any():
         return 0.0

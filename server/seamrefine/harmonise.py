@@ -56,18 +56,22 @@ class Seam:
 
     position: px inside the mask edge (working resolution); gap: half-width of its ramp; z: the robust
     significance of its excess coherent step (see ``RingProfile.stats``); step: that step's size;
-    features: what the learned gate sees (``seam_gate.FEATURES``)."""
+    features: what the learned gate sees (``seam_gate.FEATURES``); colour_map: the map fitted across
+    it (``fit_colour_map``; None when no candidate could be measured)."""
 
     position: int
     gap: int
     z: float
     step: float
     features: tuple[float, ...]
+    colour_map: ColourMap | None = None
 
 
 def signed_distance(inside: np.ndarray) -> np.ndarray:
     """Signed Euclidean distance to the edge of ``inside``: +0.5 on the first pixel inside, −0.5 on the
     first pixel outside, growing by 1 per pixel away from the edge (float32)."""
+    # cv2's precise transform differs by ≤ 4e-6 px between thread counts; only floor(sd) and integer
+    # thresholds of it are used here, which such differences cannot move (sd + 0.5 is √n, never k + ½)
     u8 = inside.astype(np.uint8)
     d_in = cv2.distanceTransform(u8, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     d_out = cv2.distanceTransform(1 - u8, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
@@ -177,8 +181,8 @@ def find_seam(profile: RingProfile) -> Seam:
     if not cands:
         return Seam(0, 0, 0.0, 0.0, ())
     best = max(cands, key=lambda c: c.z)
-    seam = Seam(best.position, best.gap, best.z_excess, best.step, ())
-    gain = fit_colour_map(profile, seam).gain
+    cmap = fit_colour_map(profile, Seam(best.position, best.gap, best.z_excess, best.step, ()))
+    gain = cmap.gain
     clipped = np.isclose(gain, GAIN_LIMITS[0]) | np.isclose(gain, GAIN_LIMITS[1])
     features = (
         np.log1p(best.z),
@@ -193,7 +197,7 @@ def find_seam(profile: RingProfile) -> Seam:
         float(np.abs(np.log(gain)).mean()),
         float(clipped.mean()),
     )
-    return Seam(best.position, best.gap, best.z_excess, best.step, tuple(float(f) for f in features))
+    return Seam(best.position, best.gap, best.z_excess, best.step, tuple(float(f) for f in features), cmap)
 
 
 def gate(seam: Seam) -> float:
@@ -338,7 +342,7 @@ def correction(x: np.ndarray, m: Measurement, conf: float, reach: int = 16) -> t
     """The fitted colour map's change for pixels pasted with weight conf · w, w the seam's measured
     ramp (``ramp_profile``: 0 before the seam, 1 past it; per pixel inside it, ``_pixel_alpha``) and 0
     beyond ``reach`` px outside the mask. H×W×3 float32."""
-    cmap = fit_colour_map(m.profile, m.seam)
+    cmap = m.seam.colour_map or IDENTITY_MAP
     edges, share = ramp_profile(m.profile, m.seam)
     sd = signed_distance(m.inside)
     # a ring k (pixels with k ≤ sd < k + 1) is past boundary k: its weight is the share reached there
