@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import zmq
 from onnx_fixture import make_fixture_model
-from seamrefine.demo import start_daemon, stop_daemon
-from seamrefine.protocol import Reply
+from seamrefine.app.demo import start_daemon, stop_daemon
+from seamrefine.service.protocol import Reply
 
 # Keep the daemons light on a shared 2-core machine.
 DAEMON_ENV = {"OMP_NUM_THREADS": "1", "SEAM_REFINE_THREADS": "1"}

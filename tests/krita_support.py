@@ -90,9 +90,7 @@ class Daemon:
         self.runtime_dir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, SEAM_REFINE_RUNTIME_DIR=str(runtime_dir), SEAM_REFINE_LOG_DIR=str(log_dir),
                    OMP_NUM_THREADS="1")
-        has_cli = (REPO / "server" / "seamrefine" / "cli.py").is_file()
-        module = "seamrefine.cli" if has_cli else "seamrefine.daemon"
-        args = [sys.executable, "-m", module] + (["serve"] if module == "seamrefine.cli" else [])
+        args = [sys.executable, "-m", "seamrefine.app.cli", "serve"]
         if launcher is not None:  # a script taking the daemon's arguments (benchmarks)
             args = [sys.executable, str(launcher)]
         self.proc = subprocess.Popen(args + ["--model", str(model), "--cpu"], env=env,

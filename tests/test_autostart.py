@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from seamrefine import autostart
+from seamrefine.app import autostart
 from seamrefine.errors import InputError
 
 PY = "/opt/py env/bin/python3"
@@ -18,7 +18,7 @@ PY = "/opt/py env/bin/python3"
 def test_command_uses_the_current_interpreter():
     cmd = autostart.serve_command()
     assert cmd[0] == str(__import__("pathlib").Path(sys.executable).absolute())
-    assert cmd[1:] == ["-m", "seamrefine.cli", "serve"]
+    assert cmd[1:] == ["-m", "seamrefine.app.cli", "serve"]
 
 
 def test_systemd_unit(tmp_path):
@@ -29,7 +29,7 @@ def test_systemd_unit(tmp_path):
         "Type=notify",
         "Restart=on-failure",
         "WantedBy=default.target",
-        f"ExecStart={sys.executable} -m seamrefine.cli serve",
+        f"ExecStart={sys.executable} -m seamrefine.app.cli serve",
     ):
         assert line in text.splitlines()
     assert "installed (systemd" in autostart.status("linux", tmp_path)
@@ -38,8 +38,8 @@ def test_systemd_unit(tmp_path):
 
 
 def test_systemd_quoting():
-    unit = autostart.systemd_unit([PY, "-m", "seamrefine.cli", "serve", "--model", "/x/50%.onnx"])
-    assert 'ExecStart="/opt/py env/bin/python3" -m seamrefine.cli serve --model /x/50%%.onnx' in unit
+    unit = autostart.systemd_unit([PY, "-m", "seamrefine.app.cli", "serve", "--model", "/x/50%.onnx"])
+    assert 'ExecStart="/opt/py env/bin/python3" -m seamrefine.app.cli serve --model /x/50%%.onnx' in unit
 
 
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed here")
@@ -55,7 +55,7 @@ def test_xdg_autostart_fallback(tmp_path):
     assert path == tmp_path / ".config" / "autostart" / "seam-refine.desktop"
     lines = path.read_text().splitlines()
     assert lines[0] == "[Desktop Entry]" and "Type=Application" in lines and "Terminal=false" in lines
-    assert 'Exec="/opt/py env/bin/python3" -m seamrefine.cli serve' in lines
+    assert 'Exec="/opt/py env/bin/python3" -m seamrefine.app.cli serve' in lines
     assert "installed (xdg-autostart" in autostart.status("linux", tmp_path)
     assert autostart.uninstall("linux", tmp_path) == [path]
 
@@ -65,7 +65,7 @@ def test_macos_launch_agent(tmp_path):
     assert path == tmp_path / "Library" / "LaunchAgents" / "org.seamrefine.daemon.plist"
     plist = plistlib.loads(path.read_bytes())
     assert plist["Label"] == "org.seamrefine.daemon"
-    assert plist["ProgramArguments"] == [PY, "-m", "seamrefine.cli", "serve"]
+    assert plist["ProgramArguments"] == [PY, "-m", "seamrefine.app.cli", "serve"]
     assert plist["RunAtLoad"] is True and plist["KeepAlive"] == {"SuccessfulExit": False}
     p = autostart.plan("darwin", tmp_path, python=PY)
     assert p.install_cmds[0][:2] == ["launchctl", "bootstrap"] and p.uninstall_cmds[0][1] == "bootout"
@@ -78,10 +78,10 @@ def test_windows_startup_script_and_task(tmp_path):
     assert path.parent == tmp_path / "AppData/Roaming/Microsoft/Windows/Start Menu/Programs/Startup"
     text = path.read_bytes().decode()
     assert text.endswith("\r\n")
-    assert 'Run """C:\\Program Files\\Python311\\pythonw.exe"" -m seamrefine.cli serve", 0, False' in text
-    task = autostart.schtasks_create([exe, "-m", "seamrefine.cli", "serve"])
+    assert 'Run """C:\\Program Files\\Python311\\pythonw.exe"" -m seamrefine.app.cli serve", 0, False' in text
+    task = autostart.schtasks_create([exe, "-m", "seamrefine.app.cli", "serve"])
     assert task[:3] == ["schtasks", "/Create", "/TN"] and "ONLOGON" in task
-    assert task[-1] == '"C:\\Program Files\\Python311\\pythonw.exe" -m seamrefine.cli serve'
+    assert task[-1] == '"C:\\Program Files\\Python311\\pythonw.exe" -m seamrefine.app.cli serve'
     assert autostart.uninstall("windows", tmp_path) == [path]
 
 

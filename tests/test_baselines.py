@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from seamrefine import imagemath
-from seamrefine import metrics as M
 from seamrefine.errors import DTypeError, EmptyMaskError, FullMaskError, InputError, ShapeError
+from seamrefine.imaging import imagemath
+from seamrefine.imaging import metrics as M
 from seamrefine_train import baselines as B
 from test_metrics import blob_mask, disk, paste, photo
 

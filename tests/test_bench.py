@@ -104,7 +104,7 @@ def test_empty_photo_folder(tmp_path, capsys):
 
 def test_bench_runs_the_refiner_with_a_real_onnx_model(photos, tmp_path, capsys):
     pytest.importorskip("onnxruntime")
-    pytest.importorskip("seamrefine.inference")
+    pytest.importorskip("seamrefine.runtime.inference")
     from onnx_fixture import make_fixture_model
 
     model = make_fixture_model(tmp_path / "model", kind="pointwise")

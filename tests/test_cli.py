@@ -11,8 +11,8 @@ import pytest
 from daemon_fixtures import launch, sample_pair, stop
 from onnx_fixture import make_fixture_model
 from PIL import Image
-from seamrefine import cli
-from seamrefine.inference import Refiner
+from seamrefine.app import cli
+from seamrefine.runtime.inference import Refiner
 
 
 @pytest.fixture(scope="module")

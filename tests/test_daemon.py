@@ -22,11 +22,13 @@ from daemon_fixtures import (
     sample_pair,
     stop,
 )
-from seamrefine import PROTOCOL_VERSION, __version__, imagemath, paths
-from seamrefine.client import Client
+from seamrefine import PROTOCOL_VERSION, __version__
 from seamrefine.errors import AuthError, EmptyMaskError, FullMaskError, InputError
-from seamrefine.inference import Refiner
-from seamrefine.protocol import RefineParams, Request, encode_refine, encode_request, swap_order
+from seamrefine.imaging import imagemath
+from seamrefine.runtime.inference import Refiner
+from seamrefine.service import paths
+from seamrefine.service.client import Client
+from seamrefine.service.protocol import RefineParams, Request, encode_refine, encode_request, swap_order
 from test_protocol import mutate
 
 CONCURRENT_CLIENTS = 8
@@ -248,7 +250,7 @@ def test_second_instance_is_refused(daemon, model):
         "SEAM_REFINE_LOG_DIR": str(daemon[2] / "log"),
     }
     r = subprocess.run(
-        [sys.executable, "-m", "seamrefine.cli", "serve", "--model", str(model), "--cpu"],
+        [sys.executable, "-m", "seamrefine.app.cli", "serve", "--model", str(model), "--cpu"],
         env=env,
         capture_output=True,
         text=True,

@@ -16,9 +16,9 @@ import time
 import numpy as np
 import pytest
 from daemon_fixtures import DAEMON_ENV, RawPeer, fixture_model_dir, launch, sample_pair, stop
-from seamrefine.client import Client
 from seamrefine.errors import CancelledError, DaemonUnavailableError
-from seamrefine.protocol import RefineParams, Request, encode_refine, encode_request
+from seamrefine.service.client import Client
+from seamrefine.service.protocol import RefineParams, Request, encode_refine, encode_request
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="uses POSIX signals")
 
@@ -166,7 +166,7 @@ def _serve(tmp_path, *args):
         "SEAM_REFINE_LOG_DIR": str(tmp_path / "log"),
     }
     return subprocess.run(
-        [sys.executable, "-m", "seamrefine.cli", "serve", "--cpu", *args],
+        [sys.executable, "-m", "seamrefine.app.cli", "serve", "--cpu", *args],
         env=env,
         capture_output=True,
         text=True,

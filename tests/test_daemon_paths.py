@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from seamrefine import paths
+from seamrefine.service import paths
 
 
 def test_runtime_dir_override_comes_first(tmp_path, monkeypatch):
@@ -35,7 +35,7 @@ def test_instance_lock_is_exclusive(tmp_path):
 
 def test_lock_dies_with_its_process(tmp_path):
     code = (
-        f"from seamrefine.paths import InstanceLock; import os; "
+        f"from seamrefine.service.paths import InstanceLock; import os; "
         f"InstanceLock(__import__('pathlib').Path({str(tmp_path / 'l')!r})).acquire(); os._exit(0)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=30)

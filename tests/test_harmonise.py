@@ -1,14 +1,14 @@
-"""seamrefine.harmonise: smoke, known values (offset, gain, feathered ramp, plane), gate, errors."""
+"""seamrefine.runtime.harmonise: smoke, known values (offset, gain, feathered ramp, plane), gate, errors."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
 import pytest
-from seamrefine import harmonise as H
-from seamrefine import imagemath
-from seamrefine import metrics as M
 from seamrefine.errors import DTypeError, EmptyMaskError, ShapeError
+from seamrefine.imaging import imagemath
+from seamrefine.imaging import metrics as M
+from seamrefine.runtime import harmonise as H
 
 
 def texture(seed: int, h: int = 160, w: int = 200) -> np.ndarray:

@@ -1,11 +1,11 @@
-"""seamrefine.imagemath: per function a smoke test, an error-message test and a known-value test."""
+"""seamrefine.imaging.imagemath: per function a smoke test, an error-message test and a known-value test."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from seamrefine import imagemath as im
 from seamrefine.errors import DTypeError, EmptyMaskError, FullMaskError, InputError, ShapeError
+from seamrefine.imaging import imagemath as im
 
 DTYPES = [np.uint8, np.uint16, np.float16, np.float32]
 

@@ -7,8 +7,6 @@ import threading
 import numpy as np
 import pytest
 from onnx_fixture import make_fixture_model, reference_refine
-from seamrefine import imagemath as im
-from seamrefine import inference
 from seamrefine.errors import (
     CancelledError,
     DTypeError,
@@ -19,7 +17,9 @@ from seamrefine.errors import (
     ModelError,
     ShapeError,
 )
-from seamrefine.inference import Refiner, _axis_tiles, _hash_noise
+from seamrefine.imaging import imagemath as im
+from seamrefine.runtime import inference
+from seamrefine.runtime.inference import Refiner, _axis_tiles, _hash_noise
 
 CPU_ONLY = ["CPUExecutionProvider"]
 DTYPES = [np.uint8, np.uint16, np.float16, np.float32]
@@ -188,7 +188,7 @@ def test_tiling_blur_has_no_seams(refiners):
 
 
 def test_pooling_picks_min_score(refiners):
-    pytest.importorskip("seamrefine.metrics")
+    pytest.importorskip("seamrefine.imaging.metrics")
     image, mask = make_image(np.random.default_rng(10))
     r = refiners["blur"]
     calls = []
@@ -201,7 +201,7 @@ def test_pooling_picks_min_score(refiners):
     np.testing.assert_array_equal(again, out)  # deterministic
     band = im.band_weights(mask > 0, 16, 8)
     np.testing.assert_array_equal(out[band == 0], image[band == 0])
-    from seamrefine.metrics import seam_score
+    from seamrefine.imaging.metrics import seam_score
 
     b = info["box"]
     rgb, _ = im.to_float(out[b[0] : b[1], b[2] : b[3]])
@@ -210,7 +210,7 @@ def test_pooling_picks_min_score(refiners):
 
 
 def test_last_scores_before_after(refiners):
-    pytest.importorskip("seamrefine.metrics")
+    pytest.importorskip("seamrefine.imaging.metrics")
     image, mask = make_image(np.random.default_rng(11))
     r = refiners["blur"]
     r.refine(image, mask)
@@ -330,7 +330,7 @@ def test_module_level_refine_uses_cached_default(refiners, monkeypatch):
 
 def test_default_refiner_without_shipped_model(monkeypatch, tmp_path):
     monkeypatch.setattr(inference, "_default", None)
-    monkeypatch.setattr("seamrefine.session.DEFAULT_MODEL", tmp_path / "missing.onnx")
+    monkeypatch.setattr("seamrefine.runtime.session.DEFAULT_MODEL", tmp_path / "missing.onnx")
     with pytest.raises(ModelError, match="missing.onnx"):
         inference.default_refiner()
     assert inference._default is None  # a later call retries
@@ -338,7 +338,7 @@ def test_default_refiner_without_shipped_model(monkeypatch, tmp_path):
 
 def test_scorer_matches_seam_score_on_large_crop():
     """The strip-wise reduction must give exactly metrics.seam_score of the full float crop."""
-    metrics = pytest.importorskip("seamrefine.metrics")
+    metrics = pytest.importorskip("seamrefine.imaging.metrics")
     image, mask = make_image(np.random.default_rng(17), h=700, w=760)
     m = im.mask_to_float(mask, mask.shape)
     scorer = inference._Scorer(metrics, m, linear=False)
@@ -349,7 +349,7 @@ def test_scorer_matches_seam_score_on_large_crop():
 
 def test_large_rgba_crop_is_scored(refiners):
     """RGBA crops above SCORE_MAX_PIXELS are scored on their RGB (regression: a 4-channel strip buffer)."""
-    metrics = pytest.importorskip("seamrefine.metrics")
+    metrics = pytest.importorskip("seamrefine.imaging.metrics")
     rng = np.random.default_rng(23)
     image = rng.integers(0, 256, (760, 820, 4), dtype=np.uint8)
     mask = np.zeros((760, 820), np.uint8)

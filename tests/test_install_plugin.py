@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from seamrefine import install_plugin as ip
+from seamrefine.app import install_plugin as ip
 
 REPO = Path(__file__).resolve().parents[1]
 CLIENT = REPO / "plugins" / "common" / "seamrefine_client.py"

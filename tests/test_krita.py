@@ -13,8 +13,8 @@ import pytest
 from krita_support import SCRIPTS, Daemon, describe, krita_run, model_path, require_krita
 from PIL import Image
 from plugin_client_servers import load_client
-from seamrefine import install_plugin
-from seamrefine.imagemath import srgb_to_linear
+from seamrefine.app import install_plugin
+from seamrefine.imaging.imagemath import srgb_to_linear
 
 pytestmark = [pytest.mark.hosts, pytest.mark.slow]
 SEL = (40, 30, 60, 50)  # must match e2e_refine.py; feathered by 6 px there

@@ -7,7 +7,7 @@ import json
 import pytest
 from krita_support import SCRIPTS, describe, krita_run, require_krita
 from plugin_client_servers import RouterDaemon
-from seamrefine import install_plugin
+from seamrefine.app import install_plugin
 from test_krita import make_png
 
 pytestmark = [pytest.mark.hosts, pytest.mark.slow]

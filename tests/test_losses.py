@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from seamrefine.imagemath import band_weights
+from seamrefine.imaging.imagemath import band_weights
 from seamrefine_train.losses import (
     LossConfig,
     apply_colour_map,

@@ -1,4 +1,4 @@
-"""seamrefine.metrics: known values, smoke, errors, and the no-reference seam score on synthetic seams."""
+"""imaging.metrics: known values, smoke, errors, and the no-reference seam score on synthetic seams."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import time
 
 import numpy as np
 import pytest
-from seamrefine import metrics as M
 from seamrefine.errors import DTypeError, EmptyMaskError, FullMaskError, InputError, ShapeError
+from seamrefine.imaging import metrics as M
 
 # Sharma, Wu & Dalal (2005), Table 1: L1 a1 b1 L2 a2 b2 ΔE00 (all 34 pairs).
 SHARMA = """

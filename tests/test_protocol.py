@@ -16,7 +16,7 @@ from seamrefine.errors import (
     SeamRefineError,
     ShapeError,
 )
-from seamrefine.protocol import (
+from seamrefine.service.protocol import (
     FrameDesc,
     RefineJob,
     RefineParams,

@@ -1,4 +1,4 @@
-"""seamrefine.seam_gate (the learned gate) and seamrefine_train.train_gate (what trains it)."""
+"""seamrefine.runtime.seam_gate (the learned gate) and seamrefine_train.train_gate (what trains it)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
-from seamrefine import seam_gate
 from seamrefine.errors import ModelError
+from seamrefine.runtime import seam_gate
 from seamrefine_train import train_gate
 
 N = len(seam_gate.FEATURES)

@@ -9,9 +9,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 from onnx_fixture import DEFAULT_MANIFEST, make_fixture_model, reference_refine
-from seamrefine import session as session_mod
 from seamrefine.errors import ModelError, ShapeError
-from seamrefine.session import CPU, ModelSession, default_threads, sha256_file
+from seamrefine.runtime import session as session_mod
+from seamrefine.runtime.session import CPU, ModelSession, default_threads, sha256_file
 
 CPU_ONLY = [CPU]
 

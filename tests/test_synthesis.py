@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from seamrefine.errors import InputError
-from seamrefine.imagemath import band_weights
+from seamrefine.imaging.imagemath import band_weights
 from seamrefine_train import artifacts
 from seamrefine_train.masks import MASK_KINDS, paste_alpha_and_mask, random_shape
 from seamrefine_train.synthesis import (

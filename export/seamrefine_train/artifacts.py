@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 from PIL import Image
-from seamrefine.imagemath import linear_to_srgb, srgb_to_linear
+from seamrefine.imaging.imagemath import linear_to_srgb, srgb_to_linear
 
 if TYPE_CHECKING:
     from .synthesis import SynthConfig

@@ -36,8 +36,8 @@ import cv2
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
-from seamrefine import imagemath
 from seamrefine.errors import DTypeError, InputError, ShapeError
+from seamrefine.imaging import imagemath
 
 BAND_WIDTH = 16
 BAND_FEATHER = 8

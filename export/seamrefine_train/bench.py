@@ -24,10 +24,10 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
-from seamrefine import imagemath
-from seamrefine import metrics as M
 from seamrefine.errors import InputError, SeamRefineError
-from seamrefine.harmonise import harmonise
+from seamrefine.imaging import imagemath
+from seamrefine.imaging import metrics as M
+from seamrefine.runtime.harmonise import harmonise
 
 from . import baselines, synthesis
 from .bench_report import (
@@ -82,7 +82,7 @@ def make_methods(names: list[str], model: str | None, samples: int) -> dict[str,
     methods: dict[str, Callable] = {}
     for name in names:
         if name == "refiner":
-            from seamrefine.inference import Refiner  # lazy: needs onnxruntime and a model
+            from seamrefine.runtime.inference import Refiner  # lazy: needs onnxruntime and a model
 
             refiner = Refiner(model)
             methods[name] = lambda c, m, r=refiner: r.refine(c, m, samples=samples)
@@ -97,7 +97,7 @@ def make_methods(names: list[str], model: str | None, samples: int) -> dict[str,
 
 
 def harmonised(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """``seamrefine.harmonise`` alone (no network), pasted through the same band as every method."""
+    """``seamrefine.runtime.harmonise`` alone (no network), pasted through the same band as every method."""
     change, _ = harmonise(composite, mask)
     return baselines.finish(composite, mask, composite + change)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from seamrefine import metrics as M
+from seamrefine.imaging import metrics as M
 
 from . import synthesis
 

@@ -25,9 +25,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from seamrefine import imagemath
-from seamrefine import metrics as M
 from seamrefine.errors import SeamRefineError
+from seamrefine.imaging import imagemath
+from seamrefine.imaging import metrics as M
 
 from .bench import COLOR, DEFAULT_PHOTOS, build_cases
 from .masks import signed_distance

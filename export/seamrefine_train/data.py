@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from seamrefine.errors import InputError
-from seamrefine.imagemath import band_weights
+from seamrefine.imaging.imagemath import band_weights
 
 from .synthesis import FAMILIES, Case, SynthConfig, list_photos, load_photo, make_case, random_crop
 

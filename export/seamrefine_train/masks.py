@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-from seamrefine.imagemath import distance_to_region
+from seamrefine.imaging.imagemath import distance_to_region
 
 if TYPE_CHECKING:
     from .synthesis import SynthConfig

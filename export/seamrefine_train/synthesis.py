@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 from seamrefine.errors import InputError
-from seamrefine.imagemath import to_float
+from seamrefine.imaging.imagemath import to_float
 
 from . import artifacts
 from .masks import paste_alpha_and_mask, random_shape

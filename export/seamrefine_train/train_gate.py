@@ -1,4 +1,4 @@
-"""Train the learned seam gate (``seamrefine.seam_gate``) on synthetic seams from the training photos.
+"""Train the learned seam gate (``seamrefine.runtime.seam_gate``) on synthetic seams from the training photos.
 
     python -m seamrefine_train train_gate [--photos ../shared/data/train] [--cases 3000] [--seed 0]
         [--out server/seamrefine/models/seam_gate.json] [--workers 2]
@@ -23,9 +23,10 @@ from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
-from seamrefine import harmonise, imagemath, seam_gate
-from seamrefine import metrics as M
 from seamrefine.errors import InputError, SeamRefineError
+from seamrefine.imaging import imagemath
+from seamrefine.imaging import metrics as M
+from seamrefine.runtime import harmonise, seam_gate
 
 from . import synthesis
 

@@ -7,8 +7,8 @@ PROTOCOL_VERSION = 1
 
 
 def refine(image, mask, *, strength=1.0, samples=1, band=None):
-    """Refine the seam around ``mask`` in ``image`` in-process (see seamrefine.inference.refine)."""
-    from .inference import refine as _refine
+    """Refine the seam around ``mask`` in ``image`` in-process (see seamrefine.runtime.inference.refine)."""
+    from .runtime.inference import refine as _refine
 
     return _refine(image, mask, strength=strength, samples=samples, band=band)
 

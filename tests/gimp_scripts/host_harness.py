@@ -72,7 +72,7 @@ def load_client(plugin_dir: Path):
 def install_plugin_folder(dest: Path) -> Path:
     """Assemble the plug-in folder as users get it; returns the folder holding seam-refine.py."""
     try:
-        from seamrefine import install_plugin
+        from seamrefine.app import install_plugin
     except ImportError:
         install_plugin = None
     if install_plugin is not None:
@@ -119,8 +119,7 @@ def model_for_tests(tmp: Path) -> Path:
 
 
 def start_daemon(model: Path, runtime: Path, logs: Path) -> subprocess.Popen:
-    module = "seamrefine.cli" if importlib.util.find_spec("seamrefine.cli") else "seamrefine.daemon"
-    argv = [sys.executable, "-m", module] + (["serve"] if module.endswith("cli") else [])
+    argv = [sys.executable, "-m", "seamrefine.app.cli", "serve"]
     env = dict(os.environ, SEAM_REFINE_RUNTIME_DIR=str(runtime), SEAM_REFINE_LOG_DIR=str(logs),
                OMP_NUM_THREADS="1")
     with open(logs / "daemon.out", "w") as sink:  # a file, not a pipe nobody reads

@@ -63,14 +63,15 @@ def main(argv=None):
     launcher = None
     if args.full_res_score:
         launcher = work / "daemon_full_res_score.py"
-        launcher.write_text("import sys\nimport seamrefine.seam_score as m\nm.SCORE_MAX_PIXELS = 10**12\n"
-                            "from seamrefine.daemon import main\nsys.exit(main(sys.argv[1:]))\n")
+        launcher.write_text("import sys\nimport seamrefine.imaging.seam_score as m\n"
+                            "m.SCORE_MAX_PIXELS = 10**12\nfrom seamrefine.app.serve import main\n"
+                            "sys.exit(main(sys.argv[1:]))\n")
     daemon = Daemon(model, work / "run", work / "log", launcher=launcher)
     result = {"model": str(model)}
     try:
         result["client"] = client_bench(daemon, args.repeats)
         if not args.no_krita and HOSTS_SH.is_file():
-            from seamrefine import install_plugin
+            from seamrefine.app import install_plugin
 
             install_plugin.install("krita", work / "pykrita")
             (work / "out").mkdir()

@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import InputError
+from ..errors import InputError
 
 UNIT = "seam-refine.service"
 DESKTOP = "seam-refine.desktop"
@@ -26,7 +26,7 @@ TASK = "SeamRefine"
 
 def serve_command(python: str | None = None) -> list[str]:
     """The absolute command line that runs the daemon with the current interpreter."""
-    return [python or str(Path(sys.executable).absolute()), "-m", "seamrefine.cli", "serve"]
+    return [python or str(Path(sys.executable).absolute()), "-m", "seamrefine.app.cli", "serve"]
 
 
 def current_system() -> str:

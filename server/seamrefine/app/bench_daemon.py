@@ -1,6 +1,6 @@
 """Daemon benchmark: cold start to READY, idle RSS, and refine latency through the daemon vs in-process.
 
-``python -m seamrefine.bench_daemon [--model PATH] [--repeats N] [--sizes 1,4] [--ipc]``
+``python -m seamrefine.app.bench_daemon [--model PATH] [--repeats N] [--sizes 1,4] [--ipc]``
 
 Cold start is timed from spawning ``seam-refine serve`` to its ``READY=1`` on a NOTIFY_SOCKET we own
 (exactly what systemd sees). Latency is measured on the same image and mask in-process
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import paths
+from ..service import paths
 
 
 def _rss_mib(pid: int) -> float | None:
@@ -56,7 +56,7 @@ def spawn_ready(
     cmd = [
         sys.executable,
         "-m",
-        "seamrefine.cli",
+        "seamrefine.app.cli",
         "serve",
         *(["--model", str(model)] if model else []),
         *(["--cpu"] if cpu else []),
@@ -84,8 +84,8 @@ def _case(mp: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from .client import Client
-    from .inference import Refiner
+    from ..runtime.inference import Refiner
+    from ..service.client import Client
 
     providers = ["CPUExecutionProvider"] if args.cpu else None
     results: dict = {"cold_start_s": [], "idle_rss_mib": [], "sizes": {}}
@@ -158,7 +158,9 @@ def report(r: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m seamrefine.bench_daemon", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m seamrefine.app.bench_daemon", description=__doc__.splitlines()[0]
+    )
     p.add_argument("--model", type=Path, default=None)
     p.add_argument("--cpu", action="store_true")
     p.add_argument("--repeats", type=int, default=5)

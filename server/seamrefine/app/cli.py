@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DaemonUnavailableError, InputError, SeamRefineError
+from ..errors import DaemonUnavailableError, InputError, SeamRefineError
 
 LAZY = {
     "bench": ("seamrefine_train.bench", "benchmark the refiner against baselines (seamrefine_train.bench)"),
-    "install-plugin": ("seamrefine.install_plugin", "install the Krita or GIMP plugin"),
+    "install-plugin": ("seamrefine.app.install_plugin", "install the Krita or GIMP plugin"),
     "train": ("seamrefine_train.train", "train the refiner (needs the [train] extra)"),
 }
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
@@ -121,17 +121,17 @@ class Backend:
     def __init__(
         self, mode: str = "auto", model: Path | None = None, cpu: bool = False, timeout: float = 600.0
     ):
-        from . import paths
+        from ..service import paths
 
         self.client = None
         self.refiner = None
         if mode == "daemon" or (mode == "auto" and model is None and paths.read_endpoint() is not None):
-            from .client import Client
+            from ..service.client import Client
 
             self.client = Client(timeout=timeout)
             self.where = "daemon"
         else:
-            from .inference import Refiner
+            from ..runtime.inference import Refiner
 
             self.refiner = Refiner(model, providers=["CPUExecutionProvider"] if cpu else None)
             self.where = "in-process"
@@ -245,7 +245,8 @@ def cmd_batch(args) -> int:
 
 # ---- daemon management ------------------------------------------------------------------------
 def cmd_daemon(args) -> int:
-    from . import autostart, paths
+    from ..service import paths
+    from . import autostart
 
     if args.action == "install-autostart":
         for p in autostart.install():
@@ -260,7 +261,7 @@ def cmd_daemon(args) -> int:
     if info is None:
         print(f"daemon: not running (runtime dir {paths.runtime_dir()})")
         return 3
-    from .client import Client
+    from ..service.client import Client
 
     with Client(timeout=5.0) as c:
         hello = c.hello()
@@ -276,14 +277,15 @@ def cmd_daemon(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__, daemon, demo
+    from .. import __version__
+    from . import demo, serve
 
     p = argparse.ArgumentParser(prog="seam-refine", description="Remove the seam a generative fill leaves.")
     p.add_argument("--version", action="version", version=f"seam-refine {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     s = sub.add_parser("serve", help="run the refiner daemon")
-    daemon.build_parser(s)
-    s.set_defaults(func=daemon.serve)
+    serve.build_parser(s)
+    s.set_defaults(func=serve.serve)
     for name in ("refine", "batch"):
         s = sub.add_parser(name, help="refine one image" if name == "refine" else "refine a folder of images")
         if name == "refine":

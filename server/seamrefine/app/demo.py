@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import paths
-from .errors import DaemonUnavailableError
+from ..errors import DaemonUnavailableError
+from ..service import paths
 
-SAMPLES = Path(__file__).resolve().parent / "samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
 
 def start_daemon(
@@ -42,7 +42,7 @@ def start_daemon(
     cmd = [
         sys.executable,
         "-m",
-        "seamrefine.cli",
+        "seamrefine.app.cli",
         "serve",
         *(["--model", str(model)] if model else []),
         *(["--cpu"] if cpu else []),
@@ -135,8 +135,8 @@ def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentP
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..service.client import Client
     from .cli import progress_bar, save_image
-    from .client import Client
 
     composite, mask, source = load_sample()
     print(f"input: {source}, {composite.shape[1]}×{composite.shape[0]}")
@@ -184,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
 
 def side_by_side(before: np.ndarray, after: np.ndarray, mask: np.ndarray, gap: int = 8) -> np.ndarray:
     """Before | after, and below them the same pair cropped to the mask's box (+24 px) and enlarged ×2."""
-    from .imagemath import mask_bbox
+    from ..imaging.imagemath import mask_bbox
 
     b = mask_bbox(mask)
     h, w = mask.shape

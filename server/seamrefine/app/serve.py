@@ -1,8 +1,8 @@
-"""``seam-refine serve``: start the local refiner daemon (:class:`~seamrefine.daemon_core.Daemon`).
+"""``seam-refine serve``: start the local refiner daemon (:class:`~seamrefine.service.daemon.Daemon`).
 
 ``serve`` takes the per-user instance lock, sets up logging, loads and warms the model, binds, publishes
 endpoint.json, notifies systemd READY and serves until SIGTERM/SIGINT. The serving loop itself (threads,
-queue, cancel) lives in :mod:`seamrefine.daemon_core`; its names are re-exported here.
+queue, cancel) lives in :mod:`seamrefine.service.daemon`; its names are re-exported here.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from pathlib import Path
 
 import zmq
 
-from . import paths
-from .daemon_core import (  # noqa: F401  (Job, model_info, INPROC, HARD_FRAME_SLACK: re-exported)
+from ..errors import SeamRefineError
+from ..service import paths
+from ..service.daemon import (  # noqa: F401  (Job, model_info, INPROC, HARD_FRAME_SLACK: re-exported)
     HARD_FRAME_SLACK,
     INPROC,
     Daemon,
@@ -28,9 +29,8 @@ from .daemon_core import (  # noqa: F401  (Job, model_info, INPROC, HARD_FRAME_S
     model_info,
     warm_up,
 )
-from .errors import SeamRefineError
-from .paths import InstanceLock, sd_notify
-from .protocol import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_PIXELS
+from ..service.paths import InstanceLock, sd_notify
+from ..service.protocol import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_PIXELS
 
 log = logging.getLogger("seamrefine.daemon")
 
@@ -106,7 +106,7 @@ def serve(args: argparse.Namespace) -> int:
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in _signals()}
     try:
         try:
-            from .inference import Refiner
+            from ..runtime.inference import Refiner
 
             providers = ["CPUExecutionProvider"] if args.cpu else None
             refiner = Refiner(args.model, providers=providers, max_pixels=args.max_pixels)

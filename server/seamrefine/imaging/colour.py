@@ -1,6 +1,6 @@
 """CIE colour science for the metrics: sRGB → CIE L*a*b* (D65) and the CIEDE2000 colour difference.
 
-Pure numpy (ships in the runtime). ``band_delta_e`` in :mod:`seamrefine.metrics` is built on these.
+Pure numpy (ships in the runtime). ``band_delta_e`` in :mod:`seamrefine.imaging.metrics` is built on these.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import DTypeError, EmptyMaskError, FullMaskError, InputError, ShapeError
+from ..errors import DTypeError, EmptyMaskError, FullMaskError, InputError, ShapeError
 
 SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float16, np.float32)
 _SCALE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}

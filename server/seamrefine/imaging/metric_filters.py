@@ -1,4 +1,4 @@
-"""Building blocks shared by :mod:`seamrefine.metrics` and :mod:`seamrefine.seam_score`.
+"""Building blocks shared by :mod:`seamrefine.imaging.metrics` and :mod:`seamrefine.imaging.seam_score`.
 
 Input checks (an H×W×3 float image, a mask with both an inside and an outside), the error for masks
 too thin to measure, and the 3×3 filters (edge-replicated correlation, Sobel, Immerkær's noise kernel).
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import DTypeError, EmptyMaskError, FullMaskError, InputError, ShapeError
+from ..errors import DTypeError, EmptyMaskError, FullMaskError, InputError, ShapeError
 from .imagemath import mask_to_float
 
 

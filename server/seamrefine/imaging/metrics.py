@@ -7,9 +7,10 @@ Ring statistics measure how the fill differs from its surroundings right at the 
 ``*_vs_clean`` helpers give |log-ratio(out) − log-ratio(clean)|. ``seam_score`` is no-reference
 (lower = less visible seam) and is what multi-sample pooling minimises and what users are shown.
 
-The colour science (``srgb_to_lab``, ``ciede2000``) lives in :mod:`seamrefine.colour` and the seam score
-(``seam_score``, ``seam_components``, ``area_downsample``, ``SCORE_*``) in :mod:`seamrefine.seam_score`;
-both are re-exported here, so ``seamrefine.metrics`` stays the one import for every metric.
+The colour science (``srgb_to_lab``, ``ciede2000``) lives in :mod:`seamrefine.imaging.colour` and the
+seam score (``seam_score``, ``seam_components``, ``area_downsample``, ``SCORE_*``) in
+:mod:`seamrefine.imaging.seam_score`; both are re-exported here, so ``seamrefine.imaging.metrics``
+stays the one import for every metric.
 
 All functions take H×W×3 float sRGB images in [0, 1] and H×W float masks in [0, 1] (1 = generated).
 """
@@ -18,10 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import EmptyMaskError, InputError, ShapeError
 from .colour import ciede2000, srgb_to_lab
-from .errors import EmptyMaskError, InputError, ShapeError
 from .imagemath import distance_to_region, mask_to_float
-from .metric_base import _IMMERKAER, MaskTooThinError, _edge_mask, _image, _shift_sum, sobel
+from .metric_filters import _IMMERKAER, MaskTooThinError, _edge_mask, _image, _shift_sum, sobel
 from .seam_score import (  # noqa: F401  (re-exported: the no-reference seam score lives there)
     SCORE_CELL,
     SCORE_MAX_PIXELS,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .imagemath import distance_to_region, mask_to_float
-from .metric_base import _IMMERKAER, MaskTooThinError, _edge_mask, _image, _shift_sum, sobel
+from .metric_filters import _IMMERKAER, MaskTooThinError, _edge_mask, _image, _shift_sum, sobel
 
 SCORE_MAX_PIXELS = 400_000  # larger inputs are area-downsampled by an integer factor first (speed)
 SCORE_MAX_POINTS = 512  # edge points sampled (evenly along the raster order of the edge)

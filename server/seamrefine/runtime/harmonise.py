@@ -25,7 +25,7 @@ the map, tried here too, lost 1.4–5 dB against the map alone on every colour f
 is dominated by content; it is not used.
 
 All functions are pure numpy/OpenCV on H×W×3 float32 RGB and H×W float32 masks in [0, 1], shared by
-serving (``seamrefine.inference``) and the benchmark.
+serving (``seamrefine.runtime.inference``) and the benchmark.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..errors import DTypeError, EmptyMaskError, ShapeError
 from . import seam_gate
-from .errors import DTypeError, EmptyMaskError, ShapeError
 
 BAND = 1  # rings (px) in each band either side of a seam position
 BOX = 13  # px: side of the box that localises band means along the contour

@@ -26,9 +26,9 @@ from numbers import Integral, Real
 
 import numpy as np
 
+from ..errors import ImageTooLargeError, InputError, SeamRefineError
+from ..imaging import imagemath as im
 from . import harmonise
-from . import imagemath as im
-from .errors import ImageTooLargeError, InputError, SeamRefineError
 from .session import ModelSession
 from .tiling import (  # noqa: F401  (_axis_tiles, _hash_noise, JITTER_*: re-exported for tests and callers)
     JITTER_GAIN,
@@ -121,7 +121,7 @@ class _Scorer:
 def _metrics():
     """The seam score module (``seam_score``, ``area_downsample``, ``SCORE_MAX_PIXELS``), or None."""
     try:
-        from . import seam_score
+        from ..imaging import seam_score
     except ImportError:
         return None
     return seam_score
@@ -141,7 +141,7 @@ def _harmonisation(crop: np.ndarray, mask_crop: np.ndarray, linear: bool, width:
 class Refiner:
     """Refines seams with one loaded model. Thread-safe to call; ``last_scores`` is the last call's.
 
-    Each call first runs the classical colour harmonisation (``seamrefine.harmonise``: seam finder,
+    Each call first runs the classical colour harmonisation (``seamrefine.runtime.harmonise``: seam finder,
     learned seam gate, colour map) on the crop, then the model on the harmonised crop (on the crop as
     it is where the gate stays closed); ``classical=False`` runs the model alone (tile-engine tests)."""
 
@@ -251,7 +251,7 @@ class Refiner:
             after = before
         else:
             if samples > 1 and metrics is None:
-                log.warning("seamrefine.seam_score is unavailable: multi-sample pooling keeps sample 0 only")
+                log.warning("the seam score is unavailable: multi-sample pooling keeps sample 0 only")
                 samples = 1
             pre = None
             if self.classical:

@@ -1,7 +1,7 @@
 """The learned seam gate: how sure we are that a fill has a colour seam worth correcting.
 
 A logistic regression on a handful of features of the strongest candidate seam (``FEATURES``, computed
-by ``seamrefine.harmonise.find_seam``). Its weights are ours: ``python -m seamrefine_train train_gate``
+by ``harmonise.find_seam``). Its weights are ours: ``python -m seamrefine_train train_gate``
 fits them on synthetic seams from the training photos and writes ``models/seam_gate.json`` (weights,
 feature standardisation, the logit ramp and the training record). The confidence is the logit ramped
 linearly from 0 at ``lo`` to 1 at ``hi``, where ``lo`` lies above every clean case of the training set.
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelError
+from ..errors import ModelError
 
-DEFAULT_PATH = Path(__file__).resolve().parent / "models" / "seam_gate.json"
+DEFAULT_PATH = Path(__file__).resolve().parents[1] / "models" / "seam_gate.json"
 
 FEATURES = (
     "log1p_z",  # robust z of the candidate's coherent step

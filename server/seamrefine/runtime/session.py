@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ModelError, ShapeError
+from ..errors import ModelError, ShapeError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "seam_refiner.onnx"
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "seam_refiner.onnx"
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 CUDA_OPTIONS = {"cudnn_conv_algo_search": "HEURISTIC", "arena_extend_strategy": "kSameAsRequested"}

@@ -1,4 +1,4 @@
-"""The tile engine behind :class:`seamrefine.inference.Refiner`: one crop through the model, streamed.
+"""The tile engine behind :class:`seamrefine.runtime.inference.Refiner`: one crop through the model, streamed.
 
 ``_Job`` cuts padded tiles from the original-dtype crop on the fly (``_pad_index`` reproduces
 ``imagemath.pad_to_multiple``), adds the classical harmonisation's change (``pre``, sRGB, crop-shaped)
@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import imagemath as im
-from .errors import CancelledError
+from ..errors import CancelledError
+from ..imaging import imagemath as im
 
 if TYPE_CHECKING:
     from .inference import Refiner

@@ -19,8 +19,9 @@ import numpy as np
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-from . import PROTOCOL_VERSION, paths
-from .errors import DaemonUnavailableError
+from .. import PROTOCOL_VERSION
+from ..errors import DaemonUnavailableError
+from . import paths
 from .protocol import RefineParams, Reply, Request, encode_refine, encode_request
 
 

@@ -1,7 +1,7 @@
-"""The refiner daemon's serving loop (ZeroMQ ROUTER, docs/protocol.md); ``seamrefine.daemon`` runs it.
+"""The refiner daemon's serving loop (ZeroMQ ROUTER, docs/protocol.md); ``seamrefine.app.serve`` runs it.
 
 Threads: the socket thread owns the ROUTER and an inproc PULL socket and is the only one touching
-them; one worker thread runs :class:`seamrefine.inference.Refiner` on jobs from a bounded queue and
+them; one worker thread runs :class:`seamrefine.runtime.inference.Refiner` on jobs from a bounded queue and
 hands its replies (progress, result, error) back through an inproc PUSH socket. A full queue gets
 ``busy`` at once; ``cancel`` removes a queued job or sets the running job's cancel event.
 """
@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 import zmq
 
-from . import PROTOCOL_VERSION, __version__, paths
-from .errors import BusyError, CancelledError, ProtocolError, SeamRefineError
+from .. import PROTOCOL_VERSION, __version__
+from ..errors import BusyError, CancelledError, ProtocolError, SeamRefineError
+from . import paths
 from .protocol import (
     DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_MAX_PIXELS,

@@ -15,7 +15,7 @@ from typing import Any
 import msgpack
 import numpy as np
 
-from .errors import DTypeError, ProtocolError, ShapeError
+from ..errors import DTypeError, ProtocolError, ShapeError
 
 DTYPES = {n: np.dtype(n).newbyteorder("<") for n in ("uint8", "uint16", "float16", "float32")}
 MAX_HEADER_BYTES = 64 * 1024

@@ -5,7 +5,7 @@ cancel) or :class:`RefineJob` (refine, with numpy arrays already swapped from BG
 replies are :class:`Reply`. Every decoding failure raises a typed :class:`~seamrefine.errors.SeamRefineError`
 carrying the bad value, with ``request_id`` set to the request's id when it could be read.
 The frame-level codec (header, :class:`FrameDesc`, raw frames, ``swap_order``) lives in
-:mod:`seamrefine.frames` and is re-exported here.
+:mod:`seamrefine.service.frames` and is re-exported here.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from . import PROTOCOL_VERSION, imagemath
-from .errors import (
+from .. import PROTOCOL_VERSION
+from ..errors import (
     AuthError,
     DTypeError,
     ImageTooLargeError,
@@ -26,6 +26,7 @@ from .errors import (
     SeamRefineError,
     ShapeError,
 )
+from ..imaging import imagemath
 from .frames import (  # noqa: F401  (MAX_HEADER_BYTES: re-exported, the frame codec lives there)
     DTYPES,
     MAX_HEADER_BYTES,
@@ -185,7 +186,7 @@ def error_reply(request_id: str | None, exc: BaseException) -> Reply:
 
 def error_from_code(code: Any, message: Any, value: Any = None) -> SeamRefineError:
     """The SeamRefineError subclass for a wire error ``code``."""
-    from . import errors
+    from .. import errors
 
     classes = {
         c.code: c

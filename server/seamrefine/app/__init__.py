@@ -1,0 +1,1 @@
+"""The ``seam-refine`` commands: the CLI, serve, demo, autostart, plug-in installer and daemon benchmark."""

@@ -1,0 +1,1 @@
+"""The local daemon and its wire protocol: message and frame codecs, the serving loop, the pyzmq client."""
