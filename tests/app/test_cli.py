@@ -8,16 +8,16 @@ import types
 
 import numpy as np
 import pytest
-from daemon_fixtures import launch, sample_pair, stop
-from onnx_fixture import make_fixture_model
 from PIL import Image
 from seamrefine.app import cli
 from seamrefine.runtime.inference import Refiner
 
+from ..support.daemon_harness import launch, sample_pair, stop
+
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return make_fixture_model(tmp_path_factory.mktemp("model"))
+def model(fixture_model):
+    return fixture_model
 
 
 @pytest.fixture(scope="module")

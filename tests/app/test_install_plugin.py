@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from seamrefine.app import install_plugin as ip
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CLIENT = REPO / "plugins" / "common" / "seamrefine_client.py"
 HOME = Path("/home/artist")
 APPDATA = {"APPDATA": r"C:\Users\artist\AppData\Roaming"}

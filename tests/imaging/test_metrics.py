@@ -9,6 +9,8 @@ import pytest
 from seamrefine.errors import DTypeError, EmptyMaskError, FullMaskError, InputError, ShapeError
 from seamrefine.imaging import metrics as M
 
+from ..support.synthetic_images import blob_mask, disk, gaussian_blur, paste, photo
+
 # Sharma, Wu & Dalal (2005), Table 1: L1 a1 b1 L2 a2 b2 ΔE00 (all 34 pairs).
 SHARMA = """
 50.0000 2.6772 -79.7751 50.0000 0.0000 -82.7485 2.0425
@@ -48,57 +50,7 @@ SHARMA = """
 """
 
 
-def gaussian_blur(x: np.ndarray, sigma: float) -> np.ndarray:
-    """Separable Gaussian (reflect border), numpy only."""
-    r = max(1, int(3 * sigma))
-    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
-    k /= k.sum()
-    for axis in (0, 1):
-        pad = [(0, 0)] * x.ndim
-        pad[axis] = (r, r)
-        p = np.pad(x, pad, mode="reflect")
-        out = np.zeros_like(x)
-        for i, kv in enumerate(k):
-            out += kv * np.take(p, range(i, i + x.shape[axis]), axis=axis)
-        x = out
-    return x.astype(np.float32)
-
-
-def photo(seed: int, size: int = 192) -> np.ndarray:
-    """A photo-like test image: smooth colour field, a few soft shapes, fine texture and mild grain."""
-    rng = np.random.default_rng(seed)
-    base = gaussian_blur(rng.random((size, size, 3)).astype(np.float32), size / 8)
-    base = (base - base.mean()) * 6 + rng.uniform(0.3, 0.6, 3)
-    yy, xx = np.mgrid[:size, :size]
-    for _ in range(4):
-        cy, cx, r = rng.uniform(0, size, 2).tolist() + [rng.uniform(size / 10, size / 4)]
-        shape = (np.hypot(yy - cy, xx - cx) < r).astype(np.float32)
-        base += gaussian_blur(shape, 1.0)[..., None] * rng.uniform(-0.15, 0.15, 3)
-    base += gaussian_blur(rng.normal(0, 0.08, (size, size, 3)).astype(np.float32), 1.2)
-    base += rng.normal(0, 0.008, base.shape)
-    return np.clip(base, 0, 1).astype(np.float32)
-
-
-def blob_mask(seed: int, size: int = 192) -> np.ndarray:
-    rng = np.random.default_rng(seed + 1000)
-    yy, xx = np.mgrid[:size, :size]
-    cy, cx = rng.uniform(0.4, 0.6, 2) * size
-    ang = np.arctan2(yy - cy, xx - cx)
-    r = 0.25 * size * (1 + 0.25 * np.sin(3 * ang + rng.uniform(0, 6)))
-    return (np.hypot(yy - cy, xx - cx) < r).astype(np.float32)
-
-
 F32 = np.zeros((8, 8, 3), np.float32)
-
-
-def disk(size: int = 128, r: float = 32) -> np.ndarray:
-    yy, xx = np.mgrid[:size, :size]
-    return (np.hypot(yy - size / 2, xx - size / 2) < r).astype(np.float32)
-
-
-def paste(clean: np.ndarray, fill: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    soft = gaussian_blur(mask, 0.8)[..., None]
-    return (clean + soft * (fill - clean)).astype(np.float32)
 
 
 # ----------------------------------------------------------------------------- colour

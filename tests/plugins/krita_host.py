@@ -10,14 +10,16 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 HOSTS_SH = REPO.parent / "shared" / "hosts" / "hosts.sh"
 SCRIPTS = Path(__file__).resolve().parent / "krita_scripts"
 HOSTS_CACHE = os.environ.get("HOSTS_CACHE", "/var/cache/plugin-hosts")
 X_RACE = "could not connect to display"
 SHIPPED_MODEL = REPO / "server" / "seamrefine" / "models" / "seam_refiner.onnx"
+H, W = 120, 160  # the test image the Krita scripts open
 
 
 def _hosts_env(**extra) -> dict:
@@ -67,6 +69,18 @@ def krita_run(script: Path, *, plugin_dir: Path, binds: list[Path], mode: str = 
     return proc
 
 
+def make_png(path: Path) -> np.ndarray:
+    """Write the H×W RGB test image (gradients, a pattern and noise) to ``path``; return its pixels."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:H, 0:W]
+    img = np.stack([xx * 255 / W, yy * 255 / H, (xx + yy) % 64 * 4], -1) + rng.normal(0, 8, (H, W, 3))
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    Image.fromarray(img, "RGB").save(path)
+    return img
+
+
 def describe(proc: subprocess.CompletedProcess) -> str:
     lines = [ln for ln in (proc.stdout + proc.stderr).splitlines()
              if "SyntaxWarning" not in ln and not ln.startswith(("  '", "  key", "  * "))]
@@ -77,7 +91,7 @@ def model_path(tmp_dir: Path) -> Path:
     """The shipped model if it exists, else the tiny real fixture model."""
     if SHIPPED_MODEL.is_file():
         return SHIPPED_MODEL
-    from onnx_fixture import make_fixture_model
+    from ..support.onnx_fixture import make_fixture_model
 
     return make_fixture_model(tmp_dir)
 

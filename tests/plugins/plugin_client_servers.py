@@ -1,5 +1,5 @@
 """Test servers for the stdlib plugin client: a real pyzmq ROUTER, a raw ZMTP peer that misbehaves,
-and a TCP proxy that forwards 1–7 byte pieces. Shared by tests/test_plugin_client.py."""
+and a TCP proxy that forwards 1–7 byte pieces. Shared by the tests in tests/plugins/."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import msgpack
 import zmq
 
-CLIENT_PATH = Path(__file__).resolve().parents[1] / "plugins" / "common" / "seamrefine_client.py"
+CLIENT_PATH = Path(__file__).resolve().parents[2] / "plugins" / "common" / "seamrefine_client.py"
 
 
 def load_client():

@@ -1,6 +1,6 @@
 """The GIMP 3 plug-in in real GIMP 3.0 (../shared/hosts/hosts.sh gimp-run) against a real daemon.
 
-One GIMP run (tests/gimp_scripts/refine_cases.py) drives the plug-in through the PDB and dumps what it
+One GIMP run (tests/plugins/gimp_scripts/refine_cases.py) drives the plug-in through the PDB and dumps what it
 saw. The images are: 8-bit with layer offsets, 16-bit, float linear, 16-bit linear, grayscale, Adobe RGB
 with out-of-sRGB colours, a layer inside a group, and a large crop. The error situations are: no
 selection, a selection off the layer, a layer mask, a crashed daemon and a stopped daemon. The tests
@@ -21,10 +21,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gimp_scripts.host_harness import (
+
+from .gimp_scripts.host_harness import (
     HOSTS,
     HOSTS_CACHE,
     REPO,
+    SCRIPT,
+    SEL_U16,
     ensure_gimp,
     install_plugin_folder,
     load_client,
@@ -35,14 +38,11 @@ from gimp_scripts.host_harness import (
     write_png16,
 )
 
-SCRIPT = REPO / "tests" / "gimp_scripts" / "refine_cases.py"
-
 PLUGIN_TIMEOUT = 8  # s, through $SEAM_REFINE_PLUGIN_TIMEOUT: long for these crops, short for the hung daemon
 
 pytestmark = [pytest.mark.hosts, pytest.mark.slow]
 
 SEL_U8 = {"kind": "ellipse", "x": 24 + 110, "y": 16 + 80, "w": 44, "h": 34, "feather": 10}
-SEL_U16 = {"kind": "ellipse", "x": 100, "y": 70, "w": 50, "h": 40, "feather": 12}
 SEL_FLOAT = {"kind": "rectangle", "x": 30, "y": 20, "w": 60, "h": 50, "feather": 8}
 # crop of ~780×650 px: past the daemon's 400k-pixel seam-score downsampling threshold
 SEL_LARGE = {"kind": "ellipse", "x": 250, "y": 200, "w": 500, "h": 350, "feather": 20}

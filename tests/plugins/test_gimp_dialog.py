@@ -1,7 +1,7 @@
 """The GIMP plug-in's interactive path in the real GIMP 3 GUI (Xvfb inside the hosts chroot).
 
-tests/gimp_scripts/gui_dialog.sh starts GIMP with its GUI and runs dialog_case.py. That script calls the
-plug-in in INTERACTIVE mode twice. gui_dialog.sh answers the GimpUi.ProcedureDialog with real key
+tests/plugins/gimp_scripts/gui_dialog.sh starts GIMP with its GUI and runs dialog_case.py. That script calls
+the plug-in in INTERACTIVE mode twice. gui_dialog.sh answers the GimpUi.ProcedureDialog with real key
 presses (xkeys.py over XTEST): Return (OK), then Escape (Cancel). It then presses Ctrl+Z and Ctrl+Y in
 the image window. GIMP 3 has no PDB procedure for undo, so a batch script cannot undo; the GUI can.
 """
@@ -14,10 +14,12 @@ import subprocess
 
 import numpy as np
 import pytest
-from gimp_scripts.host_harness import (
+
+from .gimp_scripts.host_harness import (
     HOSTS,
     HOSTS_CACHE,
     REPO,
+    SEL_U16,
     ensure_gimp,
     install_plugin_folder,
     make_photo,
@@ -25,7 +27,6 @@ from gimp_scripts.host_harness import (
     start_daemon,
     write_png8,
 )
-from test_gimp import SEL_U16
 
 pytestmark = [pytest.mark.hosts, pytest.mark.slow]
 
@@ -44,7 +45,7 @@ def dialog_run(tmp_path_factory):
     daemon = start_daemon(model_for_tests(root), runtime, logs)
     env = dict(os.environ, HOSTS_CACHE=str(HOSTS_CACHE), HOSTS_BIND=str(root),
                SEAM_REFINE_RUNTIME_DIR=str(runtime))
-    argv = [str(HOSTS), "shell", "bash", "tests/gimp_scripts/gui_dialog.sh", str(root), str(plugin),
+    argv = [str(HOSTS), "shell", "bash", "tests/plugins/gimp_scripts/gui_dialog.sh", str(root), str(plugin),
             str(root / "spec.json")]
     try:
         run = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)

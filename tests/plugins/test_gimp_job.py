@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PLUGIN = REPO / "plugins" / "gimp" / "seam-refine"
 CLIENT = REPO / "plugins" / "common" / "seamrefine_client.py"
 

@@ -1,7 +1,7 @@
 """The Krita plugin inside REAL Krita (../shared/hosts/hosts.sh krita-run) against a REAL daemon.
 
-One Krita run (tests/krita_scripts/e2e_refine.py) does all in-Krita work: U8, U16, F16 and F32 layers, the
-real "Seam Refine" action, undo, and the error messages. The checks on its dumps happen here.
+One Krita run (tests/plugins/krita_scripts/e2e_refine.py) does all in-Krita work: U8, U16, F16 and F32
+layers, the real "Seam Refine" action, undo, and the error messages. The checks on its dumps happen here.
 """
 
 from __future__ import annotations
@@ -10,25 +10,15 @@ import json
 
 import numpy as np
 import pytest
-from krita_support import SCRIPTS, Daemon, describe, krita_run, model_path, require_krita
-from PIL import Image
-from plugin_client_servers import load_client
 from seamrefine.app import install_plugin
 from seamrefine.imaging.imagemath import srgb_to_linear
 
+from .krita_host import SCRIPTS, Daemon, H, W, describe, krita_run, make_png, model_path, require_krita
+from .plugin_client_servers import load_client
+
 pytestmark = [pytest.mark.hosts, pytest.mark.slow]
 SEL = (40, 30, 60, 50)  # must match e2e_refine.py; feathered by 6 px there
-H, W = 120, 160
 START_HINT = "seam-refine serve"
-
-
-def make_png(path):
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[0:H, 0:W]
-    img = np.stack([xx * 255 / W, yy * 255 / H, (xx + yy) % 64 * 4], -1) + rng.normal(0, 8, (H, W, 3))
-    img = np.clip(img, 0, 255).astype(np.uint8)
-    Image.fromarray(img, "RGB").save(path)
-    return img
 
 
 def run_e2e(tmp_path, mode):

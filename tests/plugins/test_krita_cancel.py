@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from krita_support import SCRIPTS, describe, krita_run, require_krita
-from plugin_client_servers import RouterDaemon
 from seamrefine.app import install_plugin
-from test_krita import make_png
+
+from .krita_host import SCRIPTS, describe, krita_run, make_png, require_krita
+from .plugin_client_servers import RouterDaemon
 
 pytestmark = [pytest.mark.hosts, pytest.mark.slow]
 

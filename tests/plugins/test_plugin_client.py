@@ -13,7 +13,9 @@ import msgpack
 import platformdirs
 import pytest
 import zmq
-from plugin_client_servers import ChoppingProxy, RawZmtpServer, RouterDaemon, load_client
+
+from .krita_host import Daemon
+from .plugin_client_servers import ChoppingProxy, RawZmtpServer, RouterDaemon, load_client
 
 sc = load_client()
 
@@ -343,12 +345,9 @@ def test_zmq_version_is_real():
 
 # ---------------------------------------------------------------- the real daemon
 @pytest.fixture(scope="module")
-def real_daemon(tmp_path_factory):
-    from krita_support import Daemon
-    from onnx_fixture import make_fixture_model
-
+def real_daemon(tmp_path_factory, fixture_model):
     work = tmp_path_factory.mktemp("real-daemon")
-    daemon = Daemon(make_fixture_model(work / "model"), work / "run", work / "log")
+    daemon = Daemon(fixture_model, work / "run", work / "log")
     yield daemon
     daemon.stop()
 

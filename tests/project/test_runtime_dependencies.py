@@ -16,7 +16,7 @@ import pytest
 
 tomllib = pytest.importorskip("tomllib")  # Python ≥ 3.11
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DISTRIBUTION = {  # import name → distribution name
     "cv2": "opencv-python-headless",
     "zmq": "pyzmq",

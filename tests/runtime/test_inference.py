@@ -6,7 +6,6 @@ import threading
 
 import numpy as np
 import pytest
-from onnx_fixture import make_fixture_model, reference_refine
 from seamrefine.errors import (
     CancelledError,
     DTypeError,
@@ -20,6 +19,8 @@ from seamrefine.errors import (
 from seamrefine.imaging import imagemath as im
 from seamrefine.runtime import inference
 from seamrefine.runtime.inference import Refiner, _axis_tiles, _hash_noise
+
+from ..support.onnx_fixture import make_fixture_model, reference_refine
 
 CPU_ONLY = ["CPUExecutionProvider"]
 DTYPES = [np.uint8, np.uint16, np.float16, np.float32]

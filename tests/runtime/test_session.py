@@ -8,10 +8,11 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper
-from onnx_fixture import DEFAULT_MANIFEST, make_fixture_model, reference_refine
 from seamrefine.errors import ModelError, ShapeError
 from seamrefine.runtime import session as session_mod
 from seamrefine.runtime.session import CPU, ModelSession, default_threads, sha256_file
+
+from ..support.onnx_fixture import DEFAULT_MANIFEST, make_fixture_model, reference_refine
 
 CPU_ONLY = [CPU]
 

@@ -12,16 +12,6 @@ import threading
 import msgpack
 import numpy as np
 import pytest
-from daemon_fixtures import (
-    DAEMON_ENV,
-    RawPeer,
-    fixture_model_dir,
-    launch,
-    no_cuda_device,
-    rss_kib,
-    sample_pair,
-    stop,
-)
 from seamrefine import PROTOCOL_VERSION, __version__
 from seamrefine.errors import AuthError, EmptyMaskError, FullMaskError, InputError
 from seamrefine.imaging import imagemath
@@ -29,15 +19,17 @@ from seamrefine.runtime.inference import Refiner
 from seamrefine.service import paths
 from seamrefine.service.client import Client
 from seamrefine.service.protocol import RefineParams, Request, encode_refine, encode_request, swap_order
-from test_protocol import mutate
+
+from ..support.daemon_harness import DAEMON_ENV, RawPeer, launch, no_cuda_device, rss_kib, sample_pair, stop
+from .message_fuzz import mutate
 
 CONCURRENT_CLIENTS = 8
 REQUESTS_PER_CLIENT = 4
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return fixture_model_dir(tmp_path_factory.mktemp("model"))
+def model(daemon_model):
+    return daemon_model
 
 
 @pytest.fixture(scope="module")
@@ -284,7 +276,7 @@ def test_stdlib_plugin_client_interoperates(daemon):
     import importlib.util
     from pathlib import Path
 
-    src = Path(__file__).resolve().parents[1] / "plugins" / "common" / "seamrefine_client.py"
+    src = Path(__file__).resolve().parents[2] / "plugins" / "common" / "seamrefine_client.py"
     if not src.is_file():
         pytest.skip("plugins/common/seamrefine_client.py is not there")
     spec = importlib.util.spec_from_file_location("seamrefine_client_under_test", src)

@@ -15,17 +15,19 @@ import time
 
 import numpy as np
 import pytest
-from daemon_fixtures import DAEMON_ENV, RawPeer, fixture_model_dir, launch, sample_pair, stop
 from seamrefine.errors import CancelledError, DaemonUnavailableError
 from seamrefine.service.client import Client
 from seamrefine.service.protocol import RefineParams, Request, encode_refine, encode_request
+
+from ..support.daemon_harness import DAEMON_ENV, RawPeer, launch, sample_pair, stop
+from ..support.onnx_fixture import make_fixture_model
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="uses POSIX signals")
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return fixture_model_dir(tmp_path_factory.mktemp("model"))
+def model(daemon_model):
+    return daemon_model
 
 
 def slow_pair(rng):
@@ -182,7 +184,7 @@ def test_missing_model_fails_clearly(tmp_path):
 
 
 def test_corrupt_model_fails_clearly(tmp_path):
-    path = fixture_model_dir(tmp_path / "m")
+    path = make_fixture_model(tmp_path / "m", tile=64, tile_overlap=16)
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))

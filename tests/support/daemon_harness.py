@@ -1,7 +1,5 @@
-"""Helpers for the daemon/CLI tests: a real ``seam-refine serve`` subprocess on the ONNX fixture model.
-
-Import from tests: ``from daemon_fixtures import …`` (pytest puts tests/ on sys.path).
-"""
+"""Helpers for the daemon/CLI tests: a real ``seam-refine serve`` subprocess, a raw DEALER peer and
+sample images. The fixture models these daemons load come from ``tests/conftest.py``."""
 
 from __future__ import annotations
 
@@ -11,17 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import zmq
-from onnx_fixture import make_fixture_model
 from seamrefine.app.demo import start_daemon, stop_daemon
 from seamrefine.service.protocol import Reply
 
 # Keep the daemons light on a shared 2-core machine.
 DAEMON_ENV = {"OMP_NUM_THREADS": "1", "SEAM_REFINE_THREADS": "1"}
-
-
-def fixture_model_dir(root: Path) -> Path:
-    """The blur fixture model with small tiles (many tiles → progress messages, slow big requests)."""
-    return make_fixture_model(root, tile=64, tile_overlap=16)
 
 
 def launch(runtime_dir: Path, model: Path, *args: str, env: dict | None = None, cpu: bool = True):

@@ -9,8 +9,8 @@ The graph computes something real and deterministic (no weights to train):
   pull. Tiling is exact for it, which makes it a known-value check of the tile blending.
 
 Inputs ``image`` [N,3,H,W] and ``mask`` [N,1,H,W] float32, output ``refined`` [N,3,H,W] float32, H/W
-dynamic. Import in tests: ``from onnx_fixture import make_fixture_model`` (pytest puts ``tests/`` on
-sys.path); the ``fixture_model`` pytest fixture is session-scoped.
+dynamic. Tests import it as ``from ..support.onnx_fixture import make_fixture_model``; the session-wide
+``fixture_model`` and ``daemon_model`` fixtures in ``tests/conftest.py`` are built with it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 DEFAULT_MANIFEST = {
@@ -138,8 +137,3 @@ def reference_refine(kind: str, image: np.ndarray, mask: np.ndarray) -> np.ndarr
         target = sum(p[dy : dy + h, dx : dx + w] for dy in range(5) for dx in range(5)) / np.float32(25)
     return image + mask[..., None] * (target - image)
 
-
-@pytest.fixture(scope="session")
-def fixture_model(tmp_path_factory) -> Path:
-    """Session-wide blur fixture model (default manifest values)."""
-    return make_fixture_model(tmp_path_factory.mktemp("fixture_model"))

@@ -8,7 +8,8 @@ from seamrefine.errors import DTypeError, EmptyMaskError, FullMaskError, InputEr
 from seamrefine.imaging import imagemath
 from seamrefine.imaging import metrics as M
 from seamrefine_train import baselines as B
-from test_metrics import blob_mask, disk, paste, photo
+
+from ..support.synthetic_images import blob_mask, disk, paste, photo
 
 NAMES = sorted(B.BASELINES)
 

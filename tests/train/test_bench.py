@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 from seamrefine_train import bench
-from test_metrics import photo
+
+from ..support.onnx_fixture import make_fixture_model
+from ..support.synthetic_images import photo
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +107,6 @@ def test_empty_photo_folder(tmp_path, capsys):
 def test_bench_runs_the_refiner_with_a_real_onnx_model(photos, tmp_path, capsys):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("seamrefine.runtime.inference")
-    from onnx_fixture import make_fixture_model
-
     model = make_fixture_model(tmp_path / "model", kind="pointwise")
     js = tmp_path / "r.json"
     argv = [

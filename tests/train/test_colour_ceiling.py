@@ -7,7 +7,8 @@ from PIL import Image
 from seamrefine_train import colour_ceiling as cc
 from seamrefine_train.__main__ import main as cli
 from seamrefine_train.synthesis import Case
-from test_metrics import photo
+
+from ..support.synthetic_images import photo
 
 
 def _shifted_case(shift=(0.04, -0.02, 0.03), h=96, w=96):

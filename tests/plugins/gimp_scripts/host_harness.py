@@ -19,10 +19,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 HOSTS = REPO.parent / "shared" / "hosts" / "hosts.sh"
 HOSTS_CACHE = Path(os.environ.get("HOSTS_CACHE", "/var/cache/plugin-hosts"))
-SCRIPT = REPO / "tests" / "gimp_scripts" / "refine_cases.py"
+SCRIPT = REPO / "tests" / "plugins" / "gimp_scripts" / "refine_cases.py"
+# the selection most cases refine (an ellipse on the 256×192 test photo), feathered by 12 px
+SEL_U16 = {"kind": "ellipse", "x": 100, "y": 70, "w": 50, "h": 40, "feather": 12}
 PLUGIN_SRC = REPO / "plugins" / "gimp" / "seam-refine"
 CLIENT_SRC = REPO / "plugins" / "common" / "seamrefine_client.py"
 SHIPPED_MODEL = REPO / "server" / "seamrefine" / "models" / "seam_refiner.onnx"
@@ -113,7 +115,7 @@ def model_for_tests(tmp: Path) -> Path:
         return Path(override)
     if SHIPPED_MODEL.is_file():
         return SHIPPED_MODEL
-    from onnx_fixture import make_fixture_model
+    from ...support.onnx_fixture import make_fixture_model
 
     return make_fixture_model(tmp / "model")
 

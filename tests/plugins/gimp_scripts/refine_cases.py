@@ -6,7 +6,7 @@ paint an out-of-sRGB-gamut stripe through the middle), "in_group": bool, "target
 "canvas_pad" [left, top, right, bottom] (optional), "select": {"kind": "ellipse"|"rectangle", "x", "y",
 "w", "h", "feather"} or null, "strength", "samples", "stop_daemon": bool}``.
 Nothing is judged here beyond API sanity: every observation goes to ``out_dir/results.json`` plus raw
-pixel dumps, and tests/test_gimp.py judges them. The wire format of the dumps is the one the plug-in
+pixel dumps, and tests/plugins/test_gimp.py judges them. The wire format of the dumps is the one the plug-in
 picks (its own refine_job/host modules decide), so they compare with the daemon's answer byte for byte;
 ``*_native`` dumps are in the new layer's own storage format.
 

@@ -1,6 +1,6 @@
 """Benchmark of the plugin path beyond inference, at 1 and 4 MP (median of N runs).
 
-    python tests/krita_scripts/bench_roundtrip.py [--repeats 5] [--no-krita] [--model M.onnx]
+    python tests/plugins/krita_scripts/bench_roundtrip.py [--repeats 5] [--no-krita] [--model M.onnx]
 
 Starts a real daemon (the fixture model unless --model: inference time is measured separately and
 subtracted), then (1) the stdlib client alone: refine() round trip minus the daemon's elapsed_ms, and
@@ -15,11 +15,11 @@ import tempfile
 import time
 from pathlib import Path
 
-TESTS = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(TESTS))
+REPO = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(REPO))
 
-from krita_support import HOSTS_SH, SCRIPTS, Daemon, describe, krita_run  # noqa: E402
-from plugin_client_servers import load_client  # noqa: E402
+from tests.plugins.krita_host import HOSTS_SH, SCRIPTS, Daemon, describe, krita_run  # noqa: E402
+from tests.plugins.plugin_client_servers import load_client  # noqa: E402
 
 
 def client_bench(daemon, repeats):
@@ -57,7 +57,7 @@ def main(argv=None):
     work = Path(tempfile.mkdtemp(prefix="sr-bench-"))
     model = args.model
     if model is None:
-        from onnx_fixture import make_fixture_model
+        from tests.support.onnx_fixture import make_fixture_model
 
         model = make_fixture_model(work / "model")
     launcher = None

@@ -1,4 +1,5 @@
-"""Runs INSIDE real Krita against a scripted ROUTER (tests/test_krita_cancel.py): cancel, busy, timeout.
+"""Runs INSIDE real Krita against a scripted ROUTER (tests/plugins/test_krita_cancel.py): cancel, busy,
+timeout.
 
 1st request: the server sends progress 1/4 and holds; the script presses Cancel on the progress dialog
 while measuring how long the GUI event loop stalls (the request runs on a worker thread).
