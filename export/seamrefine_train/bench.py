@@ -27,6 +27,7 @@ import numpy as np
 from seamrefine.errors import InputError, SeamRefineError
 from seamrefine.imaging import imagemath
 from seamrefine.imaging import metrics as M
+from seamrefine.imaging.seam_score import seam_score
 from seamrefine.runtime.harmonise import harmonise
 
 from . import baselines, synthesis
@@ -119,7 +120,7 @@ def case_metrics(out: np.ndarray, case, ref: dict) -> dict:
         "grad": _safe(lambda: M.boundary_gradient_error(out, case.clean, case.mask)),
         "noise_mm": abs(_safe(lambda: M.noise_mismatch(out, case.mask)) - ref["noise"]),
         "blur_mm": abs(_safe(lambda: M.blur_mismatch(out, case.mask)) - ref["blur"]),
-        "seam": _safe(lambda: M.seam_score(out, case.mask)),
+        "seam": _safe(lambda: seam_score(out, case.mask)),
         "changed_outside": int((out[band == 0] != case.composite[band == 0]).any(axis=-1).sum()),
     }
 
@@ -142,7 +143,7 @@ def run(cases: Iterable, methods: dict[str, Callable], sheet_per_family: int = 0
             "blur": _safe(lambda c=case: M.blur_mismatch(c.clean, c.mask)),
         }
         base = case_metrics(case.composite, case, ref)
-        seam_clean = _safe(lambda c=case: M.seam_score(c.clean, c.mask))
+        seam_clean = _safe(lambda c=case: seam_score(c.clean, c.mask))
         shift = colour_shift(case)
         for name, fn in methods.items():
             t0 = time.perf_counter()

@@ -17,8 +17,10 @@ from seamrefine.errors import (
     ShapeError,
 )
 from seamrefine.imaging import imagemath as im
+from seamrefine.imaging import seam_score
 from seamrefine.runtime import inference
-from seamrefine.runtime.inference import Refiner, _axis_tiles, _hash_noise
+from seamrefine.runtime.inference import Refiner
+from seamrefine.runtime.tiling import _axis_tiles, _hash_noise
 
 from ..support.onnx_fixture import make_fixture_model, reference_refine
 
@@ -189,7 +191,6 @@ def test_tiling_blur_has_no_seams(refiners):
 
 
 def test_pooling_picks_min_score(refiners):
-    pytest.importorskip("seamrefine.imaging.metrics")
     image, mask = make_image(np.random.default_rng(10))
     r = refiners["blur"]
     calls = []
@@ -202,16 +203,14 @@ def test_pooling_picks_min_score(refiners):
     np.testing.assert_array_equal(again, out)  # deterministic
     band = im.band_weights(mask > 0, 16, 8)
     np.testing.assert_array_equal(out[band == 0], image[band == 0])
-    from seamrefine.imaging.metrics import seam_score
 
     b = info["box"]
     rgb, _ = im.to_float(out[b[0] : b[1], b[2] : b[3]])
     m = im.mask_to_float(mask[b[0] : b[1], b[2] : b[3]], rgb.shape[:2])
-    assert seam_score(rgb, m) == pytest.approx(min(scores))
+    assert seam_score.seam_score(rgb, m) == pytest.approx(min(scores))
 
 
 def test_last_scores_before_after(refiners):
-    pytest.importorskip("seamrefine.imaging.metrics")
     image, mask = make_image(np.random.default_rng(11))
     r = refiners["blur"]
     r.refine(image, mask)
@@ -338,24 +337,22 @@ def test_default_refiner_without_shipped_model(monkeypatch, tmp_path):
 
 
 def test_scorer_matches_seam_score_on_large_crop():
-    """The strip-wise reduction must give exactly metrics.seam_score of the full float crop."""
-    metrics = pytest.importorskip("seamrefine.imaging.metrics")
+    """The strip-wise reduction must give exactly seam_score of the full float crop."""
     image, mask = make_image(np.random.default_rng(17), h=700, w=760)
     m = im.mask_to_float(mask, mask.shape)
-    scorer = inference._Scorer(metrics, m, linear=False)
+    scorer = inference._Scorer(seam_score, m, linear=False)
     assert scorer.f > 1
     rgb, _ = im.to_float(image)
-    assert scorer(image) == metrics.seam_score(rgb, m)
+    assert scorer(image) == seam_score.seam_score(rgb, m)
 
 
 def test_large_rgba_crop_is_scored(refiners):
     """RGBA crops above SCORE_MAX_PIXELS are scored on their RGB (regression: a 4-channel strip buffer)."""
-    metrics = pytest.importorskip("seamrefine.imaging.metrics")
     rng = np.random.default_rng(23)
     image = rng.integers(0, 256, (760, 820, 4), dtype=np.uint8)
     mask = np.zeros((760, 820), np.uint8)
     mask[200:560, 250:600] = 255
-    assert image.shape[0] * image.shape[1] > metrics.SCORE_MAX_PIXELS
+    assert image.shape[0] * image.shape[1] > seam_score.SCORE_MAX_PIXELS
     out = refiners["pointwise"].refine(image, mask)
     assert np.array_equal(out[..., 3], image[..., 3])
     assert all(np.isfinite(s) for s in refiners["pointwise"].last_scores)

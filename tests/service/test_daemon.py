@@ -18,7 +18,8 @@ from seamrefine.imaging import imagemath
 from seamrefine.runtime.inference import Refiner
 from seamrefine.service import paths
 from seamrefine.service.client import Client
-from seamrefine.service.protocol import RefineParams, Request, encode_refine, encode_request, swap_order
+from seamrefine.service.frames import swap_order
+from seamrefine.service.protocol import RefineParams, Request, encode_refine, encode_request
 
 from ..support.daemon_harness import DAEMON_ENV, RawPeer, launch, no_cuda_device, rss_kib, sample_pair, stop
 from .message_fuzz import mutate

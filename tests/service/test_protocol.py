@@ -16,8 +16,8 @@ from seamrefine.errors import (
     SeamRefineError,
     ShapeError,
 )
+from seamrefine.service.frames import FrameDesc, swap_order
 from seamrefine.service.protocol import (
-    FrameDesc,
     RefineJob,
     RefineParams,
     Reply,
@@ -28,7 +28,6 @@ from seamrefine.service.protocol import (
     error_from_code,
     error_reply,
     result_reply,
-    swap_order,
 )
 
 from .message_fuzz import mutate

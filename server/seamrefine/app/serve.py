@@ -2,7 +2,7 @@
 
 ``serve`` takes the per-user instance lock, sets up logging, loads and warms the model, binds, publishes
 endpoint.json, notifies systemd READY and serves until SIGTERM/SIGINT. The serving loop itself (threads,
-queue, cancel) lives in :mod:`seamrefine.service.daemon`; its names are re-exported here.
+queue, cancel) lives in :mod:`seamrefine.service.daemon`.
 """
 
 from __future__ import annotations
@@ -21,14 +21,7 @@ import zmq
 
 from ..errors import SeamRefineError
 from ..service import paths
-from ..service.daemon import (  # noqa: F401  (Job, model_info, INPROC, HARD_FRAME_SLACK: re-exported)
-    HARD_FRAME_SLACK,
-    INPROC,
-    Daemon,
-    Job,
-    model_info,
-    warm_up,
-)
+from ..service.daemon import Daemon, warm_up
 from ..service.paths import InstanceLock, sd_notify
 from ..service.protocol import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_PIXELS
 

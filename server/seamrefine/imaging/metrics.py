@@ -4,13 +4,11 @@ Full-reference metrics compare a refined image with the clean photo the syntheti
 ``band_psnr``, ``band_delta_e`` (mean CIEDE2000), ``boundary_gradient_error`` (ASUKA "Grad").
 Ring statistics measure how the fill differs from its surroundings right at the mask edge:
 ``noise_mismatch`` and ``blur_mismatch`` are signed log-ratios inner ring / outer ring, and the
-``*_vs_clean`` helpers give |log-ratio(out) − log-ratio(clean)|. ``seam_score`` is no-reference
-(lower = less visible seam) and is what multi-sample pooling minimises and what users are shown.
+``*_vs_clean`` helpers give |log-ratio(out) − log-ratio(clean)|.
 
-The colour science (``srgb_to_lab``, ``ciede2000``) lives in :mod:`seamrefine.imaging.colour` and the
-seam score (``seam_score``, ``seam_components``, ``area_downsample``, ``SCORE_*``) in
-:mod:`seamrefine.imaging.seam_score`; both are re-exported here, so ``seamrefine.imaging.metrics``
-stays the one import for every metric.
+The colour science (``srgb_to_lab``, ``ciede2000``) lives in :mod:`seamrefine.imaging.colour`, the
+no-reference seam score (lower = less visible seam; what multi-sample pooling minimises and users
+are shown) in :mod:`seamrefine.imaging.seam_score`.
 
 All functions take H×W×3 float sRGB images in [0, 1] and H×W float masks in [0, 1] (1 = generated).
 """
@@ -23,15 +21,6 @@ from ..errors import EmptyMaskError, InputError, ShapeError
 from .colour import ciede2000, srgb_to_lab
 from .imagemath import distance_to_region, mask_to_float
 from .metric_filters import _IMMERKAER, MaskTooThinError, _edge_mask, _image, _shift_sum, sobel
-from .seam_score import (  # noqa: F401  (re-exported: the no-reference seam score lives there)
-    SCORE_CELL,
-    SCORE_MAX_PIXELS,
-    SCORE_MAX_POINTS,
-    SCORE_WEIGHTS,
-    area_downsample,
-    seam_components,
-    seam_score,
-)
 
 PSNR_CAP_DB = 100.0
 RING_GAP = 2  # pixels right at the edge are skipped by the ring statistics (soft edges, kernel overlap)
@@ -187,11 +176,6 @@ __all__ = [
     "blur_mismatch",
     "noise_mismatch_vs_clean",
     "blur_mismatch_vs_clean",
-    "seam_score",
-    "seam_components",
-    "srgb_to_lab",
-    "ciede2000",
-    "sobel",
     "noise_sigma",
     "edge_ring",
 ]

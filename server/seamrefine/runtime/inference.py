@@ -30,17 +30,7 @@ from ..errors import ImageTooLargeError, InputError, SeamRefineError
 from ..imaging import imagemath as im
 from . import harmonise
 from .session import ModelSession
-from .tiling import (  # noqa: F401  (_axis_tiles, _hash_noise, JITTER_*: re-exported for tests and callers)
-    JITTER_GAIN,
-    JITTER_NOISE,
-    JITTER_OFFSET,
-    STRIP_PIXELS,
-    _axis_tiles,
-    _hash_noise,
-    _jitter,
-    _Job,
-    _mask_float,
-)
+from .tiling import STRIP_PIXELS, _jitter, _Job, _mask_float
 
 log = logging.getLogger(__name__)
 

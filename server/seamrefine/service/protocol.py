@@ -5,7 +5,7 @@ cancel) or :class:`RefineJob` (refine, with numpy arrays already swapped from BG
 replies are :class:`Reply`. Every decoding failure raises a typed :class:`~seamrefine.errors.SeamRefineError`
 carrying the bad value, with ``request_id`` set to the request's id when it could be read.
 The frame-level codec (header, :class:`FrameDesc`, raw frames, ``swap_order``) lives in
-:mod:`seamrefine.service.frames` and is re-exported here.
+:mod:`seamrefine.service.frames`.
 """
 
 from __future__ import annotations
@@ -27,9 +27,8 @@ from ..errors import (
     ShapeError,
 )
 from ..imaging import imagemath
-from .frames import (  # noqa: F401  (MAX_HEADER_BYTES: re-exported, the frame codec lives there)
+from .frames import (
     DTYPES,
-    MAX_HEADER_BYTES,
     FrameDesc,
     _as_buffer,
     _bytes,

@@ -52,7 +52,8 @@ def main(argv=None):
     ap.add_argument("--no-krita", action="store_true")
     ap.add_argument("--full-res-score", action="store_true",
                     help="score seams at full resolution in the daemon (works around a daemon bug with "
-                         "4-channel crops above metrics.SCORE_MAX_PIXELS; daemon time is subtracted anyway)")
+                         "4-channel crops above seam_score.SCORE_MAX_PIXELS; daemon time is subtracted "
+                         "anyway)")
     args = ap.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="sr-bench-"))
     model = args.model
