@@ -20,7 +20,7 @@ from seamrefine.imaging import imagemath as im
 from seamrefine.imaging import seam_score
 from seamrefine.runtime import inference
 from seamrefine.runtime.inference import Refiner
-from seamrefine.runtime.tiling import _axis_tiles, _hash_noise
+from seamrefine.runtime.tiling import axis_tiles, hash_noise
 
 from ..support.onnx_fixture import make_fixture_model, reference_refine
 
@@ -221,18 +221,18 @@ def test_last_scores_before_after(refiners):
 
 
 def test_hash_noise_is_tiling_independent():
-    whole = _hash_noise(7, 0, 16, 0, 24, 24)
-    part = _hash_noise(7, 4, 12, 10, 20, 24)
+    whole = hash_noise(7, 0, 16, 0, 24, 24)
+    part = hash_noise(7, 4, 12, 10, 20, 24)
     np.testing.assert_array_equal(part, whole[4:12, 10:20])
     assert whole.min() >= -1 and whole.max() < 1 and abs(whole.mean()) < 0.1
-    assert not np.array_equal(whole, _hash_noise(8, 0, 16, 0, 24, 24))
+    assert not np.array_equal(whole, hash_noise(8, 0, 16, 0, 24, 24))
 
 
 @pytest.mark.parametrize(
     ("length", "tile", "overlap"), [(40, 64, 16), (200, 64, 16), (136, 64, 0), (520, 512, 64)]
 )
 def test_axis_tiles_partition_of_unity(length, tile, overlap):
-    tiles = _axis_tiles(length, tile, overlap)
+    tiles = axis_tiles(length, tile, overlap)
     total = np.zeros(length)
     for start, w in tiles:
         assert start >= 0 and start + len(w) <= length and (w > 0).all()

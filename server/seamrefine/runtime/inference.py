@@ -30,7 +30,7 @@ from ..errors import ImageTooLargeError, InputError, SeamRefineError
 from ..imaging import imagemath as im
 from . import harmonise
 from .session import ModelSession
-from .tiling import STRIP_PIXELS, _jitter, _Job, _mask_float
+from .tiling import STRIP_PIXELS, TileJob, float_mask, sample_jitter
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class _Scorer:
         limit = getattr(metrics, "SCORE_MAX_PIXELS", 0)
         self.f = max(1, math.ceil(math.sqrt(h * w / limit))) if limit else 1
         self.shape = (h // self.f, w // self.f)
-        self.mask = self._reduce(mask_crop, _mask_float)
+        self.mask = self._reduce(mask_crop, float_mask)
 
     def _reduce(self, a: np.ndarray, to_float: Callable) -> np.ndarray:
         """``metrics.area_downsample(to_float(a), f)`` computed in strips of ~STRIP_PIXELS input pixels."""
@@ -124,7 +124,7 @@ def _harmonisation(crop: np.ndarray, mask_crop: np.ndarray, linear: bool, width:
     np.clip(rgb, 0.0, 1.0, out=rgb)
     if linear:
         rgb = im.linear_to_srgb(rgb)
-    change, info = harmonise.harmonise(rgb, _mask_float(mask_crop), reach=width)
+    change, info = harmonise.harmonise(rgb, float_mask(mask_crop), reach=width)
     return (change if info["gate"] > 0 else None), info
 
 
@@ -223,7 +223,7 @@ class Refiner:
         feather = int(man["band_feather"])
         box = im.context_box(m, max(int(man["context"]), width + feather + 1))
         crop = image[box.slices]
-        mask_crop = m[box.slices]  # uint8/bool view or float32; converted piecewise (_mask_float)
+        mask_crop = m[box.slices]  # uint8/bool view or float32; converted piecewise (float_mask)
         linear = colorspace == "linear"
         metrics = _metrics()
         score = _Scorer(metrics, mask_crop, linear) if metrics else (lambda a: math.nan)
@@ -246,7 +246,7 @@ class Refiner:
             pre = None
             if self.classical:
                 pre, info["harmonise"] = _harmonisation(crop, mask_crop, linear, width)
-            job = _Job(self, crop, mask_crop, width, feather, float(strength), linear, pre)
+            job = TileJob(self.session, crop, mask_crop, width, feather, float(strength), linear, pre)
             total = len(job.tiles) * samples
             info["tiles"], info["samples"] = len(job.tiles), samples
             done = [0]
@@ -261,7 +261,7 @@ class Refiner:
             after = math.inf
             for k in range(samples):
                 dest = target if k == 0 else candidate
-                job.run(dest, _jitter(k), tick, cancel)
+                job.run(dest, sample_jitter(k), tick, cancel)
                 s = score(dest)
                 info["sample_scores"].append(s)
                 if k == 0 or (not math.isnan(s) and (math.isnan(after) or s < after)):

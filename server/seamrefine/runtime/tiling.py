@@ -1,12 +1,12 @@
 """The tile engine behind :class:`seamrefine.runtime.inference.Refiner`: one crop through the model, streamed.
 
-``_Job`` cuts padded tiles from the original-dtype crop on the fly (``_pad_index`` reproduces
+``TileJob`` cuts padded tiles from the original-dtype crop on the fly (``_pad_index`` reproduces
 ``imagemath.pad_to_multiple``), adds the classical harmonisation's change (``pre``, sRGB, crop-shaped)
-when there is one, runs the model on each, blends them with the weights of ``_axis_tiles``
+when there is one, runs the model on each, blends them with the weights of ``axis_tiles``
 into an accumulator one row of tiles tall, and composites finished rows into the destination in strips of
 ≤ ``STRIP_PIXELS``. What is accumulated is the model's change (output − input), which is added to the
 original values, so float values outside [0, 1] survive inside the band. Multi-sample pooling's jittered
-variants come from ``_jitter`` (per-sample gain, offset and a noise seed) and ``_hash_noise`` (noise that
+variants come from ``sample_jitter`` (per-sample gain, offset and a noise seed) and ``hash_noise`` (noise that
 does not depend on the tiling).
 """
 
@@ -14,27 +14,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import CancelledError
 from ..imaging import imagemath as im
-
-if TYPE_CHECKING:
-    from .inference import Refiner
+from .session import ModelSession
 
 STRIP_PIXELS = 1 << 20
 _SEED = 0x5EA3
 JITTER_GAIN, JITTER_OFFSET, JITTER_NOISE = 0.03, 0.01, 0.01
 
 
-def _mask_float(part: np.ndarray) -> np.ndarray:
+def float_mask(part: np.ndarray) -> np.ndarray:
     """A piece of a ``_mask_source`` mask as float32 [0, 1], the same arithmetic as mask_to_float."""
     return part.astype(np.float32) / 255.0 if part.dtype == np.uint8 else part.astype(np.float32, copy=False)
 
 
-def _axis_tiles(length: int, tile: int, overlap: int) -> list[tuple[int, np.ndarray]]:
+def axis_tiles(length: int, tile: int, overlap: int) -> list[tuple[int, np.ndarray]]:
     """Tile starts along one axis and each tile's blend weights, normalised so they sum to 1 everywhere.
 
     Starts are spread evenly so neighbours overlap by ≥ ``overlap``; each tile's weight rises over
@@ -63,7 +60,7 @@ def _pad_index(n: int, padded: int, mode: str) -> np.ndarray:
     return np.where(i < n, i, (2 * (n - 1) - i) if mode == "reflect" else n - 1)
 
 
-def _hash_noise(seed: int, y0: int, y1: int, x0: int, x1: int, row_len: int) -> np.ndarray:
+def hash_noise(seed: int, y0: int, y1: int, x0: int, x1: int, row_len: int) -> np.ndarray:
     """Uniform noise in [-1, 1) that depends only on (seed, pixel, channel): identical across tilings."""
     yy = np.arange(y0, y1, dtype=np.uint64)[:, None, None]
     xx = np.arange(x0, x1, dtype=np.uint64)[None, :, None]
@@ -75,7 +72,7 @@ def _hash_noise(seed: int, y0: int, y1: int, x0: int, x1: int, row_len: int) -> 
     return (z >> np.uint64(40)).astype(np.float32) * np.float32(2.0**-23) - np.float32(1.0)
 
 
-def _jitter(k: int) -> tuple[float, float, int] | None:
+def sample_jitter(k: int) -> tuple[float, float, int] | None:
     """Sample ``k``'s (gain, offset, noise seed); sample 0 is the plain input (None)."""
     if k == 0:
         return None
@@ -84,11 +81,11 @@ def _jitter(k: int) -> tuple[float, float, int] | None:
     return gain, rng.uniform(-JITTER_OFFSET, JITTER_OFFSET), int(rng.integers(1 << 62))
 
 
-class _Job:
+class TileJob:
     """One refine call's crop geometry: which tiles to run, how to blend them, how to composite."""
 
-    def __init__(self, refiner: Refiner, crop, mask_crop, width, feather, strength, linear, pre=None):
-        self.session = refiner.session
+    def __init__(self, session: ModelSession, crop, mask_crop, width, feather, strength, linear, pre=None):
+        self.session = session
         self.crop, self.mask, self.pre = crop, mask_crop, pre
         self.width, self.feather, self.strength, self.linear = width, feather, strength, linear
         h, w = mask_crop.shape
@@ -96,11 +93,11 @@ class _Job:
         self.hp, self.wp = h + (-h) % pm, w + (-w) % pm
         mode = "reflect" if self.hp - h < h and self.wp - w < w else "edge"  # as imagemath.pad_to_multiple
         self.rows_idx, self.cols_idx = _pad_index(h, self.hp, mode), _pad_index(w, self.wp, mode)
-        man = refiner.manifest
+        man = session.manifest
         tile = max(pm, int(man["tile"]) - int(man["tile"]) % pm)
         overlap = min(int(man["tile_overlap"]), tile // 2)
-        self.rows = _axis_tiles(self.hp, tile, overlap)
-        self.cols = _axis_tiles(self.wp, tile, overlap)
+        self.rows = axis_tiles(self.hp, tile, overlap)
+        self.cols = axis_tiles(self.wp, tile, overlap)
         reach = width + feather
         self.tiles = [
             (r, c)
@@ -131,9 +128,9 @@ class _Job:
             rgb = np.clip(rgb + self.pre[win], 0.0, 1.0)
         if jitter is not None:
             gain, offset, seed = jitter
-            noise = _hash_noise(seed, y0, y1, x0, x1, self.wp)
+            noise = hash_noise(seed, y0, y1, x0, x1, self.wp)
             rgb = np.clip(rgb * np.float32(gain) + np.float32(offset) + JITTER_NOISE * noise, 0.0, 1.0)
-        mask = _mask_float(self.mask[win])
+        mask = float_mask(self.mask[win])
         return rgb.transpose(2, 0, 1)[None], mask[None, None], base
 
     def run(self, dest: np.ndarray, jitter, tick: Callable[[], None], cancel) -> None:
