@@ -9,7 +9,7 @@ import types
 import numpy as np
 import pytest
 from PIL import Image
-from seamrefine.app import cli
+from seamrefine.app import cli, imagefiles
 from seamrefine.runtime.inference import Refiner
 
 from ..support.daemon_harness import launch, sample_pair, stop
@@ -44,7 +44,7 @@ def _write_pair(tmp_path, name="a", dtype=np.uint8, seed=0):
     img, mask = sample_pair(np.random.default_rng(seed), 80, 96, dtype=dtype)
     p = tmp_path / f"{name}.png"
     if dtype == np.uint16:
-        p.write_bytes(cli.encode_png16(img))
+        p.write_bytes(imagefiles.encode_png16(img))
     else:
         Image.fromarray(img).save(p)
     m = tmp_path / f"{name}_mask.png"
@@ -69,12 +69,12 @@ def test_refine_in_process_8bit(tmp_path, model, refiner, capsys):
 def test_refine_16bit_round_trip(tmp_path, model, refiner):
     pytest.importorskip("cv2")
     p, m, img, mask = _write_pair(tmp_path, dtype=np.uint16)
-    loaded = cli.load_image(p)
+    loaded = imagefiles.load_image(p)
     assert loaded.dtype == np.uint16
     np.testing.assert_array_equal(loaded, img)
     out = tmp_path / "r16.png"
     assert _refine_in_process(p, m, out, model) == 0
-    got = cli.load_image(out)
+    got = imagefiles.load_image(out)
     assert got.dtype == np.uint16
     np.testing.assert_array_equal(got, refiner.refine(img, mask))
 
@@ -85,7 +85,7 @@ def test_refine_colorspace_option(tmp_path, model, refiner):
     out = tmp_path / "lin.png"
     argv = ["refine", str(p), "--mask", str(m), "-o", str(out), "--no-daemon", "--model", str(model), "--cpu"]
     assert cli.main([*argv, "--colorspace", "linear"]) == 0
-    np.testing.assert_array_equal(cli.load_image(out), refiner.refine(img, mask, colorspace="linear"))
+    np.testing.assert_array_equal(imagefiles.load_image(out), refiner.refine(img, mask, colorspace="linear"))
     with pytest.raises(SystemExit):
         cli.main([*argv, "--colorspace", "rgb"])
 
@@ -93,13 +93,13 @@ def test_refine_colorspace_option(tmp_path, model, refiner):
 def test_png16_encoder_known_values(tmp_path):
     rgba = np.array([[[0, 1, 256, 65535], [4660, 22136, 39612, 57005]]], np.uint16)
     p = tmp_path / "k.png"
-    p.write_bytes(cli.encode_png16(rgba))
+    p.write_bytes(imagefiles.encode_png16(rgba))
     if _has_cv2():
-        assert cli.load_image(p).tolist() == rgba.tolist()
+        assert imagefiles.load_image(p).tolist() == rgba.tolist()
     grey = np.array([[0, 32768, 65535]], np.uint16)
-    p.write_bytes(cli.encode_png16(grey))
+    p.write_bytes(imagefiles.encode_png16(grey))
     assert np.asarray(Image.open(p)).tolist() == grey.tolist()
-    mask = cli.load_mask(p)
+    mask = imagefiles.load_mask(p)
     assert mask.dtype == np.float32 and mask.tolist() == [[0.0, pytest.approx(32768 / 65535), 1.0]]
 
 

@@ -22,6 +22,8 @@ import numpy as np
 
 from ..errors import DaemonUnavailableError
 from ..service import paths
+from .console import format_score, progress_bar
+from .imagefiles import load_image, load_mask, save_image
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
@@ -111,8 +113,6 @@ def synthetic_composite(photo: np.ndarray | None = None, seed: int = 0) -> tuple
 
 def load_sample() -> tuple[np.ndarray, np.ndarray, str]:
     """(composite uint8 RGB, mask uint8, description) — the bundled sample when present."""
-    from .cli import load_image, load_mask
-
     comp, mask = SAMPLES / "coffee_composite.png", SAMPLES / "coffee_mask.png"
     if comp.is_file() and mask.is_file():
         return load_image(comp)[..., :3], load_mask(mask), "bundled sample coffee_composite.png"
@@ -136,7 +136,6 @@ def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentP
 
 def run(args: argparse.Namespace) -> int:
     from ..service.client import Client
-    from .cli import progress_bar, save_image
 
     composite, mask, source = load_sample()
     print(f"input: {source}, {composite.shape[1]}×{composite.shape[0]}")
@@ -169,9 +168,7 @@ def run(args: argparse.Namespace) -> int:
     save_image(args.output / "mask.png", np.repeat(mask[..., None], 3, axis=2))
     save_image(args.output / "before_after.png", side_by_side(composite, out, mask))
     before, after = header.get("seam_score_before"), header.get("seam_score_after")
-    from .cli import _fmt as fmt
-
-    print(f"seam score (lower is better): before {fmt(before)}, after {fmt(after)}")
+    print(f"seam score (lower is better): before {format_score(before)}, after {format_score(after)}")
     changed = np.any(out != composite, axis=-1)
     print(
         f"refined in {took:.2f} s ({header.get('elapsed_ms', 0):.0f} ms in the daemon); "
