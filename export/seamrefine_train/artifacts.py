@@ -11,15 +11,11 @@ sRGB in [0, 1]; all randomness comes from ``rng``.
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 from PIL import Image
 from seamrefine.imaging.imagemath import linear_to_srgb, srgb_to_linear
-
-if TYPE_CHECKING:
-    from .synthesis import SynthConfig
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 _RGB2YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], np.float64)
@@ -67,7 +63,7 @@ def visible_signed(rng: np.random.Generator, bound: float, frac_range: tuple[flo
     return float(rng.choice([-1.0, 1.0])) * float(rng.uniform(*frac_range)) * bound
 
 
-def random_jitter(rng: np.random.Generator, cfg: SynthConfig, mean: float, scale: float = 1.0):
+def random_jitter(rng: np.random.Generator, cfg, mean: float, scale: float = 1.0):
     """A random colour jitter, visible (magnitudes uniform in ``cfg.visible_frac_range`` of the bounds,
     each component on with ``cfg.p_jitter_component``) or, with ``cfg.p_subtle_colour``, subtle
     (log-uniform down to ``cfg.jitter_min_frac`` of the bounds, each on with probability ½). At least

@@ -13,14 +13,9 @@ A synthetic case has three nested regions, all H×W:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import cv2
 import numpy as np
 from seamrefine.imaging.imagemath import distance_to_region
-
-if TYPE_CHECKING:
-    from .synthesis import SynthConfig
 
 MASK_KINDS = ("object", "stroke", "rect")
 MAX_ALPHA_REACH = 15  # px beyond `shape`; must stay below the band width used for training (16)
@@ -127,8 +122,9 @@ def _rect(h: int, w: int, area: float, rng: np.random.Generator, touch: bool) ->
 _DRAW = {"object": _object, "stroke": _stroke, "rect": _rect}
 
 
-def random_shape(h: int, w: int, rng: np.random.Generator, cfg: SynthConfig) -> tuple[np.ndarray, dict]:
-    """A boolean region of kind object/stroke/rect whose area fraction lies in ``cfg.area_range``.
+def random_shape(h: int, w: int, rng: np.random.Generator, cfg) -> tuple[np.ndarray, dict]:
+    """A boolean region of kind object/stroke/rect whose area fraction lies in ``cfg.area_range``
+    (``cfg``: a ``synthesis.SynthConfig``).
 
     Shapes outside the range are redrawn (a few attempts), then a rectangle of the target area is the
     fallback, so the result is never empty and never full.
@@ -159,9 +155,10 @@ def _smoothstep(t: np.ndarray) -> np.ndarray:
 
 
 def paste_alpha_and_mask(
-    shape: np.ndarray, rng: np.random.Generator, cfg: SynthConfig, allow_leak: bool = True
+    shape: np.ndarray, rng: np.random.Generator, cfg, allow_leak: bool = True
 ) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Paste alpha (hard/feathered, grown/shrunk, optional weak leak) and the user's selection mask.
+    """Paste alpha (hard/feathered, grown/shrunk, optional weak leak) and the user's selection mask;
+    ``cfg`` is a ``synthesis.SynthConfig``.
 
     alpha = smoothstep((sd + offset) / feather + ½) with sd the signed distance to ``shape``; hard edges
     use feather 0. The optional leak raises alpha to at least ``leak · smoothstep(1 − d/leak_width)``
