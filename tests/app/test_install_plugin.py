@@ -11,7 +11,8 @@ import pytest
 from seamrefine.app import install_plugin as ip
 
 REPO = Path(__file__).resolve().parents[2]
-CLIENT = REPO / "plugins" / "common" / "seamrefine_client.py"
+COMMON = REPO / "plugins" / "common"
+SHARED = ("seamrefine_client.py", "seamrefine_policy.py")  # what both plug-ins embed
 HOME = Path("/home/artist")
 APPDATA = {"APPDATA": r"C:\Users\artist\AppData\Roaming"}
 
@@ -56,12 +57,11 @@ def test_install_krita_into_home(tmp_path, monkeypatch, capsys):
     assert (dest / "seam_refine.desktop").is_file()
     for name in ("__init__.py", "host.py", "ui.py", "pixels.py", "qt.py"):
         assert (dest / "seam_refine" / name).is_file()
-    assert (dest / "seam_refine" / "seamrefine_client.py").read_bytes() == CLIENT.read_bytes()
+    for name in SHARED:
+        assert (dest / "seam_refine" / name).read_bytes() == (COMMON / name).read_bytes()
     assert "Python Plugin Manager" in capsys.readouterr().out
 
 
-@pytest.mark.skipif(not (REPO / "plugins/gimp/seam-refine/seam-refine.py").is_file(),
-                    reason="GIMP plug-in not written yet")
 def test_install_gimp_with_exec_bit(tmp_path):
     assert ip.main(["gimp", "--dest", str(tmp_path)]) == 0
     folder = tmp_path / "seam-refine"
@@ -69,7 +69,8 @@ def test_install_gimp_with_exec_bit(tmp_path):
     expected = {p.name for p in src.iterdir() if p.is_file() and not p.name.endswith(".pyc")}
     assert expected <= {p.name for p in folder.iterdir()}
     assert os.stat(folder / "seam-refine.py").st_mode & stat.S_IXUSR
-    assert (folder / "seamrefine_client.py").read_bytes() == CLIENT.read_bytes()
+    for name in SHARED:
+        assert (folder / name).read_bytes() == (COMMON / name).read_bytes()
 
 
 def test_reinstall_replaces_old_files(tmp_path):
@@ -85,32 +86,37 @@ def test_krita_zip_layout(tmp_path):
     with zipfile.ZipFile(tmp_path / "seam_refine.zip") as zf:
         names = set(zf.namelist())
         assert "seam_refine.desktop" in names and "seam_refine/__init__.py" in names
-        assert zf.read("seam_refine/seamrefine_client.py") == CLIENT.read_bytes()
+        for name in SHARED:
+            assert zf.read(f"seam_refine/{name}") == (COMMON / name).read_bytes()
         assert not any("__pycache__" in n for n in names)
 
 
-@pytest.mark.skipif(not (REPO / "plugins/gimp/seam-refine/seam-refine.py").is_file(),
-                    reason="GIMP plug-in not written yet")
 def test_gimp_zip_keeps_exec_bit(tmp_path):
     ip.write_zip("gimp", tmp_path / "g.zip")
     with zipfile.ZipFile(tmp_path / "g.zip") as zf:
         info = zf.getinfo("seam-refine/seam-refine.py")
         assert (info.external_attr >> 16) & 0o111
-        assert zf.read("seam-refine/seamrefine_client.py") == CLIENT.read_bytes()
+        for name in SHARED:
+            assert zf.read(f"seam-refine/{name}") == (COMMON / name).read_bytes()
 
 
-def test_every_client_copy_in_the_repo_is_identical():
-    """The repo holds one client source; any copy (built plugin dir, zip) must be byte-identical."""
-    source = CLIENT.read_bytes()
+def test_every_shared_module_copy_in_the_repo_is_identical():
+    """The repo holds one source of each shared module; any copy (plugin dir, zip) must be byte-identical."""
+    sources = {name: (COMMON / name).read_bytes() for name in SHARED}
     skip = {".git", ".venv", "venv", "node_modules", ".pytest_cache"}
     for root, dirs, files in os.walk(REPO):
         dirs[:] = [d for d in dirs if d not in skip]
         for name in files:
             path = Path(root) / name
-            if name == "seamrefine_client.py" and path != CLIENT:
-                assert path.read_bytes() == source, f"{path} differs from {CLIENT}"
+            if name in sources and path != COMMON / name:
+                assert path.read_bytes() == sources[name], f"{path} differs from {COMMON / name}"
             elif name.endswith(".zip"):
                 with zipfile.ZipFile(path) as zf:
                     for member in zf.namelist():
-                        if member.endswith("/seamrefine_client.py"):
-                            assert zf.read(member) == source, f"{path}:{member} differs from {CLIENT}"
+                        base = member.rsplit("/", 1)[-1]
+                        if base in sources:
+                            assert zf.read(member) == sources[base], f"{path}:{member} differs"
+
+
+def test_shared_modules_are_what_plugins_common_holds():
+    assert set(ip.common_files()) == set(SHARED) == {p.name for p in COMMON.glob("*.py")}

@@ -19,7 +19,7 @@ SCRIPTS = Path(__file__).resolve().parent / "krita_scripts"
 HOSTS_CACHE = os.environ.get("HOSTS_CACHE", "/var/cache/plugin-hosts")
 X_RACE = "could not connect to display"
 SHIPPED_MODEL = REPO / "server" / "seamrefine" / "models" / "seam_refiner.onnx"
-H, W = 120, 160  # the test image the Krita scripts open
+H, W = 160, 224  # the test image the Krita scripts open (larger than the selection plus its context)
 
 
 def _hosts_env(**extra) -> dict:

@@ -14,15 +14,21 @@ from pathlib import Path
 import msgpack
 import zmq
 
-CLIENT_PATH = Path(__file__).resolve().parents[2] / "plugins" / "common" / "seamrefine_client.py"
+COMMON = Path(__file__).resolve().parents[2] / "plugins" / "common"
+CLIENT_PATH = COMMON / "seamrefine_client.py"
 
 
-def load_client():
-    """Import plugins/common/seamrefine_client.py as a standalone module (as the plugins do)."""
-    spec = importlib.util.spec_from_file_location("seamrefine_client", CLIENT_PATH)
+def load_common(name: str):
+    """Import plugins/common/<name>.py as a standalone module (as the plugins do)."""
+    spec = importlib.util.spec_from_file_location(name, COMMON / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def load_client():
+    """Import plugins/common/seamrefine_client.py as a standalone module."""
+    return load_common("seamrefine_client")
 
 
 class RouterDaemon:

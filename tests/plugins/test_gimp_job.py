@@ -58,76 +58,6 @@ def test_pixel_format_error_names_the_precision():
         job.pixel_format("u64-linear")
 
 
-# ---------------------------------------------------------------- crop geometry
-@pytest.mark.parametrize("w,h,margin", [(10, 10, 64), (256, 40, 64), (600, 100, 150), (4000, 10, 256)])
-def test_context_margin_known_values(w, h, margin):
-    assert job.context_margin(w, h) == margin
-
-
-def test_crop_box_interior_grows_by_context():
-    assert job.crop_box(job.Box(100, 120, 40, 30), 1000, 800) == job.Box(36, 56, 168, 158)
-
-
-def test_crop_box_clips_to_the_drawable():
-    box = job.crop_box(job.Box(5, 700, 40, 90), 300, 800, context=64)
-    assert box == job.Box(0, 636, 109, 164)
-    assert box.pixels == 109 * 164
-
-
-def test_crop_box_whole_drawable_selection():
-    assert job.crop_box(job.Box(0, 0, 50, 40), 50, 40) == job.Box(0, 0, 50, 40)
-
-
-@pytest.mark.parametrize("value,seconds", [("5", 5.0), ("0.5", 0.5), ("", 600.0), ("soon", 600.0),
-                                           ("-3", 600.0), ("0", 600.0), ("inf", 600.0), ("nan", 600.0)])
-def test_refine_timeout_from_the_environment(value, seconds):
-    assert job.refine_timeout({job.TIMEOUT_ENV: value}) == seconds
-    assert job.refine_timeout({}) == job.REFINE_TIMEOUT_S == 600.0
-
-
-# ---------------------------------------------------------------- messages for the artist
-def test_not_running_message_says_how_to_start_once():
-    msg = job.explain(client.DaemonNotRunning("No endpoint.json in /run/user/1/seam-refine."))
-    assert "not running" in msg.lower() or "endpoint.json" in msg
-    assert msg.count("seam-refine serve") == 1
-
-
-def test_connection_refused_message():
-    msg = job.explain(client.DaemonNotRunning("Refused at tcp://127.0.0.1:5", code="connection_lost"))
-    assert "seam-refine serve" in msg and "tcp://127.0.0.1:5" in msg
-
-
-def test_busy_message():
-    msg = job.explain(client.DaemonBusy("busy", "queue full"))
-    assert "busy" in msg and "try again" in msg
-
-
-def test_timeout_message_names_the_limit():
-    msg = job.explain(client.DaemonTimeout("no answer"), timeout_s=300)
-    assert msg.startswith("The Seam Refine daemon did not answer within 300 s.")
-    assert "seam-refine daemon status" in msg
-    assert "within 2.5 s" in job.explain(client.DaemonTimeout("no answer"), timeout_s=2.5)
-
-
-@pytest.mark.parametrize("code,needle", [
-    ("empty_mask", "selection is empty"),
-    ("full_mask", "no seam"),
-    ("too_large", "smaller region"),
-    ("cancelled", "cancelled"),
-    ("model", "(model): it broke"),
-])
-def test_daemon_error_messages(code, needle):
-    assert needle in job.explain(client.DaemonError(code, "it broke"))
-
-
-def test_unexpected_error_message_names_the_type():
-    assert job.explain(OSError("disk on fire")) == "Seam Refine failed: OSError: disk on fire"
-
-
-def test_plugin_error_passes_through():
-    assert job.explain(job.PluginError("Select a layer.")) == "Select a layer."
-
-
 # ---------------------------------------------------------------- waiting with progress
 def test_run_in_background_ticks_while_waiting():
     ticks = []
@@ -180,7 +110,7 @@ def test_only_the_host_adapter_imports_gimp():
 
 
 def test_plugin_modules_use_only_the_standard_library():
-    allowed = {"gi", "gi.repository", "refine_job", "host", "seamrefine_client"}
+    allowed = {"gi", "gi.repository", "refine_job", "host", "seamrefine_client", "seamrefine_policy"}
     for path in PLUGIN.glob("*.py"):
         for name in _imports(path):
             assert name in allowed or name.split(".")[0] in sys.stdlib_module_names, (path.name, name)

@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.hosts, pytest.mark.slow]
 
 
 class Script:
-    """1st refine: progress 1/4 then wait for cancel; 2nd: busy; 3rd: no answer; 4th: empty_mask."""
+    """1st refine: progress 1/4 then wait for cancel; 2nd: busy; 3rd: no answer; 4th: a model error."""
 
     def __init__(self):
         self.refines = []
@@ -33,7 +33,7 @@ class Script:
             return [({"type": "error", "code": "busy", "message": "queue full"}, [])]
         if len(self.refines) == 3:
             return None
-        return [({"type": "error", "code": "empty_mask", "message": "the mask is empty: select it"}, [])]
+        return [({"type": "error", "code": "model", "message": "the model file is corrupt"}, [])]
 
 
 def test_cancel_busy_timeout_in_krita(tmp_path):
@@ -64,7 +64,7 @@ def test_cancel_busy_timeout_in_krita(tmp_path):
     # the GUI thread never stalls while the request is in flight
     assert summary["max_gui_gap_s"] < 0.5
     assert "busy" in summary["busy"][0][1]
-    assert "did not finish in time" in summary["timeout"]["messages"][0][1]
+    assert "did not answer within 1.5 s" in summary["timeout"]["messages"][0][1]
     assert 1.4 < summary["timeout"]["after_s"] < 10
     assert ("cancel", ids[2]) in ops  # the timed-out work is cancelled on the daemon
     # settings from the dialog are stored in Krita's settings and sent with the next request
@@ -72,5 +72,5 @@ def test_cancel_busy_timeout_in_krita(tmp_path):
     assert float(summary["settings"]["strength"]) == 0.5 and summary["settings"]["samples"] == "3"
     assert script.refines[3]["params"] == {"strength": 0.5, "samples": 3, "band": 24}
     assert script.refines[0]["params"] == {"strength": 1.0, "samples": 1, "band": None}
-    assert summary["daemon_error"] == [["warning", "the mask is empty: select it (empty_mask)"]]
+    assert summary["daemon_error"] == [["warning", "Seam Refine failed (model): the model file is corrupt"]]
     assert summary["layers_added"] == 0

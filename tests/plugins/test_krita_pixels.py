@@ -1,4 +1,4 @@
-"""Pure helpers of the Krita plugin (no Krita needed): pixel formats, crop box, linear profiles."""
+"""Pure helpers of the Krita plugin (no Krita needed): pixel formats, mask coverage, linear profiles."""
 
 from __future__ import annotations
 
@@ -19,17 +19,6 @@ def test_pixel_format_messages():
         pixels.pixel_format("GRAYA", "U16")
     with pytest.raises(pixels.Unsupported, match="channel depth is F64"):
         pixels.pixel_format("RGBA", "F64")
-
-
-def test_context_margin_and_crop_box():
-    assert pixels.context_margin(10, 10) == pixels.MIN_CONTEXT
-    assert pixels.context_margin(400, 100) == 100
-    assert pixels.context_margin(5000, 10) == pixels.MAX_CONTEXT
-    assert pixels.crop_box(100, 100, 40, 40, 1000, 1000) == (52, 52, 136, 136)
-    assert pixels.crop_box(10, 20, 40, 40, 70, 1000) == (0, 0, 70, 108)  # clipped to the document
-    assert pixels.crop_box(10, 10, 5, 5, 100, 100, margin=0) == (10, 10, 5, 5)
-    with pytest.raises(pixels.Unsupported, match="outside the image"):
-        pixels.crop_box(200, 200, 10, 10, 100, 100, margin=0)
 
 
 def test_mask_coverage_and_linear_profiles():

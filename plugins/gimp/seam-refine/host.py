@@ -5,7 +5,8 @@ Registers the ImageProcedure ``python-fu-seam-refine`` (Filters ▸ Enhance ▸ 
 1. reads the selected layer's pixels around the selection through its Gegl buffer, as sRGB values
    in u8, u16 or float, whichever keeps every stored value (see refine_job.pixel_format);
 2. reads the selection as a soft, linear 8-bit mask;
-3. sends both to the Seam Refine daemon through the shared stdlib client ``seamrefine_client``;
+3. sends both to the Seam Refine daemon through the shared stdlib client ``seamrefine_client``
+   (crop, timeout and messages: the shared ``seamrefine_policy``);
 4. inserts the answer as a new layer "Seam Refine" right above the layer, inside one undo group.
 
 Nothing else is modified.
@@ -28,6 +29,7 @@ if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
 import refine_job  # noqa: E402
+import seamrefine_policy as policy  # noqa: E402
 from refine_job import Box, PluginError  # noqa: E402
 
 PROCEDURE = "python-fu-seam-refine"
@@ -57,7 +59,7 @@ def read_region(image: Gimp.Image, drawable: Gimp.Drawable):
     ok, sx, sy, sw, sh = drawable.mask_intersect()
     if not ok or sw <= 0 or sh <= 0:
         raise PluginError("The selection does not overlap the selected layer.")
-    box = refine_job.crop_box(Box(sx, sy, sw, sh), drawable.get_width(), drawable.get_height())
+    box = Box(*policy.crop_box(sx, sy, sw, sh, drawable.get_width(), drawable.get_height()))
     fmt = refine_job.pixel_format(image.get_precision().value_nick, uses_srgb(image))
     pixels = drawable.get_buffer().get(_rect(box), 1.0, fmt.babl, Gegl.AbyssPolicy.NONE)
     _, off_x, off_y = drawable.get_offsets()
@@ -74,7 +76,7 @@ def request_refine(box: Box, fmt, pixels: bytes, mask: bytes, strength: float, s
     import seamrefine_client
 
     state = refine_job.ProgressState()
-    timeout = refine_job.refine_timeout(os.environ)
+    timeout = policy.refine_timeout(os.environ)
 
     def call():
         client = seamrefine_client.Client(timeout=timeout)
@@ -99,7 +101,7 @@ def request_refine(box: Box, fmt, pixels: bytes, mask: bytes, strength: float, s
     try:
         out = refine_job.run_in_background(call, tick)
     except (seamrefine_client.ClientError, OSError) as exc:
-        raise PluginError(refine_job.explain(exc, timeout)) from exc
+        raise PluginError(policy.describe_error(exc, timeout)) from exc
     Gimp.progress_update(1.0)
     expected = box.pixels * 4 * fmt.itemsize
     if len(out) != expected:
@@ -113,7 +115,7 @@ def insert_result(image: Gimp.Image, drawable: Gimp.Drawable, box: Box, fmt, ref
     rgb = image.get_base_type() == Gimp.ImageBaseType.RGB
     layer_type = Gimp.ImageType.RGBA_IMAGE if rgb else Gimp.ImageType.GRAYA_IMAGE
     layer = Gimp.Layer.new(
-        image, refine_job.LAYER_NAME, box.width, box.height, layer_type, 100.0, Gimp.LayerMode.NORMAL
+        image, policy.LAYER_NAME, box.width, box.height, layer_type, 100.0, Gimp.LayerMode.NORMAL
     )
     image.undo_group_start()
     try:
@@ -205,7 +207,7 @@ class SeamRefine(Gimp.PlugIn):
             return _error(procedure, str(exc))
         except Exception as exc:  # an unexpected failure still ends as a message, not a crash
             traceback.print_exc()
-            return _error(procedure, refine_job.explain(exc))
+            return _error(procedure, policy.describe_error(exc))
         Gimp.displays_flush()
         return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
 

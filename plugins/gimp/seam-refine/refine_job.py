@@ -1,27 +1,14 @@
 """Host-independent part of the GIMP Seam Refine plug-in (standard library only).
 
-Everything here is plain Python so it can be tested without GIMP: which region of the layer is sent,
-which pixel format keeps the image's precision, how long to wait, and how a failure is explained to
-the artist. ``host.py`` is the only module that talks to GIMP.
+Everything here is plain Python so it can be tested without GIMP: which pixel format keeps the image's
+precision, and waiting for the daemon with progress. The crop, timeout and messages both plug-ins share
+are in ``seamrefine_policy.py``. ``host.py`` is the only module that talks to GIMP.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-
-# Context around the selection that the refiner gets to look at (colour, grain and structure to match).
-CONTEXT_MIN = 64
-CONTEXT_MAX = 256
-CONTEXT_FRACTION = 0.25
-
-LAYER_NAME = "Seam Refine"
-REFINE_TIMEOUT_S = 600.0
-TIMEOUT_ENV = "SEAM_REFINE_PLUGIN_TIMEOUT"
-START_HINT = (
-    "Start it with `seam-refine serve` in a terminal (or once: `seam-refine daemon install-autostart` "
-    "so it starts with your session), then run Seam Refine again."
-)
 
 
 @dataclass(frozen=True)
@@ -74,69 +61,8 @@ class Box:
         return self.width * self.height
 
 
-def context_margin(width: int, height: int) -> int:
-    """Context in pixels around a selection of ``width`` × ``height``: a quarter of its longer side,
-    clamped to [CONTEXT_MIN, CONTEXT_MAX]."""
-    return int(min(CONTEXT_MAX, max(CONTEXT_MIN, round(CONTEXT_FRACTION * max(width, height)))))
-
-
-def crop_box(selection: Box, drawable_width: int, drawable_height: int, context: int | None = None) -> Box:
-    """The crop sent to the daemon: ``selection`` (drawable coordinates, as returned by
-    ``mask_intersect``) grown by ``context`` pixels on every side and clipped to the drawable."""
-    if context is None:
-        context = context_margin(selection.width, selection.height)
-    x0 = max(0, selection.x - context)
-    y0 = max(0, selection.y - context)
-    x1 = min(drawable_width, selection.x + selection.width + context)
-    y1 = min(drawable_height, selection.y + selection.height + context)
-    return Box(x0, y0, max(0, x1 - x0), max(0, y1 - y0))
-
-
-def refine_timeout(environ) -> float:
-    """Seconds to wait for the daemon's answer: ``$SEAM_REFINE_PLUGIN_TIMEOUT`` when it is a positive
-    number, else REFINE_TIMEOUT_S."""
-    try:
-        value = float(environ.get(TIMEOUT_ENV, ""))
-    except ValueError:
-        return REFINE_TIMEOUT_S
-    return value if 0 < value < float("inf") else REFINE_TIMEOUT_S
-
-
 class PluginError(Exception):
     """A failure to show the artist; ``str()`` is the message."""
-
-
-def explain(exc: BaseException, timeout_s: float = REFINE_TIMEOUT_S) -> str:
-    """Turn a client exception (``seamrefine_client.ClientError`` or an OSError) into a message an
-    artist can act on."""
-    if isinstance(exc, PluginError):
-        return str(exc)
-    name = type(exc).__name__
-    code = getattr(exc, "code", None)
-    text = str(getattr(exc, "message", None) or exc)
-    if name == "DaemonNotRunning" or code in ("not_running", "connection_lost"):
-        return text if "seam-refine serve" in text else f"{text} {START_HINT}"
-    if name == "DaemonBusy" or code == "busy":
-        return "The Seam Refine daemon is busy with other images. Wait a moment and try again."
-    if name == "DaemonTimeout" or code == "timeout":
-        return (
-            f"The Seam Refine daemon did not answer within {timeout_s:g} s. It may be stuck or busy "
-            "with a large image: check it with `seam-refine daemon status`, or refine a smaller selection."
-        )
-    if code == "cancelled":
-        return "Seam Refine was cancelled."
-    if code == "empty_mask":
-        return "The selection is empty on this layer: select the region to refine and try again."
-    if code == "full_mask":
-        return (
-            "Everything around the selection is selected, so there is no seam to blend into: "
-            "select only the generated region."
-        )
-    if code == "too_large":
-        return f"The selection is too large for the daemon ({text}). Refine a smaller region."
-    if code is not None:
-        return f"Seam Refine failed ({code}): {text}"
-    return f"Seam Refine failed: {name}: {text}"
 
 
 def run_in_background(call, tick, poll_s: float = 0.1):

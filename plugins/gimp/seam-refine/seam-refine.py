@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """GIMP 3 plug-in "Seam Refine" (Filters ▸ Enhance ▸ Seam Refine…).
 
-GIMP starts this file; the work happens in host.py (GIMP side), refine_job.py (plain Python) and
-seamrefine_client.py (the shared stdlib client of the Seam Refine daemon), all in this folder.
+GIMP starts this file; the work happens in host.py (GIMP side), refine_job.py (plain Python),
+seamrefine_client.py (the shared stdlib client of the Seam Refine daemon) and seamrefine_policy.py (what
+both plug-ins do alike), all in this folder.
 """
 
 import os

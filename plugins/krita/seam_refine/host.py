@@ -6,45 +6,30 @@ created directly above the active layer, holding the refined crop at its offset 
 no existing layer is touched).
 """
 
-import importlib.util
 import os
 import time
-from pathlib import Path
 
 from krita import Extension, Krita
 
-from . import pixels, ui
+from . import pixels, shared, ui
 from .qt import QByteArray, QtGui
+
+policy = shared.load("seamrefine_policy")
 
 ACTION_ID = "seam_refine_run"
 SETTINGS_ACTION_ID = "seam_refine_settings"
 SHORTCUT = "Ctrl+Alt+R"
-LAYER_NAME = "Seam Refine"
+LAYER_NAME = policy.LAYER_NAME
 SETTINGS_GROUP = "SeamRefine"
+DEFAULTS = {"strength": 1.0, "samples": 1, "band": 0, "endpoint": "", "timeout": policy.REFINE_TIMEOUT_S}
 # Timings (and, in test mode, the exact request) of the last run; read by tests and the benchmark.
 LAST_RUN = {}
-
-
-def load_client():
-    """The stdlib client copied next to this file at install time (or the repo copy, in development)."""
-    try:
-        from . import seamrefine_client
-
-        return seamrefine_client
-    except ImportError:
-        path = Path(__file__).resolve().parents[2] / "common" / "seamrefine_client.py"
-        if not path.is_file():
-            raise
-        spec = importlib.util.spec_from_file_location("seamrefine_client", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
 
 
 def read_settings():
     app = Krita.instance()
     out = {}
-    for key, default in ui.DEFAULTS.items():
+    for key, default in DEFAULTS.items():
         raw = app.readSetting(SETTINGS_GROUP, key, str(default))
         try:
             out[key] = type(default)(raw)
@@ -71,7 +56,9 @@ def gather(doc):
     if sel is None or sel.width() <= 0 or sel.height() <= 0:
         raise pixels.Unsupported("Nothing is selected. Select the generated region (a soft or feathered "
                                  "selection works best), then run Seam Refine.")
-    x, y, w, h = pixels.crop_box(sel.x(), sel.y(), sel.width(), sel.height(), doc.width(), doc.height())
+    x, y, w, h = policy.crop_box(sel.x(), sel.y(), sel.width(), sel.height(), doc.width(), doc.height())
+    if w <= 0 or h <= 0:
+        raise pixels.Unsupported("The selection lies outside the image.")
     mask = bytes(sel.pixelData(x, y, w, h))
     if not pixels.mask_coverage(mask)[0]:
         raise pixels.Unsupported("The selection is empty. Select the generated region first.")
@@ -138,10 +125,9 @@ class SeamRefineExtension(Extension):
             ui.show_message("Open an image first.", "info", self._parent())
             return
         try:
-            client = load_client()
-        except ImportError:
-            ui.show_message("The Seam Refine plugin is incomplete (seamrefine_client.py is missing). "
-                            "Reinstall it with `seam-refine install-plugin krita`.", "error", self._parent())
+            client = shared.load("seamrefine_client")
+        except ImportError as e:
+            ui.show_message(f"The Seam Refine plugin is incomplete: {e}.", "error", self._parent())
             return
         t0 = time.perf_counter()
         try:
@@ -150,6 +136,7 @@ class SeamRefineExtension(Extension):
             ui.show_message(str(e), "warning", self._parent())
             return
         settings = read_settings()
+        req["timeout"] = settings["timeout"]
         LAST_RUN.clear()
         LAST_RUN.update(box=req["box"], dtype=req["dtype"], order=req["order"], linear=req["linear"],
                         gather_s=time.perf_counter() - t0, settings=settings)
@@ -179,7 +166,7 @@ class SeamRefineExtension(Extension):
             LAST_RUN["cancelled"] = True
             return
         if error is not None:
-            ui.show_message(ui.describe_error(error, client), "warning", self._parent())
+            ui.show_message(policy.describe_error(error, req["timeout"]), "warning", self._parent())
             return
         if not any(d == doc for d in Krita.instance().documents()):
             ui.show_message("The image was closed before the result arrived.", "info", self._parent())

@@ -1,4 +1,4 @@
-"""Pure helpers of the Krita plugin (no Krita, no Qt): pixel formats and the crop around a selection."""
+"""Pure helpers of the Krita plugin (no Krita, no Qt): pixel formats, linear profiles, mask coverage."""
 
 # Krita's pixelData layout per (colour model, depth): 8/16-bit integer RGBA is stored B,G,R,A;
 # half/float RGBA is stored R,G,B,A. The daemon accepts both orders, so bytes go out untouched.
@@ -10,7 +10,6 @@ FORMATS = {
 }
 MODEL_NAMES = {"RGBA": "RGB/Alpha", "GRAYA": "Grayscale/Alpha", "CMYKA": "CMYK/Alpha", "LABA": "L*a*b*/Alpha",
                "XYZA": "XYZ/Alpha", "YCbCrA": "YCbCr/Alpha"}
-MIN_CONTEXT, MAX_CONTEXT = 48, 256
 
 
 class Unsupported(Exception):
@@ -39,22 +38,6 @@ def is_linear_profile(profile):
     """
     name = (profile or "").lower()
     return "linear" in name or "g10" in name or "scrgb" in name
-
-
-def context_margin(sel_w, sel_h):
-    """Pixels of unselected surroundings sent with the selection: a quarter of its larger side, clamped."""
-    return max(MIN_CONTEXT, min(MAX_CONTEXT, (max(sel_w, sel_h) + 3) // 4))
-
-
-def crop_box(sel_x, sel_y, sel_w, sel_h, doc_w, doc_h, margin=None):
-    """(x, y, w, h): the selection's bounds grown by ``margin`` and clipped to the document."""
-    if margin is None:
-        margin = context_margin(sel_w, sel_h)
-    x0, y0 = max(0, sel_x - margin), max(0, sel_y - margin)
-    x1, y1 = min(doc_w, sel_x + sel_w + margin), min(doc_h, sel_y + sel_h + margin)
-    if x1 <= x0 or y1 <= y0:
-        raise Unsupported("The selection lies outside the image.")
-    return x0, y0, x1 - x0, y1 - y0
 
 
 def mask_coverage(mask):

@@ -9,7 +9,6 @@ from .qt import Qt, QTimer, QtWidgets, enum, exec_dialog
 TITLE = "Seam Refine"
 # With SEAM_REFINE_TEST_MODE=1 messages are recorded here (and printed) instead of shown in a dialog.
 MESSAGES = []
-DEFAULTS = {"strength": 1.0, "samples": 1, "band": 0, "endpoint": "", "timeout": 300.0}
 
 
 def test_mode():
@@ -26,20 +25,6 @@ def show_message(text, level="warning", parent=None):
     icon = {"info": "Information", "warning": "Warning", "error": "Critical"}[level]
     dialog = box(enum(box, "Icon", icon), TITLE, text, enum(box, "StandardButton", "Ok"), parent)
     exec_dialog(dialog)
-
-
-def describe_error(exc, client):
-    """A short, artist-facing message for a failed request."""
-    if isinstance(exc, client.DaemonNotRunning):
-        return exc.message
-    if isinstance(exc, client.DaemonBusy):
-        return "The Seam Refine daemon is busy with other requests. Try again in a moment."
-    if isinstance(exc, client.DaemonTimeout):
-        return ("The Seam Refine daemon did not finish in time. Try a smaller selection, fewer samples, "
-                "or a longer timeout in Tools ▸ Scripts ▸ Seam Refine Settings.")
-    if isinstance(exc, client.ClientError):
-        return f"{exc.message} ({exc.code})"
-    return f"Unexpected error: {exc}"
 
 
 class Request:

@@ -1,9 +1,9 @@
 """``seam-refine install-plugin krita|gimp [--dest DIR] [--zip OUT.zip]``.
 
 Copies the Krita (pykrita) or GIMP 3 plug-in from the ``seamrefine_plugins`` package data into the
-host's plug-in folder, adding a byte-identical copy of the one stdlib client
-(``plugins/common/seamrefine_client.py``) to it; or writes a zip (Krita: for Tools ▸ Scripts ▸
-Import Python Plugin from File…).
+host's plug-in folder, adding byte-identical copies of the modules both plug-ins share
+(``plugins/common/``: the stdlib client ``seamrefine_client.py`` and ``seamrefine_policy.py``); or
+writes a zip (Krita: for Tools ▸ Scripts ▸ Import Python Plugin from File…).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from pathlib import Path
 
 HOSTS = ("krita", "gimp")
 SYSTEMS = ("linux", "flatpak", "windows", "macos")
-CLIENT = "seamrefine_client.py"
 KRITA_NAME = "seam_refine"
 GIMP_NAME = "seam-refine"
 FLATPAK_IDS = {"krita": "org.kde.krita", "gimp": "org.gimp.GIMP"}
@@ -61,16 +60,23 @@ def detect_system(host: str, home: Path, platform: str | None = None) -> str:
 def plugin_files(host: str) -> dict[str, bytes]:
     """Relative path → content of every file the installed plug-in consists of (client included)."""
     root = resources.files("seamrefine_plugins")
-    client = root.joinpath("common", CLIENT).read_bytes()
     files: dict[str, bytes] = {}
     if host == "krita":
         files[KRITA_NAME + ".desktop"] = root.joinpath("krita", KRITA_NAME + ".desktop").read_bytes()
         _collect(root.joinpath("krita", KRITA_NAME), KRITA_NAME, files)
-        files[f"{KRITA_NAME}/{CLIENT}"] = client
+        folder = KRITA_NAME
     else:
         _collect(root.joinpath("gimp", GIMP_NAME), GIMP_NAME, files)
-        files[f"{GIMP_NAME}/{CLIENT}"] = client
+        folder = GIMP_NAME
+    for name, data in common_files().items():
+        files[f"{folder}/{name}"] = data
     return files
+
+
+def common_files() -> dict[str, bytes]:
+    """File name → content of the modules both plug-ins embed (``plugins/common/*.py``)."""
+    common = resources.files("seamrefine_plugins").joinpath("common")
+    return {f.name: f.read_bytes() for f in common.iterdir() if f.name.endswith(".py")}
 
 
 def _collect(node, prefix: str, out: dict[str, bytes]) -> None:

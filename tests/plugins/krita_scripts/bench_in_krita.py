@@ -20,7 +20,7 @@ REPEATS = int(os.environ.get("SR_REPEATS", "5"))
 
 
 def main():
-    for key, value in ui.DEFAULTS.items():  # a clean slate, whatever an earlier run left in the profile
+    for key, value in host.DEFAULTS.items():  # a clean slate, whatever an earlier run left in the profile
         app.writeSetting(host.SETTINGS_GROUP, key, str(value))
     results = {"krita": app.version()}
     for side in (1000, 2000):

@@ -92,7 +92,7 @@ def main():
     start()
     assert (yield from wait_until(finished, 30))
     summary["timeout"] = {"messages": list(ui.MESSAGES), "after_s": time.perf_counter() - t0}
-    app.writeSetting(host.SETTINGS_GROUP, "timeout", str(ui.DEFAULTS["timeout"]))
+    app.writeSetting(host.SETTINGS_GROUP, "timeout", str(host.DEFAULTS["timeout"]))
 
     # 4) the settings dialog (filled in and accepted from a timer while it runs modally), then a
     # request carrying those settings; the server answers with an error to be shown as it is
@@ -107,11 +107,11 @@ def main():
     QTimer.singleShot(300, fill_settings)
     app.action(host.SETTINGS_ACTION_ID).trigger()
     yield 100
-    summary["settings"] = {k: app.readSetting(host.SETTINGS_GROUP, k, "") for k in ui.DEFAULTS}
+    summary["settings"] = {k: app.readSetting(host.SETTINGS_GROUP, k, "") for k in host.DEFAULTS}
     start()
     assert (yield from wait_until(finished, 20))
     summary["daemon_error"] = list(ui.MESSAGES)
-    for key, value in ui.DEFAULTS.items():
+    for key, value in host.DEFAULTS.items():
         app.writeSetting(host.SETTINGS_GROUP, key, str(value))
     summary["layers_added"] = len(doc.topLevelNodes()) - n_layers
     yield 500  # let the quiet cancel after the timeout reach the server

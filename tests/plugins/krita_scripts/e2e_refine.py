@@ -91,7 +91,7 @@ def close(doc):
 
 
 def main():
-    for key, value in ui.DEFAULTS.items():  # a clean slate, whatever an earlier run left in the profile
+    for key, value in host.DEFAULTS.items():  # a clean slate, whatever an earlier run left in the profile
         app.writeSetting(host.SETTINGS_GROUP, key, str(value))
     for depth in ("U8", "U16", "F16", "F32", "U16layer", "F32lin"):
         stage("open " + depth)
