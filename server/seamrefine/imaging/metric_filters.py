@@ -1,46 +1,12 @@
-"""Building blocks shared by :mod:`seamrefine.imaging.metrics` and :mod:`seamrefine.imaging.seam_score`.
-
-Input checks (an H×W×3 float image, a mask with both an inside and an outside), the error for masks
-too thin to measure, and the 3×3 filters (edge-replicated correlation, Sobel, Immerkær's noise kernel).
-"""
+"""3×3 filters shared by :mod:`.metrics` and :mod:`.seam_score`: edge-replicated correlation, Sobel,
+and Immerkær's noise-estimation kernel."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..errors import DTypeError, EmptyMaskError, FullMaskError, InputError, ShapeError
-from .imagemath import mask_to_float
 
-
-# ----------------------------------------------------------------------------- input checks
-def _image(x: object, name: str = "image") -> np.ndarray:
-    if not isinstance(x, np.ndarray):
-        raise DTypeError(f"{name} must be a numpy array, got {type(x).__name__}", type(x).__name__)
-    if x.ndim != 3 or x.shape[2] != 3 or x.shape[0] < 3 or x.shape[1] < 3:
-        raise ShapeError(f"{name} must be H×W×3 with H, W ≥ 3, got shape {x.shape}", x.shape)
-    if x.dtype.kind != "f":
-        raise DTypeError(f"{name} must be float sRGB in [0, 1], got dtype {x.dtype}", str(x.dtype))
-    if not np.isfinite(x).all():
-        raise InputError(f"{name} contains NaN or infinite values", "non-finite")
-    return x.astype(np.float32, copy=False)
-
-
-def _edge_mask(mask: object, shape: tuple[int, int]) -> np.ndarray:
-    """Binary 'inside' (mask ≥ 0.5) that has both an inside and an outside."""
-    inside = mask_to_float(mask, shape) >= 0.5
-    if not inside.any():
-        raise EmptyMaskError("the mask is empty (no pixel ≥ 0.5): there is no seam to measure", 0.0)
-    if inside.all():
-        raise FullMaskError("the mask covers the whole image: there is no seam to measure", 1.0)
-    return inside
-
-
-class MaskTooThinError(EmptyMaskError):
-    """The selection (or what is left around it) is thinner than the measuring rings."""
-
-
-# ----------------------------------------------------------------------------- filters
-def _shift_sum(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+def shift_sum(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """3×3 correlation with edge replication (x is H×W or H×W×C)."""
     pad = [(1, 1), (1, 1)] + [(0, 0)] * (x.ndim - 2)
     p = np.pad(x, pad, mode="edge")
@@ -65,4 +31,4 @@ def sobel(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return gx.astype(np.float32), gy.astype(np.float32)
 
 
-_IMMERKAER = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+IMMERKAER = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)

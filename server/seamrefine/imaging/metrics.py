@@ -20,7 +20,8 @@ import numpy as np
 from ..errors import EmptyMaskError, InputError, ShapeError
 from .colour import ciede2000, srgb_to_lab
 from .imagemath import distance_to_region, mask_to_float
-from .metric_filters import _IMMERKAER, MaskTooThinError, _edge_mask, _image, _shift_sum, sobel
+from .metric_filters import IMMERKAER, shift_sum, sobel
+from .metric_inputs import MaskTooThinError, float_image, inside_region
 
 PSNR_CAP_DB = 100.0
 RING_GAP = 2  # pixels right at the edge are skipped by the ring statistics (soft edges, kernel overlap)
@@ -30,7 +31,7 @@ _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 # ----------------------------------------------------------------------------- input checks
 def _pair(out: object, clean: object) -> tuple[np.ndarray, np.ndarray]:
-    a, b = _image(out, "out"), _image(clean, "clean")
+    a, b = float_image(out, "out"), float_image(clean, "clean")
     if a.shape != b.shape:
         raise ShapeError(f"out is {a.shape} but clean is {b.shape}", (a.shape, b.shape))
     return a, b
@@ -91,7 +92,7 @@ def edge_ring(mask: np.ndarray, ring: int = 3) -> np.ndarray:
     """Pixels within ``ring`` px of the mask edge on either side (inside = mask ≥ 0.5)."""
     if int(ring) < 1:
         raise InputError(f"ring must be ≥ 1 pixel, got {ring}", ring)
-    inside = _edge_mask(mask, np.shape(mask)[:2])
+    inside = inside_region(mask, np.shape(mask)[:2])
     d_in = distance_to_region(~inside, int(ring))
     d_out = distance_to_region(inside, int(ring))
     return (inside & (d_in <= ring)) | (~inside & (d_out <= ring))
@@ -116,7 +117,7 @@ def noise_sigma(gray: np.ndarray, region: np.ndarray | None = None) -> float:
     N = [[1,−2,1],[−2,4,−2],[1,−2,1]] annihilates locally planar image content; for i.i.d. Gaussian
     noise the response is N(0, 36σ²), hence the 6 and the Gaussian MAD constant 0.6745.
     """
-    r = np.abs(_shift_sum(gray.astype(np.float32), _IMMERKAER))
+    r = np.abs(shift_sum(gray.astype(np.float32), IMMERKAER))
     vals = r[1:-1, 1:-1] if region is None else r[region & _interior(gray.shape)]
     if vals.size == 0:
         raise EmptyMaskError("no pixels to estimate noise on", 0)
@@ -135,8 +136,8 @@ def noise_mismatch(img: np.ndarray, mask: np.ndarray) -> float:
     Rings are ``RING_GAP`` < d ≤ ``RING_GAP + RING_WIDTH`` px from the edge (inside = mask ≥ 0.5).
     0 means the grain matches; > 0 the fill is noisier. σ is floored at 0.5/255 (8-bit quantisation).
     """
-    x = _image(img)
-    inner, outer = _rings(_edge_mask(mask, x.shape[:2]))
+    x = float_image(img)
+    inner, outer = _rings(inside_region(mask, x.shape[:2]))
     g = _luma(x)
     floor = 0.5 / 255
     return float(np.log(max(noise_sigma(g, inner), floor) / max(noise_sigma(g, outer), floor)))
@@ -148,8 +149,8 @@ def blur_mismatch(img: np.ndarray, mask: np.ndarray) -> float:
     Same rings as ``noise_mismatch``; < 0 means the fill is softer than its surroundings.
     E is floored at (1/255)² so flat regions don't explode the ratio.
     """
-    x = _image(img)
-    inner, outer = _rings(_edge_mask(mask, x.shape[:2]))
+    x = float_image(img)
+    inner, outer = _rings(inside_region(mask, x.shape[:2]))
     gx, gy = sobel(_luma(x))
     e = gx * gx + gy * gy
     floor = (1 / 255) ** 2

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from .imagemath import distance_to_region, mask_to_float
-from .metric_filters import _IMMERKAER, MaskTooThinError, _edge_mask, _image, _shift_sum, sobel
+from .metric_filters import IMMERKAER, shift_sum, sobel
+from .metric_inputs import MaskTooThinError, float_image, inside_region
 
 SCORE_MAX_PIXELS = 400_000  # larger inputs are area-downsampled by an integer factor first (speed)
 SCORE_MAX_POINTS = 512  # edge points sampled (evenly along the raster order of the edge)
@@ -90,9 +91,9 @@ def seam_components(img: np.ndarray, mask: np.ndarray) -> dict[str, float]:
     * ``noise`` / ``sharpness``: cell-pooled |log(inner/outer)| of the Immerkær noise response and the
       RMS gradient on strips 2–6 px each side.
     """
-    x = _image(img)
+    x = float_image(img)
     m = mask_to_float(mask, x.shape[:2])
-    _edge_mask(m, x.shape[:2])
+    inside_region(m, x.shape[:2])
     f = int(np.ceil(np.sqrt(x.shape[0] * x.shape[1] / SCORE_MAX_PIXELS)))
     if f > 1:
         x, m = area_downsample(x, f), area_downsample(m, f)
@@ -146,7 +147,7 @@ def seam_components(img: np.ndarray, mask: np.ndarray) -> dict[str, float]:
     gradient = float(np.mean(np.maximum(np.log((g_edge + 1.0) / (g_par + 1.0)), 0.0)))
 
     t_in, t_out = (dw >= 2) & (dw <= 6), (dw <= -2) & (dw >= -6)
-    nw = windows(np.abs(_shift_sum(luma, _IMMERKAER)) / 6.0)
+    nw = windows(np.abs(shift_sum(luma, IMMERKAER)) / 6.0)
     n_lr = np.log((mean_on(nw, t_in) + 0.2) / (mean_on(nw, t_out) + 0.2))
     e_lr = 0.5 * np.log((mean_on(gw * gw, t_in) + 0.25) / (mean_on(gw * gw, t_out) + 0.25))
     return {

@@ -1,9 +1,10 @@
 """Low-level frame codec of the wire protocol (docs/protocol.md), shared by requests and replies.
 
 A message is ``[b"", msgpack header, raw frame…]``: this module packs and unpacks the header
-(``decode_header``), describes and validates raw data frames (:class:`FrameDesc`, ``_descriptors``),
-views them as numpy arrays (``_frame_array``) or buffers (``_as_buffer``), swaps BGR(A) ↔ RGB(A)
-(``swap_order``), and reduces bad values to something small and msgpack-safe for error replies (``_safe``).
+(``decode_header``), describes and validates raw data frames (:class:`FrameDesc`, ``frame_descriptors``),
+views them as numpy arrays (``frame_array``) or buffers (``as_buffer``), swaps BGR(A) ↔ RGB(A)
+(``swap_order``), and reduces bad values to something small and msgpack-safe for error replies
+(``wire_safe``).
 """
 
 from __future__ import annotations
@@ -41,40 +42,42 @@ class FrameDesc:
     def from_wire(cls, obj: Any, index: int) -> FrameDesc:
         """Validate a descriptor map (types only; shape limits are checked by the op)."""
         if not isinstance(obj, dict):
-            raise ProtocolError(f"frames[{index}] must be a map, got {type(obj).__name__}", _safe(obj))
+            raise ProtocolError(f"frames[{index}] must be a map, got {type(obj).__name__}", wire_safe(obj))
         for key in ("name", "dtype", "order"):
             if not isinstance(obj.get(key), str):
-                raise ProtocolError(f"frames[{index}].{key} must be a string", _safe(obj.get(key)))
+                raise ProtocolError(f"frames[{index}].{key} must be a string", wire_safe(obj.get(key)))
         shape = obj.get("shape")
         if not isinstance(shape, list) or not 1 <= len(shape) <= 4:
-            raise ProtocolError(f"frames[{index}].shape must be a list of 1–4 ints", _safe(shape))
+            raise ProtocolError(f"frames[{index}].shape must be a list of 1–4 ints", wire_safe(shape))
         if any(type(d) is not int for d in shape):
-            raise ProtocolError(f"frames[{index}].shape must hold ints", _safe(shape))
+            raise ProtocolError(f"frames[{index}].shape must hold ints", wire_safe(shape))
         if obj["dtype"] not in DTYPES:
-            raise DTypeError(f"frames[{index}]: unknown dtype {obj['dtype']!r}", _safe(obj["dtype"]))
+            raise DTypeError(f"frames[{index}]: unknown dtype {obj['dtype']!r}", wire_safe(obj["dtype"]))
         if any(d < 0 for d in shape):
             raise ShapeError(f"frames[{index}]: negative dimension in shape {shape}", shape)
         return cls(obj["name"], tuple(shape), obj["dtype"], obj["order"])
 
 
-def _pack(obj: Any) -> bytes:
+def pack_header(obj: Any) -> bytes:
+    """``obj`` (a header map) as msgpack, bin type for bytes."""
     return msgpack.packb(obj, use_bin_type=True)
 
 
-def _as_buffer(data: Any) -> Any:
+def as_buffer(data: Any) -> Any:
+    """A frame payload for pyzmq: numpy arrays as a contiguous byte view (b"" when empty)."""
     if isinstance(data, np.ndarray):
         return np.ascontiguousarray(data).data.cast("B") if data.size else b""
     return data
 
 
-def _bytes(frame: Any) -> memoryview:
+def frame_bytes(frame: Any) -> memoryview:
     """A read-only byte view of a frame (bytes, zmq.Frame or buffer)."""
     buf = getattr(frame, "buffer", frame)
     view = memoryview(buf)
     return view.cast("B") if view.format != "B" or view.ndim != 1 else view
 
 
-def _safe(value: Any, depth: int = 0) -> Any:
+def wire_safe(value: Any, depth: int = 0) -> Any:
     """``value`` reduced to something small and msgpack-safe for an error reply."""
     if value is None or isinstance(value, (bool, int, float)):
         if isinstance(value, int) and not -(2**63) <= value < 2**64:
@@ -85,7 +88,7 @@ def _safe(value: Any, depth: int = 0) -> Any:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return f"<{len(value)} bytes>"
     if isinstance(value, (list, tuple)) and depth < 2:
-        return [_safe(v, depth + 1) for v in list(value)[:16]]
+        return [wire_safe(v, depth + 1) for v in list(value)[:16]]
     if isinstance(value, np.generic):
         return value.item()
     return repr(value)[:200]
@@ -97,9 +100,9 @@ def decode_header(frames: list) -> dict:
         raise ProtocolError(
             f"a message needs at least 2 frames (b'' and a header), got {len(frames)}", len(frames)
         )
-    if len(_bytes(frames[0])) != 0:
-        raise ProtocolError("frame 0 must be the empty delimiter", f"<{len(_bytes(frames[0]))} bytes>")
-    raw = _bytes(frames[1])
+    if len(frame_bytes(frames[0])) != 0:
+        raise ProtocolError("frame 0 must be the empty delimiter", f"<{len(frame_bytes(frames[0]))} bytes>")
+    raw = frame_bytes(frames[1])
     if len(raw) > MAX_HEADER_BYTES:
         raise ProtocolError(f"header is {len(raw)} bytes, more than {MAX_HEADER_BYTES}", len(raw))
     try:
@@ -109,16 +112,17 @@ def decode_header(frames: list) -> dict:
             f"header is not valid msgpack: {type(exc).__name__}", f"<{len(raw)} bytes>"
         ) from None
     if not isinstance(header, dict):
-        raise ProtocolError(f"header must be a msgpack map, got {type(header).__name__}", _safe(header))
+        raise ProtocolError(f"header must be a msgpack map, got {type(header).__name__}", wire_safe(header))
     return header
 
 
-def _descriptors(header: dict, n_data: int) -> list[FrameDesc]:
+def frame_descriptors(header: dict, n_data: int) -> list[FrameDesc]:
+    """The header's ``frames`` list as FrameDescs, checked against the ``n_data`` frames that arrived."""
     descs = header.get("frames", [])
     if descs is None:
         descs = []
     if not isinstance(descs, list):
-        raise ProtocolError("header.frames must be an array of maps", _safe(descs))
+        raise ProtocolError("header.frames must be an array of maps", wire_safe(descs))
     if len(descs) != n_data:
         raise ProtocolError(
             f"header describes {len(descs)} data frame(s) but {n_data} arrived", [len(descs), n_data]
@@ -126,8 +130,9 @@ def _descriptors(header: dict, n_data: int) -> list[FrameDesc]:
     return [FrameDesc.from_wire(d, i) for i, d in enumerate(descs)]
 
 
-def _frame_array(frame: Any, desc: FrameDesc, index: int) -> np.ndarray:
-    view = _bytes(frame)
+def frame_array(frame: Any, desc: FrameDesc, index: int) -> np.ndarray:
+    """Data frame ``index`` as an array of ``desc``'s shape and dtype (a view, no copy)."""
+    view = frame_bytes(frame)
     if len(view) != desc.nbytes:
         raise ProtocolError(
             f"frame {desc.name!r} is {len(view)} bytes but shape {list(desc.shape)} × {desc.dtype} needs "

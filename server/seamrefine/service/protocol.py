@@ -30,14 +30,14 @@ from ..imaging import imagemath
 from .frames import (
     DTYPES,
     FrameDesc,
-    _as_buffer,
-    _bytes,
-    _descriptors,
-    _frame_array,
-    _pack,
-    _safe,
+    as_buffer,
     decode_header,
+    frame_array,
+    frame_bytes,
+    frame_descriptors,
+    pack_header,
     swap_order,
+    wire_safe,
 )
 
 OPS = ("hello", "ping", "refine", "cancel")
@@ -74,25 +74,27 @@ class RefineParams:
         if obj is None:
             return cls()
         if not isinstance(obj, dict):
-            raise ProtocolError(f"params must be a map, got {type(obj).__name__}", _safe(obj))
+            raise ProtocolError(f"params must be a map, got {type(obj).__name__}", wire_safe(obj))
         unknown = sorted(str(k) for k in obj if k not in REFINE_PARAMS)
         if unknown:
             raise InputError(f"unknown refine parameter(s): {', '.join(unknown)}", unknown)
         strength = obj.get("strength", 1.0)
         if isinstance(strength, bool) or not isinstance(strength, (int, float)):
-            raise InputError("strength must be a number in [0, 1]", _safe(strength))
+            raise InputError("strength must be a number in [0, 1]", wire_safe(strength))
         if not math.isfinite(strength) or not 0.0 <= strength <= 1.0:
             raise InputError(f"strength must be a number in [0, 1], got {strength}", strength)
         samples = obj.get("samples", 1)
         if type(samples) is not int or not 1 <= samples <= MAX_SAMPLES:
-            raise InputError(f"samples must be an int in [1, {MAX_SAMPLES}], got {samples!r}", _safe(samples))
+            raise InputError(
+                f"samples must be an int in [1, {MAX_SAMPLES}], got {samples!r}", wire_safe(samples)
+            )
         band = obj.get("band")
         if band is not None and (type(band) is not int or not 0 <= band <= MAX_BAND):
-            raise InputError(f"band must be nil or an int in [0, {MAX_BAND}], got {band!r}", _safe(band))
+            raise InputError(f"band must be nil or an int in [0, {MAX_BAND}], got {band!r}", wire_safe(band))
         colorspace = obj.get("colorspace", "srgb")
         if colorspace not in imagemath.COLORSPACES:
             raise InputError(
-                f"colorspace must be 'srgb' or 'linear', got {_safe(colorspace)!r}", _safe(colorspace)
+                f"colorspace must be 'srgb' or 'linear', got {wire_safe(colorspace)!r}", wire_safe(colorspace)
             )
         return cls(float(strength), samples, band, colorspace)
 
@@ -148,7 +150,7 @@ class Reply:
         return h
 
     def encode(self) -> list:
-        return [b"", _pack(self.header())] + [_as_buffer(data) for _, data in self.frames]
+        return [b"", pack_header(self.header())] + [as_buffer(data) for _, data in self.frames]
 
     @classmethod
     def decode(cls, frames: list) -> Reply:
@@ -156,11 +158,11 @@ class Reply:
         header = decode_header(frames)
         rtype = header.get("type")
         if rtype not in REPLY_TYPES:
-            raise ProtocolError(f"unknown reply type {rtype!r}", _safe(rtype))
-        descs = _descriptors(header, len(frames) - 2)
+            raise ProtocolError(f"unknown reply type {rtype!r}", wire_safe(rtype))
+        descs = frame_descriptors(header, len(frames) - 2)
         arrays = []
         for i, d in enumerate(descs):
-            arrays.append((d, _frame_array(frames[i + 2], d, i)))
+            arrays.append((d, frame_array(frames[i + 2], d, i)))
         fields = {k: v for k, v in header.items() if k not in ("v", "id", "type", "frames")}
         return cls(rtype, header.get("id"), fields, arrays)
 
@@ -177,7 +179,7 @@ def error_reply(request_id: str | None, exc: BaseException) -> Reply:
     if isinstance(exc, SeamRefineError):
         fields = {"code": exc.code, "message": exc.message}
         if exc.value is not None:
-            fields["value"] = _safe(exc.value)
+            fields["value"] = wire_safe(exc.value)
     else:
         fields = {"code": "internal", "message": f"internal error: {type(exc).__name__}: {exc}"[:500]}
     return Reply("error", request_id, fields)
@@ -227,18 +229,18 @@ def decode_request(
     """
     rid = None
     try:
-        total = sum(len(_bytes(f)) for f in frames)
+        total = sum(len(frame_bytes(f)) for f in frames)
         header = decode_header(frames)
         rid = peek_id(header)
         if rid is None:
             raise ProtocolError(
-                f"header.id must be a string of 1–{MAX_ID_LEN} chars", _safe(header.get("id"))
+                f"header.id must be a string of 1–{MAX_ID_LEN} chars", wire_safe(header.get("id"))
             )
         if header.get("v") != PROTOCOL_VERSION:
             raise ProtocolError(
                 f"protocol version {header.get('v')!r} is not supported (this daemon speaks "
                 f"{PROTOCOL_VERSION})",
-                _safe(header.get("v")),
+                wire_safe(header.get("v")),
             )
         if token is not None:
             import hmac
@@ -248,15 +250,15 @@ def decode_request(
                 raise AuthError("missing or wrong token (read it from endpoint.json)", None)
         op = header.get("op")
         if op not in OPS:
-            raise ProtocolError(f"unknown op {op!r}; expected one of {', '.join(OPS)}", _safe(op))
+            raise ProtocolError(f"unknown op {op!r}; expected one of {', '.join(OPS)}", wire_safe(op))
         if total > max_message_bytes:
             raise ImageTooLargeError(
                 f"message is {total} bytes, more than the limit {max_message_bytes}", total
             )
         params = header.get("params") or {}
         if not isinstance(params, dict):
-            raise ProtocolError(f"params must be a map, got {type(params).__name__}", _safe(params))
-        descs = _descriptors(header, len(frames) - 2)
+            raise ProtocolError(f"params must be a map, got {type(params).__name__}", wire_safe(params))
+        descs = frame_descriptors(header, len(frames) - 2)
         req = Request(op, rid, header.get("token") or "", params, descs)
         if op == "refine":
             return _decode_refine(req, frames, max_pixels)
@@ -265,7 +267,9 @@ def decode_request(
         if op == "cancel":
             target = params.get("target")
             if not isinstance(target, str) or not 0 < len(target) <= MAX_ID_LEN:
-                raise InputError("cancel needs params.target: the id of the request to cancel", _safe(target))
+                raise InputError(
+                    "cancel needs params.target: the id of the request to cancel", wire_safe(target)
+                )
         return req
     except SeamRefineError as exc:
         exc.request_id = rid
@@ -307,8 +311,8 @@ def _decode_refine(req: Request, frames: list, max_pixels: int) -> RefineJob:
         raise ShapeError(
             f"mask shape {list(mdesc.shape)} does not match the image's {h}×{w}", list(mdesc.shape)
         )
-    image = _frame_array(frames[2 + by_name["image"]], idesc, by_name["image"])
-    mask = _frame_array(frames[2 + by_name["mask"]], mdesc, by_name["mask"])
+    image = frame_array(frames[2 + by_name["image"]], idesc, by_name["image"])
+    mask = frame_array(frames[2 + by_name["mask"]], mdesc, by_name["mask"])
     if image.dtype.kind == "f" and not np.isfinite(image).all():
         raise InputError("image contains NaN or infinite values", "non-finite")
     if mask.dtype.kind == "f":
@@ -347,12 +351,12 @@ def encode_refine(
         FrameDesc("mask", tuple(mask.shape), mask.dtype.name, "Y"),
     ]
     req = Request("refine", request_id, token, (params or RefineParams()).to_wire(), frames)
-    return [b"", _pack(req.header()), _as_buffer(image), _as_buffer(mask)]
+    return [b"", pack_header(req.header()), as_buffer(image), as_buffer(mask)]
 
 
 def encode_request(req: Request) -> list:
     """Client side: the frames of a request without data (hello, ping, cancel)."""
-    return [b"", _pack(req.header())]
+    return [b"", pack_header(req.header())]
 
 
 def result_reply(job: RefineJob, refined: np.ndarray, **fields: Any) -> Reply:
