@@ -84,9 +84,10 @@ def make_methods(names: list[str], model: str | None, samples: int) -> dict[str,
     for name in names:
         if name == "refiner":
             from seamrefine.runtime.inference import Refiner  # lazy: needs onnxruntime and a model
+            from seamrefine.runtime.params import RefineParams
 
             refiner = Refiner(model)
-            methods[name] = lambda c, m, r=refiner: r.refine(c, m, samples=samples)
+            methods[name] = lambda c, m, r=refiner: r.refine(c, m, RefineParams(samples=samples))[0]
         elif name == "harmonise":  # the refiner's classical stage alone
             methods[name] = harmonised
         elif name in baselines.BASELINES:

@@ -472,6 +472,16 @@ def _raise_reply_error(header):
     raise cls(code, message, header.get("value"))
 
 
+def refine_params(strength=1.0, samples=1, band=None, colorspace="srgb"):
+    """The ``params`` map of a refine request, as ``seamrefine.runtime.params.RefineParams.to_wire``
+    writes it (the daemon checks the values; tests/plugins keeps the two identical)."""
+    params = {"strength": float(strength), "samples": int(samples),
+              "band": None if band is None else int(band)}
+    if colorspace != "srgb":  # absent means sRGB, which every daemon version accepts
+        params["colorspace"] = colorspace
+    return params
+
+
 class Client:
     """Talks to the Seam Refine daemon; requests on one Client run one at a time (a lock serializes them).
 
@@ -506,11 +516,8 @@ class Client:
         ``mask_dtype`` (uint8 0–255 or float32 0–1). ``colorspace`` says how the image values are
         encoded: "srgb" (default) or "linear" (linear-light, e.g. a float layer with a g10 profile).
         ``progress(done, total)`` is called for each progress reply; ``cancel`` (threading.Event or
-        callable → bool) sends the cancel op.
+        callable → bool) sends the cancel op. The daemon checks the parameters (bad_input).
         """
-        if colorspace not in ("srgb", "linear"):
-            raise ClientError("bad_input", f"colorspace must be 'srgb' or 'linear', got {colorspace!r}",
-                              colorspace)
         width, height, channels = int(width), int(height), int(channels)
         for name, data, shape, dt in (("image", image, (height, width, channels), dtype),
                                       ("mask", mask, (height, width), mask_dtype)):
@@ -524,10 +531,7 @@ class Client:
                                   f"{expected} for shape {list(shape)} {dt}")
         frames_desc = [{"name": "image", "shape": [height, width, channels], "dtype": dtype, "order": order},
                        {"name": "mask", "shape": [height, width], "dtype": mask_dtype, "order": "Y"}]
-        params = {"strength": float(strength), "samples": int(samples),
-                  "band": None if band is None else int(band)}
-        if colorspace != "srgb":  # absent means sRGB, which every daemon version accepts
-            params["colorspace"] = colorspace
+        params = refine_params(strength, samples, band, colorspace)
         frames, header = self._call("refine", params, (image, mask), "result", frames_desc,
                                     progress, cancel, timeout)
         if not frames:

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 from seamrefine.app import cli, imagefiles
 from seamrefine.runtime.inference import Refiner
+from seamrefine.runtime.params import RefineParams
 
 from ..support.daemon_harness import launch, sample_pair, stop
 
@@ -62,7 +63,7 @@ def test_refine_in_process_8bit(tmp_path, model, refiner, capsys):
     out = tmp_path / "out" / "r.png"
     assert _refine_in_process(p, m, out, model) == 0
     got = np.asarray(Image.open(out))
-    np.testing.assert_array_equal(got, refiner.refine(img, mask))
+    np.testing.assert_array_equal(got, refiner.refine(img, mask)[0])
     assert "in-process" in capsys.readouterr().out
 
 
@@ -76,7 +77,7 @@ def test_refine_16bit_round_trip(tmp_path, model, refiner):
     assert _refine_in_process(p, m, out, model) == 0
     got = imagefiles.load_image(out)
     assert got.dtype == np.uint16
-    np.testing.assert_array_equal(got, refiner.refine(img, mask))
+    np.testing.assert_array_equal(got, refiner.refine(img, mask)[0])
 
 
 def test_refine_colorspace_option(tmp_path, model, refiner):
@@ -85,7 +86,8 @@ def test_refine_colorspace_option(tmp_path, model, refiner):
     out = tmp_path / "lin.png"
     argv = ["refine", str(p), "--mask", str(m), "-o", str(out), "--no-daemon", "--model", str(model), "--cpu"]
     assert cli.main([*argv, "--colorspace", "linear"]) == 0
-    np.testing.assert_array_equal(imagefiles.load_image(out), refiner.refine(img, mask, colorspace="linear"))
+    want, _ = refiner.refine(img, mask, RefineParams(colorspace="linear"))
+    np.testing.assert_array_equal(imagefiles.load_image(out), want)
     with pytest.raises(SystemExit):
         cli.main([*argv, "--colorspace", "rgb"])
 
@@ -116,7 +118,7 @@ def test_refine_through_daemon(tmp_path, daemon, refiner, monkeypatch, capsys):
     p, m, img, mask = _write_pair(tmp_path)
     out = tmp_path / "d.png"
     assert cli.main(["refine", str(p), "--mask", str(m), "-o", str(out), "--daemon"]) == 0
-    np.testing.assert_array_equal(np.asarray(Image.open(out)), refiner.refine(img, mask))
+    np.testing.assert_array_equal(np.asarray(Image.open(out)), refiner.refine(img, mask)[0])
     assert "(daemon," in capsys.readouterr().out
     assert cli.main(["daemon", "status"]) == 0
     status = capsys.readouterr().out

@@ -13,6 +13,7 @@ import msgpack
 import platformdirs
 import pytest
 import zmq
+from seamrefine.runtime.params import RefineParams
 
 from .krita_host import Daemon
 from .plugin_client_servers import ChoppingProxy, RawZmtpServer, RouterDaemon, load_client
@@ -225,10 +226,19 @@ def test_bad_input_sizes_fail_before_sending(daemon):
         assert info.value.code == "bad_input"
         with pytest.raises(sc.ClientError, match="Unsupported mask dtype"):
             c.refine(bytes(12), 2, 2, 3, "uint8", "RGB", bytes(4), mask_dtype="int8")
-        with pytest.raises(sc.ClientError, match="colorspace must be 'srgb' or 'linear', got 'rgb'") as info:
-            c.refine(bytes(12), 2, 2, 3, "uint8", "RGB", bytes(4), colorspace="rgb")
-        assert info.value.code == "bad_input" and info.value.value == "rgb"
     assert daemon.received == []
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"strength": 0.25, "samples": 3}, {"band": 24},
+                                    {"colorspace": "linear"},
+                                    {"strength": 1, "samples": 8, "band": 0, "colorspace": "srgb"}])
+def test_params_map_is_the_one_refine_params_writes(daemon, kwargs):
+    """The stdlib client cannot import seamrefine: its params map must equal RefineParams.to_wire byte
+    for byte."""
+    with make_client(daemon, timeout=10) as c:
+        c.refine(bytes(16 * 3 * 4), 4, 4, 3, "float32", "RGB", bytes(16), **kwargs)
+    sent = daemon.received[-1]["params"]
+    assert msgpack.packb(sent) == msgpack.packb(RefineParams(**kwargs).to_wire())
 
 
 def test_colorspace_is_sent_only_when_linear(daemon):
@@ -379,6 +389,10 @@ def test_real_daemon_end_to_end(real_daemon, monkeypatch):
         with pytest.raises(sc.DaemonError) as err:
             c.refine(img.tobytes(), 96, 64, 4, "uint8", "BGRA", bytes(96 * 64))
         assert err.value.code == "empty_mask" and "select" in err.value.message
+        with pytest.raises(sc.DaemonError) as err:  # the parameters are checked by the daemon
+            c.refine(img.tobytes(), 96, 64, 4, "uint8", "BGRA", mask.tobytes(), colorspace="rgb")
+        assert err.value.code == "bad_input" and err.value.value == "rgb"
+        assert err.value.message == "colorspace must be 'srgb' or 'linear', got 'rgb'"
     with pytest.raises(sc.DaemonError) as err:
         sc.Client(real_daemon.info["endpoint"], token="0" * 32, timeout=10).hello()
     assert err.value.code == "unauthorized"

@@ -20,6 +20,7 @@ from seamrefine.imaging import imagemath as im
 from seamrefine.imaging import seam_score
 from seamrefine.runtime import inference
 from seamrefine.runtime.inference import Refiner
+from seamrefine.runtime.params import RefineParams
 from seamrefine.runtime.tiling import axis_tiles, hash_noise
 
 from ..support.onnx_fixture import make_fixture_model, reference_refine
@@ -74,7 +75,7 @@ def expected(kind, image, mask_u8, width=16, feather=8, strength=1.0):
 def test_smoke_dtypes_alpha_band_exact(refiners, dtype, channels):
     image, mask = make_image(np.random.default_rng(0), dtype=dtype, channels=channels)
     image_before, mask_before = image.copy(), mask.copy()
-    out = refiners["blur"].refine(image, mask)
+    out = refiners["blur"].refine(image, mask)[0]
     assert out.shape == image.shape and out.dtype == image.dtype
     np.testing.assert_array_equal(image, image_before)  # caller's arrays untouched
     np.testing.assert_array_equal(mask, mask_before)
@@ -89,14 +90,14 @@ def test_smoke_dtypes_alpha_band_exact(refiners, dtype, channels):
 @pytest.mark.parametrize("kind", ["blur", "pointwise"])
 def test_known_value_against_numpy_reference(refiners, kind):
     image, mask = make_image(np.random.default_rng(1), dtype=np.float32)
-    out = refiners[kind].refine(image, mask)
+    out = refiners[kind].refine(image, mask)[0]
     want, _ = expected(kind, image, mask)
     np.testing.assert_allclose(out, want, atol=2e-6)
 
 
 def test_known_value_uint8_and_band_override(refiners):
     image, mask = make_image(np.random.default_rng(2))
-    out = refiners["pointwise"].refine(image, mask, band=4)
+    out = refiners["pointwise"].refine(image, mask, RefineParams(band=4))[0]
     want, band = expected("pointwise", image, mask, width=4)
     assert np.abs(out.astype(int) - want.astype(int)).max() <= 1
     np.testing.assert_array_equal(out[band == 0], image[band == 0])
@@ -104,25 +105,26 @@ def test_known_value_uint8_and_band_override(refiners):
 
 def test_strength_zero_is_identity_and_half_is_between(refiners):
     image, mask = make_image(np.random.default_rng(3), dtype=np.float32)
-    np.testing.assert_array_equal(refiners["pointwise"].refine(image, mask, strength=0.0), image)
-    full = refiners["pointwise"].refine(image, mask)
-    half = refiners["pointwise"].refine(image, mask, strength=0.5)
+    none, _ = refiners["pointwise"].refine(image, mask, RefineParams(strength=0.0))
+    np.testing.assert_array_equal(none, image)
+    full = refiners["pointwise"].refine(image, mask)[0]
+    half = refiners["pointwise"].refine(image, mask, RefineParams(strength=0.5))[0]
     np.testing.assert_allclose(half, (image + full) / 2, atol=1e-6)
 
 
 def test_mask_forms_agree(refiners):
     image, mask = make_image(np.random.default_rng(4))
     r = refiners["blur"]
-    out = r.refine(image, mask)
-    np.testing.assert_array_equal(r.refine(image, mask > 0), out)
-    np.testing.assert_array_equal(r.refine(image, mask[..., None]), out)
-    np.testing.assert_array_equal(r.refine(image, mask.astype(np.float32) / 255), out)
+    out = r.refine(image, mask)[0]
+    np.testing.assert_array_equal(r.refine(image, mask > 0)[0], out)
+    np.testing.assert_array_equal(r.refine(image, mask[..., None])[0], out)
+    np.testing.assert_array_equal(r.refine(image, mask.astype(np.float32) / 255)[0], out)
 
 
 def test_soft_mask(refiners):
     image, mask = make_image(np.random.default_rng(5), dtype=np.float32)
     soft = im.mask_to_float(mask, mask.shape) * np.float32(0.5)
-    out = refiners["pointwise"].refine(image, soft)
+    out = refiners["pointwise"].refine(image, soft)[0]
     rgb = np.clip(image, 0, 1)
     want = im.composite(image, reference_refine("pointwise", rgb, soft), im.band_weights(soft, 16, 8))
     np.testing.assert_allclose(out, want, atol=2e-6)
@@ -132,7 +134,7 @@ def test_mask_at_image_corner(refiners):
     image, _ = make_image(np.random.default_rng(6), h=50, w=70)
     mask = np.zeros((50, 70), np.uint8)
     mask[:10, 60:] = 255
-    out = refiners["blur"].refine(image, mask)
+    out = refiners["blur"].refine(image, mask)[0]
     want, band = expected("blur", image, mask)
     assert np.abs(out.astype(int) - want.astype(int)).max() <= 1
     np.testing.assert_array_equal(out[band == 0], image[band == 0])
@@ -141,7 +143,7 @@ def test_mask_at_image_corner(refiners):
 def test_linear_colorspace_known_value(refiners):
     image, mask = make_image(np.random.default_rng(7), dtype=np.float32)
     lin = im.srgb_to_linear(image)
-    out = refiners["pointwise"].refine(lin, mask, colorspace="linear")
+    out = refiners["pointwise"].refine(lin, mask, RefineParams(colorspace="linear"))[0]
     m = im.mask_to_float(mask, mask.shape)
     refined = im.srgb_to_linear(reference_refine("pointwise", im.linear_to_srgb(lin), m))
     want = im.composite(lin, refined, im.band_weights(m, 16, 8))
@@ -157,8 +159,8 @@ def test_float_values_outside_0_1_survive_inside_the_band(refiners, colorspace):
     hdr = image.copy()
     hdr[45:50, 60:70] = 4.0  # inside the fill
     hdr[30:32, 40:44] = -0.25  # in the band just outside it
-    out = refiners["pointwise"].refine(hdr, mask, colorspace=colorspace)
-    plain = refiners["pointwise"].refine(np.clip(hdr, 0, 1), mask, colorspace=colorspace)
+    out = refiners["pointwise"].refine(hdr, mask, RefineParams(colorspace=colorspace))[0]
+    plain = refiners["pointwise"].refine(np.clip(hdr, 0, 1), mask, RefineParams(colorspace=colorspace))[0]
     band = im.band_weights(im.mask_to_float(mask, mask.shape), 16, 8)
     assert (band[45:50, 60:70] == 1).all() and (band[30:32, 40:44] > 0).all()
     np.testing.assert_allclose(out[45:50, 60:70], 3.0 + plain[45:50, 60:70], atol=1e-5)  # 4 + (f(1) − 1)
@@ -171,16 +173,16 @@ def test_float_values_outside_0_1_survive_inside_the_band(refiners, colorspace):
 def test_tiling_is_exact_for_pointwise_model(refiners):
     image, mask = make_image(np.random.default_rng(8), h=200, w=260, dtype=np.float32)
     calls = []
-    tiled = refiners["pointwise_tiled"].refine(image, mask, progress=lambda d, t: calls.append((d, t)))
-    assert refiners["pointwise_tiled"].last_info["tiles"] > 4
-    np.testing.assert_allclose(tiled, refiners["pointwise"].refine(image, mask), atol=2e-6)
+    tiled, info = refiners["pointwise_tiled"].refine(image, mask, progress=lambda d, t: calls.append((d, t)))
+    assert info["tiles"] > 4
+    np.testing.assert_allclose(tiled, refiners["pointwise"].refine(image, mask)[0], atol=2e-6)
     assert calls == [(i + 1, len(calls)) for i in range(len(calls))]
 
 
 def test_tiling_blur_has_no_seams(refiners):
     image, mask = make_image(np.random.default_rng(9), h=200, w=260, dtype=np.float32)
-    tiled = refiners["blur_tiled"].refine(image, mask)
-    plain = refiners["blur"].refine(image, mask)
+    tiled = refiners["blur_tiled"].refine(image, mask)[0]
+    plain = refiners["blur"].refine(image, mask)[0]
     diff = np.abs(tiled - plain)
     # only the 2-px blur footprint at tile borders differs, and the cosine blend all but hides it
     assert diff.max() < 0.005 and diff.mean() < 2e-5
@@ -194,12 +196,12 @@ def test_pooling_picks_min_score(refiners):
     image, mask = make_image(np.random.default_rng(10))
     r = refiners["blur"]
     calls = []
-    out, info = r.refine_with_info(image, mask, samples=4, progress=lambda d, t: calls.append((d, t)))
+    out, info = r.refine(image, mask, RefineParams(samples=4), progress=lambda d, t: calls.append((d, t)))
     scores = info["sample_scores"]
     assert len(scores) == 4 and info["chosen"] == int(np.argmin(scores))
-    assert r.last_scores[1] == min(scores)
+    assert info["seam_score_after"] == min(scores)
     assert calls[-1] == (4 * info["tiles"], 4 * info["tiles"])
-    again = r.refine(image, mask, samples=4)
+    again = r.refine(image, mask, RefineParams(samples=4))[0]
     np.testing.assert_array_equal(again, out)  # deterministic
     band = im.band_weights(mask > 0, 16, 8)
     np.testing.assert_array_equal(out[band == 0], image[band == 0])
@@ -210,14 +212,14 @@ def test_pooling_picks_min_score(refiners):
     assert seam_score.seam_score(rgb, m) == pytest.approx(min(scores))
 
 
-def test_last_scores_before_after(refiners):
+def test_seam_scores_before_after(refiners):
     image, mask = make_image(np.random.default_rng(11))
     r = refiners["blur"]
-    r.refine(image, mask)
-    before, after = r.last_scores
-    assert np.isfinite(before) and np.isfinite(after)
-    r.refine(image, mask, strength=0.0)
-    assert r.last_scores == (before, before)
+    _, info = r.refine(image, mask)
+    before, after = info["seam_score_before"], info["seam_score_after"]
+    assert np.isfinite(before) and np.isfinite(after) and info["elapsed_ms"] > 0
+    _, info = r.refine(image, mask, RefineParams(strength=0.0))
+    assert (info["seam_score_before"], info["seam_score_after"]) == (before, before)
 
 
 def test_hash_noise_is_tiling_independent():
@@ -281,9 +283,13 @@ def test_cancel_before_and_during(refiners):
 )
 def test_bad_parameters(refiners, kwargs, pattern):
     image, mask = make_image(np.random.default_rng(13), h=32, w=32)
+    callbacks = {k: kwargs.pop(k) for k in ("progress", "cancel") if k in kwargs}
     with pytest.raises(InputError, match=pattern) as e:
-        refiners["blur"].refine(image, mask, **kwargs)
+        refiners["blur"].refine(image, mask, RefineParams(**kwargs), **callbacks)
     assert e.value.code == "bad_input"
+    if not callbacks:  # the public function checks the same way
+        with pytest.raises(InputError, match=pattern):
+            inference.refine(image, mask, **kwargs)
 
 
 def test_bad_images_and_masks(refiners):
@@ -321,7 +327,7 @@ def test_too_large(models):
 def test_module_level_refine_uses_cached_default(refiners, monkeypatch):
     monkeypatch.setattr(inference, "_default", refiners["pointwise"])
     image, mask = make_image(np.random.default_rng(16))
-    np.testing.assert_array_equal(inference.refine(image, mask), refiners["pointwise"].refine(image, mask))
+    np.testing.assert_array_equal(inference.refine(image, mask), refiners["pointwise"].refine(image, mask)[0])
     assert inference.default_refiner() is refiners["pointwise"]
     import seamrefine
 
@@ -353,18 +359,18 @@ def test_large_rgba_crop_is_scored(refiners):
     mask = np.zeros((760, 820), np.uint8)
     mask[200:560, 250:600] = 255
     assert image.shape[0] * image.shape[1] > seam_score.SCORE_MAX_PIXELS
-    out = refiners["pointwise"].refine(image, mask)
+    out, info = refiners["pointwise"].refine(image, mask)
     assert np.array_equal(out[..., 3], image[..., 3])
-    assert all(np.isfinite(s) for s in refiners["pointwise"].last_scores)
+    assert np.isfinite(info["seam_score_before"]) and np.isfinite(info["seam_score_after"])
 
 
 def test_unscorable_mask_still_refines(refiners):
-    """A mask too soft for seam_score (all < 0.5) is still refined; the score is NaN."""
+    """A mask too soft for seam_score (all < 0.5) is still refined; the score is None, as on the wire."""
     image, mask = make_image(np.random.default_rng(18), dtype=np.float32)
     soft = im.mask_to_float(mask, mask.shape) * np.float32(0.3)
-    out = refiners["pointwise"].refine(image, soft, samples=2)
+    out, info = refiners["pointwise"].refine(image, soft, RefineParams(samples=2))
     assert (out != image).any()
-    assert np.isnan(refiners["pointwise"].last_scores[0])
+    assert info["seam_score_before"] is None and info["seam_score_after"] is None
 
 
 @pytest.mark.parametrize("shape", [(3, 3), (1, 2), (9, 1), (1, 40)])
@@ -373,7 +379,7 @@ def test_tiny_images(refiners, shape):
     image = rng.integers(0, 256, (*shape, 4), dtype=np.uint8)
     mask = np.zeros(shape, np.uint8)
     mask[0, 0] = 255
-    out = refiners["blur"].refine(image, mask, samples=2)
+    out = refiners["blur"].refine(image, mask, RefineParams(samples=2))[0]
     assert out.shape == image.shape and out.dtype == image.dtype
     np.testing.assert_array_equal(out[..., 3], image[..., 3])
 
@@ -381,11 +387,11 @@ def test_tiny_images(refiners, shape):
 def test_concurrent_calls_match_serial(refiners):
     image, mask = make_image(np.random.default_rng(20), h=200, w=260)
     r = refiners["blur_tiled"]
-    want = r.refine(image, mask)
+    want = r.refine(image, mask)[0]
     results = [None] * 3
 
     def work(i):
-        results[i] = r.refine(image, mask)
+        results[i] = r.refine(image, mask)[0]
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(3)]
     for t in threads:
@@ -404,8 +410,8 @@ def test_classical_stage_removes_the_colour_step_before_the_model(models):
     clean[inside] -= 0.1  # make_image's fill is 0.1 brighter (plus grain)
     both = Refiner(models["pointwise"], CPU_ONLY, threads=1)
     model_only = Refiner(models["pointwise"], CPU_ONLY, threads=1, classical=False)
-    out, info = both.refine_with_info(image, mask)
-    plain = model_only.refine(image, mask)
+    out, info = both.refine(image, mask)
+    plain = model_only.refine(image, mask)[0]
     assert info["harmonise"]["gate"] == 1.0 and info["harmonise"]["position"] == 0
     band = im.band_weights(mask.astype(np.float32) / 255, 16, 8)
     assert np.array_equal(out[band == 0], image[band == 0])  # still nothing outside the band

@@ -16,10 +16,11 @@ from seamrefine import PROTOCOL_VERSION, __version__
 from seamrefine.errors import AuthError, EmptyMaskError, FullMaskError, InputError
 from seamrefine.imaging import imagemath
 from seamrefine.runtime.inference import Refiner
+from seamrefine.runtime.params import RefineParams
 from seamrefine.service import paths
 from seamrefine.service.client import Client
 from seamrefine.service.frames import swap_order
-from seamrefine.service.protocol import RefineParams, Request, encode_refine, encode_request
+from seamrefine.service.protocol import Request, encode_refine, encode_request
 
 from ..support.daemon_harness import DAEMON_ENV, RawPeer, launch, no_cuda_device, rss_kib, sample_pair, stop
 from .message_fuzz import mutate
@@ -82,16 +83,21 @@ def test_ipc_endpoint_serves(daemon):
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
 def test_refine_matches_in_process(client, refiner, dtype):
     img, mask = sample_pair(np.random.default_rng(3), dtype=dtype)
-    out, header = client.refine(img, mask)
-    expect = refiner.refine(img, mask)
+    out, info = client.refine(img, mask)
+    expect, local = refiner.refine(img, mask)
     np.testing.assert_array_equal(out, expect)
-    assert out.dtype == img.dtype and header["id"] and header["elapsed_ms"] > 0
-    assert np.isfinite(header["seam_score_before"]) and np.isfinite(header["seam_score_after"])
+    assert out.dtype == img.dtype and info["elapsed_ms"] > 0
+    assert np.isfinite(info["seam_score_before"]) and np.isfinite(info["seam_score_after"])
+    # the same shape of answer in-process and through the daemon
+    assert (info["seam_score_before"], info["seam_score_after"]) == (
+        local["seam_score_before"],
+        local["seam_score_after"],
+    )
 
 
 def test_bgra_order_and_alpha(client, refiner):
     rgba, mask = sample_pair(np.random.default_rng(4), channels=4)
-    expect = refiner.refine(rgba, mask)
+    expect = refiner.refine(rgba, mask)[0]
     out, _ = client.refine(swap_order(rgba, "BGRA"), mask, order="BGRA")
     np.testing.assert_array_equal(out, swap_order(expect, "BGRA"))
     np.testing.assert_array_equal(out[..., 3], rgba[..., 3])
@@ -101,20 +107,19 @@ def test_linear_colorspace_matches_in_process(client, refiner):
     """colorspace="linear" travels: the daemon refines linear-light values in sRGB and converts back."""
     img, mask = sample_pair(np.random.default_rng(31), dtype=np.float32)
     lin = imagemath.srgb_to_linear(img)
-    out, _ = client.refine(lin, mask, colorspace="linear")
-    np.testing.assert_array_equal(out, refiner.refine(lin, mask, colorspace="linear"))
-    assert not np.array_equal(out, refiner.refine(lin, mask))  # not treated as sRGB values
+    out, _ = client.refine(lin, mask, RefineParams(colorspace="linear"))
+    np.testing.assert_array_equal(out, refiner.refine(lin, mask, RefineParams(colorspace="linear"))[0])
+    assert not np.array_equal(out, refiner.refine(lin, mask)[0])  # not treated as sRGB values
     with pytest.raises(InputError, match="colorspace must be 'srgb' or 'linear', got 'rgb'") as e:
-        client.refine(img, mask, colorspace="rgb")
+        client.refine(img, mask, RefineParams(colorspace="rgb"))
     assert e.value.code == "bad_input"
 
 
 def test_progress_and_params(client):
     img, mask = sample_pair(np.random.default_rng(5), 160, 200)
     seen = []
-    out, _ = client.refine(
-        img, mask, samples=2, strength=0.5, band=4, progress=lambda d, t: seen.append((d, t))
-    )
+    params = RefineParams(samples=2, strength=0.5, band=4)
+    out, _ = client.refine(img, mask, params, progress=lambda d, t: seen.append((d, t)))
     assert seen and seen[-1][0] == seen[-1][1] and len(seen) == seen[-1][1]
     assert seen[-1][1] % 2 == 0  # tiles × samples
 
@@ -129,7 +134,7 @@ def test_typed_errors(client, daemon):
         client.refine(img, mask[:-1])
     assert e.value.code == "bad_input"
     with pytest.raises(InputError):
-        client.refine(img, mask, samples=9)
+        client.refine(img, mask, RefineParams(samples=9))
     with Client(daemon[1]["endpoint"], "0" * 32, timeout=5) as bad:
         with pytest.raises(AuthError):
             bad.ping()
@@ -200,7 +205,7 @@ def test_concurrent_clients_get_their_own_results(daemon, refiner):
         ]
         for _ in range(CONCURRENT_CLIENTS)
     ]
-    expected = [[refiner.refine(img, mask) for img, mask in row] for row in jobs]
+    expected = [[refiner.refine(img, mask)[0] for img, mask in row] for row in jobs]
     results: dict[tuple[int, int], np.ndarray] = {}
     errors: list[BaseException] = []
 
@@ -298,7 +303,7 @@ def test_stdlib_plugin_client_interoperates(daemon):
         lin = imagemath.srgb_to_linear(img.astype(np.float32) / 65535)  # a linear-light float layer
         px, _ = c.refine(lin.tobytes(), 80, 64, 4, "float32", "RGBA", mask.tobytes(), colorspace="linear")
         with Client(runtime_dir=daemon[2], timeout=20) as mine:
-            want = mine.refine(lin, mask, colorspace="linear")[0]
+            want = mine.refine(lin, mask, RefineParams(colorspace="linear"))[0]
         np.testing.assert_array_equal(np.frombuffer(px, np.float32).reshape(64, 80, 4), want)
     finally:
         c.close()

@@ -16,8 +16,9 @@ import time
 import numpy as np
 import pytest
 from seamrefine.errors import CancelledError, DaemonUnavailableError
+from seamrefine.runtime.params import RefineParams
 from seamrefine.service.client import Client
-from seamrefine.service.protocol import RefineParams, Request, encode_refine, encode_request
+from seamrefine.service.protocol import Request, encode_refine, encode_request
 
 from ..support.daemon_harness import DAEMON_ENV, RawPeer, launch, sample_pair, stop
 from ..support.onnx_fixture import make_fixture_model
@@ -84,7 +85,8 @@ def test_client_cancel_event(tmp_path, model):
         cancel = threading.Event()
         with Client(runtime_dir=tmp_path / "rt", timeout=20) as c:
             with pytest.raises(CancelledError):
-                c.refine(big, mask, samples=8, cancel=cancel, progress=lambda d, t: cancel.set())
+                params = RefineParams(samples=8)
+                c.refine(big, mask, params, cancel=cancel, progress=lambda d, t: cancel.set())
             assert c.ping() < 1.0
     finally:
         stop(proc)
@@ -108,7 +110,7 @@ def test_sigkill_mid_request_then_restart_then_sigterm(tmp_path, model):
         def run() -> None:
             t0 = time.monotonic()
             try:
-                client.refine(big, mask, samples=8, progress=lambda d, t: started.set())
+                client.refine(big, mask, RefineParams(samples=8), progress=lambda d, t: started.set())
             except BaseException as exc:
                 outcome["exc"] = exc
             outcome["t"] = time.monotonic() - t0

@@ -12,9 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import DaemonUnavailableError, InputError, SeamRefineError
+from ..imaging.imagemath import COLORSPACES
+from ..runtime.params import RefineParams
 from .console import format_score, progress_bar
 from .imagefiles import IMAGE_EXTS, load_image, load_mask, save_image
 
@@ -26,66 +26,46 @@ LAZY = {
 
 
 # ---- refine / batch ---------------------------------------------------------------------------
-class Backend:
-    """Refines through the running daemon when there is one (or ``mode == "daemon"``), else in-process."""
+def open_refiner(mode: str = "auto", model: Path | None = None, cpu: bool = False, timeout: float = 600.0):
+    """(refiner, where): the running daemon's Client (or, with ``mode == "daemon"``, an error when none
+    runs), else an in-process Refiner. Both answer ``refine(image, mask, params) -> (image, info)``."""
+    from ..service import paths
 
-    def __init__(
-        self, mode: str = "auto", model: Path | None = None, cpu: bool = False, timeout: float = 600.0
-    ):
-        from ..service import paths
+    if mode == "daemon" or (mode == "auto" and model is None and paths.read_endpoint() is not None):
+        from ..service.client import Client
 
-        self.client = None
-        self.refiner = None
-        if mode == "daemon" or (mode == "auto" and model is None and paths.read_endpoint() is not None):
-            from ..service.client import Client
+        return Client(timeout=timeout), "daemon"
+    from ..runtime.inference import Refiner
 
-            self.client = Client(timeout=timeout)
-            self.where = "daemon"
-        else:
-            from ..runtime.inference import Refiner
+    return Refiner(model, providers=["CPUExecutionProvider"] if cpu else None), "in-process"
 
-            self.refiner = Refiner(model, providers=["CPUExecutionProvider"] if cpu else None)
-            self.where = "in-process"
 
-    def refine(
-        self, image, mask, *, strength, samples, band, colorspace="srgb", progress=None
-    ) -> tuple[np.ndarray, tuple]:
-        kw = {"strength": strength, "samples": samples, "band": band, "colorspace": colorspace}
-        if self.client is not None:
-            out, header = self.client.refine(image, mask, progress=progress, **kw)
-            return out, (header.get("seam_score_before"), header.get("seam_score_after"))
-        out = self.refiner.refine(image, mask, progress=progress, **kw)
-        return out, tuple(getattr(self.refiner, "last_scores", None) or (None, None))
-
-    def close(self) -> None:
-        if self.client is not None:
-            self.client.close()
+def _close(refiner) -> None:
+    close = getattr(refiner, "close", None)  # a Client holds a socket; a Refiner holds nothing to close
+    if close is not None:
+        close()
 
 
 def _mode(args) -> str:
     return "daemon" if args.daemon else "local" if args.no_daemon else "auto"
 
 
+def _params(args) -> RefineParams:
+    return RefineParams(args.strength, args.samples, args.band, args.colorspace)
+
+
 def cmd_refine(args) -> int:
+    params = _params(args)
     image, mask = load_image(args.image), load_mask(args.mask)
-    backend = Backend(_mode(args), args.model, args.cpu)
+    refiner, where = open_refiner(_mode(args), args.model, args.cpu)
     try:
         t0 = time.perf_counter()
-        out, (before, after) = backend.refine(
-            image,
-            mask,
-            strength=args.strength,
-            samples=args.samples,
-            band=args.band,
-            colorspace=args.colorspace,
-        )
+        out, info = refiner.refine(image, mask, params)
         save_image(args.output, out)
     finally:
-        backend.close()
-    print(
-        f"{args.output}: seam score {format_score(before)} → {format_score(after)} ({backend.where}, "
-        f"{time.perf_counter() - t0:.2f} s)"
-    )
+        _close(refiner)
+    before, after = format_score(info.get("seam_score_before")), format_score(info.get("seam_score_after"))
+    print(f"{args.output}: seam score {before} → {after} ({where}, {time.perf_counter() - t0:.2f} s)")
     return 0
 
 
@@ -109,7 +89,8 @@ def cmd_batch(args) -> int:
     images = sorted(p for p in indir.iterdir() if p.suffix.lower() in IMAGE_EXTS)
     if not images:
         raise InputError(f"no images in {indir}", str(indir))
-    backend = Backend(_mode(args), args.model, args.cpu)
+    params = _params(args)
+    refiner, _ = open_refiner(_mode(args), args.model, args.cpu)
     failed = []
     try:
         for i, path in enumerate(images):
@@ -118,14 +99,7 @@ def cmd_batch(args) -> int:
             try:
                 if mpath is None:
                     raise InputError(f"no mask for {path.name} in {masks}", path.name)
-                out, _ = backend.refine(
-                    load_image(path),
-                    load_mask(mpath),
-                    strength=args.strength,
-                    samples=args.samples,
-                    band=args.band,
-                    colorspace=args.colorspace,
-                )
+                out, _ = refiner.refine(load_image(path), load_mask(mpath), params)
                 save_image(outdir / (path.stem + ".png"), out)
             except (SeamRefineError, OSError) as exc:
                 if isinstance(exc, DaemonUnavailableError):
@@ -133,7 +107,7 @@ def cmd_batch(args) -> int:
                 failed.append(f"{path.name}: {getattr(exc, 'message', exc)}")
         progress_bar(len(images), len(images), "done")
     finally:
-        backend.close()
+        _close(refiner)
     for line in failed:
         print(f"seam-refine: skipped {line}", file=sys.stderr)
     print(f"{len(images) - len(failed)} of {len(images)} refined into {outdir}")
@@ -200,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--band", type=int, default=None, help="band width in px (default: the model's)")
         s.add_argument(
             "--colorspace",
-            choices=("srgb", "linear"),
+            choices=COLORSPACES,
             default="srgb",
             help="how the image's values are encoded (default srgb; linear for linear-light files)",
         )

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DaemonUnavailableError
+from ..runtime.params import RefineParams
 from ..service import paths
 from .console import format_score, progress_bar
 from .imagefiles import load_image, load_mask, save_image
@@ -152,12 +153,9 @@ def run(args: argparse.Namespace) -> int:
                     f"model {hello['model']['name']} ({hello['model']['sha256'][:12]}) on {hello['provider']}"
                 )
                 t1 = time.perf_counter()
-                out, header = client.refine(
-                    composite,
-                    mask,
-                    strength=args.strength,
-                    samples=args.samples,
-                    progress=lambda d, t: progress_bar(d, t, "refining"),
+                params = RefineParams(strength=args.strength, samples=args.samples)
+                out, info = client.refine(
+                    composite, mask, params, progress=lambda d, t: progress_bar(d, t, "refining")
                 )
                 took = time.perf_counter() - t1
         finally:
@@ -167,11 +165,11 @@ def run(args: argparse.Namespace) -> int:
     save_image(args.output / "after.png", out)
     save_image(args.output / "mask.png", np.repeat(mask[..., None], 3, axis=2))
     save_image(args.output / "before_after.png", side_by_side(composite, out, mask))
-    before, after = header.get("seam_score_before"), header.get("seam_score_after")
+    before, after = info.get("seam_score_before"), info.get("seam_score_after")
     print(f"seam score (lower is better): before {format_score(before)}, after {format_score(after)}")
     changed = np.any(out != composite, axis=-1)
     print(
-        f"refined in {took:.2f} s ({header.get('elapsed_ms', 0):.0f} ms in the daemon); "
+        f"refined in {took:.2f} s ({info.get('elapsed_ms', 0):.0f} ms in the daemon); "
         f"{changed.mean() * 100:.1f}% of pixels changed (the band around the mask)"
     )
     print(f"wrote before.png, after.png, mask.png and before_after.png in {args.output}")

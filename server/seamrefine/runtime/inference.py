@@ -1,8 +1,10 @@
 """In-process seam refinement: crop around the mask → model (tiled, streamed) → band composite.
 
-``Refiner.refine(image, mask)`` returns a new array of the image's shape and dtype in which only the
-band around the mask (the mask plus ``band_width`` px, feathered over ``band_feather`` px) may differ;
-every other pixel, and alpha, is bit-identical to the input. The caller's arrays are never written.
+``Refiner.refine(image, mask, params)`` returns (a new array of the image's shape and dtype, info) where
+only the band around the mask (the mask plus ``band_width`` px, feathered over ``band_feather`` px) may
+differ; every other pixel, and alpha, is bit-identical to the input. The caller's arrays are never
+written. ``refine(image, mask, strength=…)`` (``seamrefine.refine``) does the same with the shipped
+model and returns the array alone.
 
 Memory bound. Besides the output (one copy of the image in its own dtype) a call holds, for the crop
 around the mask (the mask's bounding box grown by the model's context): its float32 mask (4 B/px); when
@@ -22,35 +24,25 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from numbers import Integral, Real
 
 import numpy as np
 
 from ..errors import ImageTooLargeError, InputError, SeamRefineError
 from ..imaging import imagemath as im
 from . import harmonise
+from .params import RefineParams
 from .session import ModelSession
 from .tiling import STRIP_PIXELS, TileJob, float_mask, sample_jitter
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_PIXELS = 100_000_000
-MAX_SAMPLES = 8
-MAX_BAND = 512
-COLORSPACES = im.COLORSPACES
 
 
-def _check_params(strength, samples, band, colorspace, progress, cancel) -> None:
-    if isinstance(strength, bool) or not isinstance(strength, Real) or not 0.0 <= float(strength) <= 1.0:
-        raise InputError(f"strength must be a number in [0, 1], got {strength!r}", strength)
-    if isinstance(samples, bool) or not isinstance(samples, Integral) or not 1 <= samples <= MAX_SAMPLES:
-        raise InputError(f"samples must be an integer in [1, {MAX_SAMPLES}], got {samples!r}", samples)
-    if band is not None and (
-        isinstance(band, bool) or not isinstance(band, Integral) or not 0 <= band <= MAX_BAND
-    ):
-        raise InputError(f"band must be None or an integer in [0, {MAX_BAND}] px, got {band!r}", band)
-    if colorspace not in COLORSPACES:
-        raise InputError(f"colorspace must be 'srgb' or 'linear', got {colorspace!r}", colorspace)
+def _check_callbacks(params, progress, cancel) -> None:
+    if not isinstance(params, RefineParams):
+        kind = type(params).__name__
+        raise InputError(f"params must be a RefineParams, got {kind}", kind)
     if progress is not None and not callable(progress):
         raise InputError(f"progress must be callable, got {type(progress).__name__}", type(progress).__name__)
     if cancel is not None and not callable(getattr(cancel, "is_set", None)):
@@ -129,7 +121,7 @@ def _harmonisation(crop: np.ndarray, mask_crop: np.ndarray, linear: bool, width:
 
 
 class Refiner:
-    """Refines seams with one loaded model. Thread-safe to call; ``last_scores`` is the last call's.
+    """Refines seams with one loaded model. Thread-safe to call.
 
     Each call first runs the classical colour harmonisation (``seamrefine.runtime.harmonise``: seam finder,
     learned seam gate, colour map) on the crop, then the model on the harmonised crop (on the crop as
@@ -151,84 +143,57 @@ class Refiner:
         self.manifest = self.session.manifest
         self.max_pixels = int(max_pixels)
         self.classical = bool(classical)
-        self.last_scores: tuple[float, float] = (math.nan, math.nan)
-        self.last_info: dict = {}
 
     @property
     def provider(self) -> str:
         return self.session.provider
 
     def refine(
-        self,
-        image,
-        mask,
-        *,
-        strength=1.0,
-        samples=1,
-        band=None,
-        progress=None,
-        cancel=None,
-        colorspace="srgb",
-    ) -> np.ndarray:
-        """Refine the seam around ``mask`` in ``image``; return a new array (same shape and dtype).
-
-        image: H×W×3/4 uint8/uint16/float16/float32 (sRGB, or linear with ``colorspace="linear"``).
-        mask: H×W uint8 0–255 or float [0, 1] (soft allowed), 1 = generated. strength ∈ [0, 1] scales
-        the band; samples ∈ [1, 8] refines jittered variants and keeps the lowest seam_score; band
-        overrides the manifest band width (px). progress(done, total) after each tile × sample;
-        cancel (threading.Event) is checked between tiles and raises CancelledError.
-        """
-        out, _ = self.refine_with_info(
-            image,
-            mask,
-            strength=strength,
-            samples=samples,
-            band=band,
-            progress=progress,
-            cancel=cancel,
-            colorspace=colorspace,
-        )
-        return out
-
-    def refine_with_info(
-        self,
-        image,
-        mask,
-        *,
-        strength=1.0,
-        samples=1,
-        band=None,
-        progress=None,
-        cancel=None,
-        colorspace="srgb",
+        self, image, mask, params: RefineParams | None = None, *, progress=None, cancel=None
     ) -> tuple[np.ndarray, dict]:
-        """Like ``refine`` but also returns a dict: scores, chosen sample, tiles, box, provider, ms."""
+        """Refine the seam around ``mask`` in ``image``; return (a new array of the image's shape and
+        dtype, info).
+
+        image: H×W×3/4 RGB(A) uint8/uint16/float16/float32. mask: H×W uint8 0–255, bool or float [0, 1]
+        (soft allowed), 1 = generated.
+        params: a RefineParams (default: strength 1, one sample, the model's band, sRGB).
+        progress(done, total) is called after each tile × sample; cancel (threading.Event) is checked
+        between tiles and raises CancelledError. info holds ``seam_score_before``/``seam_score_after``
+        (None where the score cannot be measured), ``elapsed_ms``, ``box``, ``provider``, ``tiles``,
+        ``samples``, ``sample_scores``, ``chosen`` and, when it ran, ``harmonise``.
+        """
         t0 = time.perf_counter()
-        _check_params(strength, samples, band, colorspace, progress, cancel)
-        if (
-            isinstance(image, np.ndarray)
-            and image.ndim == 3
-            and image.shape[0] * image.shape[1] > self.max_pixels
-        ):
-            h, w = image.shape[:2]
+        params = RefineParams() if params is None else params
+        _check_callbacks(params, progress, cancel)
+        self._check_size(image)
+        im.check_image(image)
+        out, info = self._refine_colour(image, mask, params, progress, cancel)
+        info["elapsed_ms"] = (time.perf_counter() - t0) * 1000.0
+        return out, info
+
+    def _check_size(self, image) -> None:
+        h, w = image.shape[:2] if isinstance(image, np.ndarray) and image.ndim == 3 else (0, 0)
+        if h * w > self.max_pixels:
             raise ImageTooLargeError(
                 f"image is {w}×{h} ({h * w / 1e6:.1f} MP), over the limit of {self.max_pixels / 1e6:g} MP",
                 (h, w),
             )
-        im.check_image(image)
+
+    def _refine_colour(self, image, mask, params: RefineParams, progress, cancel) -> tuple[np.ndarray, dict]:
         m = _mask_source(mask, image.shape[:2])
         im.check_mask_region(m)
         man = self.manifest
-        width = int(man["band_width"] if band is None else band)
+        width = int(man["band_width"] if params.band is None else params.band)
         feather = int(man["band_feather"])
         box = im.context_box(m, max(int(man["context"]), width + feather + 1))
         crop = image[box.slices]
         mask_crop = m[box.slices]  # uint8/bool view or float32; converted piecewise (float_mask)
-        linear = colorspace == "linear"
+        linear = params.colorspace == "linear"
         metrics = _metrics()
         score = _Scorer(metrics, mask_crop, linear) if metrics else (lambda a: math.nan)
         before = score(crop)
         out = image.copy()
+        samples = params.samples
         info = {
             "box": (box.y0, box.y1, box.x0, box.x1),
             "provider": self.provider,
@@ -237,7 +202,7 @@ class Refiner:
             "tiles": 0,
             "sample_scores": [],
         }
-        if strength == 0:
+        if params.strength == 0:
             after = before
         else:
             if samples > 1 and metrics is None:
@@ -246,7 +211,7 @@ class Refiner:
             pre = None
             if self.classical:
                 pre, info["harmonise"] = _harmonisation(crop, mask_crop, linear, width)
-            job = TileJob(self.session, crop, mask_crop, width, feather, float(strength), linear, pre)
+            job = TileJob(self.session, crop, mask_crop, width, feather, params.strength, linear, pre)
             total = len(job.tiles) * samples
             info["tiles"], info["samples"] = len(job.tiles), samples
             done = [0]
@@ -268,11 +233,13 @@ class Refiner:
                     if k > 0:
                         target[...] = candidate
                     after, info["chosen"] = s, k
-        self.last_scores = (before, after)
-        info["scores"] = self.last_scores
-        info["elapsed_ms"] = (time.perf_counter() - t0) * 1000.0
-        self.last_info = info
+        info["seam_score_before"], info["seam_score_after"] = _measured(before), _measured(after)
         return out, info
+
+
+def _measured(score: float) -> float | None:
+    """A seam score as a float, or None where it could not be measured (NaN): the same on the wire."""
+    return None if math.isnan(score) else float(score)
 
 
 _default: Refiner | None = None
@@ -288,15 +255,13 @@ def default_refiner() -> Refiner:
         return _default
 
 
-def refine(image, mask, *, strength=1.0, samples=1, band=None, progress=None, cancel=None, colorspace="srgb"):
-    """Refine with the cached default Refiner (see ``Refiner.refine``)."""
-    return default_refiner().refine(
-        image,
-        mask,
-        strength=strength,
-        samples=samples,
-        band=band,
-        progress=progress,
-        cancel=cancel,
-        colorspace=colorspace,
-    )
+def refine(image, mask, *, strength=1.0, samples=1, band=None, colorspace="srgb", progress=None, cancel=None):
+    """Refine the seam around ``mask`` in ``image`` with the shipped model; return a new array of the
+    same shape and dtype (alpha untouched). This is ``seamrefine.refine``.
+
+    image: H×W×3/4 RGB(A) uint8/uint16/float16/float32. mask: H×W uint8 0–255 or float [0, 1] (soft
+    allowed), 1 = generated. ``strength``, ``samples``, ``band`` and ``colorspace`` are those of
+    :class:`RefineParams`; ``progress`` and ``cancel`` those of :meth:`Refiner.refine`.
+    """
+    params = RefineParams(strength, samples, band, colorspace)
+    return default_refiner().refine(image, mask, params, progress=progress, cancel=cancel)[0]

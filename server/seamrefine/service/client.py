@@ -20,9 +20,10 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from .. import PROTOCOL_VERSION
-from ..errors import DaemonUnavailableError
+from ..errors import DaemonUnavailableError, InputError
+from ..runtime.params import RefineParams
 from . import paths
-from .protocol import RefineParams, Reply, Request, encode_refine, encode_request
+from .protocol import Reply, Request, encode_refine, encode_request
 
 
 class _Lost(Exception):
@@ -201,20 +202,25 @@ class Client:
         self,
         image: np.ndarray,
         mask: np.ndarray,
+        params: RefineParams | None = None,
         *,
         order: str | None = None,
-        strength: float = 1.0,
-        samples: int = 1,
-        band: int | None = None,
-        colorspace: str = "srgb",
         progress: Callable[[int, int], None] | None = None,
         cancel: Event | None = None,
     ) -> tuple[np.ndarray, dict]:
-        """Refine through the daemon. ``image`` H×W×3/4 (uint8, uint16, float16, float32) in ``order``
-        (default RGB/RGBA), sRGB-encoded or, with ``colorspace="linear"``, linear-light; ``mask`` H×W
-        uint8 or float32. Returns (refined image in the same order, dtype and shape; the result header).
-        Raises the typed error of an ``error`` reply."""
-        params = RefineParams(strength, samples, band, colorspace)
+        """Refine through the daemon; return (the refined image, info), like ``Refiner.refine``.
+
+        ``image``: H×W×3/4 uint8/uint16/float16/float32 in ``order`` (default RGB/RGBA). ``mask``: H×W
+        uint8, bool or float32.
+        ``params``: a RefineParams (default: all defaults). The refined image has the input's order,
+        dtype and shape; info is the daemon's result header: ``seam_score_before``/``seam_score_after``
+        (None where not measurable), ``elapsed_ms``, ``wait_ms``. Raises the typed error of an
+        ``error`` reply.
+        """
+        params = RefineParams() if params is None else params
+        if not isinstance(params, RefineParams):
+            kind = type(params).__name__
+            raise InputError(f"params must be a RefineParams, got {kind}", kind)
         reply = self._request(
             lambda rid, tok: encode_refine(rid, tok, image, mask, order=order, params=params),
             progress=progress,
@@ -223,4 +229,4 @@ class Client:
         reply.raise_for_error()
         if reply.type != "result" or len(reply.frames) != 1:
             raise DaemonUnavailableError(f"unexpected reply {reply.type!r} to refine", reply.type)
-        return reply.frames[0][1], reply.header()
+        return reply.frames[0][1], dict(reply.fields)

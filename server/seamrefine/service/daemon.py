@@ -324,24 +324,14 @@ class Daemon:
         try:
             if job.cancel.is_set():
                 raise CancelledError("the request was cancelled", w.id)
-            out, info = self.refiner.refine_with_info(
-                w.image,
-                w.mask,
-                strength=w.params.strength,
-                samples=w.params.samples,
-                band=w.params.band,
-                colorspace=w.params.colorspace,
-                progress=progress,
-                cancel=job.cancel,
-            )
-            before, after = info.get("scores", (None, None))
+            out, info = self.refiner.refine(w.image, w.mask, w.params, progress=progress, cancel=job.cancel)
             elapsed = (time.perf_counter() - t0) * 1000
             log.info("refine %s %s: %.0f ms", w.id, "×".join(map(str, w.image.shape)), elapsed)
             return result_reply(
                 job.work,
                 out,
-                seam_score_before=_num(before),
-                seam_score_after=_num(after),
+                seam_score_before=info["seam_score_before"],
+                seam_score_after=info["seam_score_after"],
                 elapsed_ms=round(elapsed, 2),
                 wait_ms=round((t0 - job.received) * 1000, 2) if t0 > job.received else 0.0,
             )
@@ -351,9 +341,4 @@ class Daemon:
         except Exception as exc:  # a bug or MemoryError: answer `internal` and keep serving
             log.exception("refine %s crashed", w.id)
             return error_reply(w.id, exc)
-
-
-def _num(x) -> float | None:
-    """A score as a float, or None where it could not be computed (NaN)."""
-    return None if x is None or x != x else float(x)
 

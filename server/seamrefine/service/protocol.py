@@ -10,7 +10,6 @@ The frame-level codec (header, :class:`FrameDesc`, raw frames, ``swap_order``) l
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +25,7 @@ from ..errors import (
     SeamRefineError,
     ShapeError,
 )
-from ..imaging import imagemath
+from ..runtime.params import RefineParams
 from .frames import (
     DTYPES,
     FrameDesc,
@@ -45,58 +44,8 @@ REPLY_TYPES = ("info", "pong", "progress", "result", "ok", "error")
 IMAGE_ORDERS = {"RGB": 3, "RGBA": 4, "BGR": 3, "BGRA": 4}
 MASK_DTYPES = ("uint8", "float32")
 MAX_ID_LEN = 64
-MAX_SAMPLES = 8
-MAX_BAND = 512
 DEFAULT_MAX_PIXELS = 8192 * 8192
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 30
-REFINE_PARAMS = ("strength", "samples", "band", "colorspace")
-
-
-@dataclass(frozen=True)
-class RefineParams:
-    """Refine parameters: ``strength`` 0–1, ``samples`` 1–8, ``band`` px or None (model default),
-    ``colorspace`` of the image values: ``"srgb"`` (sRGB-encoded, the default) or ``"linear"``
-    (linear-light, e.g. a float layer with a linear profile; the daemon refines in sRGB and converts back)."""
-
-    strength: float = 1.0
-    samples: int = 1
-    band: int | None = None
-    colorspace: str = "srgb"
-
-    def to_wire(self) -> dict:
-        wire = {"strength": float(self.strength), "samples": int(self.samples), "band": self.band}
-        if self.colorspace != "srgb":  # absent = sRGB: sRGB requests stay as they were before the key
-            wire["colorspace"] = self.colorspace
-        return wire
-
-    @classmethod
-    def from_wire(cls, obj: Any) -> RefineParams:
-        if obj is None:
-            return cls()
-        if not isinstance(obj, dict):
-            raise ProtocolError(f"params must be a map, got {type(obj).__name__}", wire_safe(obj))
-        unknown = sorted(str(k) for k in obj if k not in REFINE_PARAMS)
-        if unknown:
-            raise InputError(f"unknown refine parameter(s): {', '.join(unknown)}", unknown)
-        strength = obj.get("strength", 1.0)
-        if isinstance(strength, bool) or not isinstance(strength, (int, float)):
-            raise InputError("strength must be a number in [0, 1]", wire_safe(strength))
-        if not math.isfinite(strength) or not 0.0 <= strength <= 1.0:
-            raise InputError(f"strength must be a number in [0, 1], got {strength}", strength)
-        samples = obj.get("samples", 1)
-        if type(samples) is not int or not 1 <= samples <= MAX_SAMPLES:
-            raise InputError(
-                f"samples must be an int in [1, {MAX_SAMPLES}], got {samples!r}", wire_safe(samples)
-            )
-        band = obj.get("band")
-        if band is not None and (type(band) is not int or not 0 <= band <= MAX_BAND):
-            raise InputError(f"band must be nil or an int in [0, {MAX_BAND}], got {band!r}", wire_safe(band))
-        colorspace = obj.get("colorspace", "srgb")
-        if colorspace not in imagemath.COLORSPACES:
-            raise InputError(
-                f"colorspace must be 'srgb' or 'linear', got {wire_safe(colorspace)!r}", wire_safe(colorspace)
-            )
-        return cls(float(strength), samples, band, colorspace)
 
 
 @dataclass
