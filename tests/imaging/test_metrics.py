@@ -111,7 +111,7 @@ def test_band_psnr_soft_band_is_weighted():
         (np.zeros((8, 8, 4), np.float32), F32, np.ones((8, 8)), ShapeError, "H×W×3"),
         (F32, np.zeros((9, 8, 3), np.float32), np.ones((8, 8)), ShapeError, "clean"),
         (F32, F32, np.zeros((8, 8)), EmptyMaskError, "empty"),
-        (F32, F32, np.ones((7, 8)), ShapeError, "7×8"),
+        (F32, F32, np.ones((7, 8)), ShapeError, "the mask is 8×7 px"),
         ([[0.0]], F32, np.ones((8, 8)), DTypeError, "numpy array"),
     ],
 )
@@ -252,7 +252,7 @@ def test_seam_score_is_fast_on_one_megapixel():
     [
         (np.zeros((32, 32, 3), np.float32), np.zeros((32, 32), np.float32), EmptyMaskError, "empty"),
         (np.zeros((32, 32, 3), np.float32), np.ones((32, 32), np.float32), FullMaskError, "whole image"),
-        (np.zeros((32, 32, 3), np.float32), np.ones((16, 32), np.float32), ShapeError, "16×32"),
+        (np.zeros((32, 32, 3), np.float32), np.ones((16, 32), np.float32), ShapeError, "mask is 32×16 px"),
         (np.zeros((32, 32, 3), np.uint8), disk(32, 8), DTypeError, "float sRGB"),
         (np.zeros((32, 32), np.float32), disk(32, 8), ShapeError, "H×W×3"),
     ],

@@ -297,9 +297,9 @@ def test_bad_images_and_masks(refiners):
     image, mask = make_image(np.random.default_rng(14), h=32, w=40)
     with pytest.raises(DTypeError, match="got int32"):
         r.refine(image.astype(np.int32), mask)
-    with pytest.raises(ShapeError, match=r"got shape \(32, 40\)"):
-        r.refine(image[..., 0], mask)
-    with pytest.raises(ShapeError, match="mask is 32×39 but image is 32×40"):
+    with pytest.raises(ShapeError, match=r"got shape \(32, 40, 5\)"):
+        r.refine(np.concatenate([image, image[..., :2]], axis=-1), mask)
+    with pytest.raises(ShapeError, match="the mask is 39×32 px but the image is 40×32 px"):
         r.refine(image, mask[:, :39])
     with pytest.raises(InputError, match=r"range \[0, 2\]"):
         r.refine(image, mask.astype(np.float32) / 127.5)
@@ -314,6 +314,25 @@ def test_bad_images_and_masks(refiners):
     assert e.value.code == "empty_mask"
     with pytest.raises(FullMaskError):
         r.refine(image, np.full_like(mask, 255))
+
+
+@pytest.mark.parametrize("layout", ["H×W", "H×W×1", "H×W×2"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_grey_comes_back_grey(refiners, layout, dtype):
+    """A grey image is refined as RGB with the grey in every channel and returned in its own layout."""
+    rgb, mask = make_image(np.random.default_rng(24), dtype=dtype)
+    grey = rgb[..., 0]
+    image = {"H×W": grey, "H×W×1": grey[..., None], "H×W×2": np.stack([grey, rgb[..., 1]], -1)}[layout]
+    out, _ = refiners["blur"].refine(image, mask)
+    assert out.shape == image.shape and out.dtype == image.dtype
+    colour, _ = refiners["blur"].refine(np.stack([grey, grey, grey], -1), mask)
+    want = colour.mean(axis=-1, dtype=np.float64)
+    got = out if out.ndim == 2 else out[..., 0]
+    np.testing.assert_allclose(got, want, atol=0.5 if dtype != np.float32 else 1e-6)
+    band = im.band_weights(mask > 0, 16, 8)
+    np.testing.assert_array_equal(got[band == 0], grey[band == 0])  # untouched outside the band, exactly
+    if layout == "H×W×2":
+        np.testing.assert_array_equal(out[..., 1], image[..., 1])  # alpha kept
 
 
 def test_too_large(models):

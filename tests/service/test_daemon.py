@@ -13,7 +13,7 @@ import msgpack
 import numpy as np
 import pytest
 from seamrefine import PROTOCOL_VERSION, __version__
-from seamrefine.errors import AuthError, EmptyMaskError, FullMaskError, InputError
+from seamrefine.errors import AuthError, EmptyMaskError, FullMaskError, InputError, ShapeError
 from seamrefine.imaging import imagemath
 from seamrefine.runtime.inference import Refiner
 from seamrefine.runtime.params import RefineParams
@@ -141,6 +141,33 @@ def test_typed_errors(client, daemon):
     with Client(daemon[1]["endpoint"], None, timeout=5) as none:
         with pytest.raises(AuthError):
             none.hello()
+
+
+def test_mismatched_sizes_read_the_same_in_process_and_through_the_daemon(client, refiner, daemon):
+    img, mask = sample_pair(np.random.default_rng(32))
+    with pytest.raises(ShapeError) as local:
+        refiner.refine(img, mask[:-1])
+    with pytest.raises(ShapeError) as remote:  # the client checks before sending the pixels
+        client.refine(img, mask[:-1])
+    assert remote.value.message == local.value.message == (
+        "the mask is 128×95 px but the image is 128×96 px: they must be the same size"
+    )
+    peer = RawPeer(daemon[1]["endpoint"])  # a client that sends them anyway gets the same words
+    try:
+        peer.send(encode_refine("mismatch", daemon[1]["token"], img, mask[:-1]))
+        reply, _ = peer.final()
+    finally:
+        peer.close()
+    assert reply.fields["code"] == "bad_input" and reply.fields["message"] == local.value.message
+
+
+@pytest.mark.parametrize("layout", ["H×W", "H×W×2"])
+def test_grey_through_the_daemon_comes_back_grey(client, refiner, layout):
+    rgba, mask = sample_pair(np.random.default_rng(33), channels=4)
+    grey = rgba[..., 0] if layout == "H×W" else rgba[..., [0, 3]]
+    out, info = client.refine(grey, mask)
+    assert out.shape == grey.shape and out.dtype == grey.dtype and info["elapsed_ms"] > 0
+    np.testing.assert_array_equal(out, refiner.refine(grey, mask)[0])
 
 
 def test_fuzz_daemon_keeps_serving(daemon):

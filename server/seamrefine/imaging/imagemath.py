@@ -68,10 +68,7 @@ def mask_to_float(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         mask = mask[..., 0]
     if mask.ndim != 2:
         raise ShapeError(f"mask must be H×W, got shape {mask.shape}", mask.shape)
-    if tuple(mask.shape) != tuple(shape):
-        raise ShapeError(
-            f"mask is {mask.shape[0]}×{mask.shape[1]} but image is {shape[0]}×{shape[1]}", mask.shape
-        )
+    check_mask_size(mask.shape, shape)
     if mask.dtype == np.uint8:
         return mask.astype(np.float32) / 255.0
     if mask.dtype == np.bool_:
@@ -84,6 +81,46 @@ def mask_to_float(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
             raise InputError(f"float mask must lie in [0, 1], got range [{lo:g}, {hi:g}]", (lo, hi))
         return mask.astype(np.float32)
     raise DTypeError(f"mask dtype must be uint8, bool or float, got {mask.dtype}", str(mask.dtype))
+
+
+def check_mask_size(mask_shape: tuple, image_shape: tuple) -> None:
+    """Raise ShapeError (one wording everywhere, in-process and on the wire) unless the mask's H×W is
+    the image's."""
+    (mh, mw), (h, w) = tuple(mask_shape)[:2], tuple(image_shape)[:2]
+    if (mh, mw) != (h, w):
+        raise ShapeError(
+            f"the mask is {mw}×{mh} px but the image is {w}×{h} px: they must be the same size", [mh, mw]
+        )
+
+
+def grey_to_colour(image):
+    """A grey image (H×W, H×W×1, or H×W×2 grey + alpha) as RGB(A) with the grey in all three channels;
+    anything else is returned as it is (the same object)."""
+    if not isinstance(image, np.ndarray) or image.ndim not in (2, 3):
+        return image
+    if image.ndim == 3 and image.shape[2] not in (1, 2):
+        return image
+    grey = image if image.ndim == 2 else image[..., 0]
+    alpha = [image[..., 1]] if image.ndim == 3 and image.shape[2] == 2 else []
+    return np.stack([grey, grey, grey, *alpha], axis=-1)
+
+
+def colour_to_grey(refined: np.ndarray, like: np.ndarray, strip_pixels: int = 1 << 20) -> np.ndarray:
+    """``refined`` (an RGB(A) result for ``grey_to_colour(like)``) back in ``like``'s layout and dtype:
+    grey = mean of R, G and B (exact where they are equal, i.e. wherever nothing changed), alpha kept."""
+    h, w = like.shape[:2]
+    out = np.empty_like(like)
+    grey = out if like.ndim == 2 else out[..., 0]
+    step = max(1, strip_pixels // max(w, 1))
+    for y0 in range(0, h, step):
+        mean = refined[y0 : y0 + step, :, :3].mean(axis=-1, dtype=np.float64)
+        if like.dtype.kind in "ui":
+            limits = np.iinfo(like.dtype)
+            mean = np.clip(np.rint(mean), limits.min, limits.max)
+        grey[y0 : y0 + step] = mean
+    if like.ndim == 3 and like.shape[2] == 2:
+        out[..., 1] = refined[..., 3]
+    return out
 
 
 def check_mask_region(mask: np.ndarray) -> None:

@@ -154,8 +154,8 @@ class Refiner:
         """Refine the seam around ``mask`` in ``image``; return (a new array of the image's shape and
         dtype, info).
 
-        image: H×W×3/4 RGB(A) uint8/uint16/float16/float32. mask: H×W uint8 0–255, bool or float [0, 1]
-        (soft allowed), 1 = generated.
+        image: H×W×3/4 RGB(A) uint8/uint16/float16/float32, or grey (H×W, H×W×1, H×W×2 with alpha),
+        which comes back grey. mask: H×W uint8 0–255, bool or float [0, 1] (soft allowed), 1 = generated.
         params: a RefineParams (default: strength 1, one sample, the model's band, sRGB).
         progress(done, total) is called after each tile × sample; cancel (threading.Event) is checked
         between tiles and raises CancelledError. info holds ``seam_score_before``/``seam_score_after``
@@ -165,9 +165,12 @@ class Refiner:
         t0 = time.perf_counter()
         params = RefineParams() if params is None else params
         _check_callbacks(params, progress, cancel)
-        self._check_size(image)
-        im.check_image(image)
-        out, info = self._refine_colour(image, mask, params, progress, cancel)
+        colour = im.grey_to_colour(image)
+        self._check_size(colour)
+        im.check_image(colour)
+        out, info = self._refine_colour(colour, mask, params, progress, cancel)
+        if colour is not image:
+            out = im.colour_to_grey(out, image)
         info["elapsed_ms"] = (time.perf_counter() - t0) * 1000.0
         return out, info
 
@@ -259,9 +262,10 @@ def refine(image, mask, *, strength=1.0, samples=1, band=None, colorspace="srgb"
     """Refine the seam around ``mask`` in ``image`` with the shipped model; return a new array of the
     same shape and dtype (alpha untouched). This is ``seamrefine.refine``.
 
-    image: H×W×3/4 RGB(A) uint8/uint16/float16/float32. mask: H×W uint8 0–255 or float [0, 1] (soft
-    allowed), 1 = generated. ``strength``, ``samples``, ``band`` and ``colorspace`` are those of
-    :class:`RefineParams`; ``progress`` and ``cancel`` those of :meth:`Refiner.refine`.
+    image: H×W×3/4 RGB(A) uint8/uint16/float16/float32, or grey (H×W, H×W×2 with alpha), which comes back
+    grey. mask: H×W uint8 0–255 or float [0, 1] (soft allowed), 1 = generated. ``strength``,
+    ``samples``, ``band`` and ``colorspace`` are those of :class:`RefineParams`; ``progress`` and
+    ``cancel`` those of :meth:`Refiner.refine`.
     """
     params = RefineParams(strength, samples, band, colorspace)
     return default_refiner().refine(image, mask, params, progress=progress, cancel=cancel)[0]

@@ -21,6 +21,7 @@ from zmq.utils.monitor import recv_monitor_message
 
 from .. import PROTOCOL_VERSION
 from ..errors import DaemonUnavailableError, InputError
+from ..imaging import imagemath
 from ..runtime.params import RefineParams
 from . import paths
 from .protocol import Reply, Request, encode_refine, encode_request
@@ -210,8 +211,8 @@ class Client:
     ) -> tuple[np.ndarray, dict]:
         """Refine through the daemon; return (the refined image, info), like ``Refiner.refine``.
 
-        ``image``: H×W×3/4 uint8/uint16/float16/float32 in ``order`` (default RGB/RGBA). ``mask``: H×W
-        uint8, bool or float32.
+        ``image``: H×W×3/4 uint8/uint16/float16/float32 in ``order`` (default RGB/RGBA), or grey (H×W,
+        H×W×2 with alpha; sent as RGB(A), returned grey). ``mask``: H×W uint8, bool or float32.
         ``params``: a RefineParams (default: all defaults). The refined image has the input's order,
         dtype and shape; info is the daemon's result header: ``seam_score_before``/``seam_score_after``
         (None where not measurable), ``elapsed_ms``, ``wait_ms``. Raises the typed error of an
@@ -221,12 +222,16 @@ class Client:
         if not isinstance(params, RefineParams):
             kind = type(params).__name__
             raise InputError(f"params must be a RefineParams, got {kind}", kind)
+        colour = imagemath.grey_to_colour(image) if order is None else image
+        if isinstance(colour, np.ndarray) and isinstance(mask, np.ndarray) and colour.ndim == 3:
+            imagemath.check_mask_size(mask.shape, colour.shape)  # before sending it all
         reply = self._request(
-            lambda rid, tok: encode_refine(rid, tok, image, mask, order=order, params=params),
+            lambda rid, tok: encode_refine(rid, tok, colour, mask, order=order, params=params),
             progress=progress,
             cancel=cancel,
         )
         reply.raise_for_error()
         if reply.type != "result" or len(reply.frames) != 1:
             raise DaemonUnavailableError(f"unexpected reply {reply.type!r} to refine", reply.type)
-        return reply.frames[0][1], dict(reply.fields)
+        out = reply.frames[0][1]
+        return (out if colour is image else imagemath.colour_to_grey(out, image)), dict(reply.fields)

@@ -25,6 +25,7 @@ from ..errors import (
     SeamRefineError,
     ShapeError,
 )
+from ..imaging import imagemath
 from ..runtime.params import RefineParams
 from .frames import (
     DTYPES,
@@ -256,10 +257,9 @@ def _decode_refine(req: Request, frames: list, max_pixels: int) -> RefineJob:
         raise InputError(f"mask order must be 'Y', got {mdesc.order!r}", mdesc.order)
     if mdesc.dtype not in MASK_DTYPES:
         raise DTypeError(f"mask dtype must be uint8 or float32, got {mdesc.dtype}", mdesc.dtype)
-    if list(mdesc.shape) != [h, w]:
-        raise ShapeError(
-            f"mask shape {list(mdesc.shape)} does not match the image's {h}×{w}", list(mdesc.shape)
-        )
+    if len(mdesc.shape) != 2:
+        raise ShapeError(f"mask shape must be [H, W], got {list(mdesc.shape)}", list(mdesc.shape))
+    imagemath.check_mask_size(mdesc.shape, (h, w))
     image = frame_array(frames[2 + by_name["image"]], idesc, by_name["image"])
     mask = frame_array(frames[2 + by_name["mask"]], mdesc, by_name["mask"])
     if image.dtype.kind == "f" and not np.isfinite(image).all():
