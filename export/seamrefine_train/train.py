@@ -140,8 +140,22 @@ def hardware(device: torch.device, threads: int) -> str:
     return f"CPU ({platform.machine()}, {os.cpu_count()} cores visible), torch threads={threads}"
 
 
+def usage() -> str:
+    """This module's docstring and every ``--key=value`` option with its default."""
+    cfg = TrainConfig()
+    lines = [__doc__.strip(), "", "Options (with their defaults):"]
+    for prefix, target in (("", cfg), ("model.", cfg.model), ("loss.", cfg.loss)):
+        lines += [f"  --{prefix}{f.name}={getattr(target, f.name)!r}" for f in fields(target)
+                  if f.name not in ("model", "loss")]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
-    cfg = parse_overrides(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if any(arg in ("-h", "--help") for arg in argv):
+        print(usage())
+        return 0
+    cfg = parse_overrides(argv)
     torch.set_num_threads(cfg.threads)
     torch.set_flush_denormal(True)  # denormals can make CPU steps many times slower
     torch.manual_seed(cfg.seed)

@@ -67,9 +67,10 @@ def test_refine_in_process_8bit(tmp_path, model, refiner, capsys):
     assert "in-process" in capsys.readouterr().out
 
 
-def test_refine_16bit_round_trip(tmp_path, model, refiner):
-    pytest.importorskip("cv2")
+def test_refine_16bit_colour_png(tmp_path, model, refiner):
+    """A 16-bit RGB PNG is read at 16 bits (not as Pillow's 8-bit) and written back at 16 bits."""
     p, m, img, mask = _write_pair(tmp_path, dtype=np.uint16)
+    assert img.shape[2] == 3 and (img > 255).any()
     loaded = imagefiles.load_image(p)
     assert loaded.dtype == np.uint16
     np.testing.assert_array_equal(loaded, img)
@@ -81,7 +82,6 @@ def test_refine_16bit_round_trip(tmp_path, model, refiner):
 
 
 def test_refine_colorspace_option(tmp_path, model, refiner):
-    pytest.importorskip("cv2")
     p, m, img, mask = _write_pair(tmp_path, dtype=np.uint16)
     out = tmp_path / "lin.png"
     argv = ["refine", str(p), "--mask", str(m), "-o", str(out), "--no-daemon", "--model", str(model), "--cpu"]
@@ -90,27 +90,6 @@ def test_refine_colorspace_option(tmp_path, model, refiner):
     np.testing.assert_array_equal(imagefiles.load_image(out), want)
     with pytest.raises(SystemExit):
         cli.main([*argv, "--colorspace", "rgb"])
-
-
-def test_png16_encoder_known_values(tmp_path):
-    rgba = np.array([[[0, 1, 256, 65535], [4660, 22136, 39612, 57005]]], np.uint16)
-    p = tmp_path / "k.png"
-    p.write_bytes(imagefiles.encode_png16(rgba))
-    if _has_cv2():
-        assert imagefiles.load_image(p).tolist() == rgba.tolist()
-    grey = np.array([[0, 32768, 65535]], np.uint16)
-    p.write_bytes(imagefiles.encode_png16(grey))
-    assert np.asarray(Image.open(p)).tolist() == grey.tolist()
-    mask = imagefiles.load_mask(p)
-    assert mask.dtype == np.float32 and mask.tolist() == [[0.0, pytest.approx(32768 / 65535), 1.0]]
-
-
-def _has_cv2() -> bool:
-    try:
-        import cv2  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def test_refine_through_daemon(tmp_path, daemon, refiner, monkeypatch, capsys):
@@ -185,6 +164,68 @@ def test_lazy_subcommands_dispatch(monkeypatch):
     assert seen == [["--quick", "x"]]
     monkeypatch.setitem(sys.modules, "seamrefine_train.train", None)  # import fails → clean message
     assert cli.main(["train"]) == 1
+
+
+def test_a_missing_extra_is_named(monkeypatch, capsys):
+    def no_torch(name):
+        raise ModuleNotFoundError("No module named 'torch'", name="torch")
+
+    monkeypatch.setattr(cli.importlib, "import_module", no_torch)
+    assert cli.main(["train", "--help"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "`train` needs torch" in err and "pip install 'seam-refine[train]'" in err
+    assert cli.extra_providing("scipy") == "dev" and cli.extra_providing("numpy") is None
+
+
+def test_train_help(capsys):
+    pytest.importorskip("torch")
+    assert cli.main(["train", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--key=value" in out and "--minutes=" in out and "--model.hi_ch=" in out
+
+
+def test_unknown_output_format_fails_before_refining(tmp_path, monkeypatch, capsys):
+    p, m, _, _ = _write_pair(tmp_path)
+    monkeypatch.setattr(cli, "open_refiner", lambda *a, **k: pytest.fail("refined before checking -o"))
+    assert cli.main(["refine", str(p), "--mask", str(m), "-o", str(tmp_path / "out.xyz"), "--no-daemon"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("seam-refine: cannot write out.xyz") and "Traceback" not in err
+    p16, m16, _, _ = _write_pair(tmp_path, "b", dtype=np.uint16)
+    argv = ["refine", str(p16), "--mask", str(m16), "-o", str(tmp_path / "b.jpg"), "--no-daemon"]
+    assert cli.main(argv) == 1
+    assert "16-bit output must be a .png" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", ["--no-daemon", "--daemon"])
+def test_both_paths_print_and_word_alike(tmp_path, model, daemon, monkeypatch, capsys, where):
+    """An unmeasurable seam score reads n/a in-process as through the daemon (not nan), and a mask of
+    the wrong size gets the same message."""
+    monkeypatch.setenv("SEAM_REFINE_RUNTIME_DIR", str(daemon))
+    p, m, _, mask = _write_pair(tmp_path)
+    Image.fromarray((mask // 3).astype(np.uint8)).save(m)  # soft everywhere: no edge to measure
+    argv = ["refine", str(p), "--mask", str(m), "-o", str(tmp_path / "o.png"), where]
+    argv += ["--model", str(model), "--cpu"] if where == "--no-daemon" else []
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "seam score n/a → n/a" in out and "nan" not in out
+    Image.fromarray(mask[:-1]).save(m)
+    assert cli.main(argv) == 1
+    assert capsys.readouterr().err == (
+        "seam-refine: the mask is 96×79 px but the image is 96×80 px: they must be the same size\n"
+    )
+
+
+@pytest.mark.parametrize("where", ["--no-daemon", "--daemon"])
+def test_grey_in_grey_out(tmp_path, model, daemon, refiner, monkeypatch, where):
+    monkeypatch.setenv("SEAM_REFINE_RUNTIME_DIR", str(daemon))
+    p, m, img, mask = _write_pair(tmp_path)
+    Image.fromarray(img[..., 0]).save(p)  # an 8-bit grey PNG ("L")
+    out = tmp_path / "grey.png"
+    argv = ["refine", str(p), "--mask", str(m), "-o", str(out), where]
+    assert cli.main(argv + (["--model", str(model), "--cpu"] if where == "--no-daemon" else [])) == 0
+    with Image.open(out) as written:
+        assert written.mode == "L"
+        np.testing.assert_array_equal(np.asarray(written), refiner.refine(img[..., 0], mask)[0])
 
 
 def test_help_lists_every_command(capsys):

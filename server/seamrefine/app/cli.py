@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 import time
 from pathlib import Path
@@ -16,13 +17,42 @@ from ..errors import DaemonUnavailableError, InputError, SeamRefineError
 from ..imaging.imagemath import COLORSPACES
 from ..runtime.params import RefineParams
 from .console import format_score, progress_bar
-from .imagefiles import IMAGE_EXTS, load_image, load_mask, save_image
+from .imagefiles import IMAGE_EXTS, check_writable, load_image, load_mask, save_image
 
 LAZY = {
     "bench": ("seamrefine_train.bench", "benchmark the refiner against baselines (seamrefine_train.bench)"),
     "install-plugin": ("seamrefine.app.install_plugin", "install the Krita or GIMP plugin"),
     "train": ("seamrefine_train.train", "train the refiner (needs the [train] extra)"),
 }
+DISTRIBUTION = "seam-refine"
+
+
+def extra_providing(module: str | None) -> str | None:
+    """The optional extra of seam-refine (``train``, ``dev``) whose requirements install ``module``."""
+    from importlib import metadata
+
+    if not module:
+        return None
+    try:
+        requirements = metadata.requires(DISTRIBUTION) or []
+    except metadata.PackageNotFoundError:
+        return None
+    top = module.split(".")[0].lower()
+    for requirement in requirements:
+        found = re.match(r"\s*([A-Za-z0-9_.-]+)[^;]*;.*extra\s*==\s*[\"']([\w-]+)[\"']", requirement)
+        if found and found.group(1).lower().replace("-", "_") == top:
+            return found.group(2)
+    return None
+
+
+def _missing_module_message(command: str, exc: ImportError) -> str:
+    extra = extra_providing(getattr(exc, "name", None))
+    if extra is None:
+        return f"`{command}` is not available ({exc})"
+    return (
+        f"`{command}` needs {exc.name}, which the [{extra}] extra installs: "
+        f"pip install '{DISTRIBUTION}[{extra}]' (in a checkout: pip install -e '.[{extra}]')"
+    )
 
 
 # ---- refine / batch ---------------------------------------------------------------------------
@@ -57,6 +87,7 @@ def _params(args) -> RefineParams:
 def cmd_refine(args) -> int:
     params = _params(args)
     image, mask = load_image(args.image), load_mask(args.mask)
+    check_writable(args.output, image)  # before the work, not after it
     refiner, where = open_refiner(_mode(args), args.model, args.cpu)
     try:
         t0 = time.perf_counter()
@@ -203,10 +234,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 mod = importlib.import_module(module)
             except ImportError as exc:
-                print(
-                    f"seam-refine: `{argv[0]}` is not available ({exc}); install the extra it needs",
-                    file=sys.stderr,
-                )
+                print(f"seam-refine: {_missing_module_message(argv[0], exc)}", file=sys.stderr)
                 return 1
             return int(mod.main(argv[1:]) or 0)
         args = build_parser().parse_args(argv)
