@@ -7,7 +7,6 @@ import threading
 import numpy as np
 import pytest
 from seamrefine.errors import (
-    CancelledError,
     DTypeError,
     EmptyMaskError,
     FullMaskError,
@@ -21,53 +20,12 @@ from seamrefine.imaging import seam_score
 from seamrefine.runtime import inference
 from seamrefine.runtime.inference import Refiner
 from seamrefine.runtime.params import RefineParams
-from seamrefine.runtime.tiling import axis_tiles, hash_noise
 
-from ..support.onnx_fixture import make_fixture_model, reference_refine
+from ..support.onnx_fixture import reference_composite, reference_refine
+from ..support.synthetic_images import make_image
 
 CPU_ONLY = ["CPUExecutionProvider"]
 DTYPES = [np.uint8, np.uint16, np.float16, np.float32]
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    d = tmp_path_factory.mktemp("inference_models")
-    return {
-        "blur": make_fixture_model(d, kind="blur", name="blur"),
-        "pointwise": make_fixture_model(d, kind="pointwise", name="pointwise"),
-        "blur_tiled": make_fixture_model(d, kind="blur", name="blur_tiled", tile=64, tile_overlap=16),
-        "pointwise_tiled": make_fixture_model(d, kind="pointwise", name="pw_tiled", tile=64, tile_overlap=16),
-    }
-
-
-@pytest.fixture(scope="module")
-def refiners(models):
-    # the tile engine's known values are the model's alone: the classical stage is tested below
-    return {k: Refiner(p, CPU_ONLY, threads=1, classical=False) for k, p in models.items()}
-
-
-def make_image(rng, h=120, w=160, dtype=np.uint8, channels=3):
-    """Smooth gradient + texture + a brighter, noisier 'fill' rectangle (a visible seam)."""
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    base = np.stack([xx / w, yy / h, 0.5 + 0.2 * np.sin(xx / 7)], axis=2) * 0.7 + 0.1
-    base += rng.normal(0, 0.02, base.shape).astype(np.float32)
-    mask = np.zeros((h, w), np.uint8)
-    mask[h // 3 : 2 * h // 3, w // 3 : 2 * w // 3] = 255
-    base[mask > 0] += 0.1 + rng.normal(0, 0.05, ((mask > 0).sum(), 3)).astype(np.float32)
-    rgb = np.clip(base, 0, 1)
-    if channels == 4:
-        rgb = np.concatenate([rgb, rng.random((h, w, 1), dtype=np.float32)], axis=2)
-    if dtype in (np.uint8, np.uint16):
-        return np.rint(rgb * np.iinfo(dtype).max).astype(dtype), mask
-    return rgb.astype(dtype), mask
-
-
-def expected(kind, image, mask_u8, width=16, feather=8, strength=1.0):
-    """Full-image numpy reference: model on the whole image, composite by the band."""
-    rgb, _ = im.to_float(image)
-    m = im.mask_to_float(mask_u8, mask_u8.shape)
-    band = im.band_weights(m, width, feather) * np.float32(strength)
-    return im.composite(image, reference_refine(kind, np.clip(rgb, 0, 1), m), band), band
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -91,14 +49,14 @@ def test_smoke_dtypes_alpha_band_exact(refiners, dtype, channels):
 def test_known_value_against_numpy_reference(refiners, kind):
     image, mask = make_image(np.random.default_rng(1), dtype=np.float32)
     out = refiners[kind].refine(image, mask)[0]
-    want, _ = expected(kind, image, mask)
+    want, _ = reference_composite(kind, image, mask)
     np.testing.assert_allclose(out, want, atol=2e-6)
 
 
 def test_known_value_uint8_and_band_override(refiners):
     image, mask = make_image(np.random.default_rng(2))
     out = refiners["pointwise"].refine(image, mask, RefineParams(band=4))[0]
-    want, band = expected("pointwise", image, mask, width=4)
+    want, band = reference_composite("pointwise", image, mask, width=4)
     assert np.abs(out.astype(int) - want.astype(int)).max() <= 1
     np.testing.assert_array_equal(out[band == 0], image[band == 0])
 
@@ -135,7 +93,7 @@ def test_mask_at_image_corner(refiners):
     mask = np.zeros((50, 70), np.uint8)
     mask[:10, 60:] = 255
     out = refiners["blur"].refine(image, mask)[0]
-    want, band = expected("blur", image, mask)
+    want, band = reference_composite("blur", image, mask)
     assert np.abs(out.astype(int) - want.astype(int)).max() <= 1
     np.testing.assert_array_equal(out[band == 0], image[band == 0])
 
@@ -170,28 +128,6 @@ def test_float_values_outside_0_1_survive_inside_the_band(refiners, colorspace):
     assert (plain[45:50, 60:70] != 1.0).any()  # the fixture model does change these pixels
 
 
-def test_tiling_is_exact_for_pointwise_model(refiners):
-    image, mask = make_image(np.random.default_rng(8), h=200, w=260, dtype=np.float32)
-    calls = []
-    tiled, info = refiners["pointwise_tiled"].refine(image, mask, progress=lambda d, t: calls.append((d, t)))
-    assert info["tiles"] > 4
-    np.testing.assert_allclose(tiled, refiners["pointwise"].refine(image, mask)[0], atol=2e-6)
-    assert calls == [(i + 1, len(calls)) for i in range(len(calls))]
-
-
-def test_tiling_blur_has_no_seams(refiners):
-    image, mask = make_image(np.random.default_rng(9), h=200, w=260, dtype=np.float32)
-    tiled = refiners["blur_tiled"].refine(image, mask)[0]
-    plain = refiners["blur"].refine(image, mask)[0]
-    diff = np.abs(tiled - plain)
-    # only the 2-px blur footprint at tile borders differs, and the cosine blend all but hides it
-    assert diff.max() < 0.005 and diff.mean() < 2e-5
-    ys, xs = np.nonzero(mask)
-    inner = (slice(ys.min() + 2, ys.max() - 1), slice(xs.min() + 2, xs.max() - 1))
-    grad = np.abs(np.diff(tiled[inner], axis=1)).mean(axis=(0, 2))
-    assert grad.max() < 3 * np.median(grad)  # no column stands out as a seam
-
-
 def test_pooling_picks_min_score(refiners):
     image, mask = make_image(np.random.default_rng(10))
     r = refiners["blur"]
@@ -220,49 +156,6 @@ def test_seam_scores_before_after(refiners):
     assert np.isfinite(before) and np.isfinite(after) and info["elapsed_ms"] > 0
     _, info = r.refine(image, mask, RefineParams(strength=0.0))
     assert (info["seam_score_before"], info["seam_score_after"]) == (before, before)
-
-
-def test_hash_noise_is_tiling_independent():
-    whole = hash_noise(7, 0, 16, 0, 24, 24)
-    part = hash_noise(7, 4, 12, 10, 20, 24)
-    np.testing.assert_array_equal(part, whole[4:12, 10:20])
-    assert whole.min() >= -1 and whole.max() < 1 and abs(whole.mean()) < 0.1
-    assert not np.array_equal(whole, hash_noise(8, 0, 16, 0, 24, 24))
-
-
-@pytest.mark.parametrize(
-    ("length", "tile", "overlap"), [(40, 64, 16), (200, 64, 16), (136, 64, 0), (520, 512, 64)]
-)
-def test_axis_tiles_partition_of_unity(length, tile, overlap):
-    tiles = axis_tiles(length, tile, overlap)
-    total = np.zeros(length)
-    for start, w in tiles:
-        assert start >= 0 and start + len(w) <= length and (w > 0).all()
-        total[start : start + len(w)] += w
-    np.testing.assert_allclose(total, 1.0, atol=1e-6)
-    starts = [s for s, _ in tiles]
-    assert all(b - a <= tile - overlap for a, b in zip(starts, starts[1:], strict=False))
-
-
-def test_cancel_before_and_during(refiners):
-    image, mask = make_image(np.random.default_rng(12), h=200, w=260)
-    before = image.copy()
-    ev = threading.Event()
-    ev.set()
-    with pytest.raises(CancelledError, match="cancelled"):
-        refiners["blur_tiled"].refine(image, mask, cancel=ev)
-    ev.clear()
-    seen = []
-
-    def progress(done, total):
-        seen.append(done)
-        if done == 2:
-            ev.set()
-
-    with pytest.raises(CancelledError) as e:
-        refiners["blur_tiled"].refine(image, mask, cancel=ev, progress=progress)
-    assert e.value.code == "cancelled" and seen == [1, 2]
-    np.testing.assert_array_equal(image, before)
 
 
 @pytest.mark.parametrize(

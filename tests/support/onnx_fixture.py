@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+from seamrefine.imaging import imagemath as im
 
 DEFAULT_MANIFEST = {
     "pad_multiple": 8,
@@ -137,3 +138,11 @@ def reference_refine(kind: str, image: np.ndarray, mask: np.ndarray) -> np.ndarr
         target = sum(p[dy : dy + h, dx : dx + w] for dy in range(5) for dx in range(5)) / np.float32(25)
     return image + mask[..., None] * (target - image)
 
+
+def reference_composite(kind, image, mask_u8, width=16, feather=8, strength=1.0):
+    """Full-image numpy reference of the fixture model ``kind`` on ``image``, composited by the band
+    (the mask grown by ``width``, feathered over ``feather``, times ``strength``); also the band."""
+    rgb, _ = im.to_float(image)
+    m = im.mask_to_float(mask_u8, mask_u8.shape)
+    band = im.band_weights(m, width, feather) * np.float32(strength)
+    return im.composite(image, reference_refine(kind, np.clip(rgb, 0, 1), m), band), band

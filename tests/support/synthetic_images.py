@@ -53,3 +53,19 @@ def disk(size: int = 128, r: float = 32) -> np.ndarray:
 def paste(clean: np.ndarray, fill: np.ndarray, mask: np.ndarray) -> np.ndarray:
     soft = gaussian_blur(mask, 0.8)[..., None]
     return (clean + soft * (fill - clean)).astype(np.float32)
+
+
+def make_image(rng, h=120, w=160, dtype=np.uint8, channels=3):
+    """Smooth gradient + texture + a brighter, noisier 'fill' rectangle (a visible seam)."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = np.stack([xx / w, yy / h, 0.5 + 0.2 * np.sin(xx / 7)], axis=2) * 0.7 + 0.1
+    base += rng.normal(0, 0.02, base.shape).astype(np.float32)
+    mask = np.zeros((h, w), np.uint8)
+    mask[h // 3 : 2 * h // 3, w // 3 : 2 * w // 3] = 255
+    base[mask > 0] += 0.1 + rng.normal(0, 0.05, ((mask > 0).sum(), 3)).astype(np.float32)
+    rgb = np.clip(base, 0, 1)
+    if channels == 4:
+        rgb = np.concatenate([rgb, rng.random((h, w, 1), dtype=np.float32)], axis=2)
+    if dtype in (np.uint8, np.uint16):
+        return np.rint(rgb * np.iinfo(dtype).max).astype(dtype), mask
+    return rgb.astype(dtype), mask

@@ -1,0 +1,27 @@
+"""Fixtures of the runtime tests: the fixture models and Refiners on them (CPU, one thread)."""
+
+from __future__ import annotations
+
+import pytest
+from seamrefine.runtime.inference import Refiner
+
+from ..support.onnx_fixture import make_fixture_model
+
+CPU_ONLY = ["CPUExecutionProvider"]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    d = tmp_path_factory.mktemp("inference_models")
+    return {
+        "blur": make_fixture_model(d, kind="blur", name="blur"),
+        "pointwise": make_fixture_model(d, kind="pointwise", name="pointwise"),
+        "blur_tiled": make_fixture_model(d, kind="blur", name="blur_tiled", tile=64, tile_overlap=16),
+        "pointwise_tiled": make_fixture_model(d, kind="pointwise", name="pw_tiled", tile=64, tile_overlap=16),
+    }
+
+
+@pytest.fixture(scope="module")
+def refiners(models):
+    # the tile engine's known values are the model's alone (test_inference tests the classical stage)
+    return {k: Refiner(p, CPU_ONLY, threads=1, classical=False) for k, p in models.items()}

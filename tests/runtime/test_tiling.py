@@ -1,0 +1,78 @@
+"""The tile engine (seamrefine.runtime.tiling) through the Refiner: exact tiling, blend weights, noise,
+cancel."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from seamrefine.errors import CancelledError
+from seamrefine.runtime.tiling import axis_tiles, hash_noise
+
+from ..support.synthetic_images import make_image
+
+
+def test_tiling_is_exact_for_pointwise_model(refiners):
+    image, mask = make_image(np.random.default_rng(8), h=200, w=260, dtype=np.float32)
+    calls = []
+    tiled, info = refiners["pointwise_tiled"].refine(image, mask, progress=lambda d, t: calls.append((d, t)))
+    assert info["tiles"] > 4
+    np.testing.assert_allclose(tiled, refiners["pointwise"].refine(image, mask)[0], atol=2e-6)
+    assert calls == [(i + 1, len(calls)) for i in range(len(calls))]
+
+
+def test_tiling_blur_has_no_seams(refiners):
+    image, mask = make_image(np.random.default_rng(9), h=200, w=260, dtype=np.float32)
+    tiled = refiners["blur_tiled"].refine(image, mask)[0]
+    plain = refiners["blur"].refine(image, mask)[0]
+    diff = np.abs(tiled - plain)
+    # only the 2-px blur footprint at tile borders differs, and the cosine blend all but hides it
+    assert diff.max() < 0.005 and diff.mean() < 2e-5
+    ys, xs = np.nonzero(mask)
+    inner = (slice(ys.min() + 2, ys.max() - 1), slice(xs.min() + 2, xs.max() - 1))
+    grad = np.abs(np.diff(tiled[inner], axis=1)).mean(axis=(0, 2))
+    assert grad.max() < 3 * np.median(grad)  # no column stands out as a seam
+
+
+def test_hash_noise_is_tiling_independent():
+    whole = hash_noise(7, 0, 16, 0, 24, 24)
+    part = hash_noise(7, 4, 12, 10, 20, 24)
+    np.testing.assert_array_equal(part, whole[4:12, 10:20])
+    assert whole.min() >= -1 and whole.max() < 1 and abs(whole.mean()) < 0.1
+    assert not np.array_equal(whole, hash_noise(8, 0, 16, 0, 24, 24))
+
+
+@pytest.mark.parametrize(
+    ("length", "tile", "overlap"), [(40, 64, 16), (200, 64, 16), (136, 64, 0), (520, 512, 64)]
+)
+def test_axis_tiles_partition_of_unity(length, tile, overlap):
+    tiles = axis_tiles(length, tile, overlap)
+    total = np.zeros(length)
+    for start, w in tiles:
+        assert start >= 0 and start + len(w) <= length and (w > 0).all()
+        total[start : start + len(w)] += w
+    np.testing.assert_allclose(total, 1.0, atol=1e-6)
+    starts = [s for s, _ in tiles]
+    assert all(b - a <= tile - overlap for a, b in zip(starts, starts[1:], strict=False))
+
+
+def test_cancel_before_and_during(refiners):
+    image, mask = make_image(np.random.default_rng(12), h=200, w=260)
+    before = image.copy()
+    ev = threading.Event()
+    ev.set()
+    with pytest.raises(CancelledError, match="cancelled"):
+        refiners["blur_tiled"].refine(image, mask, cancel=ev)
+    ev.clear()
+    seen = []
+
+    def progress(done, total):
+        seen.append(done)
+        if done == 2:
+            ev.set()
+
+    with pytest.raises(CancelledError) as e:
+        refiners["blur_tiled"].refine(image, mask, cancel=ev, progress=progress)
+    assert e.value.code == "cancelled" and seen == [1, 2]
+    np.testing.assert_array_equal(image, before)
