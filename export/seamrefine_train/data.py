@@ -5,6 +5,10 @@ photo and the crop, then ``synthesis.make_case(crop, seed, index)`` makes the se
 ``imagemath.band_weights(mask, 16, 8)`` computed in numpy exactly as serving does, and passed to the
 loss (the network never sees it). Synthesis is cheap next to a training step (~4 ms per 160² crop),
 so it runs in the main process: on 2 shared cores a worker process only competes with torch.
+
+With ``classical`` the network's input is what serving gives it: the composite after the classical
+colour harmonisation (``seamrefine.runtime.harmonise``, seam gate included), so the network learns
+on top of stage 1. The loss still composites onto the original composite, as serving does.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import numpy as np
 import torch
 from seamrefine.errors import InputError
 from seamrefine.imaging.imagemath import band_weights
+from seamrefine.runtime import harmonise
 
 from .synthesis import FAMILIES, Case, SynthConfig, list_photos, load_photo, make_case, random_crop
 
@@ -25,18 +30,20 @@ BAND_FEATHER = 8
 
 @dataclass
 class Batch:
-    """Tensors [N,C,H,W] float32: composite (3), mask (1), clean (3), band (1); families per sample."""
+    """Tensors [N,C,H,W] float32: composite (3), mask (1), clean (3), band (1), and the network's
+    input (3: the composite, or the composite after stage 1); families per sample."""
 
     composite: torch.Tensor
     mask: torch.Tensor
     clean: torch.Tensor
     band: torch.Tensor
     families: list[str]
+    inputs: torch.Tensor
 
     def to(self, device: str | torch.device) -> Batch:
         return Batch(
             self.composite.to(device), self.mask.to(device), self.clean.to(device), self.band.to(device),
-            self.families,
+            self.families, self.inputs.to(device),
         )
 
 
@@ -45,17 +52,26 @@ def case_band(case: Case) -> np.ndarray:
     return band_weights(case.mask, BAND_WIDTH, BAND_FEATHER)
 
 
-def collate(cases: list[Case]) -> Batch:
-    """Stack equally-sized cases into a Batch (band computed here)."""
+def stage_one(case: Case) -> np.ndarray:
+    """The case's composite after the classical harmonisation, as serving computes it (H×W×3)."""
+    change, _ = harmonise.harmonise(case.composite, case.mask)
+    return np.clip(case.composite + change, 0.0, 1.0).astype(np.float32)
+
+
+def collate(cases: list[Case], classical: bool = False) -> Batch:
+    """Stack equally-sized cases into a Batch (band computed here; with ``classical`` the network's
+    input is ``stage_one`` of each composite)."""
     def chw(x: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))
 
+    composite = torch.stack([chw(c.composite) for c in cases])
     return Batch(
-        composite=torch.stack([chw(c.composite) for c in cases]),
+        composite=composite,
         mask=torch.stack([torch.from_numpy(c.mask)[None] for c in cases]),
         clean=torch.stack([chw(c.clean) for c in cases]),
         band=torch.stack([torch.from_numpy(case_band(c))[None] for c in cases]),
         families=[c.family for c in cases],
+        inputs=torch.stack([chw(stage_one(c)) for c in cases]) if classical else composite,
     )
 
 
@@ -84,7 +100,7 @@ class CaseStream:
     """Deterministic synthetic cases: ``case(index)`` depends only on (seed, index, photos, crop)."""
 
     def __init__(self, photos_dir: str | Path, crop: int, seed: int, synth: SynthConfig | None = None,
-                 cache_items: int = 4096):
+                 cache_items: int = 4096, classical: bool = False):
         paths = list_photos(photos_dir)
         if not paths:
             raise InputError(f"no photos (.jpg/.png) in {str(photos_dir)!r}", str(photos_dir))
@@ -92,6 +108,7 @@ class CaseStream:
         self.crop = crop
         self.seed = seed
         self.synth = synth or SynthConfig()
+        self.classical = classical
 
     def case(self, index: int, family: str | None = None) -> Case:
         rng = np.random.default_rng([self.seed, index, 7])  # photo + crop; make_case has its own stream
@@ -103,7 +120,7 @@ class CaseStream:
 
     def batch(self, step: int, batch_size: int) -> Batch:
         """Batch number ``step``: cases step·B … step·B + B − 1 (so a resumed run sees the same data)."""
-        return collate([self.case(step * batch_size + k) for k in range(batch_size)])
+        return collate([self.case(step * batch_size + k) for k in range(batch_size)], self.classical)
 
 
 def val_cases(photos_dir: str | Path, per_family: int, crop: int, seed: int = 12345) -> list[Case]:

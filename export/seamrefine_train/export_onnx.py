@@ -167,6 +167,34 @@ def load_checkpoint(path: str | Path) -> tuple[SeamRefiner, dict]:
     return model.eval(), ckpt
 
 
+def load_onnx_weights(path: str | Path) -> tuple[SeamRefiner, dict]:
+    """Model (eval, float32, CPU) rebuilt from an exported ``.onnx`` and its ``.json`` manifest: every
+    parameter is an ONNX initializer of the same name (``export_model`` keeps the names; a buffer the
+    exporter folded away is rebuilt from the config), so a shipped model can be fine-tuned without its
+    training checkpoint. Raises ValueError when a parameter is missing or its shape differs."""
+    import onnx
+    from onnx import numpy_helper
+
+    path = Path(path)
+    manifest = json.loads(path.with_suffix(".json").read_text())
+    model = SeamRefiner(ModelConfig.from_dict(manifest["model_config"]))
+    inits = {i.name: i for i in onnx.load(str(path)).graph.initializer}
+    params = {name for name, _ in model.named_parameters()}
+    state = model.state_dict()  # buffers (the fixed noise tile) follow from the config when folded
+    for key, ref in model.state_dict().items():
+        if key not in inits:
+            if key in params:
+                raise ValueError(f"{path.name} has no initializer {key!r}")
+            continue
+        value = torch.from_numpy(numpy_helper.to_array(inits[key]).copy())
+        if value.shape != ref.shape:
+            raise ValueError(f"{path.name}: {key!r} has shape {tuple(value.shape)}, "
+                             f"expected {tuple(ref.shape)}")
+        state[key] = value.to(ref.dtype)
+    model.load_state_dict(state)
+    return model.eval(), manifest
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="seamrefine_train export", description=__doc__.splitlines()[0])
     ap.add_argument("--ckpt", required=True)

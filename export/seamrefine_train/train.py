@@ -3,6 +3,7 @@
     python -m seamrefine_train train                       # defaults below
     python -m seamrefine_train train --minutes=75 --out_dir=runs/main --model.hi_ch=32
     python -m seamrefine_train train --out_dir=runs/ft --init=runs/main/ckpt_last.pt --loss.w_psnr=0.002
+    python -m seamrefine_train train --out_dir=runs/s2 --init=server/seamrefine/models/seam_refiner.onnx
 
 Every TrainConfig field can be overridden with ``--key=value`` (``--model.x`` / ``--loss.x`` for the
 model and loss configs). Relative paths are relative to the repository root. A run resumes from
@@ -28,6 +29,7 @@ import torch
 from seamrefine.errors import InputError
 
 from .data import BAND_FEATHER, BAND_WIDTH, CaseStream, band_psnr, case_band, collate, val_cases
+from .export_onnx import load_onnx_weights
 from .losses import LossConfig, band_composite, refiner_loss
 from .model import ModelConfig, SeamRefiner, count_params, retarget_stat_scale
 from .synthesis import SynthConfig
@@ -62,7 +64,8 @@ class TrainConfig:
     val_crop: int = 256
     resume: bool = True
     families: str = ""  # comma list of synthesis families to train on (empty: SynthConfig's default mix)
-    init: str = ""  # checkpoint whose EMA weights start a fresh run (fine-tuning); same model config
+    init: str = ""  # checkpoint (or exported .onnx) whose weights start a fresh run; same model config
+    classical: bool = True  # the network sees the composite after stage 1 (harmonise), as in serving
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
 
@@ -113,15 +116,15 @@ def disc_weight_at(cfg: TrainConfig, step: int) -> float:
 
 
 @torch.no_grad()
-def evaluate(model: SeamRefiner, cases, device) -> dict:
+def evaluate(model: SeamRefiner, cases, device, classical: bool = True) -> dict:
     """Per-family mean band PSNR of the band-composited output vs the composite (identity), dB.
     PSNR is capped at 100 dB so clean cases (identical images) average sensibly."""
     model.eval()
     per: dict[str, dict[str, list[float]]] = {}
     for i in range(0, len(cases), 8):
         chunk = cases[i : i + 8]
-        b = collate(chunk).to(device)
-        out = band_composite(b.composite, model(b.composite, b.mask), b.band).cpu().numpy()
+        b = collate(chunk, classical).to(device)
+        out = band_composite(b.composite, model(b.inputs, b.mask), b.band).cpu().numpy()
         for c, o in zip(chunk, out, strict=True):
             band = case_band(c)
             d = per.setdefault(c.family, {"refiner": [], "identity": []})
@@ -132,6 +135,15 @@ def evaluate(model: SeamRefiner, cases, device) -> dict:
     res["mean_gain_db"] = round(float(np.mean([d["refiner"] - d["identity"] for f, d in res.items()
                                                if f != "clean"])), 3)
     return res
+
+
+def _init_checkpoint(path: Path) -> dict:
+    """What ``--init`` starts from: a train.py checkpoint, or an exported ``.onnx`` (its weights,
+    model config and step 0), e.g. the shipped model."""
+    if path.suffix == ".onnx":
+        model, manifest = load_onnx_weights(path)
+        return {"model_config": manifest["model_config"], "model": model.state_dict(), "step": 0}
+    return torch.load(path, map_location="cpu", weights_only=False)
 
 
 def hardware(device: torch.device, threads: int) -> str:
@@ -177,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     synth = None
     if cfg.families:
         synth = SynthConfig(family_weights={f.strip(): 1.0 for f in cfg.families.split(",") if f.strip()})
-    stream = CaseStream(resolve(cfg.photos), cfg.crop, cfg.seed, synth)
+    stream = CaseStream(resolve(cfg.photos), cfg.crop, cfg.seed, synth, classical=cfg.classical)
     vcases = []
     if cfg.val_photos and resolve(cfg.val_photos).is_dir():
         vcases = val_cases(resolve(cfg.val_photos), cfg.val_per_family, cfg.val_crop)
@@ -196,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.init and not (cfg.resume and last.exists()):
         if not resolve(cfg.init).is_file():
             raise InputError(f"--init checkpoint {cfg.init!r} does not exist", cfg.init)
-        ck = torch.load(resolve(cfg.init), map_location=device, weights_only=False)
+        ck = _init_checkpoint(resolve(cfg.init))
         src = ModelConfig.from_dict(ck["model_config"])
         state = ck["model"]
         if src.stat_scale != cfg.model.stat_scale:  # the only change allowed: same function, new scale
@@ -251,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         for g in opt.param_groups:
             g["lr"] = lr
         batch = stream.batch(step, cfg.batch).to(device)
-        net = model(batch.composite, batch.mask)
+        net = model(batch.inputs, batch.mask)
         loss, logs = refiner_loss(net, batch.composite, batch.clean, batch.band, cfg.loss,
                                   disc_weight_at(cfg, step), gen)
         opt.zero_grad(set_to_none=True)
@@ -275,13 +287,13 @@ def main(argv: list[str] | None = None) -> int:
                 {"step": step, "wall": round(wall, 1), "lr": lr, **avg})
             stats, n_stats, t_last = {}, 0, time.time()
         if vcases and step % cfg.val_every == 0:
-            val_metrics = {"step": step, **evaluate(ema, vcases, device)}
+            val_metrics = {"step": step, **evaluate(ema, vcases, device, cfg.classical)}
             log(f"val {val_metrics}", {"val": val_metrics})
         if step % cfg.ckpt_every == 0:
             save(last)
 
     if vcases:
-        val_metrics = {"step": step, **evaluate(ema, vcases, device)}
+        val_metrics = {"step": step, **evaluate(ema, vcases, device, cfg.classical)}
         log(f"val {val_metrics}", {"val": val_metrics})
     save(last)
     log(f"done: {step} steps, {wall / 60:.1f} min; checkpoint {last}")

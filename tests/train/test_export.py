@@ -83,3 +83,25 @@ def test_fp16_file_has_float32_interface(exported):
     with torch.no_grad():
         want = model(torch.from_numpy(image), torch.from_numpy(mask)).numpy()
     assert np.abs(got - want).max() < 2e-2
+
+
+def test_load_onnx_weights_round_trip(exported):
+    """Known value: the weights read back from the .onnx reproduce the torch model exactly."""
+    from seamrefine_train.export_onnx import load_onnx_weights
+
+    model, out, _ = exported
+    back, manifest = load_onnx_weights(out)
+    assert manifest["model_config"] == model.cfg.to_dict()
+    for (k, a), b in zip(model.state_dict().items(), back.state_dict().values(), strict=True):
+        assert torch.equal(a, b), k
+
+
+def test_load_onnx_weights_rejects_a_foreign_file(exported, tmp_path):
+    from seamrefine_train.export_onnx import load_onnx_weights
+
+    _, out, manifest = exported
+    other = dict(manifest, model_config={**manifest["model_config"], "hi_ch": 12})
+    (tmp_path / "seam_refiner.onnx").write_bytes(out.read_bytes())
+    (tmp_path / "seam_refiner.json").write_text(json.dumps(other))
+    with pytest.raises(ValueError, match="shape"):
+        load_onnx_weights(tmp_path / "seam_refiner.onnx")

@@ -114,3 +114,43 @@ def test_families_option_restricts_the_synthesis(tmp_path, capsys):
     assert {stream.case(i).family for i in range(12)} <= {"clean", "blur"}
     with pytest.raises(InputError, match="unknown synthesis family"):
         train.main([*argv[:-len(TINY) - 1], "--families=nope", *TINY])
+
+
+def test_classical_inputs_are_stage_one(tmp_path):
+    """With ``classical`` the network's input is the composite after stage 1 (a strong uniform colour
+    seam is changed inside the fill, nothing outside); without it, the composite itself."""
+    from seamrefine_train.data import collate, stage_one
+    from seamrefine_train.synthesis import make_case
+
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[0:128, 0:128] / 128.0
+    photo = np.stack([0.5 + 0.2 * np.sin(6 * xx), 0.4 + 0.2 * yy, 0.3 + 0.1 * xx], -1)
+    photo = np.clip(photo + 0.01 * rng.standard_normal(photo.shape), 0, 1).astype(np.float32)
+    case = make_case(photo, 0, 0, family="clean")
+    case.composite[case.mask >= 0.5] = np.clip(case.composite[case.mask >= 0.5] * 1.15 + 0.05, 0, 1)
+    plain, staged = collate([case]), collate([case], classical=True)
+    assert torch.equal(plain.inputs, plain.composite)
+    assert torch.equal(staged.composite, plain.composite)
+    expected = torch.from_numpy(stage_one(case).transpose(2, 0, 1))[None]
+    assert torch.equal(staged.inputs, expected)
+    changed = (staged.inputs != staged.composite).any(1)[0].numpy()
+    assert changed[case.mask >= 0.5].mean() > 0.5
+
+
+def test_init_from_exported_onnx(tmp_path, capsys):
+    from seamrefine_train.export_onnx import export_model
+    from seamrefine_train.model import SeamRefiner
+
+    photos = _photos(tmp_path / "photos", n=2)
+    torch.manual_seed(0)
+    cfg = train.parse_overrides(TINY).model
+    model = SeamRefiner(cfg).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))  # off the zero init, which the exporter folds away
+    (tmp_path / "m").mkdir()
+    export_model(model, tmp_path / "m" / "seam_refiner.onnx", fp16=False, check=False)
+    argv = [f"--photos={photos}", "--val_photos=", "--crop=48", "--batch=2", "--threads=1", "--steps=1",
+            f"--out_dir={tmp_path / 'r'}", f"--init={tmp_path / 'm' / 'seam_refiner.onnx'}", *TINY]
+    assert train.main(argv) == 0
+    assert "initialised from" in capsys.readouterr().out
