@@ -94,6 +94,20 @@ def psnr_loss(x: torch.Tensor, y: torch.Tensor, band: torch.Tensor, eps: float =
     return (10.0 * torch.log10(mse + eps)).mean()
 
 
+def harm_loss(x: torch.Tensor, ref: torch.Tensor, y: torch.Tensor, band: torch.Tensor,
+              eps: float = 1e-5) -> torch.Tensor:
+    """Mean over samples of max(0, PSNR(ref) − PSNR(x)) in dB, band-weighted, against the target y.
+
+    ``ref`` is what the network started from (the classical stage's result), so the network pays for
+    every case it makes worse than that, whatever it gains elsewhere: the learned trust in the
+    correction. ``eps`` as in ``psnr_loss``."""
+    w = band.expand_as(x)
+    den = w.sum(dim=(1, 2, 3)) + _EPS
+    mse = ((x - y) ** 2 * w).sum(dim=(1, 2, 3)) / den  # [N]
+    mse_ref = ((ref - y) ** 2 * w).sum(dim=(1, 2, 3)) / den
+    return F.relu(10.0 * torch.log10((mse + eps) / (mse_ref + eps))).mean()
+
+
 def poly_features(x: torch.Tensor, degree: int) -> torch.Tensor:
     """All monomials of (2x−1) up to ``degree`` in the 3 channels, constant excluded.
 
@@ -177,6 +191,7 @@ class LossConfig:
     w_disc: float = 1.0
     w_grain: float = 0.25
     w_psnr: float = 0.0  # weight of psnr_loss (dB units); MODEL.md's fine-tune experiments used 0.002
+    w_harm: float = 0.0  # weight of harm_loss (dB worse than the network's starting point)
     beta_min: float = 20.0
     beta_max: float = 40.0
     poly_degree: int = 5
@@ -194,9 +209,11 @@ def refiner_loss(
     cfg: LossConfig,
     disc_weight: float,
     generator: torch.Generator | None = None,
+    inputs: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Total loss on the band-composited output; ``disc_weight`` ∈ [0,1] scales the PixPerfect term
-    (0 during warm-up). The discriminative term is divided by the mean β so its scale is comparable."""
+    (0 during warm-up). The discriminative term is divided by the mean β so its scale is comparable.
+    ``inputs`` is what the network saw (default: the composite); ``harm_loss`` compares against it."""
     out = band_composite(composite, net, band)
     l_charb = charbonnier(out, gt, band)
     l_lap = laplacian_l1(out, gt, band, cfg.lap_levels)
@@ -207,6 +224,11 @@ def refiner_loss(
         l_psnr = psnr_loss(out, gt, band)
         total = total + cfg.w_psnr * l_psnr
         logs["neg_psnr"] = l_psnr.item()
+    if cfg.w_harm > 0:
+        ref = band_composite(composite, composite if inputs is None else inputs, band)
+        l_harm = harm_loss(out, ref, gt, band)
+        total = total + cfg.w_harm * l_harm
+        logs["harm_db"] = l_harm.item()
     if disc_weight > 0 and cfg.w_disc > 0:
         u = torch.rand(out.shape[0], generator=generator).to(out)
         beta = cfg.beta_min + (cfg.beta_max - cfg.beta_min) * u

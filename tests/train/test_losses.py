@@ -154,3 +154,33 @@ def test_psnr_term_switch():
     total, on = refiner_loss(comp, comp, gt, band, LossConfig(w_psnr=0.002), disc_weight=0.0)
     assert "neg_psnr" not in off and on["neg_psnr"] < -20
     assert on["total"] == pytest.approx(off["total"] + 0.002 * on["neg_psnr"], rel=1e-5)
+
+
+def test_harm_loss_known_values():
+    """0 where the output is at least as good as the reference; else the dB it lost (per sample mean)."""
+    from seamrefine_train.losses import harm_loss
+
+    y = torch.zeros(2, 3, 4, 4)
+    band = torch.ones(2, 1, 4, 4)
+    ref = torch.full_like(y, 0.1)
+    better = torch.full_like(y, 0.05)
+    worse = torch.full_like(y, 0.2)
+    assert harm_loss(better, ref, y, band, eps=0.0).item() == 0.0
+    lost = harm_loss(worse, ref, y, band, eps=0.0).item()
+    assert abs(lost - 20 * np.log10(2.0)) < 1e-4  # twice the error: 6.02 dB worse
+    mixed = torch.cat([better[:1], worse[:1]])
+    assert abs(harm_loss(mixed, ref, y, band, eps=0.0).item() - lost / 2) < 1e-4
+
+
+def test_refiner_loss_harm_term_is_logged_and_uses_the_inputs():
+    from seamrefine_train.losses import LossConfig, refiner_loss
+
+    g = torch.Generator().manual_seed(0)
+    gt = torch.rand(2, 3, 16, 16, generator=g)
+    composite = gt + 0.1
+    band = torch.ones(2, 1, 16, 16)
+    cfg = LossConfig(w_harm=1.0)
+    _, logs = refiner_loss(composite, composite, gt, band, cfg, 0.0, inputs=gt)
+    assert logs["harm_db"] > 10  # the network undid the perfect input it was given
+    _, logs = refiner_loss(composite, composite, gt, band, cfg, 0.0)
+    assert logs["harm_db"] == 0.0
