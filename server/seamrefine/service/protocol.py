@@ -26,6 +26,7 @@ from ..errors import (
     ShapeError,
 )
 from ..imaging import imagemath
+from ..runtime.limits import MAX_PIXELS, check_pixels
 from ..runtime.params import RefineParams
 from .frames import (
     DTYPES,
@@ -45,7 +46,7 @@ REPLY_TYPES = ("info", "pong", "progress", "result", "ok", "error")
 IMAGE_ORDERS = {"RGB": 3, "RGBA": 4, "BGR": 3, "BGRA": 4}
 MASK_DTYPES = ("uint8", "float32")
 MAX_ID_LEN = 64
-DEFAULT_MAX_PIXELS = 8192 * 8192
+DEFAULT_MAX_PIXELS = MAX_PIXELS  # the one pixel limit (runtime/limits.py)
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 30
 
 
@@ -251,8 +252,7 @@ def _decode_refine(req: Request, frames: list, max_pixels: int) -> RefineJob:
     h, w = idesc.shape[:2]
     if h < 1 or w < 1:
         raise ShapeError(f"image must be at least 1×1, got {h}×{w}", [h, w])
-    if h * w > max_pixels:
-        raise ImageTooLargeError(f"image has {h * w} pixels, more than the limit {max_pixels}", h * w)
+    check_pixels(h, w, max_pixels)
     if mdesc.order != "Y":
         raise InputError(f"mask order must be 'Y', got {mdesc.order!r}", mdesc.order)
     if mdesc.dtype not in MASK_DTYPES:
