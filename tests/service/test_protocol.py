@@ -30,7 +30,7 @@ from seamrefine.service.protocol import (
     result_reply,
 )
 
-from .message_fuzz import mutate
+from .message_fuzz import header_with_raw, mutate, nested
 
 TOKEN = "t" * 32
 
@@ -233,24 +233,13 @@ def test_version_must_be_the_integer_1(version):
     assert e.code == "bad_request" and "version" in e.message and e.request_id == "r1"
 
 
-def _nested(depth: int) -> bytes:
-    """msgpack for [[[…nil…]]] nested ``depth`` arrays deep (msgpack.packb stops at 512)."""
-    return b"\x91" * depth + b"\xc0"
-
-
-def _header_with_raw(fields: dict, key: str, raw: bytes) -> bytes:
-    """A header map with ``fields`` plus ``key`` whose value is the msgpack bytes ``raw`` as they are."""
-    body = b"".join(msgpack.packb(k) + msgpack.packb(v) for k, v in fields.items())
-    return bytes([0x80 | (len(fields) + 1)]) + body + msgpack.packb(key) + raw
-
-
 @pytest.mark.parametrize("key", ["params", "op", "v", "token", "frames", "extra"])
 @pytest.mark.parametrize("depth", [17, 200, 1000])
 def test_deep_nesting_is_a_bad_request_with_the_id(key, depth):
     """A header field nested ~1000 deep used to raise RecursionError while the error was worded."""
     h = _header(_refine_frames())
     h.pop(key, None)
-    frames = [b"", _header_with_raw(h, key, _nested(depth)), *_refine_frames()[2:]]
+    frames = [b"", header_with_raw(h, key, nested(depth)), *_refine_frames()[2:]]
     e = _fails(frames, ProtocolError)
     assert e.code == "bad_request" and e.request_id == "r1" and "deep" in e.message
     msgpack.packb(error_reply(e.request_id, e).header())
@@ -258,12 +247,12 @@ def test_deep_nesting_is_a_bad_request_with_the_id(key, depth):
 
 def test_shallow_nesting_within_the_limit_is_fine():
     h = _header(_refine_frames())
-    frames = [b"", _header_with_raw(h, "extra", _nested(15)), *_refine_frames()[2:]]  # 16 with the header
+    frames = [b"", header_with_raw(h, "extra", nested(15)), *_refine_frames()[2:]]  # 16 with the header
     assert isinstance(decode_request(frames, token=TOKEN), RefineJob)
 
 
 def test_error_values_are_shown_bounded():
-    deep = msgpack.unpackb(_nested(1000))
+    deep = msgpack.unpackb(nested(1000))
     reply = error_reply("x", ProtocolError("bad", {"k": deep}))
     assert len(reply.fields["value"]) <= 200
     assert msgpack.packb(reply.header())

@@ -23,7 +23,7 @@ from ..errors import SeamRefineError
 from ..service import paths
 from ..service.daemon import Daemon, warm_up
 from ..service.paths import InstanceLock, sd_notify
-from ..service.protocol import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_PIXELS
+from ..service.protocol import DEFAULT_MAX_PIXELS
 
 log = logging.getLogger("seamrefine.daemon")
 
@@ -69,8 +69,15 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--model", type=Path, default=None, help="model .onnx (default: the shipped model)")
     p.add_argument("--cpu", action="store_true", help="use the CPU even where CUDA is available")
     p.add_argument("--queue", type=int, default=4, help="requests that may wait (default 4); more get 'busy'")
-    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS)
-    p.add_argument("--max-message-bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES)
+    p.add_argument(
+        "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="largest image (default 8192×8192)"
+    )
+    p.add_argument(
+        "--max-message-bytes",
+        type=int,
+        default=None,
+        help="largest request (default: header + RGBA float32 image + float32 mask of --max-pixels)",
+    )
     p.add_argument("--runtime-dir", type=Path, default=None, help="override the runtime dir (endpoint.json)")
     p.add_argument("--no-ipc", action="store_true", help="do not bind an ipc:// endpoint")
     p.add_argument("--log-level", default="INFO")
