@@ -57,6 +57,9 @@ def test_endpoint_file(daemon):
     proc, info, rt = daemon
     ep = rt / "endpoint.json"
     assert (ep.stat().st_mode & 0o777) == 0o600
+    if os.name == "posix":  # private runtime folder, log folder and log file
+        modes = [p.stat().st_mode & 0o777 for p in (rt, rt / "log", rt / "log" / "daemon.log")]
+        assert modes == [0o700, 0o700, 0o600]
     assert info["pid"] == proc.pid and info["protocol"] == PROTOCOL_VERSION and info["version"] == __version__
     assert info["endpoint"].startswith("tcp://127.0.0.1:") and len(info["token"]) == 32
     assert info.get("ipc") == paths.ipc_endpoint(rt)  # None (absent) on Windows or for over-long paths

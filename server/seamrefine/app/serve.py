@@ -45,7 +45,19 @@ def one_malloc_arena() -> bool:
         return False
 
 
+class PrivateLogFile(logging.handlers.RotatingFileHandler):
+    """``daemon.log`` (and each file rotation starts) with mode 0600: only the user reads the log."""
+
+    def _open(self):
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if "a" in self.mode else os.O_TRUNC)
+        fd = os.open(self.baseFilename, flags, 0o600)
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o600)  # a log file from an older version may be 0644
+        return os.fdopen(fd, self.mode, encoding=self.encoding, errors=self.errors)
+
+
 def setup_logging(level: str = "INFO") -> Path | None:
+    """Log to stderr and to ``daemon.log`` in the (0700) log dir, mode 0600; the log file's path."""
     root = logging.getLogger("seamrefine")
     root.setLevel(level.upper())
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(process)d]: %(message)s")
@@ -54,7 +66,7 @@ def setup_logging(level: str = "INFO") -> Path | None:
     root.addHandler(stderr)
     try:
         path = paths.log_dir(create=True) / "daemon.log"
-        fh = logging.handlers.RotatingFileHandler(path, maxBytes=1 << 20, backupCount=3, encoding="utf-8")
+        fh = PrivateLogFile(path, maxBytes=1 << 20, backupCount=3, encoding="utf-8")
         fh.setFormatter(fmt)
         root.addHandler(fh)
         return path
@@ -91,10 +103,17 @@ def serve(args: argparse.Namespace) -> int:
     if args.runtime_dir:
         os.environ[paths.ENV_RUNTIME_DIR] = str(args.runtime_dir)
     log_path = setup_logging(args.log_level)
-    root = paths.runtime_dir(create=True)
+    try:
+        root = paths.runtime_dir(create=True)  # 0700 and ours, or refused
+    except (SeamRefineError, OSError) as exc:
+        print(f"seam-refine: cannot start: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        return 1
     lock = InstanceLock(paths.lock_path(root))
     if not lock.acquire():
-        other = paths.read_endpoint(root) or {}
+        try:
+            other = paths.read_endpoint(root) or {}
+        except SeamRefineError:
+            other = {}
         print(
             f"seam-refine: a daemon is already running for this user (pid {other.get('pid', '?')}, "
             f"{other.get('endpoint', 'endpoint unknown')}); not starting a second one",

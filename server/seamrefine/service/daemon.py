@@ -127,6 +127,7 @@ class Daemon:
         self._pull.bind(INPROC)
 
     def write_endpoint(self) -> Path:
+        """Publish ``endpoint.json`` in the runtime dir: atomically, mode 0600, from a fresh file."""
         info = {
             "endpoint": self.endpoint,
             "token": self.token,
@@ -138,7 +139,11 @@ class Daemon:
             info["ipc"] = self.ipc
         path = paths.endpoint_path(self.root)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        tmp.unlink(missing_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(tmp, flags, 0o600)  # a new file of ours: never a planted one or a link
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o600)  # whatever the umask
         with os.fdopen(fd, "w") as f:
             json.dump(info, f)
         os.replace(tmp, path)
