@@ -157,7 +157,7 @@ def main():
     assert (yield from wait_until(lambda: not os.path.exists(endpoint_json), 20)), "daemon did not stop"
     yield from trigger()
     summary["errors"]["daemon_stopped"] = list(ui.MESSAGES)
-    with open(endpoint_json, "w") as f:  # as if the daemon had been killed hard: connection refused
+    with open(endpoint_json, "w") as f:  # as if the daemon had been killed hard: a stale file, pid ended
         f.write(stale)
     yield from trigger()
     summary["errors"]["daemon_killed"] = list(ui.MESSAGES)
