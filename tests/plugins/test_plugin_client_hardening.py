@@ -267,3 +267,22 @@ def test_daemon_killed_mid_request_is_connection_lost_and_recovered(tmp_path, da
         th.join(30)
         client.close()
         stop(proc)
+
+
+@pytest.mark.parametrize("env", ["override", "xdg", "run-user", "tmp"])
+def test_client_and_daemon_choose_the_same_folder(tmp_path, monkeypatch, env):
+    from seamrefine.service import paths
+
+    base = tmp_path / "run-user" / str(os.getuid() if POSIX else 0)
+    if env == "run-user":
+        base.mkdir(parents=True)
+    monkeypatch.setattr(paths, "system_runtime_base", lambda platform=None: base)
+    monkeypatch.setattr(sc, "_system_runtime_base", lambda platform, uid: base)
+    for name in ("SEAM_REFINE_RUNTIME_DIR", "XDG_RUNTIME_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    if env == "override":
+        monkeypatch.setenv("SEAM_REFINE_RUNTIME_DIR", str(tmp_path / "rt"))
+    if env == "xdg":
+        monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "xdg"))
+    assert sc.candidate_dirs() == [paths.runtime_dir()]

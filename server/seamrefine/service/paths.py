@@ -3,8 +3,8 @@ are trusted.
 
 Runtime dir (:func:`runtime_dir`; the plugins' stdlib client computes the same one):
 ``$SEAM_REFINE_RUNTIME_DIR`` if set; on Linux/BSD ``$XDG_RUNTIME_DIR/seam-refine``, else
-``/run/user/<uid>/seam-refine`` where that runtime folder exists (``/var/run/user/<uid>`` on
-FreeBSD/NetBSD), else (there is no runtime folder) ``<TMPDIR>/runtime-<uid>/seam-refine``; on macOS
+``/run/user/<uid>/seam-refine`` where that runtime folder exists (``/var/run/user/<uid>`` on the
+BSDs), else (there is no runtime folder) ``<TMPDIR>/runtime-<uid>/seam-refine``; on macOS
 ``~/Library/Caches/TemporaryItems/seam-refine``; on Windows ``%LOCALAPPDATA%\\Temp\\seam-refine``.
 One folder: nothing else is searched.
 
@@ -42,7 +42,7 @@ def _uid() -> int:
 def system_runtime_base(platform: str | None = None) -> Path:
     """The system's per-user runtime folder (which may not exist): ``/run/user/<uid>``, BSD's variant."""
     platform = sys.platform if platform is None else platform
-    root = "/var/run/user" if platform.startswith(("freebsd", "netbsd")) else "/run/user"
+    root = "/var/run/user" if platform.startswith(("freebsd", "openbsd", "netbsd")) else "/run/user"
     return Path(root) / str(_uid())
 
 
