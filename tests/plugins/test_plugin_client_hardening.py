@@ -85,6 +85,7 @@ def test_planted_endpoint_is_refused(linux_env, fake, monkeypatch, where):
     assert fake.received == []
 
 
+@pytest.mark.skipif(not POSIX, reason="a pid is not probed on Windows")
 def test_stale_endpoint_of_a_dead_pid_is_skipped(tmp_path, monkeypatch, fake):
     import subprocess
     import sys
@@ -114,8 +115,11 @@ def announcing(size: int):
 @pytest.mark.parametrize("op", ["hello", "refine"])
 def test_announced_frame_sizes_are_bounded_by_the_expected_reply(size, op):
     """Announcing 2 GiB raised the client's RSS to 2 GiB inside the host; 4 GiB gave a bare MemoryError."""
-    if LINUX:
+    measured = LINUX
+    try:
         Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        measured = False
     before = _peak_kib()
     server = RawZmtpServer(announcing(size), sc)
     try:
@@ -128,7 +132,7 @@ def test_announced_frame_sizes_are_bounded_by_the_expected_reply(size, op):
     finally:
         server.close()
     assert e.value.code == "protocol" and e.value.value == size and "at most" in e.value.message
-    if LINUX:
+    if measured:
         assert _peak_kib() - before < 32 * 1024
 
 

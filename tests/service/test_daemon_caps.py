@@ -61,7 +61,8 @@ def test_wrong_token_with_large_frames_does_not_fill_memory(daemon):
     `unauthorized`. libzmq now refuses the first of them after reading its size (ZMQ_MAXMSGSIZE is the
     frame cap), so the daemon's peak RSS grows by less than one frame cap, and the peer is disconnected."""
     pid = daemon[0].pid
-    assert reset_peak_rss(pid), "cannot reset VmHWM through /proc/PID/clear_refs"
+    if not reset_peak_rss(pid):
+        pytest.skip("cannot reset the daemon's VmHWM through /proc/PID/clear_refs here")
     before = peak_rss_kib(pid)
     big = bytes(100_000_000)
     ctx = zmq.Context()
@@ -102,7 +103,8 @@ def test_frames_under_the_frame_cap_are_dropped_uncopied(daemon, peer):
     for rid, tok, n, code in (("mid", "f" * 32, 8, "unauthorized"), ("over", token, 3, "too_large"),
                               ("many", token, 4, "bad_request")):
         data = [frame] * n if rid != "many" else [b"x"] * n
-        reset_peak_rss(pid)
+        if not reset_peak_rss(pid):
+            pytest.skip("cannot reset the daemon's VmHWM through /proc/PID/clear_refs here")
         before = peak_rss_kib(pid)
         peer.send([b"", header(tok, rid, n), *data])
         reply = peer.recv(30)
