@@ -12,6 +12,7 @@ import json
 import os
 import select
 import socket
+import stat
 import struct
 import sys
 import tempfile
@@ -129,10 +130,21 @@ def _pack(obj, out):
         raise TypeError(f"msgpack: cannot encode {type(obj).__name__}")
 
 
+MAX_DEPTH = 32  # arrays and maps inside each other; the daemon's replies nest 3 deep
+
+
 def unpackb(data):
-    """Decode one msgpack object (nil, bool, int, float32/64, str, bin, array, map) from ``data``."""
+    """Decode one msgpack object (nil, bool, int, float32/64, str, bin, array, map) from ``data``.
+
+    Every failure is a ValueError: malformed or truncated data, nesting deeper than ``MAX_DEPTH``, a map
+    or a nested array used as a map key."""
     view = memoryview(data).cast("B")
-    obj, pos = _unpack(view, 0)
+    try:
+        obj, pos = _unpack(view, 0, 1)
+    except ValueError:
+        raise
+    except (TypeError, RecursionError, OverflowError, struct.error) as e:
+        raise ValueError(f"msgpack: {type(e).__name__}: {e}") from None
     if pos != len(view):
         raise ValueError(f"msgpack: {len(view) - pos} trailing bytes")
     return obj
@@ -145,7 +157,7 @@ _LENGTHS = {0xD9: (">B", "str"), 0xDA: (">H", "str"), 0xDB: (">I", "str"), 0xC4:
             0xDE: (">H", "map"), 0xDF: (">I", "map")}
 
 
-def _unpack(view, pos):
+def _unpack(view, pos, depth):
     if pos >= len(view):
         raise ValueError("msgpack: truncated data")
     b = view[pos]
@@ -184,26 +196,53 @@ def _unpack(view, pos):
             raise ValueError("msgpack: truncated data")
         raw = bytes(view[pos:pos + n])
         return (raw.decode("utf-8") if kind == "str" else raw), pos + n
+    if depth > MAX_DEPTH:
+        raise ValueError(f"msgpack: nested more than {MAX_DEPTH} deep")
     if kind == "array":
         items = []
         for _ in range(n):
-            item, pos = _unpack(view, pos)
+            item, pos = _unpack(view, pos, depth + 1)
             items.append(item)
         return items, pos
     result = {}
     for _ in range(n):
-        key, pos = _unpack(view, pos)
-        value, pos = _unpack(view, pos)
-        result[tuple(key) if isinstance(key, list) else key] = value
+        key, pos = _unpack(view, pos, depth + 1)
+        value, pos = _unpack(view, pos, depth + 1)
+        if isinstance(key, list):
+            key = tuple(key)
+        try:
+            result[key] = value
+        except TypeError:  # a map, or an array holding one or an array
+            raise ValueError(f"msgpack: a {type(key).__name__} cannot be a map key") from None
     return result, pos
 
 
 # ---------------------------------------------------------------- discovery
-def candidate_dirs(environ=None, platform=None, uid=None, home=None):
-    """Runtime directories that may hold endpoint.json, in the order docs/protocol.md lists them.
+_CHECKED = os.name == "posix"  # owner and mode mean nothing on Windows (the folder is per user there)
+_MAX_ENDPOINT_BYTES = 64 * 1024
 
-    ``$SEAM_REFINE_RUNTIME_DIR`` overrides everything; otherwise the platformdirs
-    ``user_runtime_dir("seam-refine")`` choices for Linux/BSD, macOS and Windows.
+
+def _uid():
+    return os.getuid() if hasattr(os, "getuid") else 0
+
+
+def _system_runtime_base(platform, uid):
+    """The system's per-user runtime folder, which may not exist."""
+    root = "/var/run/user" if platform.startswith(("freebsd", "openbsd", "netbsd")) else "/run/user"
+    return Path(root) / str(uid)
+
+
+def _tmp_runtime_base(environ, uid):
+    return Path(environ.get("TMPDIR") or tempfile.gettempdir()) / f"runtime-{uid}"
+
+
+def candidate_dirs(environ=None, platform=None, uid=None, home=None):
+    """The runtime directory that may hold endpoint.json, as a list of one: the folder the daemon uses
+    (docs/daemon.md, "Discovery"; ``seamrefine.service.paths.runtime_dir``).
+
+    ``$SEAM_REFINE_RUNTIME_DIR`` overrides everything. Linux/BSD: ``$XDG_RUNTIME_DIR/seam-refine``, else
+    ``/run/user/<uid>/seam-refine`` where that runtime folder exists, else (no runtime folder at all)
+    ``<TMPDIR>/runtime-<uid>/seam-refine``. macOS and Windows: platformdirs' ``user_runtime_dir``.
     """
     environ = os.environ if environ is None else environ
     platform = sys.platform if platform is None else platform
@@ -215,33 +254,90 @@ def candidate_dirs(environ=None, platform=None, uid=None, home=None):
         return [Path(local) / "Temp" / APP]
     if platform == "darwin":
         return [home / "Library" / "Caches" / "TemporaryItems" / APP]
-    if uid is None:
-        uid = os.getuid() if hasattr(os, "getuid") else 0
-    dirs = []
+    uid = _uid() if uid is None else uid
     xdg = environ.get("XDG_RUNTIME_DIR", "").strip()
-    if xdg:
-        dirs.append(Path(xdg) / APP)
-    if platform.startswith(("freebsd", "openbsd", "netbsd")):
-        dirs.append(Path(f"/var/run/user/{uid}") / APP)
-    dirs.append(Path(f"/run/user/{uid}") / APP)
-    dirs.append(Path(environ.get("TMPDIR") or tempfile.gettempdir()) / f"runtime-{uid}" / APP)
-    return dirs
+    if xdg and os.path.isabs(xdg):
+        return [Path(xdg) / APP]
+    base = _system_runtime_base(platform, uid)
+    if base.is_dir():
+        return [base / APP]
+    return [_tmp_runtime_base(environ, uid) / APP]
+
+
+def _problem(path, uid, folder):
+    """Why ``path`` is not a private folder (``folder``) or regular file of user ``uid``, or None."""
+    try:
+        st = os.stat(path) if folder else os.lstat(path)
+    except OSError as e:
+        return f"{path} cannot be read ({e.strerror})"
+    if folder:
+        kind, ok, mode = "folder", stat.S_ISDIR(st.st_mode), "0700"
+    else:
+        kind, ok, mode = "file", stat.S_ISREG(st.st_mode), "0600"
+    if not ok:
+        return f"{path} is not a {'folder' if folder else 'regular file'}"
+    if _CHECKED and st.st_uid != uid:
+        return f"the {kind} {path} belongs to uid {st.st_uid}, not to you (uid {uid})"
+    if _CHECKED and st.st_mode & 0o077:
+        return f"the {kind} {path} has mode {st.st_mode & 0o777:04o}; it must be {mode}"
+    return None
+
+
+def _untrusted(problem, path):
+    return ClientError("untrusted_endpoint", f"Not using {path}: {problem}. Another user may have planted "
+                       "it: remove it (or fix its owner and mode) and restart `seam-refine serve`.",
+                       str(path))
+
+
+def pid_alive(pid):
+    """Whether process ``pid`` runs (POSIX; True where it cannot be told, e.g. on Windows)."""
+    if pid <= 0:
+        return False
+    if os.name != "posix":
+        return True  # os.kill(pid, 0) would terminate the process on Windows
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    try:  # a killed daemon not yet reaped by its parent is a zombie: dead for us
+        text = Path(f"/proc/{pid}/stat").read_text()
+        return text[text.rindex(")") + 2] != "Z"
+    except (OSError, ValueError, IndexError):
+        return True
 
 
 def discover(environ=None):
-    """Read the first existing endpoint.json; returns its dict. Raises DaemonNotRunning if none."""
-    dirs = candidate_dirs(environ)
-    for d in dirs:
-        path = d / "endpoint.json"
-        if path.is_file():
-            try:
-                info = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as e:
-                raise ClientError("bad_endpoint", f"Cannot read {path}: {e}") from None
-            info["_path"] = str(path)
-            return info
-    where = ", ".join(str(d) for d in dirs)
-    raise DaemonNotRunning(f"The Seam Refine daemon is not running (no endpoint.json in {where}).")
+    """The daemon's endpoint.json, as a dict. Raises DaemonNotRunning when there is none or its pid has
+    ended (a stale file), ClientError ``untrusted_endpoint`` when another user owns or could have written
+    the file or its folder, ``bad_endpoint`` when it cannot be read."""
+    environ = os.environ if environ is None else environ
+    root = candidate_dirs(environ)[0]
+    path = root / "endpoint.json"
+    if not os.path.lexists(path):
+        raise DaemonNotRunning(f"The Seam Refine daemon is not running (no endpoint.json in {root}).")
+    uid = _uid()
+    for folder in ([root.parent] if root.parent == _tmp_runtime_base(environ, uid) else []) + [root]:
+        problem = _problem(folder, uid, True)
+        if problem:
+            raise _untrusted(problem, folder)
+    try:
+        with open(path, "rb") as f:
+            info = json.loads(f.read(_MAX_ENDPOINT_BYTES + 1).decode("utf-8"))
+    except (OSError, ValueError) as e:
+        raise ClientError("bad_endpoint", f"Cannot read {path}: {e}") from None
+    if not isinstance(info, dict):
+        raise ClientError("bad_endpoint", f"Cannot read {path}: not a JSON object")
+    pid = info.get("pid")
+    if type(pid) is int and not pid_alive(pid):
+        raise DaemonNotRunning(f"The Seam Refine daemon is not running ({path} is left over from process "
+                               f"{pid}, which has ended).")
+    problem = _problem(path, uid, False)
+    if problem:
+        raise _untrusted(problem, path)
+    info["_path"] = str(path)
+    return info
 
 
 def parse_endpoint(endpoint):
@@ -278,7 +374,13 @@ GREETING = (b"\xff" + b"\x00" * 8 + b"\x7f" + bytes([3, 1]) + b"NULL".ljust(20, 
             + b"\x00" + b"\x00" * 31)
 _MORE, _LONG, _COMMAND = 1, 2, 4
 _CHUNK = 1 << 16
-_MAX_FRAME = 1 << 36
+_MAX_HEADER = 64 * 1024  # a reply's msgpack header, and a ZMTP command, are never larger
+
+
+def reply_limits(data_bytes=0):
+    """(largest frame, largest message, most frames) of a reply carrying ``data_bytes`` of pixels: the
+    client allocates no frame the peer announces beyond what the request can bring back."""
+    return max(_MAX_HEADER, data_bytes), 2 * _MAX_HEADER + data_bytes, 3 if data_bytes else 2
 
 
 class _Lost(Exception):
@@ -311,6 +413,7 @@ class Connection:
         self.poll = poll
         self.on_idle = None
         self.deadline = deadline
+        self.limits = reply_limits()  # set per request by Client._call
         self._rb = b""
         self._rp = 0
         self.sock = socket.socket(family, socket.SOCK_STREAM)
@@ -421,18 +524,28 @@ class Connection:
                 self._rb, self._rp = chunk, take
         return out
 
-    def read_frame(self):
+    def read_frame(self, room=None):
+        """(flags, body) of the next frame; a frame larger than ``room`` bytes (default: the largest
+        frame in ``limits``) is refused before anything is allocated for it."""
         flags = self.read(1)[0]
         size = struct.unpack(">Q", self.read(8))[0] if flags & _LONG else self.read(1)[0]
-        if size > _MAX_FRAME:
-            raise ClientError("protocol", f"ZMTP: frame of {size} bytes announced; not a Seam Refine daemon?")
+        if flags & _COMMAND:
+            limit = _MAX_HEADER
+        else:
+            limit = self.limits[0] if room is None else min(self.limits[0], room)
+        if size > limit:
+            raise ClientError("protocol", f"The daemon announced a frame of {size} bytes where at most "
+                              f"{limit} can come; is it a Seam Refine daemon?", size)
         return flags, self.read(size)
 
     def read_message(self):
-        """Next multipart message (list of frames), answering PINGs on the way."""
+        """Next multipart message (list of frames), answering PINGs on the way; at most ``limits``
+        (frames, bytes) per message."""
         frames = []
+        max_frame, max_bytes, max_frames = self.limits
+        total = 0
         while True:
-            flags, body = self.read_frame()
+            flags, body = self.read_frame(max(0, max_bytes - total))
             if flags & _COMMAND:
                 name = bytes(body[1:1 + body[0]])
                 if name == b"PING":
@@ -441,8 +554,12 @@ class Connection:
                     raise _Lost("daemon sent ZMTP ERROR")
                 continue
             frames.append(body)
+            total += len(body)
             if not flags & _MORE:
                 return frames
+            if len(frames) >= max_frames:
+                raise ClientError("protocol", f"The daemon sent a message of more than {max_frames} frames; "
+                                  "is it a Seam Refine daemon?", len(frames) + 1)
 
     def is_dead(self):
         """True if the peer has closed the idle connection (EOF waiting to be read)."""
@@ -463,6 +580,20 @@ def _is_cancelled(cancel):
     if hasattr(cancel, "is_set"):
         return cancel.is_set()
     return bool(cancel())
+
+
+def _lost_error(e):
+    return DaemonNotRunning("The Seam Refine daemon closed the connection in the middle of a request "
+                            f"({e}); it may have stopped or crashed.", code="connection_lost")
+
+
+def _count(header, key):
+    """``header[key]`` (default 0) as an int, or ClientError ``protocol``."""
+    try:
+        return int(header.get(key, 0))
+    except (TypeError, ValueError, OverflowError):
+        raise ClientError("protocol", f"The daemon's progress has a bad {key!r}", str(header.get(key))[:80]) \
+            from None
 
 
 def _raise_reply_error(header):
@@ -533,7 +664,7 @@ class Client:
                        {"name": "mask", "shape": [height, width], "dtype": mask_dtype, "order": "Y"}]
         params = refine_params(strength, samples, band, colorspace)
         frames, header = self._call("refine", params, (image, mask), "result", frames_desc,
-                                    progress, cancel, timeout)
+                                    progress, cancel, timeout, reply_bytes=memoryview(image).nbytes)
         if not frames:
             raise ClientError("protocol", "The daemon's result has no image frame")
         if len(frames[0]) != memoryview(image).nbytes:
@@ -579,20 +710,23 @@ class Client:
             raise DaemonNotRunning(f"Cannot connect to the Seam Refine daemon at {endpoint} ({e}).") from None
         return token
 
-    def _call(self, op, params, data, want, frames_desc=None, progress=None, cancel=None, timeout=None):
+    def _call(self, op, params, data, want, frames_desc=None, progress=None, cancel=None, timeout=None,
+              reply_bytes=0):
         with self._lock:
             deadline = time.monotonic() + (self.timeout if timeout is None else float(timeout))
             self._counter += 1
             rid = f"{os.getpid()}-{self._counter}-{os.urandom(4).hex()}"
+            lost = None
             for attempt in (0, 1):
                 replied = [False]
                 try:
                     if self._conn is not None and self._conn.is_dead():
                         self.close()
                     if self._conn is None:
-                        self._token = self._connect(deadline)
+                        self._token = self._reconnect(deadline, lost)
                     conn, token = self._conn, self._token
                     conn.deadline = deadline
+                    conn.limits = reply_limits(reply_bytes)
                     header = {"v": PROTOCOL, "op": op, "id": rid, "token": token, "params": params}
                     if frames_desc:
                         header["frames"] = frames_desc
@@ -600,11 +734,10 @@ class Client:
                     return self._await(conn, rid, token, want, progress, cancel, replied)
                 except _Lost as e:
                     self.close()
+                    lost = _lost_error(e)
                     if attempt == 0 and not replied[0]:
-                        continue
-                    raise DaemonNotRunning("The Seam Refine daemon closed the connection in the middle of "
-                                           f"a request ({e}); it may have stopped or crashed.",
-                                           code="connection_lost") from None
+                        continue  # once more on a fresh connection (the daemon may have restarted)
+                    raise lost from None
                 except DaemonTimeout:
                     if op == "refine" and self._conn is not None:
                         self._send_cancel_quietly(rid, self._token)
@@ -613,6 +746,16 @@ class Client:
                 except BaseException:
                     self.close()
                     raise
+
+    def _reconnect(self, deadline, lost):
+        """Connect; after a connection was ``lost`` mid-request, a daemon that is gone (its pid has
+        ended, or nothing listens) is reported as that loss (``connection_lost``), not as not running."""
+        try:
+            return self._connect(deadline)
+        except DaemonNotRunning:
+            if lost is None:
+                raise
+            raise lost from None
 
     def _send_cancel_quietly(self, rid, token):
         try:
@@ -657,7 +800,7 @@ class Client:
                 kind = header.get("type")
                 if kind == "progress":
                     if progress is not None:
-                        progress(int(header.get("done", 0)), int(header.get("total", 0)))
+                        progress(_count(header, "done"), _count(header, "total"))
                     on_idle()
                 elif kind == "error":
                     _raise_reply_error(header)

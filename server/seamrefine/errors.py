@@ -80,3 +80,12 @@ class DaemonUnavailableError(SeamRefineError):
     """No daemon answered (not running, stopped mid-request, or timed out)."""
 
     code = "unavailable"
+
+
+class UntrustedEndpointError(DaemonUnavailableError):
+    """A runtime folder or ``endpoint.json`` another user could have written: not used.
+
+    Trusted are only a folder the user owns with mode 0700 and a file the user owns with mode 0600
+    (docs/daemon.md, "Discovery"); ``value`` is the offending path."""
+
+    code = "untrusted_endpoint"

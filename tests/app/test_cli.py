@@ -246,3 +246,20 @@ def test_demo_end_to_end(tmp_path, model, capsys):
     pair = np.asarray(Image.open(out / "before_after.png"))
     assert pair.shape[1] >= 2 * before.shape[1] and pair.shape[0] > before.shape[0]
     assert np.array_equal(pair[: before.shape[0], : before.shape[1]], before[..., :3])
+
+
+def test_a_daemon_with_a_lower_limit_says_what_to_do(tmp_path, model, monkeypatch, capsys):
+    """The CLI, the in-process refiner and the daemon share one pixel limit; a daemon started with a lower
+    --max-pixels refuses, and the CLI says how to refine the image anyway."""
+    rt = tmp_path / "small"
+    proc, _ = launch(rt, model, "--max-pixels", "5000")
+    try:
+        monkeypatch.setenv("SEAM_REFINE_RUNTIME_DIR", str(rt))
+        p, m, _, _ = _write_pair(tmp_path)  # 96×80 = 7680 px
+        assert cli.main(["refine", str(p), "--mask", str(m), "-o", str(tmp_path / "o.png")]) == 1
+        err = capsys.readouterr().err
+        assert "image is 96×80 (0.0 MP), over the limit of 0.005 MP" in err and "--no-daemon" in err
+        assert err.count("\n") == 1 and "Traceback" not in err
+        assert _refine_in_process(p, m, tmp_path / "o.png", model) == 0
+    finally:
+        stop(proc)

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 from seamrefine.app import imagefiles
 from seamrefine.errors import ImageTooLargeError, InputError
+from seamrefine.runtime.limits import MAX_PIXELS
 
 
 def png(path, width: int, height: int, rows: bytes | None = None) -> None:
@@ -57,21 +58,30 @@ def test_files_keep_their_channel_layout(tmp_path, mode, shape):
         np.testing.assert_array_equal(np.asarray(written), pixels)
 
 
-def test_no_decompression_bomb_warning_within_our_limit(tmp_path):
-    """Pillow warns from 89.5 MP; the refiner takes up to 100 MP, so a 90 MP file reads quietly."""
+def test_our_limit_is_below_pillows_bomb_warning(tmp_path):
+    """The one pixel limit (runtime.limits) reads quietly up to itself; Pillow warns only from 89.5 MP, so
+    a 90 MP file is refused by our limit, without a Pillow warning, before decoding."""
+    assert MAX_PIXELS == 8192 * 8192 < Image.MAX_IMAGE_PIXELS
     p = tmp_path / "big.png"
-    png(p, 9500, 9500)
-    assert 9500 * 9500 > Image.MAX_IMAGE_PIXELS
+    png(p, 9500, 9500, rows=b"")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        mask = imagefiles.load_mask(p)
-    assert mask.shape == (9500, 9500)
+        with pytest.raises(ImageTooLargeError, match="9500×9500 .* over the limit of 67.1 MP; crop or"):
+            imagefiles.load_mask(p)
+
+
+def test_the_limit_itself_passes_the_size_check(tmp_path):
+    p = tmp_path / "limit.png"
+    png(p, 8192, 8192, rows=b"")  # no pixel data: past the size check, decoding fails
+    with pytest.raises(InputError, match="cannot read") as e:
+        imagefiles.load_mask(p)
+    assert not isinstance(e.value, ImageTooLargeError)
 
 
 def test_over_our_limit_is_refused_before_decoding(tmp_path):
     p = tmp_path / "huge.png"
     png(p, 10_001, 10_000, rows=b"")  # no pixel data: only the header is ever read
-    with pytest.raises(ImageTooLargeError, match="10001×10000 .* over the limit of 100 MP"):
+    with pytest.raises(ImageTooLargeError, match="10001×10000 .* over the limit of 67.1 MP"):
         imagefiles.load_image(p)
     with pytest.raises(ImageTooLargeError):
         imagefiles.load_mask(p)

@@ -4,6 +4,7 @@ and a TCP proxy that forwards 1–7 byte pieces. Shared by the tests in tests/pl
 from __future__ import annotations
 
 import importlib.util
+import json
 import random
 import socket
 import struct
@@ -29,6 +30,17 @@ def load_common(name: str):
 def load_client():
     """Import plugins/common/seamrefine_client.py as a standalone module."""
     return load_common("seamrefine_client")
+
+
+def write_endpoint(folder: Path, info: dict) -> Path:
+    """``folder/endpoint.json`` as the daemon writes it: mode 0600 in a 0700 folder (the client trusts
+    nothing else)."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    path = folder / "endpoint.json"
+    path.write_text(json.dumps(info))
+    path.chmod(0o600)
+    return path
 
 
 class RouterDaemon:

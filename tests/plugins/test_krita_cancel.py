@@ -8,7 +8,7 @@ import pytest
 from seamrefine.app import install_plugin
 
 from .krita_host import SCRIPTS, describe, krita_run, make_png, require_krita
-from .plugin_client_servers import RouterDaemon
+from .plugin_client_servers import RouterDaemon, write_endpoint
 
 pytestmark = [pytest.mark.hosts, pytest.mark.slow]
 
@@ -41,9 +41,7 @@ def test_cancel_busy_timeout_in_krita(tmp_path):
     script = Script()
     server = RouterDaemon(script)
     try:
-        (tmp_path / "run").mkdir()
-        endpoint = {"endpoint": server.endpoint, "token": server.token}
-        (tmp_path / "run" / "endpoint.json").write_text(json.dumps(endpoint))
+        write_endpoint(tmp_path / "run", {"endpoint": server.endpoint, "token": server.token})
         make_png(tmp_path / "in.png")
         install_plugin.install("krita", tmp_path / "pykrita")
         proc = krita_run(SCRIPTS / "e2e_cancel.py", plugin_dir=tmp_path / "pykrita", binds=[tmp_path],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import socket
@@ -16,7 +15,7 @@ import zmq
 from seamrefine.runtime.params import RefineParams
 
 from .krita_host import Daemon
-from .plugin_client_servers import ChoppingProxy, RawZmtpServer, RouterDaemon, load_client
+from .plugin_client_servers import ChoppingProxy, RawZmtpServer, RouterDaemon, load_client, write_endpoint
 
 sc = load_client()
 
@@ -79,13 +78,18 @@ def test_msgpack_errors_are_clear():
 
 
 # ---------------------------------------------------------------- discovery
-def test_candidate_dirs_per_platform(tmp_path):
+def test_candidate_dirs_per_platform(tmp_path, monkeypatch):
+    """One folder, the daemon's: the /tmp fallback only when there is no runtime folder at all."""
     home = tmp_path / "home"
     assert sc.candidate_dirs({"SEAM_REFINE_RUNTIME_DIR": "/x/y"}, "linux", 5, home) == [sc.Path("/x/y")]
     linux = sc.candidate_dirs({"XDG_RUNTIME_DIR": "/run/user/7", "TMPDIR": "/tmpx"}, "linux", 7, home)
-    assert [str(p) for p in linux] == ["/run/user/7/seam-refine", "/run/user/7/seam-refine",
-                                       "/tmpx/runtime-7/seam-refine"]
-    assert str(sc.candidate_dirs({}, "linux", 7, home)[0]) == "/run/user/7/seam-refine"
+    assert [str(p) for p in linux] == ["/run/user/7/seam-refine"]
+    monkeypatch.setattr(sc, "_system_runtime_base", lambda platform, uid: tmp_path / "run" / str(uid))
+    assert [str(p) for p in sc.candidate_dirs({"TMPDIR": "/tmpx"}, "linux", 7, home)] == [
+        "/tmpx/runtime-7/seam-refine"]
+    (tmp_path / "run" / "7").mkdir(parents=True)
+    run_user = tmp_path / "run" / "7" / "seam-refine"
+    assert sc.candidate_dirs({"TMPDIR": "/tmpx"}, "linux", 7, home) == [run_user]
     mac = sc.candidate_dirs({}, "darwin", 501, home)
     assert mac == [home / "Library" / "Caches" / "TemporaryItems" / "seam-refine"]
     win = sc.candidate_dirs({"LOCALAPPDATA": r"C:\Users\a\AppData\Local"}, "win32", 0, home)
@@ -106,7 +110,7 @@ def test_discover_reads_endpoint_json_and_reports_missing_daemon(tmp_path, monke
     with pytest.raises(sc.DaemonNotRunning, match="seam-refine serve") as info:
         sc.Client().ping()
     assert info.value.code == "not_running" and str(tmp_path) in info.value.message
-    (tmp_path / "endpoint.json").write_text(json.dumps({"endpoint": "tcp://127.0.0.1:9", "token": "t"}))
+    write_endpoint(tmp_path, {"endpoint": "tcp://127.0.0.1:9", "token": "t"})
     assert sc.discover()["token"] == "t"
 
 
@@ -123,7 +127,7 @@ def test_ipc_only_endpoint_works_through_unix_socket(tmp_path, monkeypatch):
     d = RouterDaemon(endpoint=f"ipc://{tmp_path}/sock")
     try:
         monkeypatch.setenv("SEAM_REFINE_RUNTIME_DIR", str(tmp_path))
-        (tmp_path / "endpoint.json").write_text(json.dumps({"ipc": d.endpoint, "token": d.token}))
+        write_endpoint(tmp_path, {"ipc": d.endpoint, "token": d.token})
         assert sc.Client(timeout=5).hello()["type"] == "info"
     finally:
         d.close()
@@ -326,13 +330,13 @@ def test_lazy_pirate_retries_once_after_a_dropped_request():
 def test_reconnects_to_a_restarted_daemon(tmp_path, monkeypatch):
     monkeypatch.setenv("SEAM_REFINE_RUNTIME_DIR", str(tmp_path))
     first = RouterDaemon(token="one")
-    (tmp_path / "endpoint.json").write_text(json.dumps({"endpoint": first.endpoint, "token": "one"}))
+    write_endpoint(tmp_path, {"endpoint": first.endpoint, "token": "one"})
     c = sc.Client(timeout=5)
     assert c.ping()["type"] == "pong"
     first.close()
     second = RouterDaemon(token="two")
     try:
-        (tmp_path / "endpoint.json").write_text(json.dumps({"endpoint": second.endpoint, "token": "two"}))
+        write_endpoint(tmp_path, {"endpoint": second.endpoint, "token": "two"})
         time.sleep(0.1)
         assert c.hello()["type"] == "info"
         assert second.received[-1]["token"] == "two"

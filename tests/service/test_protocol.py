@@ -30,7 +30,7 @@ from seamrefine.service.protocol import (
     result_reply,
 )
 
-from .message_fuzz import mutate
+from .message_fuzz import header_with_raw, mutate, nested
 
 TOKEN = "t" * 32
 
@@ -179,8 +179,8 @@ def test_huge_dims_and_shape_overflow():
     h = _header(f)
     h["frames"][0]["shape"] = [100000, 100000, 3]
     h["frames"][1]["shape"] = [100000, 100000]
-    e = _fails([f[0], msgpack.packb(h), *f[2:]], ImageTooLargeError, 10**10)
-    assert e.code == "too_large"
+    e = _fails([f[0], msgpack.packb(h), *f[2:]], ImageTooLargeError, (100000, 100000))
+    assert e.code == "too_large" and e.message.endswith("over the limit of 67.1 MP")
     big = 2**63 - 1  # prod overflows int64 many times over; must still be a clean error
     h["frames"][0]["shape"] = [big, big, 3]
     _fails([f[0], msgpack.packb(h), *f[2:]], ImageTooLargeError)
@@ -224,6 +224,38 @@ def test_header_errors():
     _fails(_with_header(f, frames={"a": 1}), ProtocolError)
     _fails([*encode_request(Request("ping", "p", TOKEN)), b"extra"], ProtocolError)
     _fails(encode_request(Request("cancel", "c", TOKEN)), InputError)
+
+
+@pytest.mark.parametrize("version", [True, 1.0, "1", [1], None])
+def test_version_must_be_the_integer_1(version):
+    """`True == 1` and `1.0 == 1` in Python; the protocol version is an integer all the same."""
+    e = _fails(_with_header(_refine_frames(), v=version), ProtocolError)
+    assert e.code == "bad_request" and "version" in e.message and e.request_id == "r1"
+
+
+@pytest.mark.parametrize("key", ["params", "op", "v", "token", "frames", "extra"])
+@pytest.mark.parametrize("depth", [17, 200, 1000])
+def test_deep_nesting_is_a_bad_request_with_the_id(key, depth):
+    """A header field nested ~1000 deep used to raise RecursionError while the error was worded."""
+    h = _header(_refine_frames())
+    h.pop(key, None)
+    frames = [b"", header_with_raw(h, key, nested(depth)), *_refine_frames()[2:]]
+    e = _fails(frames, ProtocolError)
+    assert e.code == "bad_request" and e.request_id == "r1" and "deep" in e.message
+    msgpack.packb(error_reply(e.request_id, e).header())
+
+
+def test_shallow_nesting_within_the_limit_is_fine():
+    h = _header(_refine_frames())
+    frames = [b"", header_with_raw(h, "extra", nested(15)), *_refine_frames()[2:]]  # 16 with the header
+    assert isinstance(decode_request(frames, token=TOKEN), RefineJob)
+
+
+def test_error_values_are_shown_bounded():
+    deep = msgpack.unpackb(nested(1000))
+    reply = error_reply("x", ProtocolError("bad", {"k": deep}))
+    assert len(reply.fields["value"]) <= 200
+    assert msgpack.packb(reply.header())
 
 
 def test_token():

@@ -33,6 +33,23 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
+def peak_rss_kib(pid: int) -> int:
+    """VmHWM (peak resident set) of ``pid`` in KiB (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmHWM")
+
+
+def reset_peak_rss(pid: int) -> bool:
+    """Reset ``pid``'s VmHWM to its current RSS (``5`` into /proc/PID/clear_refs, Linux ≥ 4.0)."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
 def sample_pair(rng: np.random.Generator, h: int = 96, w: int = 128, channels: int = 3, dtype=np.uint8):
     """A random image with a rectangle mask in the middle (uint8 0/255)."""
     if np.dtype(dtype).kind == "f":

@@ -13,8 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-from ..errors import DaemonUnavailableError, InputError, SeamRefineError
+from ..errors import DaemonUnavailableError, ImageTooLargeError, InputError, SeamRefineError
 from ..imaging.imagemath import COLORSPACES
+from ..runtime.limits import MAX_PIXELS, megapixels
 from ..runtime.params import RefineParams
 from .console import format_score, progress_bar
 from .imagefiles import IMAGE_EXTS, check_writable, load_image, load_mask, save_image
@@ -76,6 +77,24 @@ def _close(refiner) -> None:
         close()
 
 
+def refine_with(refiner, where: str, image, mask, params: RefineParams):
+    """``refiner.refine(image, mask, params)``; a daemon's ``too_large`` says what to do about it.
+
+    The CLI reads files up to the one pixel limit (runtime.limits.MAX_PIXELS), which is also the daemon's
+    default; a daemon started with a lower ``--max-pixels``/``--max-message-bytes`` refuses less."""
+    try:
+        return refiner.refine(image, mask, params)
+    except ImageTooLargeError as exc:
+        if where != "daemon":
+            raise
+        raise ImageTooLargeError(
+            f"{exc.message} (the running daemon's limit, see `seam-refine daemon status`); refine it in "
+            f"this process with --no-daemon (limit {megapixels(MAX_PIXELS)}), or restart the daemon "
+            "without a lower --max-pixels",
+            exc.value,
+        ) from None
+
+
 def _mode(args) -> str:
     return "daemon" if args.daemon else "local" if args.no_daemon else "auto"
 
@@ -91,7 +110,7 @@ def cmd_refine(args) -> int:
     refiner, where = open_refiner(_mode(args), args.model, args.cpu)
     try:
         t0 = time.perf_counter()
-        out, info = refiner.refine(image, mask, params)
+        out, info = refine_with(refiner, where, image, mask, params)
         save_image(args.output, out)
     finally:
         _close(refiner)
@@ -121,7 +140,7 @@ def cmd_batch(args) -> int:
     if not images:
         raise InputError(f"no images in {indir}", str(indir))
     params = _params(args)
-    refiner, _ = open_refiner(_mode(args), args.model, args.cpu)
+    refiner, where = open_refiner(_mode(args), args.model, args.cpu)
     failed = []
     try:
         for i, path in enumerate(images):
@@ -130,7 +149,7 @@ def cmd_batch(args) -> int:
             try:
                 if mpath is None:
                     raise InputError(f"no mask for {path.name} in {masks}", path.name)
-                out, _ = refiner.refine(load_image(path), load_mask(mpath), params)
+                out, _ = refine_with(refiner, where, load_image(path), load_mask(mpath), params)
                 save_image(outdir / (path.stem + ".png"), out)
             except (SeamRefineError, OSError) as exc:
                 if isinstance(exc, DaemonUnavailableError):

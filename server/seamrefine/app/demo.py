@@ -41,7 +41,7 @@ def start_daemon(
     """Start ``seam-refine serve`` with ``runtime_dir`` as its runtime (and log) dir; wait until its
     ``endpoint.json`` names its pid. Returns (process, endpoint info). stderr goes to ``daemon.err``."""
     runtime_dir = Path(runtime_dir)
-    runtime_dir.mkdir(parents=True, exist_ok=True)
+    runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # the daemon trusts only a private folder
     cmd = [
         sys.executable,
         "-m",

@@ -11,15 +11,16 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ImageTooLargeError, InputError
-from ..runtime.inference import DEFAULT_MAX_PIXELS
+from ..runtime.limits import MAX_PIXELS, megapixels
 
+CROP_HINT = "; crop or downscale it first"
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
 
 
 @contextmanager
 def _opened(path: Path, what: str):
     """The file opened and decoded by Pillow, after checking its size against our own pixel limit
-    (Pillow's decompression-bomb warning starts below it, at 89 MP)."""
+    (``runtime.limits.MAX_PIXELS``, below Pillow's decompression-bomb warning at 89 MP)."""
     from PIL import Image
 
     path = Path(path)
@@ -30,8 +31,9 @@ def _opened(path: Path, what: str):
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(path)
     except Image.DecompressionBombError:
-        limit = f"{DEFAULT_MAX_PIXELS / 1e6:g} MP"
-        raise ImageTooLargeError(f"{what} {path} is over the limit of {limit}", str(path)) from None
+        raise ImageTooLargeError(
+            f"{what} {path} is over the limit of {megapixels(MAX_PIXELS)}{CROP_HINT}", str(path)
+        ) from None
     except OSError as exc:
         raise InputError(f"cannot read {what} {path}: {exc}", str(path)) from None
     with image:
@@ -44,10 +46,10 @@ def _opened(path: Path, what: str):
 
 
 def _check_pixels(path: Path, what: str, width: int, height: int) -> None:
-    if width * height > DEFAULT_MAX_PIXELS:
+    if width * height > MAX_PIXELS:
         raise ImageTooLargeError(
             f"{what} {path} is {width}×{height} ({width * height / 1e6:.1f} MP), over the limit of "
-            f"{DEFAULT_MAX_PIXELS / 1e6:g} MP",
+            f"{megapixels(MAX_PIXELS)}{CROP_HINT}",
             [height, width],
         )
 

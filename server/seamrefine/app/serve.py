@@ -23,7 +23,7 @@ from ..errors import SeamRefineError
 from ..service import paths
 from ..service.daemon import Daemon, warm_up
 from ..service.paths import InstanceLock, sd_notify
-from ..service.protocol import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_PIXELS
+from ..service.protocol import DEFAULT_MAX_PIXELS
 
 log = logging.getLogger("seamrefine.daemon")
 
@@ -45,7 +45,19 @@ def one_malloc_arena() -> bool:
         return False
 
 
+class PrivateLogFile(logging.handlers.RotatingFileHandler):
+    """``daemon.log`` (and each file rotation starts) with mode 0600: only the user reads the log."""
+
+    def _open(self):
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if "a" in self.mode else os.O_TRUNC)
+        fd = os.open(self.baseFilename, flags, 0o600)
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o600)  # a log file from an older version may be 0644
+        return os.fdopen(fd, self.mode, encoding=self.encoding, errors=self.errors)
+
+
 def setup_logging(level: str = "INFO") -> Path | None:
+    """Log to stderr and to ``daemon.log`` in the (0700) log dir, mode 0600; the log file's path."""
     root = logging.getLogger("seamrefine")
     root.setLevel(level.upper())
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(process)d]: %(message)s")
@@ -54,7 +66,7 @@ def setup_logging(level: str = "INFO") -> Path | None:
     root.addHandler(stderr)
     try:
         path = paths.log_dir(create=True) / "daemon.log"
-        fh = logging.handlers.RotatingFileHandler(path, maxBytes=1 << 20, backupCount=3, encoding="utf-8")
+        fh = PrivateLogFile(path, maxBytes=1 << 20, backupCount=3, encoding="utf-8")
         fh.setFormatter(fmt)
         root.addHandler(fh)
         return path
@@ -69,8 +81,15 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--model", type=Path, default=None, help="model .onnx (default: the shipped model)")
     p.add_argument("--cpu", action="store_true", help="use the CPU even where CUDA is available")
     p.add_argument("--queue", type=int, default=4, help="requests that may wait (default 4); more get 'busy'")
-    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS)
-    p.add_argument("--max-message-bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES)
+    p.add_argument(
+        "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="largest image (default 8192×8192)"
+    )
+    p.add_argument(
+        "--max-message-bytes",
+        type=int,
+        default=None,
+        help="largest request (default: header + RGBA float32 image + float32 mask of --max-pixels)",
+    )
     p.add_argument("--runtime-dir", type=Path, default=None, help="override the runtime dir (endpoint.json)")
     p.add_argument("--no-ipc", action="store_true", help="do not bind an ipc:// endpoint")
     p.add_argument("--log-level", default="INFO")
@@ -84,10 +103,17 @@ def serve(args: argparse.Namespace) -> int:
     if args.runtime_dir:
         os.environ[paths.ENV_RUNTIME_DIR] = str(args.runtime_dir)
     log_path = setup_logging(args.log_level)
-    root = paths.runtime_dir(create=True)
+    try:
+        root = paths.runtime_dir(create=True)  # 0700 and ours, or refused
+    except (SeamRefineError, OSError) as exc:
+        print(f"seam-refine: cannot start: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        return 1
     lock = InstanceLock(paths.lock_path(root))
     if not lock.acquire():
-        other = paths.read_endpoint(root) or {}
+        try:
+            other = paths.read_endpoint(root) or {}
+        except SeamRefineError:
+            other = {}
         print(
             f"seam-refine: a daemon is already running for this user (pid {other.get('pid', '?')}, "
             f"{other.get('endpoint', 'endpoint unknown')}); not starting a second one",

@@ -27,16 +27,17 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..errors import ImageTooLargeError, InputError, SeamRefineError
+from ..errors import InputError, SeamRefineError
 from ..imaging import imagemath as im
 from . import harmonise
+from .limits import MAX_PIXELS, check_pixels
 from .params import RefineParams
 from .session import ModelSession
 from .tiling import STRIP_PIXELS, TileJob, float_mask, sample_jitter
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_PIXELS = 100_000_000
+DEFAULT_MAX_PIXELS = MAX_PIXELS  # the one limit (runtime/limits.py), kept under its old name
 
 
 def _check_callbacks(params, progress, cancel) -> None:
@@ -176,11 +177,7 @@ class Refiner:
 
     def _check_size(self, image) -> None:
         h, w = image.shape[:2] if isinstance(image, np.ndarray) and image.ndim == 3 else (0, 0)
-        if h * w > self.max_pixels:
-            raise ImageTooLargeError(
-                f"image is {w}×{h} ({h * w / 1e6:.1f} MP), over the limit of {self.max_pixels / 1e6:g} MP",
-                (h, w),
-            )
+        check_pixels(h, w, self.max_pixels)
 
     def _refine_colour(self, image, mask, params: RefineParams, progress, cancel) -> tuple[np.ndarray, dict]:
         m = _mask_source(mask, image.shape[:2])

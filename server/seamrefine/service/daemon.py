@@ -23,9 +23,8 @@ import zmq
 
 from .. import PROTOCOL_VERSION, __version__
 from ..errors import BusyError, CancelledError, ProtocolError, SeamRefineError
-from . import paths
+from . import intake, paths
 from .protocol import (
-    DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_MAX_PIXELS,
     RefineJob,
     Reply,
@@ -37,7 +36,6 @@ from .protocol import (
 
 log = logging.getLogger("seamrefine.daemon")
 INPROC = "inproc://seamrefine-replies"
-HARD_FRAME_SLACK = 64 << 20  # frames this much over max_message_bytes make libzmq drop the peer
 
 
 @dataclass
@@ -86,15 +84,16 @@ class Daemon:
         queue_size: int = 4,
         use_ipc: bool = True,
         max_pixels: int = DEFAULT_MAX_PIXELS,
-        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        max_message_bytes: int | None = None,
     ):
         self.refiner = refiner
         self.root = root
         self.port = port
         self.queue_size = max(1, queue_size)
         self.use_ipc = use_ipc
-        self.max_pixels = max_pixels
-        self.max_message_bytes = max_message_bytes
+        self.caps = intake.Caps.for_pixels(max_pixels, max_message_bytes)
+        self.max_pixels = self.caps.max_pixels
+        self.max_message_bytes = self.caps.max_message_bytes
         self.token = secrets.token_hex(16)
         self.model, self.provider = model_info(refiner)
         self._stop = threading.Event()
@@ -109,7 +108,7 @@ class Daemon:
     def bind(self) -> None:
         r = self._router = self._ctx.socket(zmq.ROUTER)
         r.setsockopt(zmq.LINGER, 0)
-        r.setsockopt(zmq.MAXMSGSIZE, self.max_message_bytes + HARD_FRAME_SLACK)
+        intake.configure(r, self.caps)  # ZMQ_MAXMSGSIZE: the per-frame cap, enforced inside libzmq
         r.setsockopt(zmq.ROUTER_MANDATORY, 1)  # unknown peer → EHOSTUNREACH (logged), not silence
         r.setsockopt(zmq.ROUTER_HANDOVER, 1)
         r.bind(f"tcp://127.0.0.1:{self.port or '*'}")
@@ -128,6 +127,7 @@ class Daemon:
         self._pull.bind(INPROC)
 
     def write_endpoint(self) -> Path:
+        """Publish ``endpoint.json`` in the runtime dir: atomically, mode 0600, from a fresh file."""
         info = {
             "endpoint": self.endpoint,
             "token": self.token,
@@ -139,7 +139,11 @@ class Daemon:
             info["ipc"] = self.ipc
         path = paths.endpoint_path(self.root)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        tmp.unlink(missing_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(tmp, flags, 0o600)  # a new file of ours: never a planted one or a link
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o600)  # whatever the umask
         with os.fdopen(fd, "w") as f:
             json.dump(info, f)
         os.replace(tmp, path)
@@ -162,11 +166,7 @@ class Daemon:
             "model": self.model,
             "provider": self.provider,
             "pid": os.getpid(),
-            "limits": {
-                "max_pixels": self.max_pixels,
-                "max_message_bytes": self.max_message_bytes,
-                "queue": self.queue_size,
-            },
+            "limits": {**self.caps.to_wire(), "queue": self.queue_size},
         }
 
     # ---- socket thread ------------------------------------------------------------------------
@@ -186,11 +186,10 @@ class Daemon:
                     self._forward_replies()
                 if self._router in events:
                     for _ in range(64):
-                        try:
-                            msg = self._router.recv_multipart(zmq.NOBLOCK, copy=False)
-                        except zmq.Again:
+                        msg = intake.receive(self._router, self.token, self.caps)
+                        if msg is None:
                             break
-                        self._handle(msg[0].bytes, msg[1:])
+                        self._handle(msg)
         finally:
             self._shutdown(worker)
 
@@ -230,10 +229,17 @@ class Daemon:
             except zmq.ZMQError as exc:
                 log.info("worker reply to a gone peer dropped: %s", exc)
 
-    def _handle(self, identity: bytes, frames: list) -> None:
+    def _handle(self, msg: intake.Incoming) -> None:
+        identity = msg.identity
         try:
+            if msg.error is not None:  # rejected while it was read: its data frames were never kept
+                raise msg.error
+            caps = self.caps
             req = decode_request(
-                frames, token=self.token, max_pixels=self.max_pixels, max_message_bytes=self.max_message_bytes
+                msg.frames,
+                token=self.token,
+                max_pixels=caps.max_pixels,
+                max_message_bytes=caps.max_message_bytes,
             )
         except SeamRefineError as exc:
             log.info("rejected request %r: %s (%s)", getattr(exc, "request_id", None), exc.code, exc.message)
@@ -241,7 +247,7 @@ class Daemon:
             return
         except Exception as exc:  # the decoder is total over SeamRefineError; this is a bug, keep serving
             log.exception("decoder failed")
-            self._send(identity, error_reply(None, exc))
+            self._send(identity, error_reply(msg.rid, exc))
             return
         if isinstance(req, RefineJob):
             self._submit(identity, req)

@@ -3,13 +3,15 @@
 A message is ``[b"", msgpack header, raw frame…]``: this module packs and unpacks the header
 (``decode_header``), describes and validates raw data frames (:class:`FrameDesc`, ``frame_descriptors``),
 views them as numpy arrays (``frame_array``) or buffers (``as_buffer``), swaps BGR(A) ↔ RGB(A)
-(``swap_order``), and reduces bad values to something small and msgpack-safe for error replies
-(``wire_safe``).
+(``swap_order``), reduces bad values to something small and msgpack-safe for error replies
+(``wire_safe``, ``shown``), and derives the byte caps on frames and messages from the pixel limit
+(``frame_cap``, ``message_cap``).
 """
 
 from __future__ import annotations
 
 import math
+import reprlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +22,33 @@ from ..errors import DTypeError, ProtocolError, ShapeError
 
 DTYPES = {n: np.dtype(n).newbyteorder("<") for n in ("uint8", "uint16", "float16", "float32")}
 MAX_HEADER_BYTES = 64 * 1024
+MAX_HEADER_DEPTH = 16  # maps and arrays inside each other; a refine header needs 4
+MAX_FRAMES = 4  # delimiter, header, image, mask
+IMAGE_BYTES_PER_PIXEL = 16  # RGBA float32: the largest image frame per pixel
+MASK_BYTES_PER_PIXEL = 4  # float32
+
+
+def frame_cap(max_pixels: int) -> int:
+    """The largest frame a request may hold: the image of ``max_pixels`` in RGBA float32 (or a header)."""
+    return max(MAX_HEADER_BYTES, max_pixels * IMAGE_BYTES_PER_PIXEL)
+
+
+def message_cap(max_pixels: int) -> int:
+    """The largest refine request: header, RGBA float32 image and float32 mask of ``max_pixels``."""
+    return MAX_HEADER_BYTES + max_pixels * (IMAGE_BYTES_PER_PIXEL + MASK_BYTES_PER_PIXEL)
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 3, 80, 80
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = 8
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` for a message, bounded in depth and length whatever ``value`` holds."""
+    try:
+        return _SHORT.repr(value)[:200]
+    except Exception:  # a repr that fails (or recurses) must not break the error path
+        return f"<{type(value).__name__}>"
 
 
 @dataclass(frozen=True)
@@ -91,7 +120,7 @@ def wire_safe(value: Any, depth: int = 0) -> Any:
         return [wire_safe(v, depth + 1) for v in list(value)[:16]]
     if isinstance(value, np.generic):
         return value.item()
-    return repr(value)[:200]
+    return shown(value)
 
 
 def decode_header(frames: list) -> dict:
@@ -114,6 +143,23 @@ def decode_header(frames: list) -> dict:
     if not isinstance(header, dict):
         raise ProtocolError(f"header must be a msgpack map, got {type(header).__name__}", wire_safe(header))
     return header
+
+
+def too_deep(obj: Any, limit: int = MAX_HEADER_DEPTH) -> bool:
+    """Whether maps and arrays nest more than ``limit`` levels deep in ``obj`` (iterative: no recursion)."""
+    stack = [(obj, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = [*item.keys(), *item.values()]
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def frame_descriptors(header: dict, n_data: int) -> list[FrameDesc]:

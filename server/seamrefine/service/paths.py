@@ -1,17 +1,29 @@
-"""Where the daemon keeps its runtime files (endpoint, lock, socket) and its logs.
+"""Where the daemon keeps its runtime files (endpoint, lock, socket) and its logs, and which of them
+are trusted.
 
-Runtime dir: ``$SEAM_REFINE_RUNTIME_DIR`` if set, else platformdirs'
-``user_runtime_dir("seam-refine", appauthor=False)``. Clients try :func:`candidate_runtime_dirs` in order
-(docs/protocol.md, "Discovery and authentication").
+Runtime dir (:func:`runtime_dir`; the plugins' stdlib client computes the same one):
+``$SEAM_REFINE_RUNTIME_DIR`` if set; on Linux/BSD ``$XDG_RUNTIME_DIR/seam-refine``, else
+``/run/user/<uid>/seam-refine`` where that runtime folder exists (``/var/run/user/<uid>`` on the
+BSDs), else (there is no runtime folder) ``<TMPDIR>/runtime-<uid>/seam-refine``; on macOS
+``~/Library/Caches/TemporaryItems/seam-refine``; on Windows ``%LOCALAPPDATA%\\Temp\\seam-refine``.
+One folder: nothing else is searched.
+
+Trust (POSIX): an ``endpoint.json`` is used only when the user owns it and its mode is 0600, in a
+folder the user owns with mode 0700 (and, for the ``/tmp`` fallback, ``runtime-<uid>`` likewise); any
+other is refused with :class:`~seamrefine.errors.UntrustedEndpointError`. The daemon creates its folders
+0700, tightens a folder of its own that nobody else can write to, and refuses to start in any other.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
-import warnings
+import tempfile
 from pathlib import Path
+
+from ..errors import UntrustedEndpointError
 
 APP = "seam-refine"
 ENV_RUNTIME_DIR = "SEAM_REFINE_RUNTIME_DIR"
@@ -19,44 +31,112 @@ ENV_LOG_DIR = "SEAM_REFINE_LOG_DIR"
 ENDPOINT_FILE = "endpoint.json"
 LOCK_FILE = "daemon.lock"
 IPC_NAME = "sock"
+MAX_ENDPOINT_BYTES = 64 * 1024
+CHECKED = os.name == "posix"  # owner and mode mean nothing on Windows (the folder is per user there)
 
 
-def _platform_runtime_dir() -> Path:
-    import platformdirs
-
-    with warnings.catch_warnings():
-        # platformdirs warns when XDG_RUNTIME_DIR is unset and falls back to /tmp/runtime-<uid>: fine here.
-        warnings.simplefilter("ignore")
-        return Path(platformdirs.user_runtime_dir(APP, appauthor=False))
+def _uid() -> int:
+    return os.getuid() if hasattr(os, "getuid") else 0
 
 
-def candidate_runtime_dirs() -> list[Path]:
-    """Runtime dirs a client should look in, most specific first (duplicates removed).
+def system_runtime_base(platform: str | None = None) -> Path:
+    """The system's per-user runtime folder (which may not exist): ``/run/user/<uid>``, BSD's variant."""
+    platform = sys.platform if platform is None else platform
+    root = "/var/run/user" if platform.startswith(("freebsd", "openbsd", "netbsd")) else "/run/user"
+    return Path(root) / str(_uid())
 
-    ``$SEAM_REFINE_RUNTIME_DIR``, when set, is the only candidate (as in docs/protocol.md and the
-    plugins' stdlib client), so a test daemon never finds the user's real one.
-    """
-    env = os.environ.get(ENV_RUNTIME_DIR)
-    if env:
-        return [Path(env)]
-    out: list[Path] = [_platform_runtime_dir()]
-    if sys.platform.startswith("linux") and hasattr(os, "getuid"):
-        uid = os.getuid()
-        xdg = os.environ.get("XDG_RUNTIME_DIR")
-        if xdg:
-            out.append(Path(xdg) / APP)
-        out += [Path(f"/run/user/{uid}") / APP, Path(f"/tmp/runtime-{uid}") / APP]
-    seen: set[str] = set()
-    return [p for p in out if not (str(p) in seen or seen.add(str(p)))]
+
+def tmp_runtime_base() -> Path:
+    """``<TMPDIR>/runtime-<uid>``: the runtime folder's stand-in where the system has none."""
+    return Path(os.environ.get("TMPDIR") or tempfile.gettempdir()) / f"runtime-{_uid()}"
+
+
+def default_runtime_dir(platform: str | None = None) -> Path:
+    """The runtime dir without ``$SEAM_REFINE_RUNTIME_DIR`` (module doc)."""
+    platform = sys.platform if platform is None else platform
+    if platform.startswith("win"):
+        local = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+        return Path(local) / "Temp" / APP
+    if platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "TemporaryItems" / APP
+    xdg = os.environ.get("XDG_RUNTIME_DIR", "").strip()
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg) / APP
+    base = system_runtime_base(platform)
+    return (base if base.is_dir() else tmp_runtime_base()) / APP
 
 
 def runtime_dir(create: bool = False) -> Path:
-    """The daemon's runtime dir; with ``create`` it is made (mode 0700) if missing."""
+    """The daemon's runtime dir; with ``create`` it is made private (:func:`make_private_dir`)."""
     env = os.environ.get(ENV_RUNTIME_DIR)
-    path = Path(env) if env else _platform_runtime_dir()
+    path = Path(env) if env else default_runtime_dir()
     if create:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if path.parent == tmp_runtime_base():
+            make_private_dir(path.parent)
+        make_private_dir(path)
     return path
+
+
+def folder_problem(path: Path, uid: int | None = None) -> str | None:
+    """Why ``path`` is no private folder of user ``uid`` (default: this user), or None."""
+    uid = _uid() if uid is None else uid
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        return f"{path} cannot be read ({exc.strerror})"
+    if not stat.S_ISDIR(st.st_mode):
+        return f"{path} is not a folder"
+    if CHECKED and st.st_uid != uid:
+        return f"the folder {path} belongs to uid {st.st_uid}, not to you (uid {uid})"
+    if CHECKED and st.st_mode & 0o077:
+        return f"the folder {path} has mode {st.st_mode & 0o777:04o}; it must be 0700"
+    return None
+
+
+def file_problem(path: Path, uid: int | None = None) -> str | None:
+    """Why ``path`` is no private regular file of user ``uid`` (default: this user), or None."""
+    uid = _uid() if uid is None else uid
+    try:
+        st = os.lstat(path)
+    except OSError as exc:
+        return f"{path} cannot be read ({exc.strerror})"
+    if not stat.S_ISREG(st.st_mode):
+        return f"{path} is not a regular file"
+    if CHECKED and st.st_uid != uid:
+        return f"{path} belongs to uid {st.st_uid}, not to you (uid {uid})"
+    if CHECKED and st.st_mode & 0o077:
+        return f"{path} has mode {st.st_mode & 0o777:04o}; it must be 0600"
+    return None
+
+
+def untrusted(problem: str, path: Path) -> UntrustedEndpointError:
+    """The error for an untrusted runtime folder or endpoint file, with what to do about it."""
+    return UntrustedEndpointError(
+        f"not using {path}: {problem}. Another user may have planted it; remove it (or fix its owner and "
+        "mode) and restart `seam-refine serve`",
+        str(path),
+    )
+
+
+def check_folder(root: Path, uid: int | None = None) -> None:
+    """Raise UntrustedEndpointError unless ``root`` (and, for the /tmp fallback, its parent) is private."""
+    for folder in ([root.parent] if root.parent == tmp_runtime_base() else []) + [root]:
+        problem = folder_problem(folder, uid)
+        if problem:
+            raise untrusted(problem, folder)
+
+
+def make_private_dir(path: Path) -> None:
+    """Create ``path`` with mode 0700, or tighten it to 0700 when it is ours and nobody else can write to
+    it; raise UntrustedEndpointError when it is someone else's or writable by others."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if CHECKED:
+        st = os.stat(path)
+        if st.st_uid == _uid() and st.st_mode & 0o077 and not st.st_mode & 0o022:
+            os.chmod(path, 0o700)
+    problem = folder_problem(path)
+    if problem:
+        raise untrusted(problem, path)
 
 
 def endpoint_path(root: Path | None = None) -> Path:
@@ -78,7 +158,8 @@ def ipc_endpoint(root: Path | None = None) -> str | None:
 
 
 def log_dir(create: bool = False) -> Path:
-    """``$SEAM_REFINE_LOG_DIR`` or platformdirs' ``user_log_dir("seam-refine", appauthor=False)``."""
+    """``$SEAM_REFINE_LOG_DIR`` or platformdirs' ``user_log_dir("seam-refine", appauthor=False)``; with
+    ``create`` it is made (mode 0700) or, when it is ours, set to 0700: the log names files and peers."""
     env = os.environ.get(ENV_LOG_DIR)
     if env:
         path = Path(env)
@@ -87,7 +168,9 @@ def log_dir(create: bool = False) -> Path:
 
         path = Path(platformdirs.user_log_dir(APP, appauthor=False))
     if create:
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if CHECKED and os.stat(path).st_uid == _uid():
+            os.chmod(path, 0o700)
     return path
 
 
@@ -104,28 +187,38 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     try:  # a killed child not yet reaped by its parent is a zombie: dead for our purposes
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat[stat.rindex(")") + 2] != "Z"
+        text = Path(f"/proc/{pid}/stat").read_text()
+        return text[text.rindex(")") + 2] != "Z"
     except (OSError, ValueError, IndexError):
         return True
 
 
 def read_endpoint(root: Path | None = None) -> dict | None:
-    """The first readable ``endpoint.json`` (in ``root`` or the candidate dirs) whose pid is alive."""
-    roots = [root] if root is not None else candidate_runtime_dirs()
-    for r in roots:
-        try:
-            info = json.loads((r / ENDPOINT_FILE).read_text())
-        except (OSError, ValueError):
-            continue
-        if (
-            isinstance(info, dict)
-            and isinstance(info.get("endpoint"), str)
-            and pid_alive(int(info.get("pid", 0)))
-        ):
-            info["_path"] = str(r / ENDPOINT_FILE)
-            return info
-    return None
+    """The ``endpoint.json`` of a live daemon in ``root`` (default: :func:`runtime_dir`), else None (no
+    folder, no file, unreadable, or its pid is dead: a stale file left by a killed daemon).
+
+    Raises UntrustedEndpointError when the folder, or a live daemon's file, is not private (module doc).
+    """
+    root = runtime_dir() if root is None else Path(root)
+    path = root / ENDPOINT_FILE
+    if not os.path.lexists(root):
+        return None
+    check_folder(root)
+    try:
+        with open(path, "rb") as f:
+            info = json.loads(f.read(MAX_ENDPOINT_BYTES + 1))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(info, dict) or not isinstance(info.get("endpoint"), str):
+        return None
+    pid = info.get("pid")
+    if type(pid) is not int or not pid_alive(pid):
+        return None
+    problem = file_problem(path)
+    if problem:
+        raise untrusted(problem, path)
+    info["_path"] = str(path)
+    return info
 
 
 class InstanceLock:

@@ -10,6 +10,7 @@ The frame-level codec (header, :class:`FrameDesc`, raw frames, ``swap_order``) l
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,17 +27,23 @@ from ..errors import (
     ShapeError,
 )
 from ..imaging import imagemath
+from ..runtime.limits import MAX_PIXELS, check_pixels
 from ..runtime.params import RefineParams
 from .frames import (
     DTYPES,
+    MAX_FRAMES,
+    MAX_HEADER_DEPTH,
     FrameDesc,
     as_buffer,
     decode_header,
     frame_array,
     frame_bytes,
     frame_descriptors,
+    message_cap,
     pack_header,
+    shown,
     swap_order,
+    too_deep,
     wire_safe,
 )
 
@@ -45,8 +52,8 @@ REPLY_TYPES = ("info", "pong", "progress", "result", "ok", "error")
 IMAGE_ORDERS = {"RGB": 3, "RGBA": 4, "BGR": 3, "BGRA": 4}
 MASK_DTYPES = ("uint8", "float32")
 MAX_ID_LEN = 64
-DEFAULT_MAX_PIXELS = 8192 * 8192
-DEFAULT_MAX_MESSAGE_BYTES = 1 << 30
+DEFAULT_MAX_PIXELS = MAX_PIXELS  # the one pixel limit (runtime/limits.py)
+DEFAULT_MAX_MESSAGE_BYTES = message_cap(MAX_PIXELS)  # header + RGBA float32 image + float32 mask
 
 
 @dataclass
@@ -106,9 +113,11 @@ class Reply:
     def decode(cls, frames: list) -> Reply:
         """Client side: parse a reply (frames as received by a DEALER, starting with b"")."""
         header = decode_header(frames)
+        if too_deep(header):
+            raise ProtocolError(f"reply header nests more than {MAX_HEADER_DEPTH} deep", peek_id(header))
         rtype = header.get("type")
         if rtype not in REPLY_TYPES:
-            raise ProtocolError(f"unknown reply type {rtype!r}", wire_safe(rtype))
+            raise ProtocolError(f"unknown reply type {shown(rtype)}", wire_safe(rtype))
         descs = frame_descriptors(header, len(frames) - 2)
         arrays = []
         for i, d in enumerate(descs):
@@ -166,6 +175,42 @@ def peek_id(header: dict) -> str | None:
     return rid if isinstance(rid, str) and 0 < len(rid) <= MAX_ID_LEN else None
 
 
+def read_header(frames: list, token: str | None = None) -> tuple[dict, str]:
+    """Check what the first two frames (delimiter, header) of a request say: (header, id).
+
+    Runs the checks that need no data frame, in order: header, id, depth, version, token, op. The
+    daemon runs them before it looks at any pixel frame. Raises SeamRefineError with ``request_id``.
+    """
+    rid = None
+    try:
+        header = decode_header(frames)
+        rid = peek_id(header)
+        if rid is None:
+            raise ProtocolError(
+                f"header.id must be a string of 1–{MAX_ID_LEN} chars", wire_safe(header.get("id"))
+            )
+        if too_deep(header):
+            raise ProtocolError(f"header nests maps and arrays more than {MAX_HEADER_DEPTH} deep", rid)
+        version = header.get("v")
+        if type(version) is not int or version != PROTOCOL_VERSION:  # not True, not 1.0
+            raise ProtocolError(
+                f"protocol version {shown(version)} is not supported (this daemon speaks the integer "
+                f"{PROTOCOL_VERSION})",
+                wire_safe(version),
+            )
+        if token is not None:
+            got = header.get("token")
+            if not isinstance(got, str) or not hmac.compare_digest(got.encode(), token.encode()):
+                raise AuthError("missing or wrong token (read it from endpoint.json)", None)
+        op = header.get("op")
+        if op not in OPS:
+            raise ProtocolError(f"unknown op {shown(op)}; expected one of {', '.join(OPS)}", wire_safe(op))
+        return header, rid
+    except SeamRefineError as exc:
+        exc.request_id = rid
+        raise
+
+
 def decode_request(
     frames: list,
     *,
@@ -175,39 +220,22 @@ def decode_request(
 ) -> Request | RefineJob:
     """Decode a request (frames after the routing identity, starting with b""), validating strictly.
 
-    ``token``: the expected token (None skips the check). Raises SeamRefineError with ``request_id``.
+    ``token``: the expected token (None skips the check). Checks run in the order of docs/protocol.md
+    (:func:`read_header`'s, then size, params, frames). Raises SeamRefineError with ``request_id``.
     """
-    rid = None
+    header, rid = read_header(frames, token)
     try:
         total = sum(len(frame_bytes(f)) for f in frames)
-        header = decode_header(frames)
-        rid = peek_id(header)
-        if rid is None:
-            raise ProtocolError(
-                f"header.id must be a string of 1–{MAX_ID_LEN} chars", wire_safe(header.get("id"))
-            )
-        if header.get("v") != PROTOCOL_VERSION:
-            raise ProtocolError(
-                f"protocol version {header.get('v')!r} is not supported (this daemon speaks "
-                f"{PROTOCOL_VERSION})",
-                wire_safe(header.get("v")),
-            )
-        if token is not None:
-            import hmac
-
-            got = header.get("token")
-            if not isinstance(got, str) or not hmac.compare_digest(got.encode(), token.encode()):
-                raise AuthError("missing or wrong token (read it from endpoint.json)", None)
-        op = header.get("op")
-        if op not in OPS:
-            raise ProtocolError(f"unknown op {op!r}; expected one of {', '.join(OPS)}", wire_safe(op))
         if total > max_message_bytes:
             raise ImageTooLargeError(
                 f"message is {total} bytes, more than the limit {max_message_bytes}", total
             )
+        if len(frames) > MAX_FRAMES:
+            raise ProtocolError(f"a message has at most {MAX_FRAMES} frames, got {len(frames)}", len(frames))
         params = header.get("params") or {}
         if not isinstance(params, dict):
             raise ProtocolError(f"params must be a map, got {type(params).__name__}", wire_safe(params))
+        op = header["op"]
         descs = frame_descriptors(header, len(frames) - 2)
         req = Request(op, rid, header.get("token") or "", params, descs)
         if op == "refine":
@@ -251,8 +279,7 @@ def _decode_refine(req: Request, frames: list, max_pixels: int) -> RefineJob:
     h, w = idesc.shape[:2]
     if h < 1 or w < 1:
         raise ShapeError(f"image must be at least 1×1, got {h}×{w}", [h, w])
-    if h * w > max_pixels:
-        raise ImageTooLargeError(f"image has {h * w} pixels, more than the limit {max_pixels}", h * w)
+    check_pixels(h, w, max_pixels)
     if mdesc.order != "Y":
         raise InputError(f"mask order must be 'Y', got {mdesc.order!r}", mdesc.order)
     if mdesc.dtype not in MASK_DTYPES:
