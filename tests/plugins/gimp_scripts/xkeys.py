@@ -16,7 +16,7 @@ import sys
 import time
 
 KEYSYMS = {"Return": 0xFF0D, "Escape": 0xFF1B, "Tab": 0xFF09, "space": 0x0020,
-           "ctrl": 0xFFE3, "shift": 0xFFE1}
+           "ctrl": 0xFFE3, "shift": 0xFFE1, "alt": 0xFFE9}
 
 
 def _pad(n):
