@@ -3,7 +3,8 @@
 Env: SR_OUT (output dir), SR_PNG (the bundled coffee composite), SR_MASK (its mask, raw 8-bit, SR_MASK_SIZE
 "w,h"), SR_RUNTIME (a running daemon's runtime dir), SR_NO_DAEMON (an empty runtime dir), SR_XKEYS (xkeys.py).
 
-1. The shortcut: what the action says, then a real Ctrl+Alt+R (XTEST key press) on the image window.
+1. The shortcut: what the action says, also after Settings ▸ Configure Krita… ▸ OK, then a real
+   Ctrl+Alt+R (XTEST key press) on the image window.
 2. The settings dialog, opened from its action and inspected while it runs; a screenshot.
 3. The daemon-down message in the real QMessageBox (not test mode), inspected; a screenshot.
 4. A real refine of the coffee picture with a soft selection; screenshots of the result, and of the new
@@ -13,6 +14,7 @@ Writes SR_OUT/ux.json and SR_OUT/*.png (Qt's grabWindow); the outer pytest check
 import json
 import os
 import subprocess
+import traceback
 
 import kharness
 import seam_refine.host as host
@@ -22,10 +24,10 @@ from krita import Krita, Selection
 
 try:
     from PyQt5.QtCore import QByteArray, QTimer
-    from PyQt5.QtWidgets import QApplication, QMessageBox
+    from PyQt5.QtWidgets import QAbstractItemView, QApplication, QMessageBox
 except ImportError:  # Krita 6
     from PyQt6.QtCore import QByteArray, QTimer
-    from PyQt6.QtWidgets import QApplication, QMessageBox
+    from PyQt6.QtWidgets import QAbstractItemView, QApplication, QMessageBox
 
 app = Krita.instance()
 OUT = os.environ["SR_OUT"]
@@ -58,10 +60,45 @@ def finished():
     return "paste_s" in host.LAST_RUN or ui.MESSAGES or host.LAST_RUN.get("cancelled")
 
 
+def configure_krita_ok():
+    """Settings ▸ Configure Krita…, then OK, as an artist does (it reapplies every action's shortcut
+    from Krita's action registry)."""
+    seen = {}
+
+    def accept():
+        dialog = QApplication.activeModalWidget()
+        if dialog is None:
+            QTimer.singleShot(200, accept)
+            return
+        seen["dialog"] = dialog.metaObject().className()
+        try:
+            for view in dialog.findChildren(QAbstractItemView):  # open the Keyboard Shortcuts page
+                model = view.model()
+                for row in range(model.rowCount() if model is not None else 0):
+                    index = model.index(row, 0)
+                    if "Keyboard Shortcuts" in str(index.data()):
+                        view.setCurrentIndex(index)
+                        seen["page"] = str(index.data())
+        except Exception:  # noqa: BLE001 - reported, not raised in a Qt slot
+            seen["error"] = traceback.format_exc()
+        QTimer.singleShot(800, dialog.accept)
+
+    QTimer.singleShot(500, accept)
+    app.action("options_configure").trigger()
+    yield from wait_until(lambda: bool(seen), 30)
+    yield from wait_until(lambda: QApplication.activeModalWidget() is None, 30)
+    yield 300
+    return seen
+
+
 def check_shortcut(doc):
     action = app.action(host.ACTION_ID)
-    summary["shortcut"] = {"action": action.shortcut().toString(),
-                           "all": [s.toString() for s in action.shortcuts()]}
+    default = action.property("defaultShortcuts")  # what Krita's registry holds: Keyboard Shortcuts' default
+    summary["shortcut"] = {"at_start": action.shortcut().toString(), "default_raw": repr(default),
+                           "default": [k.toString() for k in default] if isinstance(default, list) else None}
+    summary["shortcut"]["configure_dialog"] = yield from configure_krita_ok()
+    summary["shortcut"].update(action=action.shortcut().toString(),
+                               all=[s.toString() for s in action.shortcuts()])
     # a real key press (XTEST) on the image window; with nothing selected the plug-in says so
     ui.MESSAGES.clear()
     window = app.activeWindow().qwindow()
@@ -80,6 +117,14 @@ def check_settings_dialog():
 
     def inspect():
         dialog = QApplication.activeModalWidget()
+        try:
+            describe_settings(dialog)
+        except Exception:  # noqa: BLE001 - reported, not raised in a Qt slot
+            seen["error"] = traceback.format_exc()
+        finally:
+            dialog.reject()
+
+    def describe_settings(dialog):
         seen["type"] = type(dialog).__name__
         fm = dialog.endpoint.fontMetrics()
         seen.update(
@@ -92,7 +137,6 @@ def check_settings_dialog():
             texts={n: getattr(dialog, n).text() for n in ("strength", "samples", "band", "timeout")},
             description=dialog.description.text(), description_visible=dialog.description.isVisible(),
             shot=grab(dialog, "krita_settings"))
-        dialog.reject()
 
     QTimer.singleShot(700, inspect)
     app.action(host.SETTINGS_ACTION_ID).trigger()
@@ -106,20 +150,26 @@ def check_daemon_down_message(doc):
     os.environ["SEAM_REFINE_RUNTIME_DIR"] = os.environ["SR_NO_DAEMON"]
     os.environ["SEAM_REFINE_TEST_MODE"] = "0"  # show the dialog itself
 
+    waiting = [True]
+
     def inspect():
         box = QApplication.activeModalWidget()
         if not isinstance(box, QMessageBox):
-            QTimer.singleShot(100, inspect)
+            if waiting[0]:
+                QTimer.singleShot(100, inspect)
             return
-        seen.update(title=box.windowTitle(), text=box.text(), details=box.detailedText(),
-                    informative=box.informativeText(), size=[box.width(), box.height()],
-                    shot=grab(box, "krita_message"))
-        box.accept()
+        try:
+            seen.update(title=box.windowTitle(), text=box.text(), details=box.detailedText(),
+                        informative=box.informativeText(), size=[box.width(), box.height()],
+                        shot=grab(box, "krita_message"))
+        finally:
+            box.accept()
 
     QTimer.singleShot(300, inspect)
     host.LAST_RUN.clear()
     app.action(host.ACTION_ID).trigger()
     yield from wait_until(lambda: bool(seen), 30)
+    waiting[0] = False
     os.environ["SEAM_REFINE_TEST_MODE"] = "1"
     os.environ["SEAM_REFINE_RUNTIME_DIR"] = os.environ["SR_RUNTIME"]
     summary["message"] = seen
@@ -145,6 +195,23 @@ def refine_and_capture(doc):
     source.setVisible(True)
 
 
+def guarded(name, steps):
+    """Run one check; a failure is recorded (SR_OUT/ux.json "failed") and the next check still runs."""
+    stage(name)
+    try:
+        yield from steps
+    except Exception:  # noqa: BLE001 - each check reports on its own
+        summary.setdefault("failed", {})[name] = traceback.format_exc()
+        print(summary["failed"][name], flush=True)
+    if kharness._driver._hook_errors:  # an exception in a Qt slot (the plug-in's, or an inspection)
+        summary.setdefault("failed", {})[name + " (Qt slot)"] = repr(kharness._driver._hook_errors)
+        del kharness._driver._hook_errors[:]
+        for widget in QApplication.topLevelWidgets():  # a dialog a failed check left open
+            if widget.isModal() and widget.isVisible():
+                widget.close()
+        yield 300
+
+
 def main():
     for key, value in host.DEFAULTS.items():  # a clean slate, whatever an earlier run left in the profile
         app.writeSetting(host.SETTINGS_GROUP, key, str(value))
@@ -154,16 +221,12 @@ def main():
     yield 500
     doc.setActiveNode(doc.topLevelNodes()[0])
     yield 200
-    stage("shortcut")
-    yield from check_shortcut(doc)
-    stage("settings")
-    yield from check_settings_dialog()
+    yield from guarded("shortcut", check_shortcut(doc))
+    yield from guarded("settings", check_settings_dialog())
     select_mask(doc)
     yield 200
-    stage("message")
-    yield from check_daemon_down_message(doc)
-    stage("refine")
-    yield from refine_and_capture(doc)
+    yield from guarded("message", check_daemon_down_message(doc))
+    yield from guarded("refine", refine_and_capture(doc))
     doc.setModified(False)
     doc.close()
     with open(os.path.join(OUT, "ux.json"), "w") as f:
