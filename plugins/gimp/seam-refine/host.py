@@ -132,12 +132,13 @@ def insert_result(image: Gimp.Image, drawable: Gimp.Drawable, box: Box, fmt, pat
     )
     # the patch's colours are sRGB-curve values blended by its alpha: composite in that space too
     layer.set_composite_space(Gimp.LayerColorSpace.RGB_PERCEPTUAL)
+    # before the layer is in the image, so that attaching it is no (un-undoable) step of its own
+    source = str(drawable.get_tattoo()).encode()
+    layer.attach_parasite(Gimp.Parasite.new(SOURCE_PARASITE, Gimp.PARASITE_PERSISTENT, list(source)))
     image.undo_group_start()
     try:
         image.insert_layer(layer, drawable.get_parent(), image.get_item_position(drawable))
         layer.set_offsets(off_x + box.x, off_y + box.y)
-        source = str(drawable.get_tattoo()).encode()
-        layer.attach_parasite(Gimp.Parasite.new(SOURCE_PARASITE, Gimp.PARASITE_PERSISTENT, list(source)))
         buffer = layer.get_buffer()
         buffer.set(Gegl.Rectangle.new(0, 0, box.width, box.height), fmt.babl, patch)
         buffer.flush()
@@ -244,6 +245,9 @@ def _show_message(text: str, details: str) -> None:
         expander.add(label)
         dialog.get_message_area().pack_end(expander, False, False, 0)
         expander.show_all()
+    dialog.set_default_response(Gtk.ResponseType.OK)  # Return closes it, also with Details open
+    ok = dialog.get_widget_for_response(Gtk.ResponseType.OK)
+    dialog.connect("show", lambda w: ok.grab_focus())
     GimpUi.window_set_transient(dialog)
     _dump_when_shown(dialog, "message-dialog")
     try:

@@ -7,6 +7,7 @@ and write test pictures.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import struct
@@ -25,6 +26,7 @@ HOSTS_CACHE = Path(os.environ.get("HOSTS_CACHE", "/var/cache/plugin-hosts"))
 SCRIPT = REPO / "tests" / "plugins" / "gimp_scripts" / "refine_cases.py"
 # the selection most cases refine (an ellipse on the 256×192 test photo), feathered by 12 px
 SEL_U16 = {"kind": "ellipse", "x": 100, "y": 70, "w": 50, "h": 40, "feather": 12}
+GUI_SCRIPTS = REPO / "tests" / "plugins" / "gimp_scripts"
 PLUGIN_TIMEOUT = 8  # s, through $SEAM_REFINE_PLUGIN_TIMEOUT: long for these crops, short for the hung daemon
 PLUGIN_SRC = REPO / "plugins" / "gimp" / "seam-refine"
 CLIENT_SRC = REPO / "plugins" / "common" / "seamrefine_client.py"
@@ -92,6 +94,28 @@ def install_plugin_folder(dest: Path) -> Path:
     assert os.access(found[0], os.X_OK), "seam-refine.py must be executable"
     assert (folder / "seamrefine_client.py").read_bytes() == CLIENT_SRC.read_bytes()
     return folder
+
+
+def run_gui(root, plugin, script, spec, env, on_file=None, timeout=600):
+    """gui_driver.py in the chroot; ``on_file`` maps a handshake file name in out_dir to a callback."""
+    argv = [str(HOSTS), "shell", "python3", str(GUI_SCRIPTS / "gui_driver.py"), str(root), str(plugin),
+            str(script), str(root / "spec.json")]
+    (root / "spec.json").write_text(json.dumps(spec))
+    out = root / "out"
+    done = set()
+    with open(root / "driver.log", "w") as log:
+        proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        end = time.monotonic() + timeout
+        while proc.poll() is None and time.monotonic() < end:
+            for name, callback in (on_file or {}).items():
+                if name not in done and (out / name).exists():
+                    callback()
+                    done.add(name)
+            time.sleep(0.1)
+        if proc.poll() is None:
+            proc.kill()
+        rc = proc.wait()
+    return rc, (root / "driver.log").read_text(errors="replace")
 
 
 def ensure_gimp() -> None:
