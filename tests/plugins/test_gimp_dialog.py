@@ -67,6 +67,10 @@ def dialog_run(tmp_path_factory):
     return json.loads((out / "dialog.json").read_text()), log, dumps, root
 
 
+def test_every_gui_step_was_done(dialog_run):
+    assert "gui_driver: " in dialog_run[1] and '-> {"error"' not in dialog_run[1]
+
+
 def test_ok_in_the_dialog_refines(dialog_run):
     res = dialog_run[0]["ok"]
     assert res["status"] == "success", res["message"]

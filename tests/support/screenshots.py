@@ -49,7 +49,7 @@ def content_box(rgb: np.ndarray, background=(0, 0, 0)) -> tuple[int, int, int, i
     return int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)
 
 
-def check_plausible(rgb: np.ndarray, min_size=(200, 120)) -> None:
+def check_plausible(rgb: np.ndarray, min_size=(200, 60)) -> None:
     """A screenshot of a window: big enough, and not one flat colour (a blank or failed grab)."""
     h, w = rgb.shape[:2]
     assert w >= min_size[0] and h >= min_size[1], f"screenshot is only {w}×{h}"
@@ -59,13 +59,17 @@ def check_plausible(rgb: np.ndarray, min_size=(200, 120)) -> None:
 
 
 def save(rgb: np.ndarray, name: str, tmp_dir: Path, max_width: int = 960) -> Path:
-    """Write ``rgb`` as ``tmp_dir/name`` (PNG, shrunk to ``max_width`` and to a 256-colour palette so it
-    stays under 300 KB); with SEAMREFINE_UPDATE_SCREENSHOTS=1 also to ``docs/name``. Returns the file."""
+    """Write ``rgb`` as ``tmp_dir/name`` (PNG, at most ``max_width`` wide, true colour or, where that is
+    over 300 KB, a dithered 256-colour palette); with SEAMREFINE_UPDATE_SCREENSHOTS=1 also to
+    ``docs/name``. Returns the file."""
     image = Image.fromarray(np.ascontiguousarray(rgb[..., :3]), "RGB")
     if image.width > max_width:
         image = image.resize((max_width, round(image.height * max_width / image.width)), Image.LANCZOS)
     out = Path(tmp_dir) / name
-    image.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(out, optimize=True)
+    image.save(out, optimize=True)
+    if out.stat().st_size >= MAX_BYTES:
+        image.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.FLOYDSTEINBERG).save(
+            out, optimize=True)
     assert out.stat().st_size < MAX_BYTES, f"{name}: {out.stat().st_size} bytes"
     if os.environ.get(UPDATE_ENV) == "1":
         DOCS.mkdir(exist_ok=True)
