@@ -291,6 +291,7 @@ class SeamRefine(Gimp.PlugIn):
         return proc
 
     def run(self, procedure, run_mode, image, drawables, config, run_data):
+        """One run: the dialog (interactive), then refine_drawable; failures as _failed describes."""
         if len(drawables) != 1:
             return _failed(procedure, run_mode, PluginError(policy.ONE_LAYER))
         if run_mode == Gimp.RunMode.INTERACTIVE and not _show_dialog(procedure, config):

@@ -104,6 +104,7 @@ class SeamRefineExtension(Extension):
         pass
 
     def createActions(self, window):
+        """Tools ▸ Scripts ▸ Seam Refine and its settings; the shortcut comes from seam_refine.action."""
         action = window.createAction(ACTION_ID, "Seam Refine", "tools/scripts")
         action.triggered.connect(self.run)
         settings = window.createAction(SETTINGS_ACTION_ID, "Seam Refine Settings…", "tools/scripts")
@@ -115,11 +116,13 @@ class SeamRefineExtension(Extension):
         return window.qwindow() if window is not None else None
 
     def edit_settings(self):
+        """Tools ▸ Scripts ▸ Seam Refine Settings…: the dialog, stored when accepted."""
         dialog = ui.SettingsDialog(read_settings(), self._parent())
         if ui.exec_dialog(dialog):
             write_settings(dialog.values())
 
     def run(self):
+        """The action: gather on the GUI thread, refine on a worker, add the patch layer (or say why not)."""
         if self.request is not None:
             ui.show_message("Seam Refine is already working on a selection.", "info", self._parent())
             return

@@ -96,6 +96,7 @@ class SecondsBox(QtWidgets.QDoubleSpinBox):
     """A duration in seconds, shown as an artist writes it: "600 s", "1.5 s" (not "600.00")."""
 
     def textFromValue(self, value):
+        """The value as text: 600 → "600", 1.5 → "1.5" (the suffix " s" is added by Qt)."""
         return f"{value:g}"
 
 

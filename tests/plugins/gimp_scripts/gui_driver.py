@@ -186,6 +186,7 @@ def start_gimp(work, home, script, spec, attempts=3):
 
 
 def main(argv):
+    """Set up the profile, start Xvfb and GIMP, do the steps the script asks for; GIMP's exit status."""
     work, plugin, script, spec = argv
     with open(spec) as f:
         out = json.load(f)["out_dir"]

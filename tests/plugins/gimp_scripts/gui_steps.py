@@ -25,6 +25,7 @@ class Steps:
 
     @staticmethod
     def answer(path, timeout=90.0):
+        """The driver's answer to step ``path`` (without extension), or an error after ``timeout``."""
         end = time.monotonic() + timeout
         while not os.path.exists(path + ".done"):
             if time.monotonic() > end:
