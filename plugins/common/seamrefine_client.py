@@ -603,13 +603,20 @@ def _raise_reply_error(header):
     raise cls(code, message, header.get("value"))
 
 
-def refine_params(strength=1.0, samples=1, band=None, colorspace="srgb"):
+def new_request_id(counter=0):
+    """A request id no other request shares (process id, a counter, random hex)."""
+    return f"{os.getpid()}-{counter}-{os.urandom(4).hex()}"
+
+
+def refine_params(strength=1.0, samples=1, band=None, colorspace="srgb", output="image"):
     """The ``params`` map of a refine request, as ``seamrefine.runtime.params.RefineParams.to_wire``
     writes it (the daemon checks the values; tests/plugins keeps the two identical)."""
     params = {"strength": float(strength), "samples": int(samples),
               "band": None if band is None else int(band)}
     if colorspace != "srgb":  # absent means sRGB, which every daemon version accepts
         params["colorspace"] = colorspace
+    if output != "image":  # likewise: absent means the refined image
+        params["output"] = output
     return params
 
 
@@ -640,14 +647,16 @@ class Client:
 
     def refine(self, image, width, height, channels, dtype, order, mask, mask_dtype="uint8",
                strength=1.0, samples=1, band=None, progress=None, cancel=None, timeout=None,
-               colorspace="srgb"):
+               colorspace="srgb", output="image", request_id=None):
         """Refine the seam of ``mask`` in ``image``; returns (pixels bytes, result header).
 
         ``image`` is H×W×channels of ``dtype`` in ``order`` (RGB/RGBA/BGR/BGRA), ``mask`` H×W of
         ``mask_dtype`` (uint8 0–255 or float32 0–1). ``colorspace`` says how the image values are
         encoded: "srgb" (default) or "linear" (linear-light, e.g. a float layer with a g10 profile).
+        ``output="patch"`` asks for the layer to put over the image instead (docs/protocol.md).
         ``progress(done, total)`` is called for each progress reply; ``cancel`` (threading.Event or
-        callable → bool) sends the cancel op. The daemon checks the parameters (bad_input).
+        callable → bool) sends the cancel op. ``request_id`` (see ``new_request_id``) lets another
+        process cancel the request (``cancel_request``). The daemon checks the parameters (bad_input).
         """
         width, height, channels = int(width), int(height), int(channels)
         for name, data, shape, dt in (("image", image, (height, width, channels), dtype),
@@ -662,15 +671,20 @@ class Client:
                                   f"{expected} for shape {list(shape)} {dt}")
         frames_desc = [{"name": "image", "shape": [height, width, channels], "dtype": dtype, "order": order},
                        {"name": "mask", "shape": [height, width], "dtype": mask_dtype, "order": "Y"}]
-        params = refine_params(strength, samples, band, colorspace)
+        params = refine_params(strength, samples, band, colorspace, output)
         frames, header = self._call("refine", params, (image, mask), "result", frames_desc,
-                                    progress, cancel, timeout, reply_bytes=memoryview(image).nbytes)
+                                    progress, cancel, timeout, request_id,
+                                    reply_bytes=memoryview(image).nbytes)
         if not frames:
             raise ClientError("protocol", "The daemon's result has no image frame")
         if len(frames[0]) != memoryview(image).nbytes:
             raise ClientError("protocol", f"The daemon's result has {len(frames[0])} bytes, "
                               f"expected {memoryview(image).nbytes}")
         return bytes(frames[0]), header
+
+    def cancel_request(self, target):
+        """Ask the daemon to cancel request ``target``, sent from any connection; returns the reply."""
+        return self._call("cancel", {"target": str(target)}, (), "ok")[1]
 
     def close(self):
         if self._conn is not None:
@@ -711,11 +725,11 @@ class Client:
         return token
 
     def _call(self, op, params, data, want, frames_desc=None, progress=None, cancel=None, timeout=None,
-              reply_bytes=0):
+              rid=None, reply_bytes=0):
         with self._lock:
             deadline = time.monotonic() + (self.timeout if timeout is None else float(timeout))
             self._counter += 1
-            rid = f"{os.getpid()}-{self._counter}-{os.urandom(4).hex()}"
+            rid = rid or new_request_id(self._counter)
             lost = None
             for attempt in (0, 1):
                 replied = [False]

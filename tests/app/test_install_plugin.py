@@ -60,6 +60,11 @@ def test_install_krita_into_home(tmp_path, monkeypatch, capsys):
     for name in SHARED:
         assert (dest / "seam_refine" / name).read_bytes() == (COMMON / name).read_bytes()
     assert "Python Plugin Manager" in capsys.readouterr().out
+    # the default shortcut: Krita reads it from the actions folder beside pykrita
+    action = tmp_path / ".local/share/krita/actions/seam_refine.action"
+    assert action.read_bytes() == (REPO / "plugins/krita/seam_refine.action").read_bytes()
+    assert "<shortcut>Ctrl+Alt+R</shortcut>" in action.read_text()
+    assert "<Action name=\"seam_refine_run\">" in action.read_text()
 
 
 def test_install_gimp_with_exec_bit(tmp_path):
@@ -86,6 +91,7 @@ def test_krita_zip_layout(tmp_path):
     with zipfile.ZipFile(tmp_path / "seam_refine.zip") as zf:
         names = set(zf.namelist())
         assert "seam_refine.desktop" in names and "seam_refine/__init__.py" in names
+        assert "seam_refine.action" in names  # Krita's importer puts it in the actions folder
         for name in SHARED:
             assert zf.read(f"seam_refine/{name}") == (COMMON / name).read_bytes()
         assert not any("__pycache__" in n for n in names)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -56,7 +57,7 @@ def krita_run(script: Path, *, plugin_dir: Path, binds: list[Path], mode: str = 
               **env) -> subprocess.CompletedProcess:
     """Run ``script`` inside real Krita with the plugins in ``plugin_dir``; returns the finished process."""
     full_env = _hosts_env(KRITA_PLUGIN_DIRS=plugin_dir, HOSTS_BIND=":".join(str(b) for b in binds),
-                          HOSTS_KRITA=mode, HOSTS_TIMEOUT=timeout, SEAM_REFINE_TEST_MODE=1, **env)
+                          HOSTS_KRITA=mode, HOSTS_TIMEOUT=timeout, **{"SEAM_REFINE_TEST_MODE": 1, **env})
     for attempt in range(3):
         proc = subprocess.run(["bash", str(HOSTS_SH), "krita-run", str(script)], env=full_env, cwd=REPO,
                               capture_output=True, text=True, timeout=timeout + 60)
@@ -67,6 +68,25 @@ def krita_run(script: Path, *, plugin_dir: Path, binds: list[Path], mode: str = 
               file=sys.stderr)
         time.sleep(1 + attempt)
     return proc
+
+
+@contextlib.contextmanager
+def profile_actions(action_file: Path, mode: str = "chroot"):
+    """Put an installed ``.action`` file where the test Krita profile reads actions, for one run.
+
+    hosts.sh copies plug-ins into the profile's ``pykrita`` folder only; Krita reads default shortcuts
+    from the ``actions`` folder beside it, where ``seam-refine install-plugin krita`` (and Krita's own
+    plug-in importer) put the file. Any copy an earlier run left there is replaced, then removed.
+    """
+    home = (Path(HOSTS_CACHE) / "trixie-rootfs" / "var/tmp/hosts/krita-home" if mode == "chroot"
+            else Path(HOSTS_CACHE) / "krita-home-host")
+    target = home / ".local" / "share" / "krita" / "actions" / action_file.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(action_file.read_bytes())
+    try:
+        yield target
+    finally:
+        target.unlink(missing_ok=True)
 
 
 def make_png(path: Path) -> np.ndarray:

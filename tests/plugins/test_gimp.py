@@ -1,10 +1,12 @@
-"""The GIMP 3 plug-in in real GIMP 3.0 (../shared/hosts/hosts.sh gimp-run) against a real daemon.
+"""The GIMP 3 plug-in in real GIMP 3.0 (../shared/hosts/hosts.sh gimp-run) against a real daemon: pixels.
 
-One GIMP run (tests/plugins/gimp_scripts/refine_cases.py) drives the plug-in through the PDB and dumps what it
-saw. The images are: 8-bit with layer offsets, 16-bit, float linear, 16-bit linear, grayscale, Adobe RGB
-with out-of-sRGB colours, a layer inside a group, and a large crop. The error situations are: no
-selection, a selection off the layer, a layer mask, a crashed daemon and a stopped daemon. The tests
-below judge the dumps against the real daemon's own answer for the same crop and mask.
+One GIMP run (the session fixture ``gimp_run`` in conftest.py runs tests/plugins/gimp_scripts/
+refine_cases.py) drives the plug-in through the PDB and dumps what it saw. The images are: 8-bit with
+layer offsets, 16-bit, 8-bit with alpha (transparent and half-transparent stripes), float linear,
+16-bit linear, grayscale, Adobe RGB with out-of-sRGB colours, a layer inside a group, and a large
+crop. The tests below judge the dumps against the real daemon's own answers for the same crop and mask:
+the new layer is its *patch*, and GIMP's own composite of that layer over the source (merge down) is
+its refined image. test_gimp_runs.py checks layers, messages and Filters ▸ Repeat.
 
 Needs root, Linux and ../shared/hosts (skipped otherwise). If GIMP is not set up yet,
 ``hosts.sh setup gimp`` runs first; only a setup that cannot download skips.
@@ -12,65 +14,12 @@ Needs root, Linux and ../shared/hosts (skipped otherwise). If GIMP is not set up
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from .gimp_scripts.host_harness import (
-    HOSTS,
-    HOSTS_CACHE,
-    REPO,
-    SCRIPT,
-    SEL_U16,
-    ensure_gimp,
-    install_plugin_folder,
-    load_client,
-    make_photo,
-    model_for_tests,
-    start_daemon,
-    write_png8,
-    write_png16,
-)
-
-PLUGIN_TIMEOUT = 8  # s, through $SEAM_REFINE_PLUGIN_TIMEOUT: long for these crops, short for the hung daemon
-
 pytestmark = [pytest.mark.hosts, pytest.mark.slow]
-
-SEL_U8 = {"kind": "ellipse", "x": 24 + 110, "y": 16 + 80, "w": 44, "h": 34, "feather": 10}
-SEL_FLOAT = {"kind": "rectangle", "x": 30, "y": 20, "w": 60, "h": 50, "feather": 8}
-# crop of ~780×650 px: past the daemon's 400k-pixel seam-score downsampling threshold
-SEL_LARGE = {"kind": "ellipse", "x": 250, "y": 200, "w": 500, "h": 350, "feather": 20}
-
-
-def _cases(d: Path) -> list[dict]:
-    png8, png16, large = str(d / "photo8.png"), str(d / "photo16.png"), str(d / "large8.png")
-    return [
-        {"name": "u8_offset", "png": png8, "canvas_pad": [24, 16, 8, 8], "select": SEL_U8,
-         "strength": 0.8, "samples": 2},
-        {"name": "u16", "png": png16, "select": SEL_U16, "strength": 1.0, "samples": 1},
-        {"name": "float_linear", "png": png16, "precision": "float-linear", "select": SEL_FLOAT,
-         "strength": 0.6, "samples": 1},
-        {"name": "gray_u8", "png": png8, "gray": True, "select": SEL_U16, "strength": 1.0},
-        {"name": "in_group", "png": png8, "in_group": True, "select": SEL_U16, "strength": 1.0},
-        {"name": "u16_linear", "png": png16, "precision": "u16-linear", "select": SEL_U16, "strength": 1.0},
-        {"name": "adobe_u8", "png": png8, "adobe_rgb": True, "select": SEL_U16, "strength": 1.0},
-        {"name": "large_u8", "png": large, "select": SEL_LARGE, "strength": 1.0},
-        {"name": "no_selection", "png": png8, "select": None},
-        {"name": "layer_mask", "png": png8, "target": "mask", "select": SEL_U16},
-        {"name": "all_selected", "png": png8,
-         "select": {"kind": "rectangle", "x": 0, "y": 0, "w": 256, "h": 192, "feather": 0}},
-        {"name": "outside_layer", "png": png8, "canvas_pad": [40, 0, 0, 0],
-         "select": {"kind": "rectangle", "x": 2, "y": 2, "w": 30, "h": 30, "feather": 0}},
-        {"name": "daemon_paused", "png": png8, "select": SEL_U16, "stop_daemon": True},
-        {"name": "daemon_killed", "png": png8, "select": SEL_U16, "stop_daemon": True},
-        {"name": "daemon_gone", "png": png8, "select": SEL_U16, "stop_daemon": True},
-    ]
 
 
 def _succeeded(res: dict) -> dict:
@@ -82,94 +31,6 @@ def _read(out: Path, res: dict, key: str, dtype: str, channels: int) -> np.ndarr
     w, h = res["new"]["size"]
     data = np.frombuffer((out / res["files"][key]).read_bytes(), dtype)
     return data.reshape((h, w, channels) if channels > 1 else (h, w))
-
-
-def _expected(client_mod, runtime: Path, out: Path, results: list[dict]) -> dict:
-    """Ask the daemon, from outside GIMP, for the answer to each dumped crop + mask."""
-    answers = {}
-    info = json.loads((runtime / "endpoint.json").read_text())
-    with client_mod.Client(endpoint=info["endpoint"], token=info["token"], timeout=120) as client:
-        for res in results:
-            if "files" not in res:
-                continue
-            case = res["case"]
-            w, h = res["new"]["size"]
-            crop = (out / res["files"]["crop"]).read_bytes()
-            mask = (out / res["files"]["mask"]).read_bytes()
-            pixels, header = client.refine(crop, w, h, 4, res["dtype"], "RGBA", mask, mask_dtype="uint8",
-                                           strength=case.get("strength", 1.0), samples=case.get("samples", 1))
-            answers[res["name"]] = np.frombuffer(pixels, res["dtype"]).reshape(h, w, 4)
-    return answers
-
-
-@pytest.fixture(scope="module")
-def gimp_run(tmp_path_factory):
-    """Run all cases in one real GIMP; yields (results by name, out dir, daemon answers, GIMP output, s)."""
-    ensure_gimp()
-    root = tmp_path_factory.mktemp("gimp")
-    out, runtime, logs = root / "out", root / "runtime", root / "logs"
-    for d in (out, runtime, logs):
-        d.mkdir()
-    photo = make_photo(np.random.default_rng(7), 192, 256)
-    write_png8(root / "photo8.png", photo)
-    write_png16(root / "photo16.png", photo)
-    write_png8(root / "large8.png", make_photo(np.random.default_rng(8), 750, 1000))
-    plugin = install_plugin_folder(root / "plug-ins")
-    client_mod = load_client(plugin)
-    cases = _cases(root)
-    spec = {"out_dir": str(out), "plugin_dir": str(plugin), "cases": cases}
-    (root / "spec.json").write_text(json.dumps(spec))
-    daemon = start_daemon(model_for_tests(root), runtime, logs)
-    env = dict(os.environ, HOSTS_CACHE=str(HOSTS_CACHE), GIMP_PLUGIN_DIRS=str(plugin), HOSTS_BIND=str(root),
-               SEAM_REFINE_RUNTIME_DIR=str(runtime), SEAM_REFINE_PLUGIN_TIMEOUT=str(PLUGIN_TIMEOUT))
-    answers: dict = {}
-    t0 = time.monotonic()
-    gimp_log = root / "gimp.log"
-    with open(gimp_log, "w") as sink:
-        gimp = subprocess.Popen([str(HOSTS), "gimp-run", str(SCRIPT), str(root / "spec.json")], cwd=REPO,
-                                env=env, stdout=sink, stderr=subprocess.STDOUT)
-    try:
-        handled = set()
-        while gimp.poll() is None:
-            for case in cases:
-                name = case["name"]
-                if name in handled or not (out / f"{name}.stop").exists():
-                    continue
-                if name == "daemon_paused":
-                    daemon.send_signal(signal.SIGSTOP)  # hung: accepts connections, never answers
-                elif name == "daemon_killed":
-                    daemon.send_signal(signal.SIGCONT)
-                    done = json.loads((out / "results.json").read_text())
-                    for res in done:
-                        res["case"] = next(c for c in cases if c["name"] == res["name"])
-                    t_ask = time.monotonic()
-                    answers = _expected(client_mod, runtime, out, done)
-                    print(f"daemon answers for {len(answers)} crops: {time.monotonic() - t_ask:.2f} s")
-                    daemon.send_signal(signal.SIGKILL)  # a crash: endpoint.json stays behind
-                    daemon.wait(30)
-                    assert (runtime / "endpoint.json").is_file()
-                else:
-                    (runtime / "endpoint.json").unlink()
-                (out / f"{name}.stopped").touch()
-                handled.add(name)
-            time.sleep(0.05)
-    finally:
-        if gimp.poll() is None:
-            gimp.kill()
-        if daemon.poll() is None:
-            daemon.send_signal(signal.SIGCONT)
-            daemon.terminate()
-            daemon.wait(30)
-    elapsed = time.monotonic() - t0
-    log = gimp_log.read_text(errors="replace")
-    assert gimp.returncode == 0, f"GIMP run failed (rc {gimp.returncode}):\n{log[-6000:]}"
-    results = {r["name"]: r for r in json.loads((out / "results.json").read_text())}
-    assert list(results) == [c["name"] for c in cases], log[-3000:]
-    for res in results.values():
-        res["case"] = next(c for c in cases if c["name"] == res["name"])
-    print(f"GIMP run with {len(cases)} cases: {elapsed:.1f} s; plug-in run times: "
-          + ", ".join(f"{n} {r['run_s']:.2f} s" for n, r in results.items()))
-    yield results, out, answers, log
 
 
 def srgb_gray_u8(rgba: np.ndarray) -> np.ndarray:
@@ -197,48 +58,108 @@ def adobe_u8_codes(rgba: np.ndarray) -> np.ndarray:
     return 255 * adobe ** (256 / 563)
 
 
-# How closely the new layer, read back in the wire format, must equal the daemon's answer: exact where
+# How closely the new layer, read back in the wire format, must equal the daemon's patch: exact where
 # the wire format is the storage format; else within the storage precision (linear float: float
 # rounding; linear u16 and Adobe RGB u8 travel as float and are stored back as integers).
-ANSWER_TOLERANCE = {"u8_offset": 0, "u16": 0, "in_group": 0, "large_u8": 0, "float_linear": 2e-6,
-                    "u16_linear": 2e-4, "adobe_u8": None}
-SUCCESS_CASES = list(ANSWER_TOLERANCE) + ["gray_u8"]
+ANSWER_TOLERANCE = {"u8_offset": 0, "u16": 0, "u8_alpha": 0, "in_group": 0, "large_u8": 0,
+                    "float_linear": 2e-6, "u16_linear": 2e-4, "adobe_u8": None}
+SUCCESS_CASES = list(ANSWER_TOLERANCE) + ["gray_u8", "repeat"]
+# How closely GIMP's composite (the new layer merged down onto the source) must equal the daemon's
+# refined image: GIMP composites in float and stores back, so ±1 code value for integer layers.
+COMPOSITE_TOLERANCE = {"u8_offset": 1, "u16": 1, "u8_alpha": 1, "in_group": 1, "large_u8": 1, "repeat": 1,
+                       "float_linear": 1e-5, "u16_linear": 2e-4}
+
+
+def _top(dtype) -> float:
+    return float(np.iinfo(dtype).max) if np.dtype(dtype).kind in "ui" else 1.0
 
 
 @pytest.mark.parametrize("name", list(ANSWER_TOLERANCE))
-def test_new_layer_is_the_daemons_answer(gimp_run, name):
+def test_new_layer_is_the_daemons_patch(gimp_run, name):
     results, out, answers, _ = gimp_run
-    res = results[name]
-    assert res["status"] == "success", res["message"]
+    res = _succeeded(results[name])
     assert res["new_layers"] == 1 and res["new"]["name"] == "Seam Refine"
     new = _read(out, res, "new", res["dtype"], 4)
-    want = answers[name]
+    want = answers[name]["patch"]
     if name == "adobe_u8":
         # The layer stores Adobe RGB u8: compare in those codes (±1 rounding, plus the matrices' own
-        # rounding). Where the refiner mixed the out-of-sRGB stripe with its neighbours the answer can
-        # leave the Adobe RGB gamut too, and the layer holds it clipped.
-        np.testing.assert_allclose(adobe_u8_codes(new), adobe_u8_codes(want), atol=1.5, rtol=0)
-        np.testing.assert_array_equal(new[..., 3], want[..., 3])
+        # rounding), where the patch shows. Where the refiner mixed the out-of-sRGB stripe with its
+        # neighbours the answer can leave the Adobe RGB gamut too, and the layer holds it clipped.
+        shown = want[..., 3] > 0
+        np.testing.assert_allclose(adobe_u8_codes(new)[shown], adobe_u8_codes(want)[shown], atol=1.5, rtol=0)
+        np.testing.assert_allclose(new[..., 3], want[..., 3], atol=0.5 / 255 + 1e-6, rtol=0)  # stored as u8
     elif ANSWER_TOLERANCE[name] == 0:
         np.testing.assert_array_equal(new, want)
     else:
         np.testing.assert_allclose(new, want, atol=ANSWER_TOLERANCE[name], rtol=0)
 
 
-@pytest.mark.parametrize("name", SUCCESS_CASES)
-def test_outside_the_band_the_new_layer_is_bit_identical(gimp_run, name):
-    """Where the daemon changed nothing, the new layer holds exactly the original's stored values."""
+@pytest.mark.parametrize("name", list(COMPOSITE_TOLERANCE))
+def test_over_the_source_the_new_layer_gives_the_refined_image(gimp_run, name):
+    """Item 1 of issue #15: GIMP's own composite of the patch over its layer is the refined image,
+    exactly where the band is opaque, within rounding in its feather."""
     results, out, answers, _ = gimp_run
     res = _succeeded(results[name])
-    unchanged = np.all(answers[name] == _read(out, res, "crop", res["dtype"], 4), axis=-1)
+    merged = _read(out, res, "merged", res["dtype"], 4).astype(np.float64)
+    refined = answers[name]["image"].astype(np.float64)
+    patch = answers[name]["patch"]
+    crop = _read(out, res, "crop", res["dtype"], 4)
+    opaque_source = crop[..., 3] == _top(res["dtype"])
+    np.testing.assert_allclose(merged[opaque_source], refined[opaque_source], atol=COMPOSITE_TOLERANCE[name],
+                               rtol=0)
+    core = (patch[..., 3] == _top(res["dtype"])) & opaque_source
+    assert core.sum() > 100, "the band's opaque part"
+    if res["dtype"] != "float32":
+        np.testing.assert_array_equal(merged[core], refined[core])
+
+
+@pytest.mark.parametrize("name", list(COMPOSITE_TOLERANCE))
+def test_the_new_layer_is_a_patch_not_a_rectangle(gimp_run, name):
+    """Transparent outside the band, the band's feather as alpha: hiding the layer below shows no
+    hard-edged rectangle, and a later retouch of the source outside the band stays visible."""
+    results, out, answers, _ = gimp_run
+    res = _succeeded(results[name])
+    new = _read(out, res, "new", res["dtype"], 4)
+    alpha = new[..., 3].astype(np.float64) / _top(res["dtype"])
+    crop = _read(out, res, "crop", res["dtype"], 4)
+    changed = np.any(answers[name]["image"] != crop, axis=-1) & (crop[..., 3] > 0)
+    assert (alpha == 0).mean() > 0.3, "most of the crop is context the refiner does not touch"
+    assert ((alpha > 0) & (alpha < 1)).sum() > 100, "the band's feather"
+    assert (alpha[changed] > 0).all(), "every visible change is in the patch"
+
+
+def test_a_layer_with_alpha(gimp_run):
+    """The patch's alpha is the band's times the layer's: nothing is painted where the layer is
+    transparent, and where it is opaque the composite is the refined image (checked above)."""
+    results, out, answers, _ = gimp_run
+    res = _succeeded(results["u8_alpha"])
+    crop = _read(out, res, "crop", "uint8", 4)
+    new = _read(out, res, "new", "uint8", 4)
+    merged = _read(out, res, "merged", "uint8", 4)
+    clear, half = crop[..., 3] == 0, crop[..., 3] == 128
+    assert clear.sum() > 100 and half.sum() > 100
+    assert (new[clear, 3] == 0).all()
+    np.testing.assert_array_equal(merged[clear, 3], 0)  # stays transparent
+    band = answers["u8_alpha"]["patch"][..., 3].astype(np.float64)
+    assert (band[half] > 0).any()
+    np.testing.assert_array_equal(new[half, 3], answers["u8_alpha"]["patch"][half, 3])
+
+
+@pytest.mark.parametrize("name", SUCCESS_CASES)
+def test_outside_the_band_the_composite_is_bit_identical(gimp_run, name):
+    """Where the daemon changed nothing, GIMP's composite holds exactly the original's stored values."""
+    results, out, answers, _ = gimp_run
+    res = _succeeded(results[name])
+    unchanged = np.all(answers[name]["image"] == _read(out, res, "crop", res["dtype"], 4), axis=-1)
+    unchanged &= answers[name]["patch"][..., 3] == 0
     assert unchanged.mean() > 0.1, "the band should be a small part of the crop"
     native = res["native"]
-    new = _read(out, res, "new_native", native["dtype"], native["channels"])
+    merged = _read(out, res, "merged_native", native["dtype"], native["channels"])
     orig = _read(out, res, "crop_native", native["dtype"], native["channels"])
     if name == "float_linear":  # linear float → R'G'B' float → linear float: float rounding only
-        np.testing.assert_allclose(new[unchanged], orig[unchanged], atol=1e-6, rtol=0)
+        np.testing.assert_allclose(merged[unchanged], orig[unchanged], atol=1e-6, rtol=0)
     else:
-        np.testing.assert_array_equal(new[unchanged], orig[unchanged])
+        np.testing.assert_array_equal(merged[unchanged], orig[unchanged])
 
 
 def test_out_of_srgb_gamut_colours_survive(gimp_run):
@@ -261,24 +182,19 @@ def test_precision_is_kept(gimp_run, name, dtype):
         assert np.any(crop[..., :3] % 257 != 0), "16-bit test data must not be 8-bit values"
 
 
-def test_grayscale_image_gets_a_gray_layer_of_the_answer(gimp_run):
+def test_grayscale_image_gets_a_gray_patch(gimp_run):
     results, out, answers, _ = gimp_run
-    res = results["gray_u8"]
-    assert res["status"] == "success", res["message"]
+    res = _succeeded(results["gray_u8"])
     assert res["new"]["is_gray"] and res["new"]["has_alpha"]
     new = _read(out, res, "new", "uint8", 4)
     crop = _read(out, res, "crop", "uint8", 4)
     assert np.array_equal(crop[..., 0], crop[..., 1]) and np.array_equal(crop[..., 0], crop[..., 2])
-    assert np.abs(new[..., 0].astype(int) - srgb_gray_u8(answers["gray_u8"])).max() <= 1
-    np.testing.assert_array_equal(new[..., 3], answers["gray_u8"][..., 3])
-
-
-def test_layer_in_a_group_gets_its_result_inside_the_group(gimp_run):
-    res = gimp_run[0]["in_group"]
-    assert res["status"] == "success", res["message"]
-    assert res["layers"] == ["Group", "Seam Refine", "Background"]
-    assert res["new"]["parent"] == "Group"
-    assert res["new"]["index"] == res["new"]["original_index"] - 1 == 0
+    patch = answers["gray_u8"]["patch"]
+    shown = patch[..., 3] > 0
+    assert np.abs(new[..., 0].astype(int) - srgb_gray_u8(patch))[shown].max() <= 1
+    np.testing.assert_array_equal(new[..., 3], patch[..., 3])
+    merged = _read(out, res, "merged", "uint8", 4).astype(int)
+    assert np.abs(merged[..., 0] - srgb_gray_u8(answers["gray_u8"]["image"])).max() <= 2
 
 
 @pytest.mark.parametrize("name", ["u8_offset", "u16", "float_linear", "gray_u8"])
@@ -288,8 +204,8 @@ def test_soft_selection_is_sent_and_alpha_kept(gimp_run, name):
     mask = _read(out, res, "mask", "uint8", 1)
     assert np.count_nonzero((mask > 0) & (mask < 255)) > 50, "feathered selection must stay soft"
     crop = _read(out, res, "crop", res["dtype"], 4)
-    new = _read(out, res, "new", res["dtype"], 4)
-    np.testing.assert_array_equal(new[..., 3], crop[..., 3])
+    merged = _read(out, res, "merged", res["dtype"], 4)
+    np.testing.assert_array_equal(merged[..., 3], crop[..., 3])
 
 
 def test_the_daemon_really_refined_something(gimp_run):
@@ -300,79 +216,5 @@ def test_the_daemon_really_refined_something(gimp_run):
     for name in ("u8_offset", "u16", "float_linear"):
         res = _succeeded(results[name])
         crop = _read(out, res, "crop", res["dtype"], 4)
-        changed += int(np.any(answers[name][..., :3] != crop[..., :3], axis=-1).sum())
+        changed += int(np.any(answers[name]["image"][..., :3] != crop[..., :3], axis=-1).sum())
     assert changed > 20
-
-
-@pytest.mark.parametrize("name", SUCCESS_CASES)
-def test_new_layer_placement(gimp_run, name):
-    res = _succeeded(gimp_run[0][name])
-    lx, ly = res["layer"]["offsets"]
-    lw, lh = res["layer"]["size"]
-    ok, ix, iy, iw, ih = res["mask_intersect"]
-    assert ok
-    nx, ny = res["new"]["offsets"]
-    nw, nh = res["new"]["size"]
-    # the selection's box on the layer, grown by the context and clipped to the layer
-    # context: a quarter of the longer side, clamped to 64–256 px (64 for the small selections here)
-    context = min(256, max(64, round(max(iw, ih) / 4)))
-    assert context == (135 if name == "large_u8" else 64)
-    x0, y0 = max(0, ix - context), max(0, iy - context)
-    x1, y1 = min(lw, ix + iw + context), min(lh, iy + ih + context)
-    assert (nx, ny, nw, nh) == (lx + x0, ly + y0, x1 - x0, y1 - y0)
-    assert res["new"]["index"] == res["new"]["original_index"] - 1, "new layer must sit right above"
-    assert res["new"]["mode"] == "normal" and res["new"]["opacity"] == 100.0 and res["new"]["has_alpha"]
-    assert res["selected_layers"] == ["Seam Refine"]
-
-
-def test_layer_offsets_are_respected(gimp_run):
-    res = gimp_run[0]["u8_offset"]
-    assert res["layer"]["offsets"] == [24, 16]
-    assert res["new"]["offsets"][0] > 24 and res["new"]["offsets"][1] > 16
-
-
-def test_float_crop_is_clipped_to_the_layer(gimp_run):
-    res = gimp_run[0]["float_linear"]
-    assert res["new"]["offsets"] == [0, 0]
-
-
-ALL_CASES = SUCCESS_CASES + ["no_selection", "layer_mask", "all_selected", "outside_layer", "daemon_paused",
-                             "daemon_killed", "daemon_gone"]
-
-
-@pytest.mark.parametrize("name", ALL_CASES)
-def test_existing_layers_untouched(gimp_run, name):
-    res = gimp_run[0][name]
-    assert res["original_unchanged"] and res["old_layers_kept"]
-    assert res["undo_enabled"]
-
-
-def test_undo_groups_are_balanced(gimp_run):
-    # GIMP 3 has no PDB procedure to undo (no gimp-image-undo; undo is a GUI action), so batch runs
-    # cannot undo (test_gimp_dialog.py presses Ctrl+Z in the GUI). GIMP itself reports a plug-in that
-    # leaves an undo group open, on every path: success and each error.
-    log = gimp_run[3]
-    assert "left image undo in inconsistent state" not in log
-    assert "Seam Refine" in " ".join(gimp_run[0]["u8_offset"]["layers"])
-
-
-@pytest.mark.parametrize("name,needle", [
-    ("no_selection", "needs a selection"),
-    ("layer_mask", "Select a layer"),
-    ("all_selected", "no seam to blend into"),
-    ("outside_layer", "does not overlap"),
-    ("daemon_paused", f"did not answer within {PLUGIN_TIMEOUT} s"),
-    ("daemon_killed", "seam-refine serve"),
-    ("daemon_gone", "not running"),
-])
-def test_errors_are_execution_errors_without_a_layer(gimp_run, name, needle):
-    res = gimp_run[0][name]
-    assert res["status"] == "execution-error"
-    assert needle in res["message"], res["message"]
-    assert res["new_layers"] == 0 and res["layers"] == ["Background"]
-    if name in ("daemon_killed", "daemon_gone"):
-        assert "seam-refine serve" in res["message"]
-
-
-def test_a_hung_daemon_times_out_on_time(gimp_run):
-    assert PLUGIN_TIMEOUT - 0.5 < gimp_run[0]["daemon_paused"]["run_s"] < PLUGIN_TIMEOUT + 10

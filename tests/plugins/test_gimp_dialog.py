@@ -1,60 +1,74 @@
-"""The GIMP plug-in's interactive path in the real GIMP 3 GUI (Xvfb inside the hosts chroot).
+"""The GIMP plug-in's interactive path in the real GIMP 3 GUI (Xvfb inside the hosts chroot), on the
+bundled coffee picture with a soft selection, against a real daemon.
 
-tests/plugins/gimp_scripts/gui_dialog.sh starts GIMP with its GUI and runs dialog_case.py. That script calls
-the plug-in in INTERACTIVE mode twice. gui_dialog.sh answers the GimpUi.ProcedureDialog with real key
-presses (xkeys.py over XTEST): Return (OK), then Escape (Cancel). It then presses Ctrl+Z and Ctrl+Y in
-the image window. GIMP 3 has no PDB procedure for undo, so a batch script cannot undo; the GUI can.
+tests/plugins/gimp_scripts/gui_driver.py starts GIMP with its GUI and runs dialog_case.py, which calls the
+plug-in interactively; the driver answers with real key presses (XTEST) and photographs the screen (the
+Xvfb framebuffer). Checked: OK refines and Cancel does not, one Ctrl+Z removes the new layer and Ctrl+Y
+brings it back, the dialog offers band width and explains itself (issue #15 item 4), the menu entry
+has a mnemonic, and with the daemon down the artist reads the plug-in's own message with a Details
+section, not GIMP's "Execution error" (item 6). The pictures (dialog, result, the new layer alone, the
+message) go to a temporary folder; SEAMREFINE_UPDATE_SCREENSHOTS=1 writes docs/gimp_*.png.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
 
-import numpy as np
 import pytest
 
+from ..support import screenshots
 from .gimp_scripts.host_harness import (
-    HOSTS,
+    GUI_SCRIPTS,
     HOSTS_CACHE,
     REPO,
-    SEL_U16,
     ensure_gimp,
     install_plugin_folder,
-    make_photo,
     model_for_tests,
+    run_gui,
     start_daemon,
-    write_png8,
 )
+from .plugin_client_servers import load_client, load_common
 
 pytestmark = [pytest.mark.hosts, pytest.mark.slow]
+SAMPLES = REPO / "server" / "seamrefine" / "samples"
+policy = load_common("seamrefine_policy")
+client = load_client()
 
 
 @pytest.fixture(scope="module")
 def dialog_run(tmp_path_factory):
     ensure_gimp()
     root = tmp_path_factory.mktemp("gimp_dialog")
-    out, runtime, logs = root / "out", root / "runtime", root / "logs"
-    for d in (out, runtime, logs):
+    out, runtime, logs, dump = root / "out", root / "runtime", root / "logs", root / "dump"
+    for d in (out, runtime, logs, dump):
         d.mkdir()
-    write_png8(root / "photo8.png", make_photo(np.random.default_rng(7), 192, 256))
     plugin = install_plugin_folder(root / "plug-ins")
-    spec = {"out_dir": str(out), "png": str(root / "photo8.png"), "select": SEL_U16}
-    (root / "spec.json").write_text(json.dumps(spec))
+    spec = {"out_dir": str(out), "png": str(SAMPLES / "coffee_composite.png"),
+            "mask_png": str(SAMPLES / "coffee_mask.png"), "dump_dir": str(dump)}
     daemon = start_daemon(model_for_tests(root), runtime, logs)
-    env = dict(os.environ, HOSTS_CACHE=str(HOSTS_CACHE), HOSTS_BIND=str(root),
-               SEAM_REFINE_RUNTIME_DIR=str(runtime))
-    argv = [str(HOSTS), "shell", "bash", "tests/plugins/gimp_scripts/gui_dialog.sh", str(root), str(plugin),
-            str(root / "spec.json")]
-    try:
-        run = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-    finally:
+
+    def stop_daemon():
         daemon.terminate()
         daemon.wait(30)
-    log = run.stdout + run.stderr
-    assert run.returncode == 0, f"GIMP GUI run failed (rc {run.returncode}):\n{log[-6000:]}"
-    return json.loads((out / "dialog.json").read_text()), log
+        (out / "daemon.stopped").touch()
+
+    env = dict(os.environ, HOSTS_CACHE=str(HOSTS_CACHE), HOSTS_BIND=str(root),
+               SEAM_REFINE_RUNTIME_DIR=str(runtime), SEAM_REFINE_TEST_DUMP=str(dump))
+    try:
+        rc, log = run_gui(root, plugin, GUI_SCRIPTS / "dialog_case.py", spec, env,
+                          {"daemon.stop": stop_daemon})
+    finally:
+        if daemon.poll() is None:
+            daemon.terminate()
+            daemon.wait(30)
+    assert rc == 0, f"GIMP GUI run failed (rc {rc}):\n{log[-6000:]}"
+    dumps = {p.stem: json.loads(p.read_text()) for p in dump.glob("*.json")}
+    return json.loads((out / "dialog.json").read_text()), log, dumps, root
+
+
+def test_every_gui_step_was_done(dialog_run):
+    assert "gui_driver: " in dialog_run[1] and '-> {"error"' not in dialog_run[1]
 
 
 def test_ok_in_the_dialog_refines(dialog_run):
@@ -81,3 +95,53 @@ def test_dialog_has_no_gtk_complaints(dialog_run):
     log = dialog_run[1]
     assert "duplicate mnemonic" not in log
     assert "left image undo in inconsistent state" not in log
+
+
+def test_the_dialog_offers_band_width_and_explains_itself(dialog_run):
+    """Item 4 of issue #15: strength, samples and band width, each with its explanation, under a
+    description line; the same words as Krita's dialog (seamrefine_policy)."""
+    dialog = dialog_run[2]["procedure-dialog"]
+    assert dialog["title"] == "Seam Refine"
+    assert policy.DESCRIPTION in dialog["texts"]
+    for name in ("strength", "samples", "band"):
+        assert policy.label(name, "") in dialog["texts"], (name, dialog["texts"])
+        assert policy.tooltip(name) in dialog["tooltips"], (name, dialog["tooltips"])
+
+
+def test_the_menu_entry_has_a_mnemonic(dialog_run):
+    label = dialog_run[0]["menu_label"]
+    assert label == policy.MENU_LABEL and label.count("_") == 1
+
+
+def test_daemon_down_is_the_plugins_own_message_with_details(dialog_run):
+    """Item 6: the artist reads what happened and the one thing to do (the words Krita shows), the
+    detail behind a Details expander, and GIMP adds no "Execution error for 'Seam Refine'" box."""
+    res, _, dumps, _ = dialog_run
+    assert res["daemon_stopped"]
+    assert res["daemon_down"]["status"] == "execution-error"
+    assert res["daemon_down"]["message"] in (None, ""), "GIMP would show it as an Execution error"
+    assert res["daemon_down"]["layers"] == ["Seam Refine", "Background"]
+    message = dumps["message-dialog"]
+    assert message["title"] == "Seam Refine"
+    assert policy.describe_error(client.DaemonNotRunning("x")).text in message["texts"]
+    assert "Details" in message["texts"] and not any("`" in t for t in message["texts"])
+    assert any("endpoint.json" in t and "install-autostart" in t for t in message["texts"])
+    assert "error" not in res["message_dialog"], res["message_dialog"]
+    titles = res["after_message"]["titles"]
+    assert not [t for t in titles if "Message" in t or "rror" in t], titles
+
+
+SHOTS = {"gimp_dialog.png": ("dialog.xwd", "ok_dialog"), "gimp_result.png": ("result.xwd", "result_shot"),
+         "gimp_result_patch.png": ("result_patch.xwd", "result_shot"),
+         "gimp_message.png": ("message.xwd", "message_dialog")}
+
+
+@pytest.mark.parametrize("name", list(SHOTS))
+def test_screenshots(dialog_run, name, tmp_path):
+    """Each picture (the Xvfb framebuffer, cut to its window) looks like a window; docs/ holds one."""
+    res, _, _, root = dialog_run
+    xwd, step = SHOTS[name]
+    rgb = screenshots.crop_box(screenshots.read_xwd(root / xwd), res[step]["geometry"])
+    screenshots.check_plausible(rgb)
+    screenshots.save(rgb, name, tmp_path)
+    assert screenshots.committed(name).is_file(), f"docs/{name}: rerun with SEAMREFINE_UPDATE_SCREENSHOTS=1"

@@ -8,9 +8,11 @@ import pytest
 from seamrefine.app import install_plugin
 
 from .krita_host import SCRIPTS, describe, krita_run, make_png, require_krita
-from .plugin_client_servers import RouterDaemon, write_endpoint
+from .plugin_client_servers import RouterDaemon, load_client, load_common, write_endpoint
 
 pytestmark = [pytest.mark.hosts, pytest.mark.slow]
+policy = load_common("seamrefine_policy")
+client = load_client()
 
 
 class Script:
@@ -68,7 +70,8 @@ def test_cancel_busy_timeout_in_krita(tmp_path):
     # settings from the dialog are stored in Krita's settings and sent with the next request
     assert summary["settings_dialog"] == "SettingsDialog"
     assert float(summary["settings"]["strength"]) == 0.5 and summary["settings"]["samples"] == "3"
-    assert script.refines[3]["params"] == {"strength": 0.5, "samples": 3, "band": 24}
-    assert script.refines[0]["params"] == {"strength": 1.0, "samples": 1, "band": None}
-    assert summary["daemon_error"] == [["warning", "Seam Refine failed (model): the model file is corrupt"]]
+    assert script.refines[3]["params"] == {"strength": 0.5, "samples": 3, "band": 24, "output": "patch"}
+    assert script.refines[0]["params"] == {"strength": 1.0, "samples": 1, "band": None, "output": "patch"}
+    failed = policy.describe_error(client.DaemonError("model", "the model file is corrupt"))
+    assert summary["daemon_error"] == [["warning", failed.text, "model: the model file is corrupt"]]
     assert summary["layers_added"] == 0

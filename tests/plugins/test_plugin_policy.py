@@ -50,43 +50,93 @@ def test_refine_timeout_from_the_environment(value, seconds):
 
 
 # ---------------------------------------------------------------- messages for the artist
-def test_not_running_message_says_how_to_start_once():
-    msg = policy.describe_error(client.DaemonNotRunning("No endpoint.json in /run/user/1/seam-refine."))
-    assert "not running" in msg.lower() or "endpoint.json" in msg
-    assert msg.count("seam-refine serve") == 1
+ENDPOINT_DIRS = "/run/user/1000/seam-refine, /tmp/runtime-1000/seam-refine"
 
 
-def test_connection_refused_message():
+def _not_running():
+    text = f"The Seam Refine daemon is not running (no endpoint.json in {ENDPOINT_DIRS})."
+    return client.DaemonNotRunning(text)
+
+
+def test_not_running_says_what_happened_and_the_one_thing_to_do():
+    msg = policy.describe_error(_not_running())
+    assert isinstance(msg, policy.Message)
+    assert msg.text.startswith("The Seam Refine service is not running, so nothing was changed.")
+    assert msg.text.count("seam-refine serve") == 1 and "then try again" in msg.text
+    # written for an artist: no backticks, no paths, no second command; the rest is behind Details
+    assert "`" not in msg.full() and "/" not in msg.text and "install-autostart" not in msg.text
+    assert ENDPOINT_DIRS in msg.details and "seam-refine daemon install-autostart" in msg.details
+    assert "Start it with" not in msg.details  # the client's own hint is not repeated
+
+
+def test_connection_lost_message():
     lost = client.DaemonNotRunning("Refused at tcp://127.0.0.1:5", code="connection_lost")
     msg = policy.describe_error(lost)
-    assert "seam-refine serve" in msg and "tcp://127.0.0.1:5" in msg
+    assert "stopped while it was working" in msg.text and "seam-refine serve" in msg.text
+    assert "tcp://127.0.0.1:5" in msg.details and "tcp://" not in msg.text
+
+
+def test_full_puts_the_details_after_the_text():
+    msg = policy.describe_error(_not_running())
+    assert msg.full() == f"{msg.text}\n\nDetails:\n{msg.details}"
+    assert policy.Message("Just this.", "").full() == "Just this."
 
 
 def test_busy_message():
     msg = policy.describe_error(client.DaemonBusy("busy", "queue full"))
-    assert "busy" in msg and "try again" in msg
+    assert "busy" in msg.text and "try again" in msg.text and msg.details == "queue full"
 
 
 def test_timeout_message_names_the_limit():
     msg = policy.describe_error(client.DaemonTimeout("no answer"), timeout_s=300)
-    assert msg.startswith("The Seam Refine daemon did not answer within 300 s.")
-    assert "seam-refine daemon status" in msg
-    assert "within 2.5 s" in policy.describe_error(client.DaemonTimeout("no answer"), timeout_s=2.5)
+    assert msg.text.startswith("The Seam Refine service did not answer within 5 min")
+    assert "smaller selection" in msg.text
+    assert "seam-refine daemon status" in msg.details and "no answer" in msg.details
+    assert "within 2.5 s" in policy.describe_error(client.DaemonTimeout("no answer"), timeout_s=2.5).text
+
+
+@pytest.mark.parametrize("value,text", [(600.0, "10 min"), (300, "5 min"), (90, "90 s"), (1.5, "1.5 s"),
+                                        (45.0, "45 s")])
+def test_seconds_for_people(value, text):
+    assert policy.seconds(value) == text
 
 
 @pytest.mark.parametrize("code,needle", [
     ("empty_mask", "selection is empty"),
-    ("full_mask", "no seam"),
+    ("full_mask", "no edge"),
     ("too_large", "smaller region"),
     ("cancelled", "cancelled"),
-    ("model", "(model): it broke"),
+    ("model", "Seam Refine failed"),
 ])
 def test_daemon_error_messages(code, needle):
-    assert needle in policy.describe_error(client.DaemonError(code, "it broke"))
+    msg = policy.describe_error(client.DaemonError(code, "it broke"))
+    assert needle in msg.text
+    assert "it broke" not in msg.text and (code == "cancelled" or "it broke" in msg.details)
 
 
-def test_unexpected_error_message_names_the_type():
-    assert policy.describe_error(OSError("disk on fire")) == "Seam Refine failed: OSError: disk on fire"
+def test_unexpected_error_keeps_the_type_in_the_details():
+    msg = policy.describe_error(OSError("disk on fire"))
+    assert msg.text == "Seam Refine failed unexpectedly, so nothing was changed. Try again."
+    assert msg.details == "OSError: disk on fire"
+
+
+def test_no_message_text_has_backticks():
+    texts = [policy.NO_SELECTION, policy.CANCELLED, policy.DESCRIPTION, policy.REPEAT_ON_RESULT,
+             policy.SOURCE_GONE, *(policy.tooltip(n) for n in policy.FIELDS)]
+    for exc in (_not_running(), client.DaemonBusy("busy", "x"), client.DaemonTimeout("x"), OSError("x"),
+                client.DaemonNotRunning("x", code="connection_lost"), client.DaemonError("model", "x")):
+        texts += list(policy.describe_error(exc))
+    assert texts and not [t for t in texts if "`" in t]
+
+
+# ---------------------------------------------------------------- the settings dialogs
+def test_labels_carry_one_mnemonic_for_each_host():
+    for name in policy.FIELDS:
+        assert policy.label(name).count("_") == 1
+        assert policy.label(name, "&").count("&") == 1 and "_" not in policy.label(name, "&")
+        assert "_" not in policy.label(name, "") and policy.tooltip(name).endswith((".", ")"))
+    assert policy.label("band", "") == "Band width (px)"
+    assert policy.MENU_LABEL.count("_") == 1
 
 
 def test_plugins_take_their_settings_from_here():

@@ -26,6 +26,7 @@ def test_defaults_and_normalised_types():
         ({"band": MAX_BAND + 1}, rf"band must be None or an integer in \[0, {MAX_BAND}\] px"),
         ({"colorspace": "x" * 100}, r"got 'xxxx.*\.\.\.$"),
         ({"colorspace": None}, "colorspace must be 'srgb' or 'linear', got None"),
+        ({"output": "layer"}, "output must be 'image' or 'patch', got 'layer'"),
     ],
 )
 def test_bad_values_raise_input_error_with_the_value(kwargs, pattern):
@@ -40,6 +41,9 @@ def test_wire_round_trip_and_srgb_leaves_the_key_out():
     assert linear.to_wire() == {"strength": 0.5, "samples": 2, "band": 8, "colorspace": "linear"}
     assert RefineParams.from_wire(linear.to_wire()) == linear
     assert RefineParams.from_wire(None) == RefineParams.from_wire({}) == RefineParams()
+    patch = RefineParams(output="patch")
+    assert patch.to_wire() == {"strength": 1.0, "samples": 1, "band": None, "output": "patch"}
+    assert RefineParams.from_wire(patch.to_wire()) == patch
 
 
 def test_from_wire_errors():

@@ -62,7 +62,17 @@ class Box:
 
 
 class PluginError(Exception):
-    """A failure to show the artist; ``str()`` is the message."""
+    """A failure to show the artist: ``text`` (also ``str()``) says what happened and what to do,
+    ``details`` holds the technical detail for a "Details" section (may be empty)."""
+
+    def __init__(self, text: str, details: str = ""):
+        super().__init__(text)
+        self.text = text
+        self.details = details
+
+    def full(self) -> str:
+        """Text and details in one string (non-interactive calls have no Details section)."""
+        return f"{self.text}\n\nDetails:\n{self.details}" if self.details else self.text
 
 
 def run_in_background(call, tick, poll_s: float = 0.1):

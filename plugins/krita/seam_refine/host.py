@@ -1,9 +1,12 @@
 """The only module that touches Krita: the Extension, reading the layer + selection, adding the result.
 
 Flow: gather (active paint layer's pixels over the selection's bounds plus context, and the selection
-mask) → worker thread sends them to the daemon → on the GUI thread a new paint layer "Seam Refine" is
-created directly above the active layer, holding the refined crop at its offset (one undo step;
-no existing layer is touched).
+mask) → worker thread sends them to the daemon, asking for a *patch* (``output="patch"``) → on the GUI
+thread a new paint layer "Seam Refine" is created directly above the active layer, holding the patch
+at the crop's offset: the refined pixels inside the band around the selection, the band's feather as
+their alpha, transparent everywhere else, so that composited over the layer it gives the refined image
+(one undo step; no existing layer is touched). The shortcut (Ctrl+Alt+R) comes from
+``seam_refine.action``, which the installer puts in Krita's actions folder.
 """
 
 import os
@@ -12,13 +15,13 @@ import time
 from krita import Extension, Krita
 
 from . import pixels, shared, ui
-from .qt import QByteArray, QtGui
+from .qt import QByteArray
 
 policy = shared.load("seamrefine_policy")
 
 ACTION_ID = "seam_refine_run"
 SETTINGS_ACTION_ID = "seam_refine_settings"
-SHORTCUT = "Ctrl+Alt+R"
+SHORTCUT = "Ctrl+Alt+R"  # the default in seam_refine.action (Krita ignores a setShortcut from here)
 LAYER_NAME = policy.LAYER_NAME
 SETTINGS_GROUP = "SeamRefine"
 DEFAULTS = {"strength": 1.0, "samples": 1, "band": 0, "endpoint": "", "timeout": policy.REFINE_TIMEOUT_S}
@@ -27,6 +30,7 @@ LAST_RUN = {}
 
 
 def read_settings():
+    """The plug-in's settings from Krita's settings (group ``SeamRefine``), defaults where unset."""
     app = Krita.instance()
     out = {}
     for key, default in DEFAULTS.items():
@@ -39,6 +43,7 @@ def read_settings():
 
 
 def write_settings(values):
+    """Store the settings dialog's values in Krita's settings."""
     for key, value in values.items():
         Krita.instance().writeSetting(SETTINGS_GROUP, key, str(value))
 
@@ -54,8 +59,7 @@ def gather(doc):
     dtype, itemsize, order = pixels.pixel_format(node.colorModel(), node.colorDepth())
     sel = doc.selection()
     if sel is None or sel.width() <= 0 or sel.height() <= 0:
-        raise pixels.Unsupported("Nothing is selected. Select the generated region (a soft or feathered "
-                                 "selection works best), then run Seam Refine.")
+        raise pixels.Unsupported(policy.NO_SELECTION)
     x, y, w, h = policy.crop_box(sel.x(), sel.y(), sel.width(), sel.height(), doc.width(), doc.height())
     if w <= 0 or h <= 0:
         raise pixels.Unsupported("The selection lies outside the image.")
@@ -72,7 +76,7 @@ def gather(doc):
 
 
 def add_result_layer(doc, req, result):
-    """New paint layer above the active one holding the refined crop; a single undoable step."""
+    """New paint layer above the active one holding the patch at the crop; a single undoable step."""
     node = req["node"]
     x, y, w, h = req["box"]
     layer = doc.createNode(LAYER_NAME, "paintlayer")
@@ -100,8 +104,8 @@ class SeamRefineExtension(Extension):
         pass
 
     def createActions(self, window):
+        """Tools ▸ Scripts ▸ Seam Refine and its settings; the shortcut comes from seam_refine.action."""
         action = window.createAction(ACTION_ID, "Seam Refine", "tools/scripts")
-        action.setShortcut(QtGui.QKeySequence(SHORTCUT))
         action.triggered.connect(self.run)
         settings = window.createAction(SETTINGS_ACTION_ID, "Seam Refine Settings…", "tools/scripts")
         settings.triggered.connect(self.edit_settings)
@@ -112,11 +116,13 @@ class SeamRefineExtension(Extension):
         return window.qwindow() if window is not None else None
 
     def edit_settings(self):
+        """Tools ▸ Scripts ▸ Seam Refine Settings…: the dialog, stored when accepted."""
         dialog = ui.SettingsDialog(read_settings(), self._parent())
         if ui.exec_dialog(dialog):
             write_settings(dialog.values())
 
     def run(self):
+        """The action: gather on the GUI thread, refine on a worker, add the patch layer (or say why not)."""
         if self.request is not None:
             ui.show_message("Seam Refine is already working on a selection.", "info", self._parent())
             return
@@ -151,7 +157,7 @@ class SeamRefineExtension(Extension):
                 return c.refine(req["image"], w, h, req["channels"], req["dtype"], req["order"], req["mask"],
                                 strength=settings["strength"], samples=settings["samples"],
                                 band=settings["band"] or None, progress=progress, cancel=cancel,
-                                colorspace="linear" if req["linear"] else "srgb")
+                                colorspace="linear" if req["linear"] else "srgb", output="patch")
             finally:
                 c.close()
                 LAST_RUN["request_s"] = time.perf_counter() - t
@@ -166,7 +172,8 @@ class SeamRefineExtension(Extension):
             LAST_RUN["cancelled"] = True
             return
         if error is not None:
-            ui.show_message(policy.describe_error(error, req["timeout"]), "warning", self._parent())
+            message = policy.describe_error(error, req["timeout"])
+            ui.show_message(message.text, "warning", self._parent(), message.details)
             return
         if not any(d == doc for d in Krita.instance().documents()):
             ui.show_message("The image was closed before the result arrived.", "info", self._parent())

@@ -4,7 +4,10 @@ import os
 import threading
 import time
 
+from . import shared
 from .qt import Qt, QTimer, QtWidgets, enum, exec_dialog
+
+policy = shared.load("seamrefine_policy")
 
 TITLE = "Seam Refine"
 # With SEAM_REFINE_TEST_MODE=1 messages are recorded here (and printed) instead of shown in a dialog.
@@ -12,19 +15,29 @@ MESSAGES = []
 
 
 def test_mode():
+    """True when messages are recorded instead of shown (SEAM_REFINE_TEST_MODE=1; tests)."""
     return os.environ.get("SEAM_REFINE_TEST_MODE") == "1"
 
 
-def show_message(text, level="warning", parent=None):
-    """Tell the artist something (one place, so tests can record messages instead of showing dialogs)."""
-    if test_mode():
-        MESSAGES.append((level, text))
-        print(f"seam_refine [{level}]: {text}".encode("ascii", "backslashreplace").decode(), flush=True)
-        return
+def message_box(text, level="warning", parent=None, details=""):
+    """The QMessageBox for a message: ``text`` in words for the artist, ``details`` behind its
+    "Show Details…" button."""
     box = QtWidgets.QMessageBox
     icon = {"info": "Information", "warning": "Warning", "error": "Critical"}[level]
     dialog = box(enum(box, "Icon", icon), TITLE, text, enum(box, "StandardButton", "Ok"), parent)
-    exec_dialog(dialog)
+    if details:
+        dialog.setDetailedText(details)
+    return dialog
+
+
+def show_message(text, level="warning", parent=None, details=""):
+    """Tell the artist something (one place, so tests can record messages instead of showing dialogs)."""
+    if test_mode():
+        MESSAGES.append((level, text, details))
+        line = f"seam_refine [{level}]: {text}" + (f" [details: {details}]" if details else "")
+        print(line.encode("ascii", "backslashreplace").decode(), flush=True)
+        return
+    exec_dialog(message_box(text, level, parent, details))
 
 
 class Request:
@@ -79,34 +92,54 @@ class Request:
         self.done(result, error)
 
 
+class SecondsBox(QtWidgets.QDoubleSpinBox):
+    """A duration in seconds, shown as an artist writes it: "600 s", "1.5 s" (not "600.00")."""
+
+    def textFromValue(self, value):
+        """The value as text: 600 → "600", 1.5 → "1.5" (the suffix " s" is added by Qt)."""
+        return f"{value:g}"
+
+
 class SettingsDialog(QtWidgets.QDialog):
-    """Strength, samples, band, endpoint override and timeout."""
+    """Strength, samples, band, service address and timeout, each explained (policy.FIELDS)."""
+
+    MIN_WIDTH = 460
 
     def __init__(self, values, parent=None):
         super().__init__(parent)
         self.setWindowTitle(TITLE + " Settings")
+        self.setMinimumWidth(self.MIN_WIDTH)
         form = QtWidgets.QFormLayout(self)
+        self.description = QtWidgets.QLabel(policy.DESCRIPTION)
+        self.description.setWordWrap(True)
+        form.addRow(self.description)
         self.strength = QtWidgets.QDoubleSpinBox()
         self.strength.setRange(0.0, 1.0)
-        self.strength.setSingleStep(0.1)
+        self.strength.setSingleStep(0.05)
         self.strength.setValue(float(values["strength"]))
         self.samples = QtWidgets.QSpinBox()
         self.samples.setRange(1, 8)
         self.samples.setValue(int(values["samples"]))
         self.band = QtWidgets.QSpinBox()
         self.band.setRange(0, 512)
-        self.band.setSpecialValueText("model default")
+        self.band.setSuffix(" px")
+        self.band.setSpecialValueText(policy.BAND_AUTOMATIC)
         self.band.setValue(int(values["band"]))
         self.endpoint = QtWidgets.QLineEdit(str(values["endpoint"]))
-        self.endpoint.setPlaceholderText("automatic (endpoint.json)")
-        self.timeout = QtWidgets.QDoubleSpinBox()
-        self.timeout.setRange(5.0, 3600.0)
+        self.endpoint.setPlaceholderText(policy.ENDPOINT_PLACEHOLDER)
+        self.endpoint.setClearButtonEnabled(True)
+        self.endpoint.setMinimumWidth(self.fontMetrics().boundingRect("tcp://127.0.0.1:55555").width() + 40)
+        self.timeout = SecondsBox()
+        self.timeout.setDecimals(1)
+        self.timeout.setRange(1.0, 3600.0)
+        self.timeout.setSingleStep(30.0)
+        self.timeout.setSuffix(" s")
         self.timeout.setValue(float(values["timeout"]))
-        form.addRow("Strength", self.strength)
-        form.addRow("Samples", self.samples)
-        form.addRow("Band width (px)", self.band)
-        form.addRow("Daemon endpoint", self.endpoint)
-        form.addRow("Timeout (s)", self.timeout)
+        for name in ("strength", "samples", "band", "endpoint", "timeout"):
+            widget = getattr(self, name)
+            widget.setToolTip(policy.tooltip(name))
+            form.addRow(policy.label(name, "&"), widget)
+            form.labelForField(widget).setToolTip(policy.tooltip(name))
         bb = QtWidgets.QDialogButtonBox
         buttons = bb(enum(bb, "StandardButton", "Ok") | enum(bb, "StandardButton", "Cancel"))
         buttons.accepted.connect(self.accept)
@@ -114,5 +147,6 @@ class SettingsDialog(QtWidgets.QDialog):
         form.addRow(buttons)
 
     def values(self):
+        """The settings as entered: strength, samples, band, endpoint, timeout."""
         return {"strength": self.strength.value(), "samples": self.samples.value(), "band": self.band.value(),
                 "endpoint": self.endpoint.text().strip(), "timeout": self.timeout.value()}

@@ -19,6 +19,8 @@ from pathlib import Path
 HOSTS = ("krita", "gimp")
 SYSTEMS = ("linux", "flatpak", "windows", "macos")
 KRITA_NAME = "seam_refine"
+# Krita reads default shortcuts (Ctrl+Alt+R) from .action files in the "actions" folder beside "pykrita"
+KRITA_ACTIONS = KRITA_NAME + ".action"
 GIMP_NAME = "seam-refine"
 FLATPAK_IDS = {"krita": "org.kde.krita", "gimp": "org.gimp.GIMP"}
 
@@ -63,6 +65,7 @@ def plugin_files(host: str) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     if host == "krita":
         files[KRITA_NAME + ".desktop"] = root.joinpath("krita", KRITA_NAME + ".desktop").read_bytes()
+        files[KRITA_ACTIONS] = root.joinpath("krita", KRITA_ACTIONS).read_bytes()
         _collect(root.joinpath("krita", KRITA_NAME), KRITA_NAME, files)
         folder = KRITA_NAME
     else:
@@ -96,6 +99,14 @@ def _is_executable(host: str, rel: str) -> bool:
     return host == "gimp" and rel == f"{GIMP_NAME}/{GIMP_NAME}.py"
 
 
+def target(host: str, dest: Path, rel: str) -> Path:
+    """Where the plug-in file ``rel`` is installed for plug-in folder ``dest``: Krita's .action file in
+    the ``actions`` folder beside it (where Krita's importer puts it too), everything else below it."""
+    if host == "krita" and rel == KRITA_ACTIONS:
+        return Path(dest).parent / "actions" / rel
+    return Path(dest) / rel
+
+
 def install(host: str, dest: Path) -> list[Path]:
     """Write the plug-in below ``dest`` (replacing an older copy of it); returns the written files."""
     dest = Path(dest)
@@ -105,7 +116,7 @@ def install(host: str, dest: Path) -> list[Path]:
         for old in sorted(top.rglob("*"), reverse=True):
             old.rmdir() if old.is_dir() else old.unlink()
     for rel, data in plugin_files(host).items():
-        path = dest / rel
+        path = target(host, dest, rel)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
         if _is_executable(host, rel):
@@ -115,7 +126,8 @@ def install(host: str, dest: Path) -> list[Path]:
 
 
 def write_zip(host: str, out: Path) -> Path:
-    """A zip holding the plug-in folder (and, for Krita, the .desktop file) at its top level."""
+    """A zip holding the plug-in folder (and, for Krita, the .desktop and .action files) at its top
+    level, as Krita's Tools ▸ Scripts ▸ Import Python Plugin from File… expects."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:

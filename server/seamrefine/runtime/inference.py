@@ -29,6 +29,7 @@ import numpy as np
 
 from ..errors import InputError, SeamRefineError
 from ..imaging import imagemath as im
+from ..imaging.patch import patch_image
 from . import harmonise
 from .limits import MAX_PIXELS, check_pixels
 from .params import RefineParams
@@ -169,6 +170,9 @@ class Refiner:
         colour = im.grey_to_colour(image)
         self._check_size(colour)
         im.check_image(colour)
+        if params.output == "patch" and colour.shape[2] != 4:
+            raise InputError("output='patch' needs an image with an alpha channel (RGBA, BGRA or grey + "
+                             f"alpha), got shape {image.shape}", list(image.shape))
         out, info = self._refine_colour(colour, mask, params, progress, cancel)
         if colour is not image:
             out = im.colour_to_grey(out, image)
@@ -234,6 +238,8 @@ class Refiner:
                         target[...] = candidate
                     after, info["chosen"] = s, k
         info["seam_score_before"], info["seam_score_after"] = _measured(before), _measured(after)
+        if params.output == "patch":
+            out = patch_image(image, out, im.band_weights(mask_crop, width, feather), box)
         return out, info
 
 
@@ -255,14 +261,17 @@ def default_refiner() -> Refiner:
         return _default
 
 
-def refine(image, mask, *, strength=1.0, samples=1, band=None, colorspace="srgb", progress=None, cancel=None):
+def refine(
+    image, mask, *, strength=1.0, samples=1, band=None, colorspace="srgb", output="image", progress=None,
+    cancel=None,
+):
     """Refine the seam around ``mask`` in ``image`` with the shipped model; return a new array of the
     same shape and dtype (alpha untouched). This is ``seamrefine.refine``.
 
     image: H×W×3/4 RGB(A) uint8/uint16/float16/float32, or grey (H×W, H×W×2 with alpha), which comes back
     grey. mask: H×W uint8 0–255 or float [0, 1] (soft allowed), 1 = generated. ``strength``,
-    ``samples``, ``band`` and ``colorspace`` are those of :class:`RefineParams`; ``progress`` and
-    ``cancel`` those of :meth:`Refiner.refine`.
+    ``samples``, ``band``, ``colorspace`` and ``output`` are those of :class:`RefineParams`;
+    ``progress`` and ``cancel`` those of :meth:`Refiner.refine`.
     """
-    params = RefineParams(strength, samples, band, colorspace)
+    params = RefineParams(strength, samples, band, colorspace, output)
     return default_refiner().refine(image, mask, params, progress=progress, cancel=cancel)[0]

@@ -18,6 +18,7 @@ from ..imaging.imagemath import COLORSPACES
 
 MAX_SAMPLES = 8
 MAX_BAND = 512  # px
+OUTPUTS = ("image", "patch")
 
 
 def _shown(value: Any) -> str:
@@ -39,12 +40,16 @@ class RefineParams:
     band: band width in px around the mask that may change, 0–512, or None for the model's own.
     colorspace: how the image values are encoded, ``"srgb"`` (the default) or ``"linear"``
         (linear light, e.g. float EXR-style data; refined in sRGB and converted back).
+    output: ``"image"`` (the default: the refined image) or ``"patch"``: a layer to lay over the image
+        (``seamrefine.imaging.patch``): transparent outside the band, the band's feather as alpha, and
+        colours that composite ("normal" mode) to the refined image. Needs an image with alpha.
     """
 
     strength: float = 1.0
     samples: int = 1
     band: int | None = None
     colorspace: str = "srgb"
+    output: str = "image"
 
     def __post_init__(self) -> None:
         s = self.strength
@@ -62,6 +67,8 @@ class RefineParams:
             raise InputError(
                 f"colorspace must be 'srgb' or 'linear', got {_shown(self.colorspace)}", self.colorspace
             )
+        if not isinstance(self.output, str) or self.output not in OUTPUTS:
+            raise InputError(f"output must be 'image' or 'patch', got {_shown(self.output)}", self.output)
         object.__setattr__(self, "strength", float(s))
         object.__setattr__(self, "samples", int(self.samples))
         object.__setattr__(self, "band", None if self.band is None else int(self.band))
@@ -71,6 +78,8 @@ class RefineParams:
         wire = asdict(self)
         if self.colorspace == "srgb":  # absent = sRGB: sRGB requests stay as they were before the key
             del wire["colorspace"]
+        if self.output == "image":  # likewise: absent = the refined image
+            del wire["output"]
         return wire
 
     @classmethod

@@ -7,6 +7,7 @@ and write test pictures.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import struct
@@ -25,6 +26,8 @@ HOSTS_CACHE = Path(os.environ.get("HOSTS_CACHE", "/var/cache/plugin-hosts"))
 SCRIPT = REPO / "tests" / "plugins" / "gimp_scripts" / "refine_cases.py"
 # the selection most cases refine (an ellipse on the 256×192 test photo), feathered by 12 px
 SEL_U16 = {"kind": "ellipse", "x": 100, "y": 70, "w": 50, "h": 40, "feather": 12}
+GUI_SCRIPTS = REPO / "tests" / "plugins" / "gimp_scripts"
+PLUGIN_TIMEOUT = 8  # s, through $SEAM_REFINE_PLUGIN_TIMEOUT: long for these crops, short for the hung daemon
 PLUGIN_SRC = REPO / "plugins" / "gimp" / "seam-refine"
 CLIENT_SRC = REPO / "plugins" / "common" / "seamrefine_client.py"
 SHIPPED_MODEL = REPO / "server" / "seamrefine" / "models" / "seam_refiner.onnx"
@@ -93,6 +96,28 @@ def install_plugin_folder(dest: Path) -> Path:
     return folder
 
 
+def run_gui(root, plugin, script, spec, env, on_file=None, timeout=600):
+    """gui_driver.py in the chroot; ``on_file`` maps a handshake file name in out_dir to a callback."""
+    argv = [str(HOSTS), "shell", "python3", str(GUI_SCRIPTS / "gui_driver.py"), str(root), str(plugin),
+            str(script), str(root / "spec.json")]
+    (root / "spec.json").write_text(json.dumps(spec))
+    out = root / "out"
+    done = set()
+    with open(root / "driver.log", "w") as log:
+        proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        end = time.monotonic() + timeout
+        while proc.poll() is None and time.monotonic() < end:
+            for name, callback in (on_file or {}).items():
+                if name not in done and (out / name).exists():
+                    callback()
+                    done.add(name)
+            time.sleep(0.1)
+        if proc.poll() is None:
+            proc.kill()
+        rc = proc.wait()
+    return rc, (root / "driver.log").read_text(errors="replace")
+
+
 def ensure_gimp() -> None:
     if sys.platform != "linux" or not hasattr(os, "geteuid") or os.geteuid() != 0:
         pytest.skip("real-GIMP tests need Linux and root (hosts.sh uses chroot)")
@@ -135,3 +160,37 @@ def start_daemon(model: Path, runtime: Path, logs: Path) -> subprocess.Popen:
             pytest.fail(f"the daemon did not start: {(logs / 'daemon.out').read_text()[-3000:]}")
         time.sleep(0.1)
     return proc
+
+
+SEL_U8 = {"kind": "ellipse", "x": 24 + 110, "y": 16 + 80, "w": 44, "h": 34, "feather": 10}
+SEL_FLOAT = {"kind": "rectangle", "x": 30, "y": 20, "w": 60, "h": 50, "feather": 8}
+# crop of ~780×650 px: past the daemon's 400k-pixel seam-score downsampling threshold
+SEL_LARGE = {"kind": "ellipse", "x": 250, "y": 200, "w": 500, "h": 350, "feather": 20}
+
+
+def refine_cases(d: Path) -> list[dict]:
+    """The cases refine_cases.py runs in one GIMP (pictures in ``d``)."""
+    png8, png16, large = str(d / "photo8.png"), str(d / "photo16.png"), str(d / "large8.png")
+    return [
+        {"name": "u8_offset", "png": png8, "canvas_pad": [24, 16, 8, 8], "select": SEL_U8,
+         "strength": 0.8, "samples": 2, "band": 12},
+        {"name": "u16", "png": png16, "select": SEL_U16, "strength": 1.0, "samples": 1},
+        {"name": "u8_alpha", "png": png8, "alpha_holes": True, "select": SEL_U16, "strength": 1.0},
+        {"name": "repeat", "png": png8, "select": SEL_U16, "repeat": True},
+        {"name": "float_linear", "png": png16, "precision": "float-linear", "select": SEL_FLOAT,
+         "strength": 0.6, "samples": 1},
+        {"name": "gray_u8", "png": png8, "gray": True, "select": SEL_U16, "strength": 1.0},
+        {"name": "in_group", "png": png8, "in_group": True, "select": SEL_U16, "strength": 1.0},
+        {"name": "u16_linear", "png": png16, "precision": "u16-linear", "select": SEL_U16, "strength": 1.0},
+        {"name": "adobe_u8", "png": png8, "adobe_rgb": True, "select": SEL_U16, "strength": 1.0},
+        {"name": "large_u8", "png": large, "select": SEL_LARGE, "strength": 1.0},
+        {"name": "no_selection", "png": png8, "select": None},
+        {"name": "layer_mask", "png": png8, "target": "mask", "select": SEL_U16},
+        {"name": "all_selected", "png": png8,
+         "select": {"kind": "rectangle", "x": 0, "y": 0, "w": 256, "h": 192, "feather": 0}},
+        {"name": "outside_layer", "png": png8, "canvas_pad": [40, 0, 0, 0],
+         "select": {"kind": "rectangle", "x": 2, "y": 2, "w": 30, "h": 30, "feather": 0}},
+        {"name": "daemon_paused", "png": png8, "select": SEL_U16, "stop_daemon": True},
+        {"name": "daemon_killed", "png": png8, "select": SEL_U16, "stop_daemon": True},
+        {"name": "daemon_gone", "png": png8, "select": SEL_U16, "stop_daemon": True},
+    ]

@@ -3,12 +3,16 @@
 Argument: a JSON spec ``{"out_dir": str, "plugin_dir": str, "cases": [case, ...]}``; each case is
 ``{"name", "png", "precision" (nick, optional), "gray": bool, "adobe_rgb": bool (convert to Adobe RGB and
 paint an out-of-sRGB-gamut stripe through the middle), "in_group": bool, "target": "layer"|"mask",
-"canvas_pad" [left, top, right, bottom] (optional), "select": {"kind": "ellipse"|"rectangle", "x", "y",
-"w", "h", "feather"} or null, "strength", "samples", "stop_daemon": bool}``.
+"canvas_pad" [left, top, right, bottom] (optional), "alpha_holes": bool (the layer gets alpha: a
+transparent and a half-transparent stripe across the selection's left edge), "select": {"kind":
+"ellipse"|"rectangle", "x", "y", "w", "h", "feather"} or null, "strength", "samples", "band",
+"stop_daemon": bool, "repeat": bool (run again as Filters ▸ Repeat does, on the layers then
+selected)}``.
 Nothing is judged here beyond API sanity: every observation goes to ``out_dir/results.json`` plus raw
 pixel dumps, and tests/plugins/test_gimp.py judges them. The wire format of the dumps is the one the plug-in
 picks (its own refine_job/host modules decide), so they compare with the daemon's answer byte for byte;
-``*_native`` dumps are in the new layer's own storage format.
+``*_native`` dumps are in the new layer's own storage format. ``merged`` is the new layer merged down
+onto the source by GIMP itself (the composite an artist sees).
 
 With ``stop_daemon`` the script first writes ``out_dir/<name>.stop`` and waits for the test to stop the
 daemon and write ``out_dir/<name>.stopped``.
@@ -67,6 +71,47 @@ def wait_for_stop(out_dir, name, timeout=60.0):
         time.sleep(0.05)
 
 
+def add_alpha_holes(layer, sel):
+    """Give ``layer`` alpha: fully transparent, then half transparent, 12-px stripes across the left edge
+    of the selection ``sel`` (both inside the band, where the refinement changes pixels)."""
+    layer.add_alpha()
+    h = layer.get_height()
+    for x0, alpha in ((sel["x"] - 12, 0), (sel["x"], 128)):
+        rect = Gegl.Rectangle.new(x0, 0, 12, h)
+        rgba = bytearray(layer.get_buffer().get(rect, 1.0, "R'G'B'A u8", Gegl.AbyssPolicy.NONE))
+        rgba[3::4] = bytes([alpha]) * (len(rgba) // 4)
+        layer.get_buffer().set(rect, "R'G'B'A u8", bytes(rgba))
+    layer.get_buffer().flush()
+
+
+def repeat_run(image, proc, source, out_dir, name, fmt):
+    """Filters ▸ Repeat: run again, with the last values, on the layers now selected (the new layer)."""
+    first = image.get_selected_layers()
+    cfg = proc.create_config()
+    cfg.set_property("run-mode", Gimp.RunMode.WITH_LAST_VALS)
+    cfg.set_property("image", image)
+    cfg.set_core_object_array("drawables", first)
+    values = proc.run(cfg)
+    peers = [item.get_name() for item in siblings(image, source)]
+    second = image.get_selected_layers()
+    res = {"status": values.index(0).value_nick, "message": values.index(1) if values.length() > 1 else None,
+           "ran_on": [item.get_name() for item in first], "layers": peers,
+           "selected": [item.get_id() for item in second], "first_id": first[0].get_id()}
+    if len(second) == 1 and second[0].get_id() != first[0].get_id():
+        ids = [item.get_id() for item in siblings(image, source)]
+        res["index"] = ids.index(second[0].get_id())
+        res["source_index"] = ids.index(source.get_id())
+        res["first_index"] = ids.index(first[0].get_id())
+        _, x, y = second[0].get_offsets()
+        res["offsets"] = [x, y]
+        res["size"] = [second[0].get_width(), second[0].get_height()]
+        w, h = res["size"]
+        res["file"] = dump(out_dir, name + "_repeat.bin", read(second[0], 0, 0, w, h, fmt))
+        image.remove_layer(second[0])  # the checks below look at the first run's layer
+        image.set_selected_layers(first)
+    return res
+
+
 def run_case(case, out_dir):
     name = case["name"]
     image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(case["png"]))
@@ -87,6 +132,8 @@ def run_case(case, out_dir):
         first.get_buffer().set(Gegl.Rectangle.new(0, y0, w, 10), "R'G'B' float", stripe)
         first.get_buffer().flush()
     layer = image.get_layers()[0]
+    if case.get("alpha_holes"):
+        add_alpha_holes(layer, case["select"])
     if case.get("in_group"):
         group = Gimp.GroupLayer.new(image, "Group")
         image.insert_layer(group, None, 0)
@@ -129,11 +176,14 @@ def run_case(case, out_dir):
     cfg.set_core_object_array("drawables", [target])
     cfg.set_property("strength", float(case.get("strength", 1.0)))
     cfg.set_property("samples", int(case.get("samples", 1)))
+    cfg.set_property("band", int(case.get("band", 0)))
     t0 = time.monotonic()
     values = proc.run(cfg)
     res["run_s"] = time.monotonic() - t0
     res["status"] = values.index(0).value_nick
     res["message"] = values.index(1) if values.length() > 1 else None
+    if case.get("repeat"):
+        res["repeat"] = repeat_run(image, proc, layer, out_dir, name, fmt)
 
     layers = all_layers(image.get_layers())
     res["layers"] = [item.get_name() for item in layers]
@@ -155,7 +205,10 @@ def run_case(case, out_dir):
                       "index": peers.index(nl.get_id()) if nl.get_id() in peers else None,
                       "original_index": peers.index(layer.get_id()),
                       "has_alpha": nl.has_alpha(), "is_gray": nl.is_gray(), "mode": nl.get_mode().value_nick,
-                      "opacity": nl.get_opacity(), "parent": parent.get_name() if parent else None}
+                      "opacity": nl.get_opacity(), "parent": parent.get_name() if parent else None,
+                      "composite_space": nl.get_composite_space().value_nick,
+                      "source_parasite": bytes(nl.get_parasite("seam-refine-source").get_data()).decode()
+                      if nl.get_parasite("seam-refine-source") else None, "source_tattoo": layer.get_tattoo()}
         res["files"] = {
             "new": dump(out_dir, name + "_new.bin", read(nl, 0, 0, nw, nh, fmt)),
             # what the plug-in should have sent: the layer crop under the new layer, and the selection
@@ -171,6 +224,13 @@ def run_case(case, out_dir):
         assert twin.get_bpp() == nl.get_bpp(), (twin.get_bpp(), nl.get_bpp())
         res["files"]["crop_native"] = dump(out_dir, name + "_crop_native.bin",
                                            read(twin, nx - lx, ny - ly, nw, nh, None))
+        # what an artist sees: GIMP composites the new layer onto the layer below
+        merged = image.merge_down(nl, Gimp.MergeType.EXPAND_AS_NECESSARY)
+        _, mx, my = merged.get_offsets()
+        res["files"]["merged"] = dump(out_dir, name + "_merged.bin",
+                                      read(merged, nx - mx, ny - my, nw, nh, fmt))
+        res["files"]["merged_native"] = dump(out_dir, name + "_merged_native.bin",
+                                             read(merged, nx - mx, ny - my, nw, nh, None))
         channels = 4 if image.get_base_type() == Gimp.ImageBaseType.RGB else 2
         res["native"] = {"channels": channels,
                          "dtype": NATIVE_DTYPES[image.get_precision().value_nick.split("-")[0]]}

@@ -7,7 +7,8 @@ because the GIMP chroot has no xdotool. Waits until a mapped top-level window wh
 the title exists, focuses it, then presses each key: Return, Escape, Tab, space, a letter, or a
 combination such as ctrl+z.
 ``--snapshot SRC DST`` first copies SRC (an ``Xvfb -fbdir`` screen file) to DST, to see the window.
-Exit status 0 when the keys were sent, 2 when no such window appeared in time.
+Exit status 0 when the keys were sent, 2 when no such window appeared in time. ``X11`` is also the
+library of gui_driver.py (window geometry, titles, pointer clicks).
 """
 
 import socket
@@ -16,7 +17,7 @@ import sys
 import time
 
 KEYSYMS = {"Return": 0xFF0D, "Escape": 0xFF1B, "Tab": 0xFF09, "space": 0x0020,
-           "ctrl": 0xFFE3, "shift": 0xFFE1}
+           "ctrl": 0xFFE3, "shift": 0xFFE1, "alt": 0xFFE9}
 
 
 def _pad(n):
@@ -110,9 +111,24 @@ class X11:
     def focus(self, window):
         self._request(struct.pack("<BBHII", 42, 1, 3, window, 0), reply=False)
 
-    def _fake(self, kind, code):
+    def _fake(self, kind, code, x=0, y=0):
         self._request(struct.pack("<BBHBBxxIIxxxxxxxxhhxxxxxxxx", self.xtest, 2, 9, kind, code, 0,
-                                  self.root, 0, 0), reply=False)
+                                  self.root, x, y), reply=False)
+
+    def geometry(self, window):
+        """(x, y, width, height) of ``window`` on the screen (a top-level window without a window
+        manager sits directly on the root)."""
+        rep = self._request(struct.pack("<BxHI", 14, 2, window))  # GetGeometry
+        x, y, w, h = struct.unpack_from("<hhHH", rep, 12)
+        return x, y, w, h
+
+    def click(self, x, y, button=1):
+        """Move the pointer to (x, y) on the screen and click ``button`` there."""
+        self._fake(6, 0, x, y)  # MotionNotify, absolute
+        self._request(struct.pack("<BxH", 43, 1))
+        self._fake(4, button)  # ButtonPress
+        self._fake(5, button)  # ButtonRelease
+        self._request(struct.pack("<BxH", 43, 1))
 
     def press(self, combo):
         """Press and release ``combo`` ("Return", "z", "ctrl+z"): modifiers down, key, modifiers up."""

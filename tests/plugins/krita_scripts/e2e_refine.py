@@ -2,10 +2,11 @@
 
 Env: SR_PNG (input image), SR_OUT (output dir), SR_DAEMON_PID (stopped near the end),
 SEAM_REFINE_TEST_MODE=1 (the plugin records its messages in seam_refine.ui.MESSAGES).
-For U8, U16, F16, F32, an 8-bit image with a 16-bit layer, and F32 with a linear (g10) profile:
-open the PNG, add a layer "Top", keep the image layer active, make a feathered selection, trigger
-the real action, dump what was sent/received and the new layer, record the layer stack, then undo
-("edit_undo"). Then the
+For U8, U16, F16, F32, an 8-bit image with a 16-bit layer, F32 with a linear (g10) profile, and U8 with
+transparent and half-transparent stripes in the layer: open the PNG, add a layer "Top", keep the image
+layer active, make a feathered selection, trigger the real action, dump what was sent/received, the
+new layer and Krita's projection (the new layer composited over the source), record the layer stack,
+then undo ("edit_undo"). Then the
 messages: no selection, group layer, stopped daemon, stale endpoint.json, Grayscale, no document.
 Writes SR_OUT/summary.json; the outer pytest checks it.
 """
@@ -18,6 +19,11 @@ import seam_refine.host as host
 import seam_refine.ui as ui
 from kharness import wait_until
 from krita import Krita, Selection
+
+try:
+    from PyQt5.QtCore import QByteArray
+except ImportError:  # Krita 6
+    from PyQt6.QtCore import QByteArray
 
 
 def exited(pid):
@@ -59,6 +65,13 @@ def open_doc(depth):
         assert doc.setColorSpace("RGBA", "F32", LINEAR_PROFILE), "no " + LINEAR_PROFILE
         doc.waitForDone()
         base = doc.topLevelNodes()[0]
+    elif depth == "U8alpha":  # a layer that already has alpha: a transparent, then a half-transparent stripe
+        for x0, alpha in ((SEL[0] - 10, 0), (SEL[0], 128)):
+            px = bytearray(base.pixelData(x0, 0, 10, doc.height()))
+            px[3::4] = bytes([alpha]) * (len(px) // 4)
+            base.setPixelData(QByteArray(bytes(px)), x0, 0, 10, doc.height())
+        doc.refreshProjection()
+        doc.waitForDone()
     elif depth != "U8":
         assert doc.setColorSpace("RGBA", depth, doc.colorProfile())  # keep the sRGB curve (default is linear)
         doc.waitForDone()
@@ -103,7 +116,7 @@ def close(doc):
 def main():
     for key, value in host.DEFAULTS.items():  # a clean slate, whatever an earlier run left in the profile
         app.writeSetting(host.SETTINGS_GROUP, key, str(value))
-    for depth in ("U8", "U16", "F16", "F32", "U16layer", "F32lin"):
+    for depth in ("U8", "U16", "F16", "F32", "U16layer", "F32lin", "U8alpha"):
         stage("open " + depth)
         doc, base = yield from open_doc(depth)
         select(doc)
@@ -116,9 +129,13 @@ def main():
         x, y, w, h = run["box"]
         layer = doc.nodeByName(host.LAYER_NAME)
         assert layer is not None
+        doc.refreshProjection()
+        doc.waitForDone()
+        yield 100
         dumps = {"image": run["image"], "mask": run["mask"], "result": run["result"],
                  "layer_box": bytes(layer.pixelData(x, y, w, h)),
-                 "layer_full": bytes(layer.pixelData(0, 0, doc.width(), doc.height()))}
+                 "layer_full": bytes(layer.pixelData(0, 0, doc.width(), doc.height())),
+                 "projection": bytes(doc.pixelData(x, y, w, h))}
         for name, data in dumps.items():
             with open(os.path.join(OUT, f"{depth}_{name}.bin"), "wb") as f:
                 f.write(data)
@@ -126,6 +143,8 @@ def main():
         info = {
             "box": [x, y, w, h], "doc": [doc.width(), doc.height()], "dtype": run["dtype"],
             "order": run["order"], "layer_color": [layer.colorModel(), layer.colorDepth()],
+            "doc_color": [doc.colorModel(), doc.colorDepth()],
+            "layer_mode": [layer.blendingMode(), layer.opacity()],
             "linear": run["linear"], "layer_profile": layer.colorProfile(),
             "active_after": doc.activeNode().name(), "before_stack": before_stack,
             "after_stack": after_stack, "parent_is_root": layer.parentNode().name() == doc.rootNode().name(),
