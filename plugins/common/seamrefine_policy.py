@@ -160,6 +160,10 @@ def describe_error(exc, timeout_s=REFINE_TIMEOUT_S):
     if code == "full_mask":
         return Message("Everything around the selection is selected, so there is no edge to blend into. "
                        "Select only the generated region, then try again.", raw)
+    if code == "untrusted_endpoint":
+        return Message("Seam Refine did not connect, because the service's address file could belong to "
+                       "someone else. Nothing was sent and nothing was changed.\nRestart the Seam Refine "
+                       f"service ({START_COMMAND}).", raw)
     if code == "too_large":
         return Message("The selection is too large for Seam Refine. Select a smaller region, then try again.",
                        raw)

@@ -107,11 +107,20 @@ def test_seconds_for_people(value, text):
     ("too_large", "smaller region"),
     ("cancelled", "cancelled"),
     ("model", "Seam Refine failed"),
+    ("untrusted_endpoint", "someone else"),
 ])
 def test_daemon_error_messages(code, needle):
     msg = policy.describe_error(client.DaemonError(code, "it broke"))
     assert needle in msg.text
     assert "it broke" not in msg.text and (code == "cancelled" or "it broke" in msg.details)
+
+
+def test_untrusted_endpoint_message_from_the_real_client_error():
+    """The stdlib client's own refusal (a planted endpoint file) reads as a message, path in the details."""
+    err = client.ClientError("untrusted_endpoint", "Not using /run/x/endpoint.json: mode 0644")
+    msg = policy.describe_error(err)
+    assert "Nothing was sent" in msg.text and "/" not in msg.text
+    assert "endpoint.json" in msg.details
 
 
 def test_unexpected_error_keeps_the_type_in_the_details():
