@@ -26,7 +26,7 @@ from .gimp_scripts.host_harness import (
     run_gui,
     write_png8,
 )
-from .plugin_client_servers import RouterDaemon
+from .plugin_client_servers import RouterDaemon, write_endpoint
 
 pytestmark = [pytest.mark.hosts, pytest.mark.slow]
 
@@ -53,7 +53,7 @@ def cancel_run(tmp_path_factory):
         return None
 
     router = RouterDaemon(handler)
-    (runtime / "endpoint.json").write_text(json.dumps({"endpoint": router.endpoint, "token": router.token}))
+    write_endpoint(runtime, {"endpoint": router.endpoint, "token": router.token})
     env = dict(os.environ, HOSTS_CACHE=str(HOSTS_CACHE), HOSTS_BIND=str(root),
                SEAM_REFINE_RUNTIME_DIR=str(runtime), SEAM_REFINE_PLUGIN_TIMEOUT="120")
     try:
