@@ -77,36 +77,31 @@ def runtime_dir(create: bool = False) -> Path:
     return path
 
 
-def folder_problem(path: Path, uid: int | None = None) -> str | None:
-    """Why ``path`` is no private folder of user ``uid`` (default: this user), or None."""
+def _privacy_problem(path: Path, folder: bool, uid: int | None) -> str | None:
+    """Why ``path`` is no private folder (0700) or regular file (0600) of user ``uid``, or None."""
     uid = _uid() if uid is None else uid
     try:
-        st = os.stat(path)
+        st = os.stat(path) if folder else os.lstat(path)
     except OSError as exc:
         return f"{path} cannot be read ({exc.strerror})"
-    if not stat.S_ISDIR(st.st_mode):
-        return f"{path} is not a folder"
+    if not (stat.S_ISDIR(st.st_mode) if folder else stat.S_ISREG(st.st_mode)):
+        return f"{path} is not a {'folder' if folder else 'regular file'}"
+    name = f"the folder {path}" if folder else str(path)
     if CHECKED and st.st_uid != uid:
-        return f"the folder {path} belongs to uid {st.st_uid}, not to you (uid {uid})"
+        return f"{name} belongs to uid {st.st_uid}, not to you (uid {uid})"
     if CHECKED and st.st_mode & 0o077:
-        return f"the folder {path} has mode {st.st_mode & 0o777:04o}; it must be 0700"
+        return f"{name} has mode {st.st_mode & 0o777:04o}; it must be {'0700' if folder else '0600'}"
     return None
+
+
+def folder_problem(path: Path, uid: int | None = None) -> str | None:
+    """Why ``path`` is no private folder of user ``uid`` (default: this user), or None."""
+    return _privacy_problem(path, True, uid)
 
 
 def file_problem(path: Path, uid: int | None = None) -> str | None:
     """Why ``path`` is no private regular file of user ``uid`` (default: this user), or None."""
-    uid = _uid() if uid is None else uid
-    try:
-        st = os.lstat(path)
-    except OSError as exc:
-        return f"{path} cannot be read ({exc.strerror})"
-    if not stat.S_ISREG(st.st_mode):
-        return f"{path} is not a regular file"
-    if CHECKED and st.st_uid != uid:
-        return f"{path} belongs to uid {st.st_uid}, not to you (uid {uid})"
-    if CHECKED and st.st_mode & 0o077:
-        return f"{path} has mode {st.st_mode & 0o777:04o}; it must be 0600"
-    return None
+    return _privacy_problem(path, False, uid)
 
 
 def untrusted(problem: str, path: Path) -> UntrustedEndpointError:
