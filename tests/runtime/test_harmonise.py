@@ -9,6 +9,7 @@ from seamrefine.errors import DTypeError, EmptyMaskError, ShapeError
 from seamrefine.imaging import imagemath
 from seamrefine.imaging import metrics as M
 from seamrefine.runtime import harmonise as H
+from seamrefine.runtime import ring_profile as R
 
 
 def texture(seed: int, h: int = 160, w: int = 200) -> np.ndarray:
@@ -66,7 +67,7 @@ def test_feathered_paste_inside_the_selection():
     # the user selected 3 px more than the fill, and the fill was feathered over ~4 px
     clean = texture(3)
     shape = ellipse()
-    sd = H.signed_distance(shape > 0.5)
+    sd = R.signed_distance(shape > 0.5)
     alpha = np.clip((sd - 3.0) / 4.0 + 0.5, 0, 1).astype(np.float32)
     comp = pasted(clean, alpha, clean + np.float32([0.06, 0.06, 0.0]))
     change, info = H.harmonise(comp, shape)
@@ -135,23 +136,6 @@ def test_features_separate_a_seam_from_a_clean_edge():
     assert H.gate(seam) == 1.0 and H.gate(plain) == 0.0
 
 
-def test_signed_distance_known_values():
-    inside = np.zeros((7, 9), bool)
-    inside[2:5, 3:7] = True
-    sd = H.signed_distance(inside)
-    assert sd[3, 4] == pytest.approx(1.5) and sd[2, 3] == pytest.approx(0.5)
-    assert sd[1, 4] == pytest.approx(-0.5) and sd[3, 0] == pytest.approx(-2.5)
-
-
-def test_ring_profile_band_means_known_value():
-    # rings inside are 0.8, outside 0.2: every contour pixel sees a step of -0.6 across position 0
-    inside = ellipse() > 0.5
-    x = np.where(inside[..., None], 0.8, 0.2).astype(np.float32) * np.ones(3, np.float32)
-    prof = H.RingProfile(x, H.signed_distance(inside))
-    step, ok = prof.step(0, 0)
-    assert ok.all() and np.allclose(step, -0.6, atol=1e-5)
-
-
 def test_errors_carry_the_bad_value():
     x, mask = texture(6), ellipse()
     with pytest.raises(DTypeError, match="float32") as e:
@@ -184,7 +168,7 @@ def test_colour_map_change_known_values():
 
 def test_ramp_profile_follows_the_paste():
     clean, mask = texture(8), ellipse()
-    sd = H.signed_distance(mask > 0.5)
+    sd = R.signed_distance(mask > 0.5)
     hard = pasted(clean, (sd > 2.0).astype(np.float32), clean + 0.08)  # rings ≥ 2 pasted
     m = H.measure(hard, mask)
     edges, share = H.ramp_profile(m.profile, m.seam)
@@ -201,7 +185,7 @@ def test_pixel_alpha_separates_pasted_from_unpasted_pixels_in_a_ring():
     # flat photo 0.3, flat fill 0.6; the paste edge runs between pixel centres, so ring 1 holds
     # pasted and unpasted pixels side by side: each gets its own weight, not the ring's share
     mask = ellipse()
-    sd = H.signed_distance(mask > 0.5)
+    sd = R.signed_distance(mask > 0.5)
     ring = np.floor(sd)
     pasted_px = (ring >= 2) | ((ring == 1) & (np.arange(200)[None, :] % 2 == 0))
     x = np.where(pasted_px[..., None], 0.6, 0.3).astype(np.float32) * np.ones(3, np.float32)

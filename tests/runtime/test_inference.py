@@ -157,6 +157,22 @@ def test_seam_scores_before_after(refiners):
     _, info = r.refine(image, mask, RefineParams(strength=0.0))
     assert (info["seam_score_before"], info["seam_score_after"]) == (before, before)
 
+    assert info["seam_score_before"] == seam_score.seam_score(image.astype(np.float32) / 255.0, mask)
+
+
+def test_before_score_runs_beside_stage_one_and_its_errors_reach_the_caller(refiners, monkeypatch):
+    image, mask = make_image(np.random.default_rng(12))
+    seen = []
+
+    def failing(self, crop):
+        seen.append(threading.current_thread().name)
+        raise RuntimeError("score failed")
+
+    monkeypatch.setattr(inference._Scorer, "__call__", failing)
+    with pytest.raises(RuntimeError, match="score failed"):
+        refiners["blur"].refine(image, mask)
+    assert seen == ["seamrefine-score"]
+
 
 @pytest.mark.parametrize(
     ("kwargs", "pattern"),

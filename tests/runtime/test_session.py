@@ -204,3 +204,14 @@ def test_threads_env(monkeypatch):
     assert default_threads() >= 1
     monkeypatch.delenv("SEAM_REFINE_THREADS")
     assert default_threads() >= 1
+
+
+def test_arena_kept_for_small_runs_and_shrunk_after_large_ones(sess, monkeypatch):
+    assert sess._run_options(session_mod.ARENA_KEEP_PIXELS) is None
+    options = sess._run_options(session_mod.ARENA_KEEP_PIXELS + 1)
+    assert options.get_run_config_entry("memory.enable_memory_arena_shrinkage") == "cpu:0"
+    # a large run with the shrink option gives the same pixels as a kept-arena run
+    image, mask = _inputs(np.random.default_rng(3), 64, 64)
+    kept = sess.run(image, mask)
+    monkeypatch.setattr(session_mod, "ARENA_KEEP_PIXELS", 100)
+    np.testing.assert_array_equal(sess.run(image, mask), kept)

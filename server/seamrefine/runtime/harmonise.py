@@ -37,17 +37,16 @@ import numpy as np
 
 from ..errors import DTypeError, EmptyMaskError, ShapeError
 from . import seam_gate
+from .ring_profile import BAND, REACH, RingProfile, signed_distance
 
-BAND = 1  # rings (px) in each band either side of a seam position
-BOX = 13  # px: side of the box that localises band means along the contour
-RINGS = (-26, 30)  # ring k holds the pixels with floor(signed distance) == k (0: first inside)
 POSITIONS = tuple(range(-3, 6))  # candidate seam positions: between ring s − 1 and ring s
 GAPS = (0, 2, 4, 6)  # half-widths of the ramp a seam may be spread over (feathered pastes)
 GAIN_LIMITS = (0.8, 1.25)
 PLANE_RIDGE = 0.05  # ridge on the plane's slopes, relative to the number of contour samples
 IRLS_ROUNDS = 4
 ALPHA_TAU = 0.03  # colour distance (RSS over channels) at which a pixel's own weight is half-trusted
-WORK_PIXELS = 250_000  # the seam is measured on the crop area-reduced to at most this size
+WORK_PIXELS = 1_100_000  # the rings are measured on the region they reach, area-reduced to at most this
+BIN_PIXELS = 150_000  # their box means are taken on bins of b×b px, b the least that brings them to this
 
 
 @dataclass(frozen=True)
@@ -65,113 +64,6 @@ class Seam:
     step: float
     features: tuple[float, ...]
     colour_map: ColourMap | None = None
-
-
-def signed_distance(inside: np.ndarray) -> np.ndarray:
-    """Signed Euclidean distance to the edge of ``inside``: +0.5 on the first pixel inside, −0.5 on the
-    first pixel outside, growing by 1 per pixel away from the edge (float32)."""
-    # cv2's precise transform differs by ≤ 4e-6 px between thread counts; only floor(sd) and integer
-    # thresholds of it are used here, which such differences cannot move (sd + 0.5 is √n, never k + ½)
-    u8 = inside.astype(np.uint8)
-    d_in = cv2.distanceTransform(u8, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    d_out = cv2.distanceTransform(1 - u8, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    return np.where(inside, d_in - 0.5, 0.5 - d_out).astype(np.float32)
-
-
-class RingProfile:
-    """Box-local means of each 1-px ring around the mask edge, sampled at the mask's contour pixels.
-
-    For contour pixel i and ring k: ``num[k, i]`` = Σ x over ring-k pixels in the box around i, ``den``
-    their count; the box's side is ``BOX`` + 2|k| px, so that rings far from the edge still reach i.
-    Any band of rings then has the local mean Σ num / Σ den (normalised convolution), so steps across
-    every candidate seam position come from one pass of boxes.
-    """
-
-    def __init__(self, x: np.ndarray, sd: np.ndarray):
-        ring = np.floor(sd).astype(np.int32)
-        self.contour = ring == 0
-        self.lo = RINGS[0]
-        n = RINGS[1] - RINGS[0]
-        flat = ring.ravel()
-        order = np.argsort(flat, kind="stable")
-        bounds = np.searchsorted(flat[order], np.arange(self.lo, RINGS[1] + 1))
-        x1 = np.concatenate([x, np.ones(x.shape[:2] + (1,), np.float32)], axis=2).reshape(-1, 4)
-        at = np.flatnonzero(self.contour.ravel())
-        self.num = np.zeros((n, at.size, 3), np.float32)
-        self.den = np.zeros((n, at.size), np.float32)
-        field = np.zeros_like(x1)
-        for j in range(n):
-            members = order[bounds[j] : bounds[j + 1]]
-            if members.size == 0:
-                continue
-            field[members] = x1[members]
-            side = BOX + 2 * abs(self.lo + j)  # far rings must still reach the contour pixels
-            box = cv2.boxFilter(field.reshape(x.shape[:2] + (4,)), -1, (side, side), normalize=False,
-                                borderType=cv2.BORDER_CONSTANT).reshape(-1, 4)[at]
-            self.num[j], self.den[j] = box[:, :3], box[:, 3]
-            field[members] = 0.0
-
-    def band(self, k0: int, k1: int) -> tuple[np.ndarray, np.ndarray]:
-        """Local mean (N×3) and pixel count (N) of rings k0 ≤ k < k1 at each contour pixel."""
-        a, b = max(k0 - self.lo, 0), max(min(k1 - self.lo, len(self.den)), 0)
-        num, den = self.num[a:b].sum(0), self.den[a:b].sum(0)
-        return num / np.maximum(den, 1.0)[:, None], den
-
-    def step(self, s: int, g: int) -> tuple[np.ndarray, np.ndarray]:
-        """Outer minus inner band mean across position ``s`` with gap ``g``, and where both exist."""
-        m_out, d_out = self.band(s - g - BAND, s - g)
-        m_in, d_in = self.band(s + g, s + g + BAND)
-        return m_out - m_in, (d_out >= 2) & (d_in >= 2)
-
-    def stats(self, s: int, g: int) -> CandidateStats | None:
-        """The candidate (s, g)'s statistics (``CandidateStats``), or None when too few contour pixels
-        see all the bands.
-
-        z per channel is the median over its MAD-based standard error, one independent sample per
-        box side of contour, RMS over channels. The excess step is the step minus the mean of the
-        steps across the parallel contours just beyond its zone on either side: a smooth colour
-        gradient crossing the edge (sky) steps equally across all three and cancels there.
-        """
-        step, ok = self.step(s, g)
-        reach = 2 * g + BAND
-        before, ok_b = self.step(s - reach, g)
-        after, ok_a = self.step(s + reach, g)
-        both = ok & ok_b & ok_a
-        n = int(both.sum())
-        if n < 8:
-            return None
-        side = BOX + 2 * (abs(s) + 2 * g + 2 * BAND)  # the widest box among the rings used
-        root_n = np.sqrt(n / side)
-
-        def robust_z(v: np.ndarray) -> tuple[float, np.ndarray]:
-            med = np.median(v, 0)
-            mad = 1.4826 * np.median(np.abs(v - med), 0) + 1e-5
-            return float(np.linalg.norm(med / mad * root_n) / np.sqrt(3.0)), med
-
-        v = step[both]
-        z, med = robust_z(v)
-        z_excess, med_excess = robust_z(v - 0.5 * (before[both] + after[both]))
-        busy = float(np.linalg.norm(v, axis=-1).mean())
-        return CandidateStats(s, g, z, z_excess, _rms(med_excess), busy, _rms(med), n)
-
-
-def _rms(v: np.ndarray) -> float:
-    return float(np.linalg.norm(v) / np.sqrt(v.size))
-
-
-@dataclass(frozen=True)
-class CandidateStats:
-    """One candidate seam (position s, gap g): z and z_excess as in ``RingProfile.stats``; step: the
-    excess step's size; busy: mean |local step|; coherent: |median local step|; n: contour pixels."""
-
-    position: int
-    gap: int
-    z: float
-    z_excess: float
-    step: float
-    busy: float
-    coherent: float
-    n: int
 
 
 def find_seam(profile: RingProfile) -> Seam:
@@ -223,17 +115,22 @@ class ColourMap:
         """The change that undoes the fill's colour on a full-resolution image (working px × ``f``)
         whose pixels were pasted with weight ``alpha`` (H×W): with F the inverse of this map, a pixel
         is x = c + α·(F(c) − c); solved for the photo's c per channel,
-        c = (x + α·(b + plane)/g) / (1 + α·(1/g − 1)), which is g·x + b + plane where α = 1."""
-        h, w = x.shape[:2]
+        c = (x + α·(b + plane)/g) / (1 + α·(1/g − 1)), which is g·x + b + plane where α = 1.
+        Computed only where α > 0 (0 elsewhere)."""
+        out = np.zeros_like(x)
+        ys, xs = np.nonzero(alpha > 0)
+        if ys.size == 0:
+            return out
         f32 = np.float32
-        gx = (((np.arange(w) + 0.5) / f - 0.5 - self.centre[1]) / self.scale).astype(f32)
-        gy = (((np.arange(h) + 0.5) / f - 0.5 - self.centre[0]) / self.scale).astype(f32)
+        gx = (((xs + 0.5) / f - 0.5 - self.centre[1]) / self.scale).astype(f32)[:, None]
+        gy = (((ys + 0.5) / f - 0.5 - self.centre[0]) / self.scale).astype(f32)[:, None]
         inv = (1.0 / self.gain).astype(f32)
         slopes = (self.slopes * inv).astype(f32)
-        shift = gy[:, None, None] * slopes[1] + (self.offset * inv).astype(f32)  # H×1×3, then H×W×3:
-        shift = shift + gx[None, :, None] * slopes[0]  # (b + plane) / g
-        a = alpha[..., None].astype(f32)
-        return (x + a * shift) / (1.0 + a * (inv - 1.0)) - x
+        shift = gx * slopes[0] + gy * slopes[1] + (self.offset * inv).astype(f32)  # (b + plane) / g
+        a = alpha[ys, xs][:, None].astype(f32)
+        px = x[ys, xs]
+        out[ys, xs] = (px + a * shift) / (1.0 + a * (inv - 1.0)) - px
+        return out
 
 
 IDENTITY_MAP = ColourMap(np.ones(3), np.zeros(3), np.zeros((2, 3)), (0.0, 0.0), 1.0)
@@ -263,7 +160,7 @@ def fit_colour_map(profile: RingProfile, seam: Seam) -> ColourMap:
     offset = np.median(outer - inner * gain, axis=0)
     residual = outer - (inner * gain + offset)
     ys, xs = np.nonzero(profile.contour)
-    ys, xs = ys[ok], xs[ok]
+    ys, xs = ys[ok] + profile.origin[0], xs[ok] + profile.origin[1]
     cy, cx, scale = float(ys.mean()), float(xs.mean()), max(float(np.ptp(ys)), float(np.ptp(xs)), 1.0)
     a = np.stack([(xs - cx) / scale, (ys - cy) / scale], 1)
     slopes = np.zeros((2, 3))
@@ -299,21 +196,42 @@ class Measurement:
     inside: np.ndarray
     profile: RingProfile
     seam: Seam
+    sd: np.ndarray | None = None  # signed distance to the fill's edge at full resolution, when measured
+
+
+def _reach_box(inside: np.ndarray, margin: int) -> tuple[slice, slice]:
+    """The bounding box of the edge of ``inside`` grown by ``margin`` px, clipped to the image."""
+    edge = inside ^ cv2.erode(inside.astype(np.uint8), np.ones((3, 3), np.uint8),
+                              borderType=cv2.BORDER_REPLICATE).astype(bool)
+    rows, cols = np.flatnonzero(edge.any(1)), np.flatnonzero(edge.any(0))
+    if rows.size == 0:
+        return slice(0, inside.shape[0]), slice(0, inside.shape[1])
+    h, w = inside.shape
+    return (slice(max(0, rows[0] - margin), min(h, rows[-1] + 1 + margin)),
+            slice(max(0, cols[0] - margin), min(w, cols[-1] + 1 + margin)))
 
 
 def measure(x: np.ndarray, mask: np.ndarray) -> Measurement:
-    """Find the seam of the fill ``mask`` in ``x`` on the crop area-reduced to ≤ ``WORK_PIXELS``."""
+    """Find the seam of the fill ``mask`` in ``x``. The rings are measured only where they reach:
+    around the edge of the fill (``REACH`` working px), area-reduced by the smallest integer factor
+    that brings that region to ≤ ``WORK_PIXELS``."""
     _check(x, mask)
     h, w = mask.shape
-    f = max(1, int(np.ceil(np.sqrt(h * w / WORK_PIXELS))))
     inside = mask >= 0.5
     if not inside.any():
         inside = mask > 0
+    ys, xs = _reach_box(inside, REACH)
+    area = (ys.stop - ys.start) * (xs.stop - xs.start)
+    f = max(1, int(np.ceil(np.sqrt(area / WORK_PIXELS))))
     small = x if f == 1 else cv2.resize(x, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
     small_in = inside if f == 1 else cv2.resize(
         inside.astype(np.float32), small.shape[1::-1], interpolation=cv2.INTER_AREA) >= 0.5
-    profile = RingProfile(small, signed_distance(small_in))
-    return Measurement(f, inside, profile, find_seam(profile))
+    sd = signed_distance(small_in)
+    ys, xs = _reach_box(small_in, REACH)
+    area = (ys.stop - ys.start) * (xs.stop - xs.start)
+    b = max(1, int(np.ceil(np.sqrt(area / BIN_PIXELS))))
+    profile = RingProfile(small[ys, xs], sd[ys, xs], (ys.start, xs.start), b)
+    return Measurement(f, inside, profile, find_seam(profile), sd if f == 1 else None)
 
 
 def ramp_profile(profile: RingProfile, seam: Seam) -> tuple[np.ndarray, np.ndarray]:
@@ -344,7 +262,7 @@ def correction(x: np.ndarray, m: Measurement, conf: float, reach: int = 16) -> t
     beyond ``reach`` px outside the mask. H×W×3 float32."""
     cmap = m.seam.colour_map or IDENTITY_MAP
     edges, share = ramp_profile(m.profile, m.seam)
-    sd = signed_distance(m.inside)
+    sd = signed_distance(m.inside) if m.sd is None else m.sd
     # a ring k (pixels with k ≤ sd < k + 1) is past boundary k: its weight is the share reached there
     ring = np.floor(sd / m.f)
     w = np.interp(ring, edges, share, left=0.0, right=1.0) * (sd > -reach)

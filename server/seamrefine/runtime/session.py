@@ -29,6 +29,7 @@ CUDA_OPTIONS = {"cudnn_conv_algo_search": "HEURISTIC", "arena_extend_strategy": 
 REQUIRED_KEYS = ("sha256", "pad_multiple", "band_width", "band_feather", "context", "tile", "tile_overlap")
 INPUTS = {"image": 3, "mask": 1}
 OUTPUT = "refined"
+ARENA_KEEP_PIXELS = 1_200_000  # model inputs up to ~1 MP keep the CPU arena (~0.3 GB) between runs
 
 
 def sha256_file(path: Path) -> str:
@@ -202,7 +203,10 @@ class ModelSession:
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.log_severity_level = 3
-        so.enable_cpu_mem_arena = False  # the arena keeps its peak: ~1 GB held after one 4 MP request
+        # the CPU arena keeps the buffers of the last run: without it every run page-faults ~0.5 GB of
+        # fresh tensors in (1 MP: 0.35 s instead of 0.24 s); runs above ARENA_KEEP_PIXELS shrink it
+        so.enable_cpu_mem_arena = True
+        so.add_session_config_entry("arena_extend_strategy", "kSameAsRequested")
         so.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle daemon: no busy-wait
         try:
             return ort.InferenceSession(str(path), sess_options=so, providers=providers)
@@ -272,10 +276,21 @@ class ModelSession:
             if self._io_binding:
                 out = self._run_bound(feeds)
             else:
-                out = self._sess.run([OUTPUT], feeds)[0]
+                out = self._sess.run([OUTPUT], feeds, self._run_options(n * h * w))[0]
         except Exception as e:
             raise ModelError(f"the model failed on a {h}×{w} input: {e}", (h, w)) from e
         return np.asarray(out, dtype=np.float32)
+
+    def _run_options(self, pixels: int):
+        """Run options that hand the CPU arena's memory back after a run larger than
+        ``ARENA_KEEP_PIXELS`` (None for smaller runs: their buffers stay for the next request)."""
+        if pixels <= ARENA_KEEP_PIXELS or self.provider != CPU:
+            return None
+        import onnxruntime as ort
+
+        options = ort.RunOptions()
+        options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+        return options
 
     def _run_bound(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         """IO-binding path: inputs bound from host memory, output left on the device and copied once."""

@@ -155,7 +155,10 @@ class TileJob:
                 # the model's *change*, in the image's own encoding: added to the original values,
                 # it keeps float values outside [0, 1] (HDR highlights) instead of clipping them
                 delta = im.srgb_to_linear(out) - im.srgb_to_linear(base) if self.linear else out - base
-                acc[:, x0:x1] += delta * (wy[:, None] * wx[None, :])[..., None]
+                if len(self.rows) == 1 and len(self.cols) == 1:  # one tile: its weights are all 1
+                    acc[:, x0:x1] += delta
+                else:
+                    acc[:, x0:x1] += delta * (wy[:, None] * wx[None, :])[..., None]
                 tick()
             final = self.rows[r + 1][0] if r + 1 < len(self.rows) else self.hp
             self._flush(dest, acc, y0, final)

@@ -1,0 +1,146 @@
+"""Ring profiles: local colour means of the one-pixel rings around a fill's edge, along its contour.
+
+A generative fill's colour seam shows in the jump between pixels just inside and just outside its
+edge, not in statistics of wide rings (the content differs across the seam). ``RingProfile`` gives,
+at every contour pixel, the box-local mean colour of each ring of the signed distance to the edge, so
+the step across any candidate seam position (``BAND`` rings either side) is two lookups; ``stats``
+turns a candidate's steps into the robust significance that ``harmonise.find_seam`` ranks them by.
+
+Pure numpy/OpenCV on H×W×3 float32 RGB, shared by serving and the benchmark (through ``harmonise``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+BAND = 1  # rings (px) in each band either side of a seam position
+BOX = 13  # px: side of the box that localises band means along the contour
+RINGS = (-26, 30)  # ring k holds the pixels with floor(signed distance) == k (0: first inside)
+REACH = max(-RINGS[0], RINGS[1]) + (BOX + 2 * max(-RINGS[0], RINGS[1])) // 2 + 1  # px around the edge
+
+
+def signed_distance(inside: np.ndarray) -> np.ndarray:
+    """Signed Euclidean distance to the edge of ``inside``: +0.5 on the first pixel inside, −0.5 on the
+    first pixel outside, growing by 1 per pixel away from the edge (float32)."""
+    # cv2's precise transform differs by ≤ 4e-6 px between thread counts; only floor(sd) and integer
+    # thresholds of it are used here, which such differences cannot move (sd + 0.5 is √n, never k + ½)
+    u8 = inside.astype(np.uint8)
+    d_in = cv2.distanceTransform(u8, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    d_out = cv2.distanceTransform(1 - u8, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return np.where(inside, d_in - 0.5, 0.5 - d_out).astype(np.float32)
+
+
+class RingProfile:
+    """Box-local means of each 1-px ring around the mask edge, sampled at the mask's contour pixels.
+
+    For contour pixel i and ring k: ``num[k, i]`` = Σ x over ring-k pixels in the box around i, ``den``
+    their count; the box's side is ``BOX`` + 2|k| px, so that rings far from the edge still reach i.
+    Any band of rings then has the local mean Σ num / Σ den (normalised convolution), so steps across
+    every candidate seam position come from one pass of boxes.
+    """
+
+    def __init__(self, x: np.ndarray, sd: np.ndarray, origin: tuple[int, int] = (0, 0), bin_size: int = 1):
+        ring = np.floor(sd).astype(np.int32)
+        self.contour = ring == 0
+        self.origin = origin  # where x[0, 0] lies in the working-resolution image
+        self.lo = RINGS[0]
+        n = RINGS[1] - RINGS[0]
+        flat = np.clip(ring, self.lo - 1, RINGS[1]).astype(np.int16).ravel()
+        order = np.argsort(flat, kind="stable")  # a radix sort on int16
+        bounds = np.searchsorted(flat[order], np.arange(self.lo, RINGS[1] + 1))
+        x1 = np.concatenate([x, np.ones(x.shape[:2] + (1,), np.float32)], axis=2).reshape(-1, 4)
+        at = np.flatnonzero(self.contour.ravel())
+        self.num = np.zeros((n, at.size, 3), np.float32)
+        self.den = np.zeros((n, at.size), np.float32)
+        h, w = ring.shape
+        b = int(bin_size)
+        hb, wb = -(-h // b), -(-w // b)
+        if b > 1:  # ring pixels summed into b×b bins, boxes on the bins: ~b² times less filtering
+            bins = ((np.arange(h) // b)[:, None] * wb + (np.arange(w) // b)[None, :]).ravel()
+            at_box = bins[at]
+        else:
+            field = np.zeros_like(x1)
+            at_box = at
+        for j in range(n):
+            members = order[bounds[j] : bounds[j + 1]]
+            if members.size == 0:
+                continue
+            half = BOX // 2 + abs(self.lo + j)  # far rings must still reach the contour pixels
+            if b > 1:
+                idx = (bins[members][:, None] * 4 + np.arange(4)).ravel()
+                binned = np.bincount(idx, x1[members].ravel(), hb * wb * 4).astype(np.float32)
+                side = 2 * int(round(half / b)) + 1
+                box = cv2.boxFilter(binned.reshape(hb, wb, 4), -1, (side, side), normalize=False,
+                                    borderType=cv2.BORDER_CONSTANT).reshape(-1, 4)[at_box]
+            else:
+                field[members] = x1[members]
+                side = 2 * half + 1
+                box = cv2.boxFilter(field.reshape(h, w, 4), -1, (side, side), normalize=False,
+                                    borderType=cv2.BORDER_CONSTANT).reshape(-1, 4)[at_box]
+                field[members] = 0.0
+            self.num[j], self.den[j] = box[:, :3], box[:, 3]
+
+    def band(self, k0: int, k1: int) -> tuple[np.ndarray, np.ndarray]:
+        """Local mean (N×3) and pixel count (N) of rings k0 ≤ k < k1 at each contour pixel."""
+        a, b = max(k0 - self.lo, 0), max(min(k1 - self.lo, len(self.den)), 0)
+        num, den = self.num[a:b].sum(0), self.den[a:b].sum(0)
+        return num / np.maximum(den, 1.0)[:, None], den
+
+    def step(self, s: int, g: int) -> tuple[np.ndarray, np.ndarray]:
+        """Outer minus inner band mean across position ``s`` with gap ``g``, and where both exist."""
+        m_out, d_out = self.band(s - g - BAND, s - g)
+        m_in, d_in = self.band(s + g, s + g + BAND)
+        return m_out - m_in, (d_out >= 2) & (d_in >= 2)
+
+    def stats(self, s: int, g: int) -> CandidateStats | None:
+        """The candidate (s, g)'s statistics (``CandidateStats``), or None when too few contour pixels
+        see all the bands.
+
+        z per channel is the median over its MAD-based standard error, one independent sample per
+        box side of contour, RMS over channels. The excess step is the step minus the mean of the
+        steps across the parallel contours just beyond its zone on either side: a smooth colour
+        gradient crossing the edge (sky) steps equally across all three and cancels there.
+        """
+        step, ok = self.step(s, g)
+        reach = 2 * g + BAND
+        before, ok_b = self.step(s - reach, g)
+        after, ok_a = self.step(s + reach, g)
+        both = ok & ok_b & ok_a
+        n = int(both.sum())
+        if n < 8:
+            return None
+        side = BOX + 2 * (abs(s) + 2 * g + 2 * BAND)  # the widest box among the rings used
+        root_n = np.sqrt(n / side)
+
+        def robust_z(v: np.ndarray) -> tuple[float, np.ndarray]:
+            med = np.median(v, 0)
+            mad = 1.4826 * np.median(np.abs(v - med), 0) + 1e-5
+            return float(np.linalg.norm(med / mad * root_n) / np.sqrt(3.0)), med
+
+        v = step[both]
+        z, med = robust_z(v)
+        z_excess, med_excess = robust_z(v - 0.5 * (before[both] + after[both]))
+        busy = float(np.linalg.norm(v, axis=-1).mean())
+        return CandidateStats(s, g, z, z_excess, _rms(med_excess), busy, _rms(med), n)
+
+
+def _rms(v: np.ndarray) -> float:
+    return float(np.linalg.norm(v) / np.sqrt(v.size))
+
+
+@dataclass(frozen=True)
+class CandidateStats:
+    """One candidate seam (position s, gap g): z and z_excess as in ``RingProfile.stats``; step: the
+    excess step's size; busy: mean |local step|; coherent: |median local step|; n: contour pixels."""
+
+    position: int
+    gap: int
+    z: float
+    z_excess: float
+    step: float
+    busy: float
+    coherent: float
+    n: int

@@ -1,0 +1,79 @@
+"""seamrefine.runtime.ring_profile: signed distance and ring means (known values), the cropped and binned
+profile of large images, and what ``harmonise.measure`` makes of them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from seamrefine.runtime import harmonise as H
+from seamrefine.runtime import ring_profile as R
+
+
+def ellipse(h: int = 160, w: int = 200, cy: float = 80, cx: float = 95, ry: float = 45, rx: float = 60):
+    yy, xx = np.mgrid[:h, :w]
+    return ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1.0
+
+
+def two_tone(inside: np.ndarray) -> np.ndarray:
+    """0.8 inside, 0.2 outside (all channels)."""
+    return np.where(inside[..., None], 0.8, 0.2).astype(np.float32) * np.ones(3, np.float32)
+
+
+def test_signed_distance_known_values():
+    inside = np.zeros((7, 9), bool)
+    inside[2:5, 3:7] = True
+    sd = R.signed_distance(inside)
+    assert sd[3, 4] == pytest.approx(1.5) and sd[2, 3] == pytest.approx(0.5)
+    assert sd[1, 4] == pytest.approx(-0.5) and sd[3, 0] == pytest.approx(-2.5)
+
+
+@pytest.mark.parametrize("bin_size", [1, 2, 3])
+def test_ring_profile_band_means_known_value(bin_size):
+    # rings inside are 0.8, outside 0.2: every contour pixel sees a step of -0.6 across position 0,
+    # whether the boxes are taken on pixels or on bins
+    inside = ellipse()
+    prof = R.RingProfile(two_tone(inside), R.signed_distance(inside), bin_size=bin_size)
+    step, ok = prof.step(0, 0)
+    assert ok.all() and np.allclose(step, -0.6, atol=1e-5)
+    mean, count = prof.band(-3, 0)
+    assert np.allclose(mean, 0.2, atol=1e-5) and (count > 0).all()
+
+
+def test_binned_profile_approximates_the_exact_one():
+    # on a linear ramp (0.0022 per px) a box up to half a bin off, clipped differently along a curved
+    # ring, moves a mean by about a pixel's worth of the slope
+    inside = ellipse()
+    yy, xx = np.mgrid[:160, :200].astype(np.float32)
+    x = (0.2 + 0.002 * yy + 0.001 * xx)[..., None] * np.ones(3, np.float32)
+    sd = R.signed_distance(inside)
+    exact, binned = R.RingProfile(x, sd), R.RingProfile(x, sd, bin_size=2)
+    for k0, k1 in ((-1, 0), (0, 1), (-8, -4), (4, 8)):
+        a, _ = exact.band(k0, k1)
+        b, _ = binned.band(k0, k1)
+        assert np.abs(a - b).max() < 0.005 and np.abs(a - b).mean() < 0.001
+
+
+def test_profile_of_a_crop_keeps_its_origin():
+    inside = ellipse()
+    x = two_tone(inside)
+    sd = R.signed_distance(inside)
+    whole = R.RingProfile(x, sd)
+    part = R.RingProfile(x[20:150, 10:190], sd[20:150, 10:190], (20, 10))
+    assert part.origin == (20, 10) and part.contour.sum() == whole.contour.sum()
+    np.testing.assert_allclose(part.band(-1, 1)[0], whole.band(-1, 1)[0], atol=1e-6)
+
+
+def test_large_image_is_measured_at_full_resolution_around_the_edge():
+    # a 1600×1600 image whose fill edge fits in ~700×700 px: the rings need no reduction (f = 1),
+    # and their boxes are binned; the seam is found where it is and the offset is recovered
+    h = w = 1600
+    inside = ellipse(h, w, 800, 800, 300, 320)
+    rng = np.random.default_rng(1)
+    x = (0.5 + 0.02 * rng.standard_normal((h, w, 3))).astype(np.float32)
+    x[inside] += np.float32([0.05, 0.02, -0.03])
+    m = H.measure(x, inside.astype(np.float32))
+    assert m.f == 1 and m.profile.origin != (0, 0) and m.sd is not None
+    assert m.seam.position == 0 and m.seam.gap == 0
+    change, _ = H.correction(x, m, 1.0)
+    np.testing.assert_allclose((x + change)[inside].mean(0), 0.5, atol=0.005)
+    assert not change[~inside].any()
