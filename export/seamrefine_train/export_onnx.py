@@ -2,6 +2,8 @@
 
     python -m seamrefine_train export --ckpt runs/main/ckpt_last.pt \
         --out server/seamrefine/models/seam_refiner.onnx
+    python -m seamrefine_train export --from-onnx server/seamrefine/models/seam_refiner.onnx \
+        --prune-dead-detail --out /tmp/pruned/seam_refiner.onnx
 
 Exporter: ``torch.onnx.export(..., dynamo=True)`` (the torch.export-based exporter, pinned
 explicitly), opset 18 (needed for Resize with ``antialias``), dynamic N, H and W (H, W even). The
@@ -23,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .model import ModelConfig, SeamRefiner
+from .model import ModelConfig, SeamRefiner, prune_dead_detail
 
 OPSET = 18
 PAD_MULTIPLE = 8
@@ -195,29 +197,61 @@ def load_onnx_weights(path: str | Path) -> tuple[SeamRefiner, dict]:
     return model.eval(), manifest
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="seamrefine_train export", description=__doc__.splitlines()[0])
-    ap.add_argument("--ckpt", required=True)
-    ap.add_argument("--out", default="server/seamrefine/models/seam_refiner.onnx")
-    ap.add_argument("--no-fp16", action="store_true")
-    ap.add_argument("--val-metrics", default=None, help="JSON file to store as val_metrics (default: ckpt's)")
-    ap.add_argument("--note", default=None, help="free text stored as training.note (e.g. run history)")
-    args = ap.parse_args(argv)
-    model, ckpt = load_checkpoint(args.ckpt)
+def checkpoint_record(ckpt: dict, path: str) -> dict:
+    """The manifest's training record from a train.py checkpoint."""
     tcfg = ckpt.get("config", {})
-    training = {
+    return {
         "data": "../shared/data/train: 1401 photos, see ../shared/data/MANIFEST.csv",
         "photos_dir": tcfg.get("photos"),
         "steps": ckpt.get("step"),
         "wall_minutes": round(ckpt.get("wall_seconds", 0.0) / 60.0, 1),
         "hardware": ckpt.get("hardware"),
         "config": tcfg,
-        "checkpoint": Path(args.ckpt).name,
+        "checkpoint": Path(path).name,
         "loss_config": ckpt.get("loss_config"),
     }
+
+
+def detail_probes(seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Probe (image, mask) pairs for ``prune_dead_detail``: uniform noise, smooth colour fields with grain,
+    hard and soft box masks, at two sizes."""
+    rng = np.random.default_rng(seed)
+    probes = []
+    for h, w in ((64, 96), (160, 224)):
+        smooth = np.cumsum(rng.normal(0, 0.02, (2, 3, h, w)), axis=2).astype(np.float32)
+        images = [rng.random((2, 3, h, w), dtype=np.float32),
+                  np.clip(0.5 + smooth + rng.normal(0, 0.03, smooth.shape), 0, 1).astype(np.float32)]
+        mask = np.zeros((2, 1, h, w), np.float32)
+        mask[0, :, h // 4 : 3 * h // 4, w // 3 : 2 * w // 3] = 1.0
+        yy, xx = np.mgrid[:h, :w]
+        mask[1, 0] = np.clip(1.5 - np.hypot((yy - h / 2) / (h / 4), (xx - w / 2) / (w / 4)), 0, 1)
+        probes += [(torch.from_numpy(im), torch.from_numpy(mask)) for im in images]
+    return probes
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="seamrefine_train export", description=__doc__.splitlines()[0])
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--ckpt", help="a train.py checkpoint")
+    src.add_argument("--from-onnx", help="an exported model (its manifest's training record is kept)")
+    ap.add_argument("--prune-dead-detail", action="store_true",
+                    help="leave out a detail branch that changes no output (checked on probe images)")
+    ap.add_argument("--out", default="server/seamrefine/models/seam_refiner.onnx")
+    ap.add_argument("--no-fp16", action="store_true")
+    ap.add_argument("--val-metrics", default=None, help="JSON file to store as val_metrics (default: ckpt's)")
+    ap.add_argument("--note", default=None, help="free text stored as training.note (e.g. run history)")
+    args = ap.parse_args(argv)
+    if args.from_onnx:
+        model, old = load_onnx_weights(args.from_onnx)
+        training, val = dict(old.get("training", {})), old.get("val_metrics", {})
+    else:
+        model, ckpt = load_checkpoint(args.ckpt)
+        training, val = checkpoint_record(ckpt, args.ckpt), ckpt.get("val_metrics", {})
+    if args.prune_dead_detail:
+        model = prune_dead_detail(model, detail_probes())
+        training["pruned"] = "detail branch left out: its last ReLUs never fire (export --prune-dead-detail)"
     if args.note:
         training["note"] = args.note
-    val = ckpt.get("val_metrics", {})
     if args.val_metrics:
         val = json.loads(Path(args.val_metrics).read_text())
     manifest = export_model(model, args.out, fp16=not args.no_fp16, training=training, val_metrics=val)

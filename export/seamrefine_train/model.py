@@ -39,6 +39,7 @@ class ModelConfig:
     noise_tile: int = 128  # period of the fixed noise field (px)
     noise_seed: int = 1234
     stat_scale: float = 1.0  # gain on the fill-vs-surroundings differences (they are ~0.01 of full scale)
+    detail: bool = True  # False: no detail branch (``prune_dead_detail`` drops one that learned nothing)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -185,7 +186,7 @@ class SeamRefiner(nn.Module):
         super().__init__()
         self.cfg = cfg or ModelConfig()
         self.colour = ColourBranch(self.cfg)
-        self.detail = DetailBranch(self.cfg)
+        self.detail = DetailBranch(self.cfg) if self.cfg.detail else None
         g = torch.Generator().manual_seed(self.cfg.noise_seed)
         t = self.cfg.noise_tile
         self.register_buffer("noise", torch.randn(1, 1, t, t, generator=g), persistent=True)
@@ -211,12 +212,32 @@ class SeamRefiner(nn.Module):
         a = coef[:, :9].reshape(n, 3, 3, h, w)  # delta of the 3×3 matrix, [N,out,in,H,W]
         b = coef[:, 9:12]  # [N,3,H,W]
         corr = image + (a * image[:, None]).sum(dim=2) + b  # [N,3,H,W]
+        if self.detail is None:
+            return corr.clamp(0.0, 1.0)
 
         ctx = F.interpolate(coef_ctx[:, 12:], size=(h // 2, w // 2), mode="bilinear", align_corners=False)
         hi_in = torch.cat([corr, mask, self.noise_field(n, h, w)], 1)  # [N,5,H,W]
         hi_in = torch.cat([F.pixel_unshuffle(hi_in, 2), ctx], 1)  # [N,20+ctx,H/2,W/2]
         out = corr + self.detail(hi_in)  # [N,3,H,W]
         return out.clamp(0.0, 1.0)
+
+
+def prune_dead_detail(model: SeamRefiner, probes: list[tuple[torch.Tensor, torch.Tensor]],
+                      tol: float = 1e-5) -> SeamRefiner:
+    """The model without its detail branch (``detail=False``), after checking on ``probes``
+    [(image, mask)] that the branch changes no output by more than ``tol``: a branch whose last ReLUs
+    never fire adds only its tail's bias. Raises ValueError (with the largest difference) otherwise."""
+    cfg = ModelConfig.from_dict({**model.cfg.to_dict(), "detail": False})
+    pruned = SeamRefiner(cfg).eval()
+    pruned.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("detail.")})
+    worst = 0.0
+    with torch.no_grad():
+        for image, mask in probes:
+            worst = max(worst, float((model.eval()(image, mask) - pruned(image, mask)).abs().max()))
+    if worst > tol:
+        raise ValueError(f"the detail branch changes outputs by up to {worst:.2e} > {tol:.0e}: not dead",
+                         worst)
+    return pruned
 
 
 def stat_channels() -> list[int]:

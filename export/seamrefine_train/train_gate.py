@@ -38,7 +38,8 @@ FAMILY_WEIGHTS = {
 }
 P_EDGE_ALIGNED = 0.5
 EDGE_ALIGNED = {"paste_offset_range": (0, 0), "user_dilate_range": (0, 0), "p_leak": 0.0}
-SIZES = (256, 320, 384)
+SIZES = (256, 320, 384, 512, 640, 768)
+MIN_SIDE_FRAC = 0.75
 GAIN_OK = 0.3  # dB
 CLEAN_WEIGHT = 10.0
 L2 = 1e-2
@@ -46,16 +47,38 @@ MARGIN = 0.25  # logit units above the highest clean case
 RAMP = 1.5  # logit units from no correction to full correction
 
 
-def _case(args: tuple[list[Path], int, int, tuple[int, ...]]) -> dict | None:
+def photo_sides(paths: list[Path]) -> list[int]:
+    """Each photo's shorter side in px (from its header), 0 where it cannot be read."""
+    from PIL import Image
+
+    sides = []
+    for p in paths:
+        try:
+            with Image.open(p) as im:
+                sides.append(min(im.size))
+        except OSError:
+            sides.append(0)
+    return sides
+
+
+def photos_for(paths: list[Path], sides: list[int], size: int) -> list[Path]:
+    """The photos a ``size`` crop is cut from: those whose shorter side is ≥ ``MIN_SIDE_FRAC`` × size
+    (large crops of small photos would be mostly mirror images), or all when there are none."""
+    big = [p for p, s in zip(paths, sides, strict=True) if s >= MIN_SIDE_FRAC * size]
+    return big or paths
+
+
+def _case(args: tuple[list[Path], list[int], int, int, tuple[int, ...]]) -> dict | None:
     """One training case's gate features and what the full correction would gain."""
-    paths, seed, index, sizes = args
+    paths, sides, seed, index, sizes = args
     rng = np.random.default_rng([seed, index])
     names = list(FAMILY_WEIGHTS)
     p = np.array([FAMILY_WEIGHTS[n] for n in names])
     family = names[int(rng.choice(len(names), p=p / p.sum()))]
     cfg = synthesis.SynthConfig(**EDGE_ALIGNED) if rng.random() < P_EDGE_ALIGNED else None
     size = int(rng.choice(sizes))
-    photo = synthesis.load_photo(paths[int(rng.integers(len(paths)))])
+    pool = photos_for(paths, sides, size)
+    photo = synthesis.load_photo(pool[int(rng.integers(len(pool)))])
     case = synthesis.make_case(synthesis.random_crop(photo, size, rng), seed, index, family, cfg)
     try:
         m = harmonise.measure(case.composite, case.mask)
@@ -136,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"train_gate: {e.message}", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
-    jobs = [(paths, args.seed, i, sizes) for i in range(args.cases)]
+    sides = photo_sides(paths)
+    jobs = [(paths, sides, args.seed, i, sizes) for i in range(args.cases)]
     if args.workers > 1:
         with Pool(args.workers) as pool:
             rows = [r for r in pool.imap(_case, jobs, chunksize=8) if r is not None]

@@ -86,7 +86,8 @@ def test_train_gate_smoke(tmp_path, capsys):
         big = np.asarray(Image.fromarray((img * 255).astype(np.uint8)).resize((300, 300), Image.BICUBIC))
         Image.fromarray(big).save(photos / f"p{i}.png")
     out = tmp_path / "gate.json"
-    argv = ["--photos", str(photos), "--cases", "40", "--workers", "1", "--out", str(out)]
+    argv = ["--photos", str(photos), "--cases", "40", "--workers", "1", "--sizes", "128,192",
+            "--out", str(out)]
     assert train_gate.main(argv) == 0
     trained = seam_gate.load(out)
     doc = json.loads(out.read_text())
@@ -94,6 +95,18 @@ def test_train_gate_smoke(tmp_path, capsys):
     assert doc["training"]["per_family"]["clean"]["opened"] == 0.0  # the ramp starts above every clean case
     assert trained.lo < trained.hi
     assert '"per_family"' in capsys.readouterr().out
+
+
+def test_large_crops_come_from_large_photos(tmp_path):
+    paths = [tmp_path / f"p{i}.png" for i in range(3)]
+    for p, side in zip(paths, (200, 500, 900), strict=True):
+        Image.new("RGB", (side + 50, side)).save(p)
+    sides = train_gate.photo_sides(paths)
+    assert sides == [200, 500, 900]
+    assert train_gate.photos_for(paths, sides, 256) == paths  # shorter side ≥ 0.75 × 256 = 192
+    assert train_gate.photos_for(paths, sides, 300) == paths[1:]
+    assert train_gate.photos_for(paths, sides, 768) == paths[2:]
+    assert train_gate.photos_for(paths, sides, 4096) == paths  # none large enough: all
 
 
 def test_train_gate_errors(tmp_path, capsys):

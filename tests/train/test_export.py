@@ -105,3 +105,30 @@ def test_load_onnx_weights_rejects_a_foreign_file(exported, tmp_path):
     (tmp_path / "seam_refiner.json").write_text(json.dumps(other))
     with pytest.raises(ValueError, match="shape"):
         load_onnx_weights(tmp_path / "seam_refiner.onnx")
+
+
+def test_export_from_onnx_prunes_a_dead_detail_branch(tmp_path):
+    """The CLI re-exports a shipped model without its dead detail branch: same outputs, record kept."""
+    from seamrefine_train.export_onnx import main
+
+    torch.manual_seed(1)
+    model = SeamRefiner(SMALL).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+        model.detail.body[-2].weight.zero_()
+        model.detail.body[-2].bias.fill_(-1.0)  # the last ReLU never fires
+        model.detail.tail.bias.fill_(1e-6)  # so the branch adds next to nothing (zeros would be folded away)
+    src = tmp_path / "src" / "seam_refiner.onnx"
+    export_model(model, src, fp16=False, training={"steps": 7})
+    out = tmp_path / "out" / "seam_refiner.onnx"
+    assert main(["--from-onnx", str(src), "--prune-dead-detail", "--no-fp16", "--out", str(out)]) == 0
+    manifest = json.loads(out.with_suffix(".json").read_text())
+    assert manifest["model_config"]["detail"] is False and manifest["training"]["steps"] == 7
+    assert "pruned" in manifest["training"]
+    image, mask = torch.rand(1, 3, 64, 96), torch.zeros(1, 1, 64, 96)
+    mask[..., 16:48, 32:64] = 1.0
+    (got,) = ort_session(out).run(None, {"image": image.numpy(), "mask": mask.numpy()})
+    with torch.no_grad():
+        want = model(image, mask).numpy()
+    assert np.abs(got - want).max() < 1e-5

@@ -146,3 +146,28 @@ def test_retarget_stat_scale_keeps_the_function():
     with torch.no_grad():
         assert torch.allclose(a(image, mask), b(image, mask), atol=1e-5)
     assert len(stat_channels()) == 12 * 4 and max(stat_channels()) < 5 + 15 * 4
+
+
+def test_prune_dead_detail_keeps_outputs_and_refuses_a_live_branch():
+    from seamrefine_train.model import prune_dead_detail
+
+    torch.manual_seed(4)
+    model = SeamRefiner(ModelConfig(hi_ch=8, hi_layers=1)).eval()
+    probes = [_inputs(seed=s) for s in range(2)]
+    with torch.no_grad():
+        for p in model.detail.parameters():
+            p.copy_(0.1 * torch.randn_like(p))
+        last = model.detail.body[-2]  # the last conv before the last ReLU
+        last.weight.zero_()
+        last.bias.fill_(-1.0)  # its ReLU never fires: the branch only adds the tail's bias
+        model.detail.tail.bias.zero_()
+    pruned = prune_dead_detail(model, probes)
+    assert pruned.detail is None and pruned.cfg.detail is False
+    assert not any(k.startswith("detail.") for k in pruned.state_dict())
+    with torch.no_grad():
+        image, mask = _inputs(seed=9)
+        torch.testing.assert_close(pruned(image, mask), model(image, mask), atol=0, rtol=0)
+        last.bias.fill_(1.0)  # alive again
+    with pytest.raises(ValueError, match="not dead") as e:
+        prune_dead_detail(model, probes)
+    assert e.value.args[1] > 1e-5
