@@ -1,11 +1,12 @@
-"""``python -m seamrefine_train {train,train_gate,export,bench,colour_ceiling} [args]``."""
+"""``python -m seamrefine_train {train,train_gate,train_texture_gate,export,bench,colour_ceiling} [args]``."""
 
 from __future__ import annotations
 
 import sys
 
 USAGE = (
-    "usage: python -m seamrefine_train {train,train_gate,export,bench,colour_ceiling} [args]"
+    "usage: python -m seamrefine_train"
+    " {train,train_gate,train_texture_gate,export,bench,colour_ceiling} [args]"
     "  (train: --key=value overrides)"
 )
 
@@ -20,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
         from .train import main as run
     elif cmd == "train_gate":
         from .train_gate import main as run
+    elif cmd == "train_texture_gate":
+        from .train_texture_gate import main as run
     elif cmd == "export":
         from .export_onnx import main as run
     elif cmd == "bench":

@@ -28,7 +28,7 @@ from seamrefine.errors import InputError, SeamRefineError
 from seamrefine.imaging import imagemath
 from seamrefine.imaging import metrics as M
 from seamrefine.imaging.seam_score import seam_score
-from seamrefine.runtime.harmonise import harmonise
+from seamrefine.runtime.classical import classical_change
 
 from . import baselines, synthesis
 from .bench_report import (
@@ -99,8 +99,9 @@ def make_methods(names: list[str], model: str | None, samples: int) -> dict[str,
 
 
 def harmonised(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """``seamrefine.runtime.harmonise`` alone (no network), pasted through the same band as every method."""
-    change, _ = harmonise(composite, mask)
+    """The refiner's classical stage alone (``seamrefine.runtime.classical``: colour, then texture; no
+    network), pasted through the same band as every method."""
+    change, _ = classical_change(composite, mask)
     return baselines.finish(composite, mask, composite + change)
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from seamrefine.errors import InputError
 from seamrefine.imaging.imagemath import band_weights
-from seamrefine.runtime import harmonise
+from seamrefine.runtime.classical import classical_change
 
 from .synthesis import FAMILIES, Case, SynthConfig, list_photos, load_photo, make_case, random_crop
 
@@ -53,8 +53,8 @@ def case_band(case: Case) -> np.ndarray:
 
 
 def stage_one(case: Case) -> np.ndarray:
-    """The case's composite after the classical harmonisation, as serving computes it (H×W×3)."""
-    change, _ = harmonise.harmonise(case.composite, case.mask)
+    """The case's composite after the classical stage, as serving computes it (H×W×3)."""
+    change, _ = classical_change(case.composite, case.mask)
     return np.clip(case.composite + change, 0.0, 1.0).astype(np.float32)
 
 

@@ -118,3 +118,33 @@ def test_train_gate_errors(tmp_path, capsys):
     for bad in ("32", "a,b"):
         assert train_gate.main(["--photos", str(tmp_path), "--cases", "40", "--sizes", bad]) == 2
         assert "--sizes must list crop sizes" in capsys.readouterr().err
+
+
+def test_texture_gate_clean_threshold_known_value():
+    from seamrefine_train import train_texture_gate as T
+
+    # a clean case at logit 2 whose full correction gives 56 dB may open to c = 10^(6/20) ≈ 1.995 → 1,
+    # one at logit 1 giving 44 dB only to c = 10^(−6/20) ≈ 0.501: lo ≥ 1 − 0.501·RAMP
+    lo = T.clean_threshold(np.array([2.0, 1.0]), np.array([56.0, 44.0]), floor_db=50.0)
+    assert lo == pytest.approx(max(2.0 - 1.0 * T.RAMP, 1.0 - 10 ** (-0.3) * T.RAMP) + T.MARGIN)
+    assert T.clean_threshold(np.array([]), np.array([])) == 0.0
+
+
+def test_train_texture_gate_smoke(tmp_path, capsys):
+    from seamrefine.runtime import texture
+    from seamrefine_train import train_texture_gate
+
+    rng = np.random.default_rng(1)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(2):
+        img = np.clip(0.5 + 0.2 * rng.standard_normal((300, 300, 3)), 0, 1)
+        Image.fromarray((img * 255).astype(np.uint8)).save(photos / f"p{i}.png")
+    out, rows = tmp_path / "texture_gate.json", tmp_path / "rows.npz"
+    argv = ["--photos", str(photos), "--cases", "40", "--workers", "1", "--sizes", "160",
+            "--out", str(out), "--rows", str(rows)]
+    assert train_texture_gate.main(argv) == 0
+    trained = texture.load_gate(out)
+    assert trained.features == texture.TEXTURE_FEATURES and trained.lo < trained.hi
+    assert np.load(rows)["features"].shape[1] == len(texture.TEXTURE_FEATURES)
+    assert '"per_family"' in capsys.readouterr().out

@@ -30,9 +30,10 @@ import numpy as np
 from ..errors import InputError, SeamRefineError
 from ..imaging import imagemath as im
 from ..imaging.patch import patch_image
-from . import harmonise
+from .classical import classical_change
 from .limits import MAX_PIXELS, check_pixels
 from .params import RefineParams
+from .ring_profile import REACH
 from .session import ModelSession
 from .tiling import STRIP_PIXELS, TileJob, float_mask, sample_jitter
 
@@ -111,23 +112,25 @@ def _metrics():
     return seam_score
 
 
-def _harmonisation(crop: np.ndarray, mask_crop: np.ndarray, linear: bool, width: int):
-    """The classical colour harmonisation's change for the crop (sRGB float32, crop-shaped), or None
-    when its seam gate stays closed; and its info (seam position, gate, gain, offset)."""
+def _classical(crop: np.ndarray, mask_crop: np.ndarray, linear: bool, width: int):
+    """The classical stage's change for the crop (sRGB float32, crop-shaped), or None when both its
+    gates stay closed; and its info ({"harmonise": …, "texture": …})."""
     rgb, _ = im.to_float(crop)
     np.clip(rgb, 0.0, 1.0, out=rgb)
     if linear:
         rgb = im.linear_to_srgb(rgb)
-    change, info = harmonise.harmonise(rgb, float_mask(mask_crop), reach=width)
-    return (change if info["gate"] > 0 else None), info
+    change, info = classical_change(rgb, float_mask(mask_crop), reach=width)
+    opened = info["harmonise"]["gate"] > 0 or info["texture"]["gate"] > 0
+    return (change if opened else None), info
 
 
 class Refiner:
     """Refines seams with one loaded model. Thread-safe to call.
 
-    Each call first runs the classical colour harmonisation (``seamrefine.runtime.harmonise``: seam finder,
-    learned seam gate, colour map) on the crop, then the model on the harmonised crop (on the crop as
-    it is where the gate stays closed); ``classical=False`` runs the model alone (tile-engine tests)."""
+    Each call first runs the classical stage (``seamrefine.runtime.classical``: the colour harmonisation
+    behind the learned seam gate, then texture matching behind the texture gate) on the crop, then the
+    model on its result (on the crop as it is where both gates stay closed); ``classical=False`` runs
+    the model alone (tile-engine tests)."""
 
     def __init__(
         self,
@@ -162,7 +165,7 @@ class Refiner:
         progress(done, total) is called after each tile × sample; cancel (threading.Event) is checked
         between tiles and raises CancelledError. info holds ``seam_score_before``/``seam_score_after``
         (None where the score cannot be measured), ``elapsed_ms``, ``box``, ``provider``, ``tiles``,
-        ``samples``, ``sample_scores``, ``chosen`` and, when it ran, ``harmonise``.
+        ``samples``, ``sample_scores``, ``chosen`` and, when it ran, ``harmonise`` and ``texture``.
         """
         t0 = time.perf_counter()
         params = RefineParams() if params is None else params
@@ -191,7 +194,7 @@ class Refiner:
         feather = int(man["band_feather"])
         # the model's context, the band, and the rings stage 1 measures; no more: the network's time
         # grows with the crop, and its output did not change (±0.02 dB) with half the mask's size around
-        grow = max(int(man["context"]), width + feather + 1, harmonise.REACH)
+        grow = max(int(man["context"]), width + feather + 1, REACH)
         box = im.context_box(m, grow, min_context_frac=0.0)
         crop = image[box.slices]
         mask_crop = m[box.slices]  # uint8/bool view or float32; converted piecewise (float_mask)
@@ -217,7 +220,8 @@ class Refiner:
                 samples = 1
             pre = None
             if self.classical:
-                pre, info["harmonise"] = _harmonisation(crop, mask_crop, linear, width)
+                pre, stages = _classical(crop, mask_crop, linear, width)
+                info.update(stages)
             before = before_job.result()
             job = TileJob(self.session, crop, mask_crop, width, feather, params.strength, linear, pre)
             total = len(job.tiles) * samples

@@ -46,6 +46,7 @@ class GateModel:
     bias: float
     lo: float
     hi: float
+    features: tuple[str, ...] = FEATURES  # the names of what it reads, in order
 
     def logit(self, features: np.ndarray) -> float:
         f = (np.asarray(features, np.float64) - self.mean) / self.scale
@@ -57,7 +58,7 @@ class GateModel:
 
     def to_dict(self) -> dict:
         return {
-            "features": list(FEATURES),
+            "features": list(self.features),
             "mean": self.mean.tolist(),
             "scale": self.scale.tolist(),
             "weights": self.weights.tolist(),
@@ -67,23 +68,24 @@ class GateModel:
         }
 
     @classmethod
-    def from_dict(cls, doc: dict) -> GateModel:
-        """Validate and build; ModelError (carrying the bad field) when the file does not fit."""
-        if list(doc.get("features", [])) != list(FEATURES):
-            raise ModelError(f"seam gate features {doc.get('features')!r} do not match {list(FEATURES)}",
+    def from_dict(cls, doc: dict, features: tuple[str, ...] = FEATURES) -> GateModel:
+        """Validate and build a gate on ``features``; ModelError (carrying the bad field) when the file
+        does not fit."""
+        if list(doc.get("features", [])) != list(features):
+            raise ModelError(f"gate features {doc.get('features')!r} do not match {list(features)}",
                              doc.get("features"))
         arrays = {}
         for key in ("mean", "scale", "weights"):
             a = np.asarray(doc.get(key), np.float64)
-            if a.shape != (len(FEATURES),) or not np.isfinite(a).all():
-                raise ModelError(f"seam gate field {key!r} must be {len(FEATURES)} finite numbers", key)
+            if a.shape != (len(features),) or not np.isfinite(a).all():
+                raise ModelError(f"gate field {key!r} must be {len(features)} finite numbers", key)
             arrays[key] = a
         if (arrays["scale"] <= 0).any():
             raise ModelError("seam gate scales must be positive", "scale")
         nums = [doc.get(k) for k in ("bias", "lo", "hi")]
         if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in nums) or not nums[1] < nums[2]:
             raise ModelError(f"seam gate bias/lo/hi must be finite numbers with lo < hi, got {nums}", nums)
-        return cls(arrays["mean"], arrays["scale"], arrays["weights"], *map(float, nums))
+        return cls(arrays["mean"], arrays["scale"], arrays["weights"], *map(float, nums), tuple(features))
 
 
 _cache: dict[Path, GateModel] = {}

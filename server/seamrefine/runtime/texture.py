@@ -1,0 +1,184 @@
+"""Grain and sharpness continued across the seam: the fill's fine detail scaled to the photo's.
+
+A generative fill is often softer (generated small and upscaled, a VAE round trip), cleaner (denoised)
+or noisier than the photo around it. Its colour may match and the seam still shows as a change of
+texture. Here the fill's two finest detail bands (``detail_bands``: x − G₁(x) and G₁(x) − G₂(x), G_σ a
+Gaussian blur) are scaled by one gain per band, so that their energy in the ring just inside the edge
+matches the ring just outside (``RING``: the rings the grain and sharpness metrics compare), and only
+as far as the parallel rings beyond them (``CONTROL``) ask for the same: a fill that is softer or
+noisier all through, not one whose edge alone was smeared (content cut off at the edge) or whose
+texture changes with its content.
+
+Texture really differs across many selections (a fill of sky on a field of grass), and then such a
+gain does harm. So, as for colour, a learned gate (``seam_gate.GateModel`` on ``TEXTURE_FEATURES``,
+weights in ``models/texture_gate.json``, trained by ``python -m seamrefine_train train_texture_gate``)
+decides whether the mismatch is the fill's: it sees the mismatch across the edge per band, the same
+ratios between parallel rings on each side (how much the content itself varies), and how consistent
+the mismatch is around the contour (per cell of ``CELL`` px). Below its threshold nothing changes.
+
+Pure numpy/OpenCV on H×W×3 float32 sRGB and H×W float32 masks in [0, 1].
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import ModelError
+from .ring_profile import signed_distance
+from .seam_gate import GateModel
+
+DEFAULT_PATH = Path(__file__).resolve().parents[1] / "models" / "texture_gate.json"
+SIGMAS = (1.0, 2.0)  # band k is G_{σ(k−1)}(x) − G_{σk}(x), with G_0(x) = x
+RING = (2, 12)  # px: the rings compared, 2 < d ≤ 12 inside and outside the edge
+CONTROL = (12, 22)  # px: the parallel rings beyond them, for the content's own variation
+CELL = 32  # px: cells in which the mismatch's consistency around the contour is judged
+GAIN_LIMITS = (0.7, 1.8)
+RAMP = 3.0  # px inside the edge over which the gain comes in
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+_EPS = 1e-4
+
+TEXTURE_FEATURES = (
+    "log_ratio_0",  # r₀ = log(E_out / E_in) of band 0 across the edge (the gain it asks for, squared)
+    "log_ratio_1",  # r₁, the same for band 1
+    "abs_ratio_0",  # |r₀|
+    "abs_ratio_1",
+    "excess_0",  # |r₀| − the larger of the two controls below: a jump the content does not make itself
+    "excess_1",
+    "deep_0",  # sign(r₀)·log(E_out / E_deep): the deep fill asks for the same gain (≈ |r₀|) or not (≈ 0)
+    "deep_1",
+    "control_in_0",  # |log(E_in / E_deep)| of band 0: how much the fill's own texture varies inward
+    "control_out_0",  # |log(E_out / E_far)| of band 0: the same for the photo outward
+    "control_in_1",
+    "control_out_1",
+    "cell_agree_0",  # share of cells whose band-0 ratio has the sign of the whole ring's
+    "cell_low_0",  # 20th percentile of the cells' band-0 ratios times that sign: > 0 when nearly all agree
+    "cell_spread_0",  # MAD of the cells' band-0 log ratios
+    "cell_agree_1",
+    "cell_low_1",
+    "cell_spread_1",
+    "log_cells",  # log of the number of cells compared
+    "log_level",  # log band-0 RMS outside: how much grain there is to match at all
+)
+
+
+def detail_bands(x: np.ndarray) -> list[np.ndarray]:
+    """The two finest detail bands of ``x`` (H×W×C float32): x − G₁(x) and G₁(x) − G₂(x)."""
+    out, prev = [], x
+    for s in SIGMAS:
+        low = cv2.GaussianBlur(x, (0, 0), s, borderType=cv2.BORDER_REFLECT)
+        out.append(prev - low)
+        prev = low
+    return out
+
+
+def _energy(v2: np.ndarray, sel: np.ndarray) -> float:
+    return float(v2[sel].mean()) if sel.any() else float("nan")
+
+
+def _cell_log_ratios(v2: np.ndarray, inner: np.ndarray, outer: np.ndarray) -> np.ndarray:
+    """log(E_out / E_in) per ``CELL``×``CELL`` cell holding ≥ 20 ring pixels on each side."""
+    h, w = v2.shape
+    cell = ((np.arange(h) // CELL)[:, None] * (w // CELL + 1) + np.arange(w)[None, :] // CELL).ravel()
+    n = int(cell.max()) + 1
+    flat, fin, fout = v2.ravel(), inner.ravel(), outer.ravel()
+    cnt_in, cnt_out = np.bincount(cell[fin], minlength=n), np.bincount(cell[fout], minlength=n)
+    e_in = np.bincount(cell[fin], flat[fin], n) / np.maximum(cnt_in, 1)
+    e_out = np.bincount(cell[fout], flat[fout], n) / np.maximum(cnt_out, 1)
+    ok = (cnt_in >= 20) & (cnt_out >= 20)
+    return np.log((e_out[ok] + _EPS**2) / (e_in[ok] + _EPS**2))
+
+
+def measure_texture(x: np.ndarray, inside: np.ndarray, sd: np.ndarray | None = None):
+    """The per-band gains that match the fill's detail to the photo's, and the gate's features.
+
+    Returns (gains (len(SIGMAS),), features (TEXTURE_FEATURES), bands) or None when the rings are too
+    thin to compare (fewer than 50 pixels on a side)."""
+    sd = signed_distance(inside) if sd is None else sd
+    a, b = RING
+    inner, outer = (sd > a) & (sd <= b), (sd < -a) & (sd >= -b)
+    deep, far = (sd > CONTROL[0]) & (sd <= CONTROL[1]), (sd < -CONTROL[0]) & (sd >= -CONTROL[1])
+    if min(inner.sum(), outer.sum()) < 50:
+        return None
+    bands = detail_bands(x)
+    gains, ratio, control, cells, deep_ratio = [], [], [], [], []
+    n_cells = 0
+    for band in bands:
+        v = band @ _LUMA
+        v2 = v * v
+        e_in, e_out = _energy(v2, inner), _energy(v2, outer)
+        r = float(np.log((e_out + _EPS**2) / (e_in + _EPS**2)))
+        ratio.append(r)
+        e_deep, e_far = _energy(v2, deep), _energy(v2, far)
+        r_deep = float(np.log((e_far + _EPS**2) / (e_deep + _EPS**2))) if np.isfinite(e_deep + e_far) else 0.0
+        # the gain both ring pairs ask for: a fill softer or noisier all through, not only at its edge
+        agreed = np.sign(r) * min(abs(r), abs(r_deep)) if np.sign(r) == np.sign(r_deep) else 0.0
+        gains.append(float(np.clip(np.exp(0.5 * agreed), *GAIN_LIMITS)))
+        deep_ratio.append(float(np.sign(r) * np.log((e_out + _EPS**2) / (e_deep + _EPS**2)))
+                          if np.isfinite(e_deep) else 0.0)
+        for e, ref in ((e_deep, e_in), (e_far, e_out)):
+            control.append(abs(float(np.log((ref + _EPS**2) / (e + _EPS**2)))) if np.isfinite(e) else 0.0)
+        c = _cell_log_ratios(v2, inner, outer)
+        n_cells = max(n_cells, c.size)
+        if c.size:
+            sign = 1.0 if r >= 0 else -1.0
+            cells += [float((np.sign(c) == sign).mean()), float(np.percentile(sign * c, 20)),
+                      float(np.median(np.abs(c - np.median(c))))]
+        else:
+            cells += [0.5, 0.0, 1.0]
+        if len(gains) == 1:
+            level = float(np.log(np.sqrt(e_out) + _EPS))
+    r_abs = [abs(v) for v in ratio]
+    excess = [r_abs[k] - max(control[2 * k], control[2 * k + 1]) for k in range(len(ratio))]
+    features = (*ratio, *r_abs, *excess, *deep_ratio, *control, *cells, float(np.log(n_cells + 1)), level)
+    return np.asarray(gains), features, bands
+
+
+def texture_change(bands: list[np.ndarray], sd: np.ndarray, gains: np.ndarray, conf: float) -> np.ndarray:
+    """Σ_k (g_k − 1)·band_k inside the fill, coming in over ``RAMP`` px from its edge, times ``conf``."""
+    w = (conf * np.clip((sd - 0.5) / RAMP, 0.0, 1.0)).astype(np.float32)[..., None]
+    change = np.zeros_like(bands[0])
+    for g, band in zip(gains, bands, strict=True):
+        change += np.float32(g - 1.0) * band
+    return (w * change).astype(np.float32)
+
+
+_cache: dict[Path, GateModel] = {}
+_lock = threading.Lock()
+
+
+def load_gate(path: Path | str = DEFAULT_PATH) -> GateModel:
+    """The texture gate in ``path`` (cached per path); ModelError when missing or malformed."""
+    p = Path(path)
+    with _lock:
+        if p not in _cache:
+            try:
+                doc = json.loads(p.read_text())
+            except (OSError, ValueError) as e:
+                raise ModelError(f"cannot read the texture gate {str(p)!r}: {e}", str(p)) from e
+            if not isinstance(doc, dict):
+                raise ModelError(f"the texture gate {str(p)!r} is not a JSON object", str(p))
+            _cache[p] = GateModel.from_dict(doc, TEXTURE_FEATURES)
+        return _cache[p]
+
+
+def match_texture(x: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, dict]:
+    """The change that continues the photo's grain and sharpness into the fill ``mask`` of ``x``
+    (H×W×3 float32 sRGB, mask H×W in [0, 1]), and info (gains, gate). Zero where the gate is closed."""
+    inside = mask >= 0.5
+    if not inside.any():
+        inside = mask > 0
+    sd = signed_distance(inside)
+    measured = measure_texture(x, inside, sd)
+    if measured is None:
+        return np.zeros_like(x), {"gate": 0.0}
+    gains, features, bands = measured
+    conf = load_gate().confidence(np.asarray(features))
+    info = {"gate": conf, "gains": gains.tolist()}
+    if conf <= 0.0:
+        return np.zeros_like(x), info
+    return texture_change(bands, sd, gains, conf), info

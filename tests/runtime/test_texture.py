@@ -1,0 +1,120 @@
+"""seamrefine.runtime.texture: detail bands, gains (known values), the change, the gate, errors; and
+seamrefine.runtime.classical, which runs it after the colour stage."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from seamrefine.errors import ModelError
+from seamrefine.imaging import metrics as M
+from seamrefine.runtime import classical, harmonise, texture
+from seamrefine.runtime.ring_profile import signed_distance
+from seamrefine.runtime.seam_gate import GateModel
+
+N = len(texture.TEXTURE_FEATURES)
+
+
+def grainy(seed: int, h: int = 160, w: int = 200, sigma: float = 0.04) -> np.ndarray:
+    """A smooth colour field with strong grain."""
+    rng = np.random.default_rng(seed)
+    field = cv2.GaussianBlur(rng.normal(0, 1, (h, w, 3)).astype(np.float32), (0, 0), 8.0)
+    field *= 0.06 / field.std()
+    return np.clip(0.5 + field + rng.normal(0, sigma, (h, w, 3)), 0, 1).astype(np.float32)
+
+
+def disc(h: int = 160, w: int = 200) -> np.ndarray:
+    yy, xx = np.mgrid[:h, :w]
+    return ((yy - 80) / 50) ** 2 + ((xx - 100) / 60) ** 2 <= 1.0
+
+
+def always_open() -> GateModel:
+    return GateModel(np.zeros(N), np.ones(N), np.zeros(N), 0.0, -10.0, -9.0, texture.TEXTURE_FEATURES)
+
+
+def test_detail_bands_known_values():
+    flat = np.full((32, 40, 3), 0.3, np.float32)
+    assert all(np.abs(b).max() < 1e-6 for b in texture.detail_bands(flat))
+    x = grainy(0)
+    b0, b1 = texture.detail_bands(x)
+    low = cv2.GaussianBlur(x, (0, 0), texture.SIGMAS[-1], borderType=cv2.BORDER_REFLECT)
+    np.testing.assert_allclose(b0 + b1 + low, x, atol=1e-6)
+
+
+def test_gains_ask_to_sharpen_a_soft_fill_and_to_calm_a_noisy_one():
+    x, inside = grainy(1), disc()
+    soft = np.where(inside[..., None], cv2.GaussianBlur(x, (0, 0), 1.5), x).astype(np.float32)
+    gains, features, bands = texture.measure_texture(soft, inside)
+    assert len(features) == N and len(bands) == 2 and gains[0] > 1.5
+    rng = np.random.default_rng(2)
+    noisy = np.where(inside[..., None], x + rng.normal(0, 0.06, x.shape), x).astype(np.float32)
+    gains, _, _ = texture.measure_texture(noisy, inside)
+    assert gains[0] < 0.75
+    plain, _, _ = texture.measure_texture(x, inside)
+    assert np.all(np.abs(np.log(plain)) < 0.1)  # the same grain on both sides: gains near 1
+
+
+def test_thin_rings_cannot_be_measured():
+    inside = np.zeros((40, 40), bool)
+    inside[18:22, 18:22] = True
+    assert texture.measure_texture(grainy(3, 40, 40), inside) is None
+
+
+def test_change_stays_inside_the_fill_and_scales_with_confidence():
+    x, inside = grainy(4), disc()
+    sd = signed_distance(inside)
+    gains, _, bands = texture.measure_texture(x, inside, sd)
+    full = texture.texture_change(bands, sd, np.array([1.5, 1.2]), 1.0)
+    half = texture.texture_change(bands, sd, np.array([1.5, 1.2]), 0.5)
+    assert not full[sd <= 0.5].any() and np.abs(full[sd > 4]).max() > 0.01
+    np.testing.assert_allclose(half, 0.5 * full, atol=1e-7)
+    assert not texture.texture_change(bands, sd, np.ones(2), 1.0).any()
+
+
+def test_open_gate_restores_the_sharpness_of_an_upscaled_fill(monkeypatch):
+    clean, inside = grainy(5), disc()
+    h, w = inside.shape
+    upscaled = cv2.resize(cv2.resize(clean, (w // 3, h // 3), interpolation=cv2.INTER_AREA), (w, h),
+                          interpolation=cv2.INTER_CUBIC)
+    comp = np.where(inside[..., None], upscaled, clean).astype(np.float32)
+    monkeypatch.setattr(texture, "load_gate", always_open)
+    change, info = texture.match_texture(comp, inside.astype(np.float32))
+    assert info["gate"] == 1.0 and info["gains"][0] > 1.5
+    mask = inside.astype(np.float32)
+    before = abs(M.blur_mismatch(comp, mask) - M.blur_mismatch(clean, mask))
+    after = abs(M.blur_mismatch(comp + change, mask) - M.blur_mismatch(clean, mask))
+    assert after < 0.5 * before
+
+
+def test_shipped_gate_leaves_a_clean_photo_alone():
+    x = grainy(6)
+    change, info = texture.match_texture(x, disc().astype(np.float32))
+    assert info["gate"] == 0.0 and not change.any()
+    doc = json.loads(texture.DEFAULT_PATH.read_text())
+    assert doc["features"] == list(texture.TEXTURE_FEATURES) and "train_texture_gate" in doc["training"]["command"]
+
+
+def test_gate_file_errors_carry_the_path_or_field(tmp_path):
+    with pytest.raises(ModelError, match="cannot read the texture gate") as e:
+        texture.load_gate(tmp_path / "missing.json")
+    assert e.value.value == str(tmp_path / "missing.json")
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps({**always_open().to_dict(), "features": ["z"]}))
+    with pytest.raises(ModelError, match="do not match") as e:
+        texture.load_gate(wrong)
+    assert e.value.value == ["z"]
+
+
+def test_classical_stage_is_colour_then_texture(monkeypatch):
+    clean, inside = grainy(7), disc()
+    comp = np.where(inside[..., None], clean + np.float32([0.08, 0.02, -0.05]), clean).astype(np.float32)
+    mask = inside.astype(np.float32)
+    change, info = classical.classical_change(comp, mask)
+    colour, colour_info = harmonise.harmonise(comp, mask)
+    assert set(info) == {"harmonise", "texture"} and info["harmonise"]["gate"] == colour_info["gate"] == 1.0
+    np.testing.assert_array_equal(change, colour)  # the texture gate stays closed on matching grain
+    monkeypatch.setattr(texture, "load_gate", always_open)
+    change, info = classical.classical_change(comp, mask)
+    assert info["texture"]["gate"] == 1.0 and not np.array_equal(change, colour)
