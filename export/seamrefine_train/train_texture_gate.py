@@ -7,8 +7,11 @@ The same recipe as the colour gate (``train_gate``), on what serving does after 
 (texture families weighted up, ``FAMILY_WEIGHTS``), harmonise its colour as serving does, measure the
 texture features on that result, apply the full texture correction (gate = 1) and record what it
 gains (band PSNR over the harmonised crop). Then the cost-weighted logistic regression of
-``train_gate.fit_logistic``. A texture correction on a clean photo is small (gains near 1), so clean
-cases may open the gate as long as they stay ≥ ``CLEAN_MIN_DB`` from their input (``clean_threshold``).
+``train_gate.fit_logistic``, in which the cases the correction makes worse weigh at least
+``HARM_WEIGHT``. A texture correction on a clean photo is small (gains near 1), so clean cases may open
+the gate as long as they stay ≥ ``CLEAN_MIN_DB`` from their input (``clean_threshold``); and the ramp
+starts where at most ``WORSE_SHARE`` of the artifact cases would be opened and made worse
+(``harm_threshold``).
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ GAIN_OK = 0.3  # dB
 CLEAN_WEIGHT = 10.0
 MARGIN = 0.25
 CLEAN_MIN_DB = 50.0  # every clean training case stays at least this close to its input
+WORSE_SHARE = 0.02  # at most this share of the artifact cases may be opened and made worse
+HARM_WEIGHT = 5.0  # least weight of a case the correction makes worse
 RAMP = 1.5
 DEFAULT_OUT = texture.DEFAULT_PATH
 
@@ -84,6 +89,14 @@ def clean_threshold(logits: np.ndarray, psnr_full: np.ndarray, floor_db: float =
         return 0.0
     allowed = np.clip(10.0 ** ((psnr_full - floor_db) / 20.0), 0.0, 1.0)
     return float(np.max(logits - allowed * RAMP) + MARGIN)
+
+
+def harm_threshold(logits: np.ndarray, gain: np.ndarray, share: float = WORSE_SHARE) -> float:
+    """The lowest ``lo`` at which the artifact cases the gate would open and the correction makes
+    worse (gain < −0.1 dB) are at most ``share`` of all artifact cases."""
+    harmful = np.sort(logits[gain < -0.1])[::-1]  # highest first
+    allowed = int(np.floor(share * logits.size))
+    return float(harmful[allowed]) if harmful.size > allowed else float("-inf")
 
 
 def record(rows: list[dict], model: GateModel) -> dict:
@@ -141,10 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     clean = np.array([r["family"] == "clean" for r in rows])
     y = ((gain > GAIN_OK) & ~clean).astype(float)
     w = np.where(clean, CLEAN_WEIGHT, np.clip(np.abs(gain), 0.3, 10.0))
+    w = np.where(~clean & (gain < -0.1), np.maximum(w, HARM_WEIGHT), w)
     mean, scale, weights, bias = fit_logistic(x, y, w)
     logits = ((x - mean) / scale) @ weights + bias
     psnr_in = np.array([r["psnr_in"] for r in rows])
-    lo = clean_threshold(logits[clean], psnr_in[clean])
+    lo = max(clean_threshold(logits[clean], psnr_in[clean]), harm_threshold(logits[~clean], gain[~clean]))
     model = GateModel(mean, scale, weights, bias, lo, lo + RAMP, texture.TEXTURE_FEATURES)
     doc = model.to_dict()
     cmd = " ".join(sys.argv[1:] if argv is None else argv)

@@ -130,6 +130,18 @@ def test_texture_gate_clean_threshold_known_value():
     assert T.clean_threshold(np.array([]), np.array([])) == 0.0
 
 
+def test_texture_gate_harm_threshold_known_value():
+    from seamrefine_train import train_texture_gate as T
+
+    logits = np.array([3.0, 2.0, 1.0, 0.5, 0.0, -1.0, -2.0, -3.0, -4.0, -5.0])
+    gains = np.array([-1.0, 2.0, -0.5, 1.0, -2.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    # 10 artifact cases, 20 % may be opened and made worse: the two most confident harmful ones (3, 1)
+    # may open, the third (0) may not: the ramp starts at its logit
+    assert T.harm_threshold(logits, gains, share=0.2) == 0.0
+    assert T.harm_threshold(logits, gains, share=0.0) == 3.0
+    assert T.harm_threshold(logits, np.ones(10), share=0.0) == float("-inf")
+
+
 def test_train_texture_gate_smoke(tmp_path, capsys):
     from seamrefine.runtime import texture
     from seamrefine_train import train_texture_gate

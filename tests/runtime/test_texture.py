@@ -76,16 +76,17 @@ def test_change_stays_inside_the_fill_and_scales_with_confidence():
 def test_open_gate_restores_the_sharpness_of_an_upscaled_fill(monkeypatch):
     clean, inside = grainy(5), disc()
     h, w = inside.shape
-    upscaled = cv2.resize(cv2.resize(clean, (w // 3, h // 3), interpolation=cv2.INTER_AREA), (w, h),
+    small = (round(w / 1.5), round(h / 1.5))  # generated at 2/3 of the size, then upscaled
+    upscaled = cv2.resize(cv2.resize(clean, small, interpolation=cv2.INTER_AREA), (w, h),
                           interpolation=cv2.INTER_CUBIC)
     comp = np.where(inside[..., None], upscaled, clean).astype(np.float32)
     monkeypatch.setattr(texture, "load_gate", always_open)
     change, info = texture.match_texture(comp, inside.astype(np.float32))
-    assert info["gate"] == 1.0 and info["gains"][0] > 1.5
+    assert info["gate"] == 1.0 and info["gains"][0] > 1.5  # here at its limit, GAIN_LIMITS[1]
     mask = inside.astype(np.float32)
     before = abs(M.blur_mismatch(comp, mask) - M.blur_mismatch(clean, mask))
     after = abs(M.blur_mismatch(comp + change, mask) - M.blur_mismatch(clean, mask))
-    assert after < 0.5 * before
+    assert after < 0.3 * before
 
 
 def test_shipped_gate_leaves_a_clean_photo_alone():
