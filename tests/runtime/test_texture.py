@@ -94,7 +94,8 @@ def test_shipped_gate_leaves_a_clean_photo_alone():
     change, info = texture.match_texture(x, disc().astype(np.float32))
     assert info["gate"] == 0.0 and not change.any()
     doc = json.loads(texture.DEFAULT_PATH.read_text())
-    assert doc["features"] == list(texture.TEXTURE_FEATURES) and "train_texture_gate" in doc["training"]["command"]
+    assert doc["features"] == list(texture.TEXTURE_FEATURES)
+    assert "train_texture_gate" in doc["training"]["command"]
 
 
 def test_gate_file_errors_carry_the_path_or_field(tmp_path):
