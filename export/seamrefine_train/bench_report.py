@@ -75,31 +75,57 @@ def _bin_name(i: int) -> str:
     return f"< {hi:g} %" if lo == 0 else f"> {lo:g} %" if hi == float("inf") else f"{lo:g}–{hi:g} %"
 
 
+ZOOM_FAMILIES = ("noise", "blur", "jpeg", "latent_smear", "truncation")  # get a 200 % crop row too
+
+
+def zoom_window(mask: np.ndarray, size: int) -> tuple[int, int]:
+    """Top-left (y, x) of a ``size``² window centred on the mask edge pixel nearest the centre of the
+    edge's bounding box (the seam where it is most typical), clipped to the image."""
+    h, w = mask.shape
+    if not (mask >= 0.5).any():
+        return max(0, (h - size) // 2), max(0, (w - size) // 2)
+    ys, xs = np.nonzero(M.edge_ring(mask, 1) & (mask >= 0.5))
+    cy, cx = (ys.min() + ys.max()) / 2, (xs.min() + xs.max()) / 2
+    k = int(np.argmin((ys - cy) ** 2 + (xs - cx) ** 2))
+    return (int(np.clip(ys[k] - size // 2, 0, max(0, h - size))),
+            int(np.clip(xs[k] - size // 2, 0, max(0, w - size))))
+
+
 def contact_sheet(kept: dict, rows: list[dict], methods: list[str], path: Path, tile: int) -> None:
-    """PNG grid: one row per chosen case, columns composite / each method / clean; red dots = mask edge."""
+    """PNG grid: one row per chosen case, columns composite / each method / clean; red dots = mask edge.
+    Cases of the texture families (``ZOOM_FAMILIES``) get a second row: the same columns as 200 %
+    crops across the seam (``zoom_window``), where grain, sharpness and blocks can be seen."""
     from PIL import Image, ImageDraw
 
     outs = {(r["case"], r["method"]): r["out"] for r in rows if "out" in r}
     methods = [m for m in methods if m != "identity"]  # identical to the composite column
     cols = ["composite", *methods, "clean"]
     label_h = 18
-    sheet = Image.new("RGB", (tile * len(cols), label_h + tile * len(kept)), (32, 32, 32))
+    lines = [(ci, case, zoom) for ci, case in kept.items()
+             for zoom in ((False, True) if case.family in ZOOM_FAMILIES else (False,))]
+    sheet = Image.new("RGB", (tile * len(cols), label_h + tile * len(lines)), (32, 32, 32))
     draw = ImageDraw.Draw(sheet)
     for j, name in enumerate(cols):
         draw.text((j * tile + 4, 3), name, fill=(255, 255, 255))
-    for i, (ci, case) in enumerate(kept.items()):
+    for i, (ci, case, zoom) in enumerate(lines):
         imgs = [case.composite, *[outs[(ci, m)] for m in methods], case.clean]
+        mask = case.mask
+        if zoom:
+            half = max(1, tile // 2)
+            y0, x0 = zoom_window(mask, half)
+            imgs = [np.asarray(img)[y0 : y0 + half, x0 : x0 + half] for img in imgs]
+            mask = mask[y0 : y0 + half, x0 : x0 + half]
         for j, img in enumerate(imgs):
             u8 = Image.fromarray(np.clip(np.rint(np.asarray(img) * 255), 0, 255).astype(np.uint8))
-            sheet.paste(u8.resize((tile, tile), Image.Resampling.LANCZOS), (j * tile, label_h + i * tile))
-        edge = M.edge_ring(case.mask, 1) & (case.mask >= 0.5)
-        ys, xs = np.nonzero(edge)
-        s = tile / case.mask.shape[0]
+            resample = Image.Resampling.NEAREST if zoom else Image.Resampling.LANCZOS
+            sheet.paste(u8.resize((tile, tile), resample), (j * tile, label_h + i * tile))
+        ys, xs = np.nonzero(M.edge_ring(mask, 1) & (mask >= 0.5)) if (mask >= 0.5).any() else ([], [])
+        sy, sx = tile / mask.shape[0], tile / mask.shape[1]
         draw.point(
-            [(int(x * s), label_h + i * tile + int(y * s)) for y, x in zip(ys[::2], xs[::2], strict=True)],
+            [(int(x * sx), label_h + i * tile + int(y * sy)) for y, x in zip(ys[::2], xs[::2], strict=True)],
             fill=(255, 0, 0),
         )
-        draw.text((4, label_h + i * tile + 4), case.family, fill=(255, 255, 0))
+        draw.text((4, label_h + i * tile + 4), case.family + (" 200 %" if zoom else ""), fill=(255, 255, 0))
     sheet.save(path)
 
 

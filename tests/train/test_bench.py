@@ -40,8 +40,19 @@ def test_quick_bench_writes_table_json_and_sheet(photos, tmp_path, capsys):
     assert {t["target"] for t in doc["targets"]["poisson"]} >= {"artifact cases worse ≤ 5 %"}
     with Image.open(
         png
-    ) as im:  # 3 families × 1 row, columns composite + methods (identity dropped) + clean
-        assert im.size == (96 * (len(bench.DEFAULT_METHODS) + 1), 18 + 96 * 3)
+    ) as im:  # 3 families × 1 row, + a 200 % row for noise; columns composite + methods + clean
+        assert im.size == (96 * (len(bench.DEFAULT_METHODS) + 1), 18 + 96 * 4)
+
+
+def test_zoom_window_centres_on_the_seam():
+    from seamrefine_train.bench_report import zoom_window
+
+    mask = np.zeros((100, 120), np.float32)
+    mask[30:70, 50:100] = 1.0
+    y, x = zoom_window(mask, 20)
+    window = mask[y : y + 20, x : x + 20]
+    assert window.shape == (20, 20) and 0 < window.mean() < 1  # the edge runs through it
+    assert zoom_window(np.zeros((10, 10), np.float32), 4) == (3, 3)  # no edge: the centre
 
 
 def test_cases_are_deterministic(photos):
