@@ -8,7 +8,8 @@ so it runs in the main process: on 2 shared cores a worker process only competes
 
 With ``classical`` the network's input is what serving gives it: the composite after the classical
 stage (``seamrefine.runtime.classical``: the colour harmonisation and the texture matching, both gates
-included), so the network learns on top of stage 1. The loss still composites onto the original composite, as serving does.
+included), so the network learns on top of stage 1. The loss still composites onto the original
+composite, as serving does.
 """
 
 from __future__ import annotations

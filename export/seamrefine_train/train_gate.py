@@ -68,18 +68,25 @@ def photos_for(paths: list[Path], sides: list[int], size: int) -> list[Path]:
     return big or paths
 
 
-def _case(args: tuple[list[Path], list[int], int, int, tuple[int, ...]]) -> dict | None:
-    """One training case's gate features and what the full correction would gain."""
+def draw_case(args: tuple[list[Path], list[int], int, int, tuple[int, ...]], weights: dict):
+    """Training case ``index`` of a gate trainer's job ``args`` = (paths, sides, seed, index, sizes):
+    its family drawn from ``weights``, a hugging or a default selection (``P_EDGE_ALIGNED``), a crop
+    size from ``sizes`` cut from a photo large enough for it. Returns (family, case)."""
     paths, sides, seed, index, sizes = args
     rng = np.random.default_rng([seed, index])
-    names = list(FAMILY_WEIGHTS)
-    p = np.array([FAMILY_WEIGHTS[n] for n in names])
+    names = list(weights)
+    p = np.array([weights[n] for n in names])
     family = names[int(rng.choice(len(names), p=p / p.sum()))]
     cfg = synthesis.SynthConfig(**EDGE_ALIGNED) if rng.random() < P_EDGE_ALIGNED else None
     size = int(rng.choice(sizes))
     pool = photos_for(paths, sides, size)
     photo = synthesis.load_photo(pool[int(rng.integers(len(pool)))])
-    case = synthesis.make_case(synthesis.random_crop(photo, size, rng), seed, index, family, cfg)
+    return family, synthesis.make_case(synthesis.random_crop(photo, size, rng), seed, index, family, cfg)
+
+
+def _case(args: tuple[list[Path], list[int], int, int, tuple[int, ...]]) -> dict | None:
+    """One training case's gate features and what the full correction would gain."""
+    family, case = draw_case(args, FAMILY_WEIGHTS)
     try:
         m = harmonise.measure(case.composite, case.mask)
     except SeamRefineError:
@@ -113,11 +120,25 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float = L2, it
     return mean, scale, theta[:-1], float(theta[-1])
 
 
-def record(rows: list[dict], model: seam_gate.GateModel) -> dict:
+def fit_rows(rows: list[dict], gain_ok: float, clean_weight: float, harm_weight: float = 0.0):
+    """The cost-weighted logistic regression of a gate trainer on its rows: label = gain > ``gain_ok``
+    (clean cases 0), weight = |gain| clipped to [0.3, 10] (clean cases ``clean_weight``; cases made
+    worse at least ``harm_weight``). Returns ((mean, scale, weights, bias), logits, gain, clean)."""
+    x = np.array([r["features"] for r in rows])
+    gain = np.array([r["gain"] for r in rows])
+    clean = np.array([r["family"] == "clean" for r in rows])
+    y = ((gain > gain_ok) & ~clean).astype(float)
+    w = np.where(clean, clean_weight, np.clip(np.abs(gain), 0.3, 10.0))
+    w = np.where(~clean & (gain < -0.1), np.maximum(w, harm_weight), w)
+    mean, scale, weights, bias = fit_logistic(x, y, w)
+    return (mean, scale, weights, bias), ((x - mean) / scale) @ weights + bias, gain, clean
+
+
+def record(rows: list[dict], model: seam_gate.GateModel, families=FAMILY_WEIGHTS) -> dict:
     """Per family: cases, mean gain and share worse (< −0.1 dB) with the gate applied (hard at its
     midpoint: an approximation of the soft ramp), and the share of cases the gate opens."""
     out = {}
-    for fam in FAMILY_WEIGHTS:
+    for fam in families:
         rs = [r for r in rows if r["family"] == fam]
         if not rs:
             continue
@@ -132,59 +153,73 @@ def record(rows: list[dict], model: seam_gate.GateModel) -> dict:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        prog="python -m seamrefine_train train_gate", description=__doc__.split("\n\n")[0]
-    )
+def gate_parser(prog: str, doc: str, default_out: Path, sizes: tuple[int, ...]) -> argparse.ArgumentParser:
+    """The options every gate trainer takes."""
+    ap = argparse.ArgumentParser(prog=prog, description=doc.split("\n\n")[0])
     ap.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS)
     ap.add_argument("--cases", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--out", type=Path, default=seam_gate.DEFAULT_PATH)
-    ap.add_argument("--sizes", default=",".join(map(str, SIZES)), help="crop sizes in px, comma-separated")
-    args = ap.parse_args(sys.argv[1:] if argv is None else argv)
+    ap.add_argument("--out", type=Path, default=default_out)
+    ap.add_argument("--sizes", default=",".join(map(str, sizes)), help="crop sizes in px, comma-separated")
+    ap.add_argument("--rows", type=Path, default=None, help="also save every case's features and gain (.npz)")
+    return ap
+
+
+def gather(args: argparse.Namespace, case_fn) -> list[dict]:
+    """Check the options (InputError naming the bad one), then ``case_fn`` on every case, on
+    ``args.workers`` processes; the cases it could not measure (None) are dropped."""
+    paths = synthesis.list_photos(args.photos)
+    if not paths:
+        raise InputError(f"no .jpg/.png photos in {str(args.photos)!r}", str(args.photos))
+    if args.cases < 20:
+        raise InputError(f"need --cases ≥ 20, got {args.cases}", args.cases)
     try:
-        paths = synthesis.list_photos(args.photos)
-        if not paths:
-            raise InputError(f"no .jpg/.png photos in {str(args.photos)!r}", str(args.photos))
-        if args.cases < 20:
-            raise InputError(f"need --cases ≥ 20, got {args.cases}", args.cases)
-        try:
-            sizes = tuple(int(v) for v in args.sizes.split(",") if v.strip())
-        except ValueError:
-            sizes = ()
-        if not sizes or min(sizes) < 64:
-            raise InputError(f"--sizes must list crop sizes ≥ 64 px, got {args.sizes!r}", args.sizes)
-    except SeamRefineError as e:
-        print(f"train_gate: {e.message}", file=sys.stderr)
-        return 2
-    t0 = time.perf_counter()
+        sizes = tuple(int(v) for v in args.sizes.split(",") if v.strip())
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 64:
+        raise InputError(f"--sizes must list crop sizes ≥ 64 px, got {args.sizes!r}", args.sizes)
     sides = photo_sides(paths)
     jobs = [(paths, sides, args.seed, i, sizes) for i in range(args.cases)]
     if args.workers > 1:
         with Pool(args.workers) as pool:
-            rows = [r for r in pool.imap(_case, jobs, chunksize=8) if r is not None]
-    else:
-        rows = [r for r in map(_case, jobs) if r is not None]
-    x = np.array([r["features"] for r in rows])
-    gain = np.array([r["gain"] for r in rows])
-    clean = np.array([r["family"] == "clean" for r in rows])
-    y = ((gain > GAIN_OK) & ~clean).astype(float)
-    w = np.where(clean, CLEAN_WEIGHT, np.clip(np.abs(gain), 0.3, 10.0))
-    mean, scale, weights, bias = fit_logistic(x, y, w)
-    logits = ((x - mean) / scale) @ weights + bias
-    lo = float(logits[clean].max() + MARGIN) if clean.any() else 0.0
-    model = seam_gate.GateModel(mean, scale, weights, bias, lo, lo + RAMP)
+            return [r for r in pool.imap(case_fn, jobs, chunksize=8) if r is not None]
+    return [r for r in map(case_fn, jobs) if r is not None]
+
+
+def save(model: seam_gate.GateModel, rows: list[dict], args: argparse.Namespace, command: str,
+         seconds: float, families) -> None:
+    """Write the gate JSON with its training record (and ``--rows``), and print the record."""
     doc = model.to_dict()
-    cmd = " ".join(sys.argv[1:] if argv is None else argv)
     doc["training"] = {
-        "command": f"python -m seamrefine_train train_gate {cmd}".strip(),
-        "photos": str(args.photos), "cases": len(rows), "seed": args.seed,
-        "seconds": round(time.perf_counter() - t0, 1), "per_family": record(rows, model),
+        "command": command, "photos": str(args.photos), "cases": len(rows), "seed": args.seed,
+        "seconds": round(seconds, 1), "per_family": record(rows, model, families),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=1) + "\n")
+    if args.rows:
+        extra = {k: np.array([r[k] for r in rows]) for k in rows[0] if k not in ("family", "features")}
+        np.savez_compressed(args.rows, features=np.array([r["features"] for r in rows]),
+                            family=np.array([r["family"] for r in rows]), **extra)
     print(json.dumps(doc["training"], indent=1))
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = gate_parser("python -m seamrefine_train train_gate", __doc__, seam_gate.DEFAULT_PATH,
+                       SIZES).parse_args(argv)
+    t0 = time.perf_counter()
+    try:
+        rows = gather(args, _case)
+    except SeamRefineError as e:
+        print(f"train_gate: {e.message}", file=sys.stderr)
+        return 2
+    (mean, scale, weights, bias), logits, gain, clean = fit_rows(rows, GAIN_OK, CLEAN_WEIGHT)
+    lo = float(logits[clean].max() + MARGIN) if clean.any() else 0.0
+    model = seam_gate.GateModel(mean, scale, weights, bias, lo, lo + RAMP)
+    command = f"python -m seamrefine_train train_gate {' '.join(argv)}".strip()
+    save(model, rows, args, command, time.perf_counter() - t0, FAMILY_WEIGHTS)
     return 0
 
 

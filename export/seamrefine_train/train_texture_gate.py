@@ -16,23 +16,19 @@ starts where at most ``WORSE_SHARE`` of the artifact cases would be opened and m
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
-from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
-from seamrefine.errors import InputError, SeamRefineError
+from seamrefine.errors import SeamRefineError
 from seamrefine.imaging import imagemath
 from seamrefine.imaging import metrics as M
 from seamrefine.runtime import harmonise, texture
 from seamrefine.runtime.ring_profile import signed_distance
 from seamrefine.runtime.seam_gate import GateModel
 
-from . import synthesis
-from .train_gate import DEFAULT_PHOTOS, EDGE_ALIGNED, P_EDGE_ALIGNED, fit_logistic, photo_sides, photos_for
+from .train_gate import draw_case, fit_rows, gate_parser, gather, save
 
 FAMILY_WEIGHTS = {
     "clean": 0.2, "color_uniform": 0.05, "color_gradient": 0.04, "color_nonuniform": 0.04, "noise": 0.13,
@@ -51,16 +47,7 @@ DEFAULT_OUT = texture.DEFAULT_PATH
 
 def _case(args: tuple[list[Path], list[int], int, int, tuple[int, ...]]) -> dict | None:
     """One case's texture features, measured on its stage-1 result, and what the full correction gains."""
-    paths, sides, seed, index, sizes = args
-    rng = np.random.default_rng([seed, index])
-    names = list(FAMILY_WEIGHTS)
-    p = np.array([FAMILY_WEIGHTS[n] for n in names])
-    family = names[int(rng.choice(len(names), p=p / p.sum()))]
-    cfg = synthesis.SynthConfig(**EDGE_ALIGNED) if rng.random() < P_EDGE_ALIGNED else None
-    size = int(rng.choice(sizes))
-    pool = photos_for(paths, sides, size)
-    photo = synthesis.load_photo(pool[int(rng.integers(len(pool)))])
-    case = synthesis.make_case(synthesis.random_crop(photo, size, rng), seed, index, family, cfg)
+    family, case = draw_case(args, FAMILY_WEIGHTS)
     try:
         change, _ = harmonise.harmonise(case.composite, case.mask)
     except SeamRefineError:
@@ -99,80 +86,22 @@ def harm_threshold(logits: np.ndarray, gain: np.ndarray, share: float = WORSE_SH
     return float(harmful[allowed]) if harmful.size > allowed else float("-inf")
 
 
-def record(rows: list[dict], model: GateModel) -> dict:
-    """Per family: cases, mean gain and share worse (< −0.1 dB) with the gate at its midpoint, and the
-    share it opens."""
-    out = {}
-    for fam in FAMILY_WEIGHTS:
-        rs = [r for r in rows if r["family"] == fam]
-        if not rs:
-            continue
-        conf = np.array([model.confidence(np.array(r["features"])) for r in rs])
-        gains = np.where(conf >= 0.5, [r["gain"] for r in rs], 0.0)
-        out[fam] = {"cases": len(rs), "gain_db": round(float(gains.mean()), 3),
-                    "worse": round(float((gains < -0.1).mean()), 4),
-                    "opened": round(float((conf > 0).mean()), 4)}
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m seamrefine_train train_texture_gate",
-                                 description=__doc__.split("\n\n")[0])
-    ap.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS)
-    ap.add_argument("--cases", type=int, default=3000)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    ap.add_argument("--sizes", default=",".join(map(str, SIZES)), help="crop sizes in px, comma-separated")
-    ap.add_argument("--rows", type=Path, default=None, help="also save every case's features and gain (.npz)")
-    args = ap.parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = gate_parser("python -m seamrefine_train train_texture_gate", __doc__, DEFAULT_OUT,
+                       SIZES).parse_args(argv)
+    t0 = time.perf_counter()
     try:
-        paths = synthesis.list_photos(args.photos)
-        if not paths:
-            raise InputError(f"no .jpg/.png photos in {str(args.photos)!r}", str(args.photos))
-        if args.cases < 20:
-            raise InputError(f"need --cases ≥ 20, got {args.cases}", args.cases)
-        try:
-            sizes = tuple(int(v) for v in args.sizes.split(",") if v.strip())
-        except ValueError:
-            sizes = ()
-        if not sizes or min(sizes) < 64:
-            raise InputError(f"--sizes must list crop sizes ≥ 64 px, got {args.sizes!r}", args.sizes)
+        rows = gather(args, _case)
     except SeamRefineError as e:
         print(f"train_texture_gate: {e.message}", file=sys.stderr)
         return 2
-    t0 = time.perf_counter()
-    sides = photo_sides(paths)
-    jobs = [(paths, sides, args.seed, i, sizes) for i in range(args.cases)]
-    if args.workers > 1:
-        with Pool(args.workers) as pool:
-            rows = [r for r in pool.imap(_case, jobs, chunksize=8) if r is not None]
-    else:
-        rows = [r for r in map(_case, jobs) if r is not None]
-    x = np.array([r["features"] for r in rows])
-    gain = np.array([r["gain"] for r in rows])
-    clean = np.array([r["family"] == "clean" for r in rows])
-    y = ((gain > GAIN_OK) & ~clean).astype(float)
-    w = np.where(clean, CLEAN_WEIGHT, np.clip(np.abs(gain), 0.3, 10.0))
-    w = np.where(~clean & (gain < -0.1), np.maximum(w, HARM_WEIGHT), w)
-    mean, scale, weights, bias = fit_logistic(x, y, w)
-    logits = ((x - mean) / scale) @ weights + bias
+    (mean, scale, weights, bias), logits, gain, clean = fit_rows(rows, GAIN_OK, CLEAN_WEIGHT, HARM_WEIGHT)
     psnr_in = np.array([r["psnr_in"] for r in rows])
     lo = max(clean_threshold(logits[clean], psnr_in[clean]), harm_threshold(logits[~clean], gain[~clean]))
     model = GateModel(mean, scale, weights, bias, lo, lo + RAMP, texture.TEXTURE_FEATURES)
-    doc = model.to_dict()
-    cmd = " ".join(sys.argv[1:] if argv is None else argv)
-    doc["training"] = {
-        "command": f"python -m seamrefine_train train_texture_gate {cmd}".strip(),
-        "photos": str(args.photos), "cases": len(rows), "seed": args.seed,
-        "seconds": round(time.perf_counter() - t0, 1), "per_family": record(rows, model),
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=1) + "\n")
-    if args.rows:
-        np.savez_compressed(args.rows, features=x, gain=gain, psnr_in=psnr_in,
-                            family=np.array([r["family"] for r in rows]))
-    print(json.dumps(doc["training"], indent=1))
+    command = f"python -m seamrefine_train train_texture_gate {' '.join(argv)}".strip()
+    save(model, rows, args, command, time.perf_counter() - t0, FAMILY_WEIGHTS)
     return 0
 
 

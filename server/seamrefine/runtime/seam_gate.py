@@ -88,20 +88,22 @@ class GateModel:
         return cls(arrays["mean"], arrays["scale"], arrays["weights"], *map(float, nums), tuple(features))
 
 
-_cache: dict[Path, GateModel] = {}
+_cache: dict[tuple[Path, tuple[str, ...]], GateModel] = {}
 _lock = threading.Lock()
 
 
-def load(path: Path | str = DEFAULT_PATH) -> GateModel:
-    """The gate model in ``path`` (cached per path); ModelError when missing or malformed."""
+def load(path: Path | str = DEFAULT_PATH, features: tuple[str, ...] = FEATURES,
+         what: str = "seam gate") -> GateModel:
+    """The gate model on ``features`` in ``path`` (cached per path); ModelError naming ``what`` when the
+    file is missing or malformed."""
     p = Path(path)
     with _lock:
-        if p not in _cache:
+        if (p, features) not in _cache:
             try:
                 doc = json.loads(p.read_text())
             except (OSError, ValueError) as e:
-                raise ModelError(f"cannot read the seam gate {str(p)!r}: {e}", str(p)) from e
+                raise ModelError(f"cannot read the {what} {str(p)!r}: {e}", str(p)) from e
             if not isinstance(doc, dict):
-                raise ModelError(f"the seam gate {str(p)!r} is not a JSON object", str(p))
-            _cache[p] = GateModel.from_dict(doc)
-        return _cache[p]
+                raise ModelError(f"the {what} {str(p)!r} is not a JSON object", str(p))
+            _cache[(p, features)] = GateModel.from_dict(doc, features)
+        return _cache[(p, features)]

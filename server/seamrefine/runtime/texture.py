@@ -21,14 +21,12 @@ Pure numpy/OpenCV on H×W×3 float32 sRGB and H×W float32 masks in [0, 1].
 
 from __future__ import annotations
 
-import json
-import threading
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from ..errors import ModelError
+from . import seam_gate
 from .ring_profile import signed_distance
 from .seam_gate import GateModel
 
@@ -147,23 +145,9 @@ def texture_change(bands: list[np.ndarray], sd: np.ndarray, gains: np.ndarray, c
     return (w * change).astype(np.float32)
 
 
-_cache: dict[Path, GateModel] = {}
-_lock = threading.Lock()
-
-
 def load_gate(path: Path | str = DEFAULT_PATH) -> GateModel:
-    """The texture gate in ``path`` (cached per path); ModelError when missing or malformed."""
-    p = Path(path)
-    with _lock:
-        if p not in _cache:
-            try:
-                doc = json.loads(p.read_text())
-            except (OSError, ValueError) as e:
-                raise ModelError(f"cannot read the texture gate {str(p)!r}: {e}", str(p)) from e
-            if not isinstance(doc, dict):
-                raise ModelError(f"the texture gate {str(p)!r} is not a JSON object", str(p))
-            _cache[p] = GateModel.from_dict(doc, TEXTURE_FEATURES)
-        return _cache[p]
+    """The texture gate in ``path`` (cached); ModelError when missing or malformed."""
+    return seam_gate.load(path, TEXTURE_FEATURES, "texture gate")
 
 
 def match_texture(x: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, dict]:
