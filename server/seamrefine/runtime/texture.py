@@ -103,12 +103,13 @@ def measure_texture(x: np.ndarray, inside: np.ndarray, sd: np.ndarray | None = N
     if min(inner.sum(), outer.sum()) < 50:
         return None
     bands = detail_bands(x)
-    gains, ratio, control, cells, deep_ratio = [], [], [], [], []
+    gains, ratio, control, cells, deep_ratio, outside = [], [], [], [], [], []
     n_cells = 0
     for band in bands:
         v = band @ _LUMA
         v2 = v * v
         e_in, e_out = _energy(v2, inner), _energy(v2, outer)
+        outside.append(e_out)
         r = float(np.log((e_out + _EPS**2) / (e_in + _EPS**2)))
         ratio.append(r)
         e_deep, e_far = _energy(v2, deep), _energy(v2, far)
@@ -128,8 +129,7 @@ def measure_texture(x: np.ndarray, inside: np.ndarray, sd: np.ndarray | None = N
                       float(np.median(np.abs(c - np.median(c))))]
         else:
             cells += [0.5, 0.0, 1.0]
-        if len(gains) == 1:
-            level = float(np.log(np.sqrt(e_out) + _EPS))
+    level = float(np.log(np.sqrt(outside[0]) + _EPS))
     r_abs = [abs(v) for v in ratio]
     excess = [r_abs[k] - max(control[2 * k], control[2 * k + 1]) for k in range(len(ratio))]
     features = (*ratio, *r_abs, *excess, *deep_ratio, *control, *cells, float(np.log(n_cells + 1)), level)
