@@ -97,8 +97,9 @@ def _case(args: tuple[list[Path], list[int], int, int, tuple[int, ...]]) -> dict
     band = imagemath.band_weights(case.mask, 16, 8)
     out = np.clip(case.composite + change, 0.0, 1.0)
     base = M.band_psnr(case.composite, case.clean, band)
-    return {"family": family, "features": list(m.seam.features),
-            "gain": M.band_psnr(out, case.clean, band) - base}
+    return {"family": family, "features": list(m.seam.features), "base": base,
+            "gain": M.band_psnr(out, case.clean, band) - base,
+            "psnr_in": M.band_psnr(out, case.composite, band)}
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float = L2, iters: int = 50):

@@ -8,6 +8,7 @@ import pytest
 from seamrefine.errors import DTypeError, EmptyMaskError, ShapeError
 from seamrefine.imaging import imagemath
 from seamrefine.imaging import metrics as M
+from seamrefine.runtime import colour_map
 from seamrefine.runtime import harmonise as H
 from seamrefine.runtime import ring_profile as R
 
@@ -87,7 +88,7 @@ def test_colour_gradient_across_the_fill_is_followed_by_the_plane(monkeypatch):
         return [float(np.abs(comp + change - clean)[part].mean()) for part in (left, right)]
 
     with_plane = errors()
-    monkeypatch.setattr(H, "PLANE_RIDGE", 1e9)  # slopes forced to 0: one offset for the whole fill
+    monkeypatch.setattr(colour_map, "PLANE_RIDGE", 1e9)  # slopes forced to 0: one offset for the whole fill
     flat = errors()
     for part, err, err_flat in zip((left, right), with_plane, flat, strict=True):
         assert err < 0.5 * np.abs(comp - clean)[part].mean()  # both ends corrected
@@ -151,21 +152,6 @@ def test_errors_carry_the_bad_value():
         H.harmonise(x, np.zeros_like(mask))
 
 
-def test_colour_map_change_known_values():
-    gain, offset = np.array([0.5, 1.0, 2.0]), np.array([0.1, 0.2, -0.3])
-    cmap = H.ColourMap(gain, offset, np.zeros((2, 3)), (0.0, 0.0), 1.0)
-    x = np.full((2, 2, 3), 0.4, np.float32)
-    full = cmap.change(x, 1, np.ones((2, 2), np.float32))
-    np.testing.assert_allclose(full[0, 0], [0.4 * 0.5 + 0.1 - 0.4, 0.2, 0.4 * 2.0 - 0.3 - 0.4], atol=1e-6)
-    assert not cmap.change(x, 1, np.zeros((2, 2), np.float32)).any()
-    # a half-pasted pixel x = c + ½·(F(c) − c), F the inverse map: the change recovers c exactly
-    c = np.float32(0.3)
-    fc = (c - 0.1) / 0.5  # red channel: F(c) = (c − b) / g
-    half = np.full((1, 1, 3), c + 0.5 * (fc - c), np.float32)
-    got = half + cmap.change(half, 1, np.full((1, 1), 0.5, np.float32))
-    assert got[0, 0, 0] == pytest.approx(c, abs=1e-6)
-
-
 def test_ramp_profile_follows_the_paste():
     clean, mask = texture(8), ellipse()
     sd = R.signed_distance(mask > 0.5)
@@ -196,3 +182,12 @@ def test_pixel_alpha_separates_pasted_from_unpasted_pixels_in_a_ring():
     np.testing.assert_allclose(got[r1 & pasted_px], 1.0, atol=0.02)
     np.testing.assert_allclose(got[r1 & ~pasted_px], 0.0, atol=0.02)
     assert np.array_equal(got[ring != 1], w[ring != 1])  # only the ramp's inner rings are re-weighted
+
+
+def test_apply_on_a_measurement_is_harmonise():
+    clean, mask = texture(9), ellipse()
+    comp = pasted(clean, mask, clean * 0.9 + 0.03)
+    change, info = H.harmonise(comp, mask)
+    again, info_again = H.apply(comp, H.measure(comp, mask))
+    np.testing.assert_array_equal(change, again)
+    assert info == info_again and info["gate"] > 0

@@ -120,3 +120,13 @@ def test_classical_stage_is_colour_then_texture(monkeypatch):
     monkeypatch.setattr(texture, "load_gate", always_open)
     change, info = classical.classical_change(comp, mask)
     assert info["texture"]["gate"] == 1.0 and not np.array_equal(change, colour)
+
+
+def test_a_given_signed_distance_gives_the_same_change(monkeypatch):
+    clean, inside = grainy(8), disc()
+    comp = np.where(inside[..., None], cv2.GaussianBlur(clean, (0, 0), 1.5), clean).astype(np.float32)
+    monkeypatch.setattr(texture, "load_gate", always_open)
+    mask = inside.astype(np.float32)
+    own, _ = texture.match_texture(comp, mask)
+    given, _ = texture.match_texture(comp, mask, signed_distance(inside))
+    np.testing.assert_array_equal(own, given)

@@ -18,7 +18,8 @@ def classical_change(x: np.ndarray, mask: np.ndarray, reach: int = 16) -> tuple[
     ``texture.match_texture`` on the harmonised image (its grain and sharpness, behind the texture
     gate). info: {"harmonise": …, "texture": …}, each stage's own info with its ``gate``. Raises what
     ``harmonise`` raises on bad input."""
-    colour, colour_info = harmonise.harmonise(x, mask, reach=reach)
+    measured = harmonise.measure(x, mask)
+    colour, colour_info = harmonise.apply(x, measured, reach=reach)
     harmonised = np.clip(x + colour, 0.0, 1.0) if colour_info["gate"] > 0 else x
-    detail, texture_info = texture.match_texture(harmonised, mask)
+    detail, texture_info = texture.match_texture(harmonised, mask, measured.sd)
     return colour + detail, {"harmonise": colour_info, "texture": texture_info}

@@ -37,13 +37,12 @@ import numpy as np
 
 from ..errors import DTypeError, EmptyMaskError, ShapeError
 from . import seam_gate
-from .ring_profile import BAND, REACH, RingProfile, signed_distance
+from .colour_map import IDENTITY_MAP, ColourMap, fit_colour_map
+from .ring_profile import REACH, RingProfile, signed_distance
+from .seam_features import gate_features
 
 POSITIONS = tuple(range(-3, 6))  # candidate seam positions: between ring s − 1 and ring s
 GAPS = (0, 2, 4, 6)  # half-widths of the ramp a seam may be spread over (feathered pastes)
-GAIN_LIMITS = (0.8, 1.25)
-PLANE_RIDGE = 0.05  # ridge on the plane's slopes, relative to the number of contour samples
-IRLS_ROUNDS = 4
 ALPHA_TAU = 0.03  # colour distance (RSS over channels) at which a pixel's own weight is half-trusted
 WORK_PIXELS = 1_100_000  # the rings are measured on the region they reach, area-reduced to at most this
 BIN_PIXELS = 150_000  # their box means are taken on bins of b×b px, b the least that brings them to this
@@ -73,23 +72,9 @@ def find_seam(profile: RingProfile) -> Seam:
     if not cands:
         return Seam(0, 0, 0.0, 0.0, ())
     best = max(cands, key=lambda c: c.z)
-    cmap = fit_colour_map(profile, Seam(best.position, best.gap, best.z_excess, best.step, ()))
-    gain = cmap.gain
-    clipped = np.isclose(gain, GAIN_LIMITS[0]) | np.isclose(gain, GAIN_LIMITS[1])
-    features = (
-        np.log1p(best.z),
-        np.log1p(best.z_excess),
-        np.log(best.step + 1e-3),
-        np.log1p(max(c.z_excess for c in cands)),
-        best.position / 4.0,
-        best.gap / 4.0,
-        np.log(best.n),
-        np.log(best.busy + 1e-3),
-        best.coherent / max(best.busy, 1e-6),
-        float(np.abs(np.log(gain)).mean()),
-        float(clipped.mean()),
-    )
-    return Seam(best.position, best.gap, best.z_excess, best.step, tuple(float(f) for f in features), cmap)
+    cmap = fit_colour_map(profile, best.position, best.gap)
+    features = gate_features(profile, best, max(c.z_excess for c in cands), cmap)
+    return Seam(best.position, best.gap, best.z_excess, best.step, features, cmap)
 
 
 def gate(seam: Seam) -> float:
@@ -98,81 +83,6 @@ def gate(seam: Seam) -> float:
     if not seam.features:
         return 0.0
     return seam_gate.load().confidence(np.asarray(seam.features))
-
-
-@dataclass(frozen=True)
-class ColourMap:
-    """Per-channel x → g·x + b + sx·X + sy·Y, with (X, Y) the position relative to the contour's
-    centroid ``centre`` (y, x) in units of its extent ``scale`` (working-resolution px)."""
-
-    gain: np.ndarray  # (3,)
-    offset: np.ndarray  # (3,)
-    slopes: np.ndarray  # (2, 3): d/dX, d/dY
-    centre: tuple[float, float]
-    scale: float
-
-    def change(self, x: np.ndarray, f: int, alpha: np.ndarray) -> np.ndarray:
-        """The change that undoes the fill's colour on a full-resolution image (working px × ``f``)
-        whose pixels were pasted with weight ``alpha`` (H×W): with F the inverse of this map, a pixel
-        is x = c + α·(F(c) − c); solved for the photo's c per channel,
-        c = (x + α·(b + plane)/g) / (1 + α·(1/g − 1)), which is g·x + b + plane where α = 1.
-        Computed only where α > 0 (0 elsewhere)."""
-        out = np.zeros_like(x)
-        ys, xs = np.nonzero(alpha > 0)
-        if ys.size == 0:
-            return out
-        f32 = np.float32
-        gx = (((xs + 0.5) / f - 0.5 - self.centre[1]) / self.scale).astype(f32)[:, None]
-        gy = (((ys + 0.5) / f - 0.5 - self.centre[0]) / self.scale).astype(f32)[:, None]
-        inv = (1.0 / self.gain).astype(f32)
-        slopes = (self.slopes * inv).astype(f32)
-        shift = gx * slopes[0] + gy * slopes[1] + (self.offset * inv).astype(f32)  # (b + plane) / g
-        a = alpha[ys, xs][:, None].astype(f32)
-        px = x[ys, xs]
-        out[ys, xs] = (px + a * shift) / (1.0 + a * (inv - 1.0)) - px
-        return out
-
-
-IDENTITY_MAP = ColourMap(np.ones(3), np.zeros(3), np.zeros((2, 3)), (0.0, 0.0), 1.0)
-
-
-def fit_colour_map(profile: RingProfile, seam: Seam) -> ColourMap:
-    """The colour map that takes the fill's side of the seam onto the photo's, from the band means
-    either side of the seam's ramp at each contour pixel (both bands see the same content up to the
-    seam): per channel, gain g = spread of the outer means along the contour over that of the inner
-    means (clipped to ``GAIN_LIMITS``), offset b = median(outer − g·inner), and a plane through the
-    jump that is left, fitted by Huber-weighted ridge least squares (``IRLS_ROUNDS``, ridge
-    ``PLANE_RIDGE`` on the slopes), so a colour drift across the fill is followed.
-
-    Measured on training photos: a regression of outer on inner means gives worse gains than the
-    spread ratio (the content's difference across the seam regresses to the mean), and a free
-    intercept in the plane worse offsets than the median.
-    """
-    s, gap = seam.position, seam.gap
-    m_out, d_out = profile.band(s - gap - BAND, s - gap)
-    m_in, d_in = profile.band(s + gap, s + gap + BAND)
-    ok = (d_out >= 2) & (d_in >= 2)
-    n = int(ok.sum())
-    if n < 16:
-        return IDENTITY_MAP
-    inner, outer = m_in[ok].astype(np.float64), m_out[ok].astype(np.float64)
-    gain = np.clip((outer.std(0) + 1e-3) / (inner.std(0) + 1e-3), *GAIN_LIMITS)
-    offset = np.median(outer - inner * gain, axis=0)
-    residual = outer - (inner * gain + offset)
-    ys, xs = np.nonzero(profile.contour)
-    ys, xs = ys[ok] + profile.origin[0], xs[ok] + profile.origin[1]
-    cy, cx, scale = float(ys.mean()), float(xs.mean()), max(float(np.ptp(ys)), float(np.ptp(xs)), 1.0)
-    a = np.stack([(xs - cx) / scale, (ys - cy) / scale], 1)
-    slopes = np.zeros((2, 3))
-    wts = np.ones((n, 3))
-    for _ in range(IRLS_ROUNDS):
-        for c in range(3):
-            aw = a * wts[:, c : c + 1]
-            slopes[:, c] = np.linalg.solve(aw.T @ a + PLANE_RIDGE * n * np.eye(2), aw.T @ residual[:, c])
-        res = np.abs(residual - a @ slopes)
-        k = 1.345 * np.median(res, 0) / 0.6745 + 1e-9
-        wts = np.minimum(1.0, k / np.maximum(res, 1e-12))
-    return ColourMap(gain, offset, slopes, (cy, cx), scale)
 
 
 def _check(x: object, mask: object) -> None:
@@ -303,7 +213,11 @@ def harmonise(x: np.ndarray, mask: np.ndarray, reach: int = 16) -> tuple[np.ndar
     holds the seam (position and gap in px), its excess z and step, the gate, and when the gate is
     open the gain and offset. Raises DTypeError/ShapeError/EmptyMaskError on bad input.
     """
-    m = measure(x, mask)
+    return apply(x, measure(x, mask), reach)
+
+
+def apply(x: np.ndarray, m: Measurement, reach: int = 16) -> tuple[np.ndarray, dict]:
+    """``harmonise`` on a seam already measured in ``x`` (``measure``): (change, info)."""
     conf = gate(m.seam)
     info = {"z": m.seam.z, "step": m.seam.step, "position": m.seam.position * m.f,
             "gap": m.seam.gap * m.f, "gate": conf, "scale": m.f}

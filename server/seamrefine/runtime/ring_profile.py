@@ -89,11 +89,27 @@ class RingProfile:
         num, den = self.num[a:b].sum(0), self.den[a:b].sum(0)
         return num / np.maximum(den, 1.0)[:, None], den
 
-    def step(self, s: int, g: int) -> tuple[np.ndarray, np.ndarray]:
-        """Outer minus inner band mean across position ``s`` with gap ``g``, and where both exist."""
+    def across(self, s: int, g: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The band means just outside and just inside the zone of position ``s`` with gap ``g``
+        (N×3 each: rings s − g − BAND … s − g − 1 and s + g … s + g + BAND − 1), and where both exist."""
         m_out, d_out = self.band(s - g - BAND, s - g)
         m_in, d_in = self.band(s + g, s + g + BAND)
-        return m_out - m_in, (d_out >= 2) & (d_in >= 2)
+        return m_out, m_in, (d_out >= 2) & (d_in >= 2)
+
+    def step(self, s: int, g: int) -> tuple[np.ndarray, np.ndarray]:
+        """Outer minus inner band mean across position ``s`` with gap ``g``, and where both exist."""
+        m_out, m_in, ok = self.across(s, g)
+        return m_out - m_in, ok
+
+    def positions(self, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Working-resolution (y, x) of the contour pixels selected by the boolean ``keep``."""
+        ys, xs = np.nonzero(self.contour)
+        return ys[keep] + self.origin[0], xs[keep] + self.origin[1]
+
+    def samples_per_box(self, s: int, g: int) -> float:
+        """Contour pixels per independent sample of the candidate (s, g): the side of the widest box
+        among the rings its statistics use."""
+        return float(BOX + 2 * (abs(s) + 2 * g + 2 * BAND))
 
     def stats(self, s: int, g: int) -> CandidateStats | None:
         """The candidate (s, g)'s statistics (``CandidateStats``), or None when too few contour pixels
@@ -112,8 +128,7 @@ class RingProfile:
         n = int(both.sum())
         if n < 8:
             return None
-        side = BOX + 2 * (abs(s) + 2 * g + 2 * BAND)  # the widest box among the rings used
-        root_n = np.sqrt(n / side)
+        root_n = np.sqrt(n / self.samples_per_box(s, g))
 
         def robust_z(v: np.ndarray) -> tuple[float, np.ndarray]:
             med = np.median(v, 0)

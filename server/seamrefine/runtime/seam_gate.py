@@ -1,10 +1,11 @@
 """The learned seam gate: how sure we are that a fill has a colour seam worth correcting.
 
-A logistic regression on a handful of features of the strongest candidate seam (``FEATURES``, computed
-by ``harmonise.find_seam``). Its weights are ours: ``python -m seamrefine_train train_gate``
-fits them on synthetic seams from the training photos and writes ``models/seam_gate.json`` (weights,
-feature standardisation, the logit ramp and the training record). The confidence is the logit ramped
-linearly from 0 at ``lo`` to 1 at ``hi``, where ``lo`` lies above every clean case of the training set.
+A logistic regression on features of the strongest candidate seam (``FEATURES``, computed by
+``seam_features.gate_features`` for ``harmonise.find_seam``). Its weights are ours:
+``python -m seamrefine_train train_gate`` fits them on synthetic seams from the training photos and
+writes ``models/seam_gate.json`` (weights, feature standardisation, the logit ramp and the training
+record). The confidence is the logit ramped linearly from 0 at ``lo`` to 1 at ``hi``, where ``lo``
+lies above every clean case of the training set.
 """
 
 from __future__ import annotations
@@ -33,6 +34,14 @@ FEATURES = (
     "coherence",  # |median step| / mean |local step|
     "abs_log_gain",  # mean |log gain| of the colour map fitted to it
     "gain_clipped",  # share of channels whose gain hit GAIN_LIMITS (the fit is not to be trusted)
+    "map_reduction",  # log mean |jump| over mean |jump left after the fitted map| (seam_features)
+    "map_reduction_excess",  # the same minus the largest of the maps fitted beside it
+    "log1p_z_map",  # robust z of the per-sample jump reduction by the map
+    "log1p_z_map_excess",  # the same minus the largest beside it
+    "log1p_z_log_step",  # robust z of the step in log colour (gains and contrast changes)
+    "log1p_z_log_step_excess",  # the same minus the largest beside it
+    "log1p_null_step",  # the step as robust z against all parallel ring pairs clear of the seam
+    "log1p_null_spread",  # the log spread ratio, the same way
 )
 
 

@@ -150,13 +150,16 @@ def load_gate(path: Path | str = DEFAULT_PATH) -> GateModel:
     return seam_gate.load(path, TEXTURE_FEATURES, "texture gate")
 
 
-def match_texture(x: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, dict]:
+def match_texture(x: np.ndarray, mask: np.ndarray, sd: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
     """The change that continues the photo's grain and sharpness into the fill ``mask`` of ``x``
-    (H×W×3 float32 sRGB, mask H×W in [0, 1]), and info (gains, gate). Zero where the gate is closed."""
+    (H×W×3 float32 sRGB, mask H×W in [0, 1]), and info (gains, gate). Zero where the gate is closed.
+    ``sd``: the fill's signed distance (``signed_distance`` of mask ≥ ½, or of mask > 0 when that is
+    empty), when the caller has measured it already."""
     inside = mask >= 0.5
     if not inside.any():
         inside = mask > 0
-    sd = signed_distance(inside)
+    if sd is None:
+        sd = signed_distance(inside)
     measured = measure_texture(x, inside, sd)
     if measured is None:
         return np.zeros_like(x), {"gate": 0.0}

@@ -1,0 +1,129 @@
+"""What the learned seam gate sees of a candidate seam (``seam_gate.FEATURES``).
+
+Three groups, all from the ring profile along the fill's contour (``RingProfile``):
+
+* **The step** (``RingProfile.stats``): its robust z along the contour, its excess over the parallel
+  contours beside it, its size, where it sits and how busy the content is there.
+* **The map.** A colour seam is one colour map between the two sides, so the map fitted across the
+  seam (``colour_map.fit_colour_map``) should explain the local jumps: the jump's size with and
+  without the map (``map_reduction``), the robust z of that reduction, and the robust z of the step in
+  log colour (a gain or contrast change steps by a share of the colour, which varies along the contour
+  while its log does not). Each also as its excess over maps fitted at the parallel positions beside it.
+* **The null.** Every pair of parallel rings away from the seam is a sample of how much this image's
+  content alone steps and changes spread (``null_scores``): the seam's step and spread ratio, as
+  robust z against those.
+
+Pure numpy on the profile's float32 means; shared by serving and the gate trainer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .colour_map import GAIN_LIMITS, ColourMap, fit_colour_map
+from .ring_profile import BAND, RINGS, CandidateStats, RingProfile
+
+LOG_FLOOR = 0.02  # added to colours before their log, so dark noise does not dominate log steps
+MIN_NULL = 8  # parallel ring pairs needed for the null
+MAX_SAMPLES = 2048  # contour samples these statistics read: every k-th beyond this (boxes overlap anyway)
+
+
+def _thin(ok: np.ndarray) -> np.ndarray:
+    """``ok`` keeping every k-th of its True samples, k the least that leaves ≤ ``MAX_SAMPLES``."""
+    idx = np.flatnonzero(ok)
+    k = -(-idx.size // MAX_SAMPLES)
+    if k <= 1:
+        return ok
+    out = np.zeros_like(ok)
+    out[idx[::k]] = True
+    return out
+
+
+def _robust_z(v: np.ndarray, root_n: float) -> float:
+    """RMS over the channels of N×C samples ``v`` of median / (1.4826 MAD) · ``root_n``."""
+    med = np.median(v, 0)
+    mad = 1.4826 * np.median(np.abs(v - med), 0) + 1e-5
+    return float(np.linalg.norm(med / mad * root_n) / np.sqrt(v.shape[1]))
+
+
+def map_reduction(profile: RingProfile, s: int, g: int,
+                  cmap: ColourMap | None = None) -> tuple[float, float, float] | None:
+    """How well one colour map explains the jump across position ``s`` with gap ``g`` (the map fitted
+    there unless ``cmap`` is given): (log of mean |jump| over mean |jump left after the map|, robust z of
+    the per-sample reduction (signed), robust z of the step in log colour); None when too few samples."""
+    outer, inner, ok = profile.across(s, g)
+    if ok.sum() < 16:
+        return None
+    root_n = np.sqrt(ok.sum() / profile.samples_per_box(s, g))  # independent samples along the contour
+    ok = _thin(ok)
+    cmap = fit_colour_map(profile, s, g) if cmap is None else cmap
+    o, i = outer[ok].astype(np.float64), inner[ok].astype(np.float64)
+    ys, xs = profile.positions(ok)
+    before = np.linalg.norm(o - i, axis=1)
+    after = np.linalg.norm(o - cmap.predict(i, ys, xs), axis=1)
+    gained = before - after
+    med = np.median(gained)
+    z_gained = float(med / (1.4826 * np.median(np.abs(gained - med)) + 1e-5) * root_n)  # signed
+    log_step = np.log(o + LOG_FLOOR) - np.log(i + LOG_FLOOR)
+    return (float(np.log(before.mean() + 1e-4) - np.log(after.mean() + 1e-4)), z_gained,
+            _robust_z(log_step, root_n))
+
+
+def _pairs(profile: RingProfile, ks: list[int], g: int) -> dict[int, np.ndarray]:
+    """Median step and log spread ratio (6,) across each position k in ``ks`` with gap ``g``, for the
+    positions with ≥ 16 samples. Positions sharing their samples are computed together."""
+    groups: dict[bytes, tuple[np.ndarray, list]] = {}
+    for k in ks:
+        outer, inner, ok = profile.across(k, g)
+        if ok.sum() >= 16:
+            groups.setdefault(ok.tobytes(), (ok, []))[1].append((k, outer, inner))
+    out = {}
+    for ok, members in groups.values():
+        ok = _thin(ok)
+        o = np.stack([m[1][ok] for m in members]).astype(np.float64)  # K×N×3
+        i = np.stack([m[2][ok] for m in members]).astype(np.float64)
+        spread = np.log((o.std(1) + 1e-3) / (i.std(1) + 1e-3))
+        stats = np.concatenate([np.median(o - i, 1), spread], 1)
+        out.update({m[0]: row for m, row in zip(members, stats, strict=True)})
+    return out
+
+
+def null_scores(profile: RingProfile, s: int, g: int) -> tuple[float, float] | None:
+    """The seam (s, g)'s median step and log spread ratio as robust z against the same statistics of
+    every parallel ring pair with gap ``g`` clear of its zone (median and MAD over those pairs): RMS
+    over channels of each; None when fewer than ``MIN_NULL`` pairs or the seam cannot be measured."""
+    clear = 2 * g + 2 * BAND + 1
+    ks = [k for k in range(RINGS[0] + g + BAND, RINGS[1] - g - BAND + 1) if abs(k - s) > clear]
+    stats = _pairs(profile, [s, *ks], g)
+    if s not in stats or sum(k in stats for k in ks) < MIN_NULL:
+        return None
+    null = np.array([stats[k] for k in ks if k in stats])
+    centre = np.median(null, 0)
+    scale = 1.4826 * np.median(np.abs(null - centre), 0) + 1e-4
+    v = (stats[s] - centre) / scale
+    return float(np.linalg.norm(v[:3]) / np.sqrt(3)), float(np.linalg.norm(v[3:]) / np.sqrt(3))
+
+
+def gate_features(profile: RingProfile, best: CandidateStats, max_z_excess: float,
+                  cmap: ColourMap) -> tuple[float, ...]:
+    """The gate's features (``seam_gate.FEATURES``, in order) of the candidate ``best``, whose fitted
+    map is ``cmap``; ``max_z_excess`` is the largest excess z among all candidates."""
+    s, g = best.position, best.gap
+    gain = cmap.gain
+    clipped = np.isclose(gain, GAIN_LIMITS[0]) | np.isclose(gain, GAIN_LIMITS[1])
+    step = (
+        np.log1p(best.z), np.log1p(best.z_excess), np.log(best.step + 1e-3), np.log1p(max_z_excess),
+        s / 4.0, g / 4.0, np.log(best.n), np.log(best.busy + 1e-3), best.coherent / max(best.busy, 1e-6),
+        float(np.abs(np.log(gain)).mean()), float(clipped.mean()),
+    )
+    here = map_reduction(profile, s, g, cmap) or (0.0, 0.0, 0.0)
+    reach = 2 * g + 2 * BAND + 1
+    beside = [r for k in (s - reach, s + reach) if (r := map_reduction(profile, k, g)) is not None]
+    red, z_red, z_log = here[0], np.log1p(max(here[1], 0.0)), np.log1p(here[2])
+    par_red = max((r[0] for r in beside), default=0.0)
+    par_z_red = np.log1p(max(max((r[1] for r in beside), default=0.0), 0.0))
+    par_z_log = np.log1p(max((r[2] for r in beside), default=0.0))
+    step_z, spread_z = null_scores(profile, s, g) or (0.0, 0.0)
+    mapped = (red, red - par_red, z_red, z_red - par_z_red, z_log, z_log - par_z_log,
+              np.log1p(step_z), np.log1p(spread_z))
+    return tuple(float(f) for f in (*step, *mapped))

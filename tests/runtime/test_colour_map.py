@@ -1,0 +1,54 @@
+"""seamrefine.runtime.colour_map: known values of the change and the prediction, the fit, guards."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from seamrefine.runtime import colour_map as C
+from seamrefine.runtime import ring_profile as R
+
+from .test_harmonise import ellipse, pasted, texture
+
+
+def test_colour_map_change_known_values():
+    gain, offset = np.array([0.5, 1.0, 2.0]), np.array([0.1, 0.2, -0.3])
+    cmap = C.ColourMap(gain, offset, np.zeros((2, 3)), (0.0, 0.0), 1.0)
+    x = np.full((2, 2, 3), 0.4, np.float32)
+    full = cmap.change(x, 1, np.ones((2, 2), np.float32))
+    np.testing.assert_allclose(full[0, 0], [0.4 * 0.5 + 0.1 - 0.4, 0.2, 0.4 * 2.0 - 0.3 - 0.4], atol=1e-6)
+    assert not cmap.change(x, 1, np.zeros((2, 2), np.float32)).any()
+    # a half-pasted pixel x = c + ½·(F(c) − c), F the inverse map: the change recovers c exactly
+    c = np.float32(0.3)
+    fc = (c - 0.1) / 0.5  # red channel: F(c) = (c − b) / g
+    half = np.full((1, 1, 3), c + 0.5 * (fc - c), np.float32)
+    got = half + cmap.change(half, 1, np.full((1, 1), 0.5, np.float32))
+    assert got[0, 0, 0] == pytest.approx(c, abs=1e-6)
+
+
+
+def test_predict_known_values():
+    cmap = C.ColourMap(np.array([1.1, 1.0, 0.9]), np.array([0.0, 0.05, 0.0]),
+                       np.array([[0.1, 0.0, 0.0], [0.0, 0.0, -0.2]]), (10.0, 20.0), 10.0)
+    got = cmap.predict(np.full((2, 3), 0.5), np.array([10.0, 20.0]), np.array([30.0, 20.0]))
+    # first sample: X = 1, Y = 0; second: X = 0, Y = 1
+    np.testing.assert_allclose(got, [[0.55 + 0.1, 0.55, 0.45], [0.55, 0.55, 0.45 - 0.2]], atol=1e-12)
+
+
+def profile_of(x: np.ndarray, mask: np.ndarray) -> R.RingProfile:
+    return R.RingProfile(x, R.signed_distance(mask > 0.5))
+
+
+def test_fit_recovers_a_gain_and_an_offset():
+    clean, mask = texture(3), ellipse()
+    fake = np.clip((clean - 0.05) / 1.15, 0, 1)  # the photo's side is 1.15·fill + 0.05
+    cmap = C.fit_colour_map(profile_of(pasted(clean, mask, fake), mask), 0, 0)
+    np.testing.assert_allclose(cmap.gain, 1.15, atol=0.06)
+    np.testing.assert_allclose(cmap.offset, 0.05, atol=0.03)
+
+
+def test_fit_is_the_identity_without_samples():
+    clean = texture(4)
+    tiny = np.zeros(clean.shape[:2], np.float32)
+    tiny[80, 100] = 1.0  # one pixel: too few contour samples for any statistic
+    cmap = C.fit_colour_map(profile_of(clean, tiny), 0, 0)
+    assert cmap is C.IDENTITY_MAP
