@@ -56,6 +56,7 @@ class RingProfile:
         self.num = np.zeros((n, at.size, 3), np.float32)
         self.den = np.zeros((n, at.size), np.float32)
         h, w = ring.shape
+        self._yx = (at // w + origin[0], at % w + origin[1])  # contour pixels, working resolution
         b = int(bin_size)
         hb, wb = -(-h // b), -(-w // b)
         if b > 1:  # ring pixels summed into b×b bins, boxes on the bins: ~b² times less filtering
@@ -103,8 +104,7 @@ class RingProfile:
 
     def positions(self, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Working-resolution (y, x) of the contour pixels selected by the boolean ``keep``."""
-        ys, xs = np.nonzero(self.contour)
-        return ys[keep] + self.origin[0], xs[keep] + self.origin[1]
+        return self._yx[0][keep], self._yx[1][keep]
 
     def samples_per_box(self, s: int, g: int) -> float:
         """Contour pixels per independent sample of the candidate (s, g): the side of the widest box
