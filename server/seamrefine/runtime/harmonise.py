@@ -11,9 +11,11 @@ means along the contour (``RingProfile``: box sums of each ring, sampled at the 
   standard error. Content steps change sign along a contour, a fill's colour drift does not.
 * **Whether.** A smooth colour gradient crossing the edge (a sky) is coherent too, but it steps as
   much across the parallel contours beside the seam zone, so the *excess* step over theirs matters
-  too. ``gate`` is a learned logistic regression on such features (``seam_gate``); below its
-  threshold nothing changes (clean edges and texture mismatches stay bit-identical).
-* **How.** One colour map (``fit_colour_map``): per-channel gain and offset from the band means
+  too; and a colour seam is one map between the two sides, so that map should explain the local
+  jumps. ``gate`` is a learned logistic regression on such features (``seam_features``,
+  ``seam_gate``); below its threshold nothing changes (clean edges and texture mismatches stay
+  bit-identical).
+* **How.** One colour map (``colour_map.fit_colour_map``): per-channel gain and offset from the band means
   either side of the ramp (both sides see the same content up to the seam) and a robust plane for
   drifts across the fill. It is applied past the ramp in full and, inside the ramp, with the weight
   the seam was measured to build up with (``ramp_profile``; per pixel where the fill's and the
