@@ -87,8 +87,11 @@ def test_train_gate_smoke(tmp_path, capsys):
         Image.fromarray(big).save(photos / f"p{i}.png")
     out = tmp_path / "gate.json"
     argv = ["--photos", str(photos), "--cases", "40", "--workers", "1", "--sizes", "128,192",
-            "--out", str(out)]
+            "--out", str(out), "--rows", str(tmp_path / "rows.npz")]
     assert train_gate.main(argv) == 0
+    rows = np.load(tmp_path / "rows.npz")
+    assert rows["features"].shape[1] == len(seam_gate.FEATURES)
+    assert {"gain", "base", "psnr_in"} <= set(rows.files)  # what a soft calibration needs
     trained = seam_gate.load(out)
     doc = json.loads(out.read_text())
     assert doc["training"]["cases"] >= 30 and "clean" in doc["training"]["per_family"]
