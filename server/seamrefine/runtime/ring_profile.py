@@ -129,17 +129,19 @@ class RingProfile:
         if n < 8:
             return None
         root_n = np.sqrt(n / self.samples_per_box(s, g))
-
-        def robust_z(v: np.ndarray) -> tuple[float, np.ndarray]:
-            med = np.median(v, 0)
-            mad = 1.4826 * np.median(np.abs(v - med), 0) + 1e-5
-            return float(np.linalg.norm(med / mad * root_n) / np.sqrt(3.0)), med
-
         v = step[both]
-        z, med = robust_z(v)
-        z_excess, med_excess = robust_z(v - 0.5 * (before[both] + after[both]))
+        z, med = robust_z(v, root_n)
+        z_excess, med_excess = robust_z(v - 0.5 * (before[both] + after[both]), root_n)
         busy = float(np.linalg.norm(v, axis=-1).mean())
-        return CandidateStats(s, g, z, z_excess, _rms(med_excess), busy, _rms(med), n)
+        return CandidateStats(s, g, _rms(z), _rms(z_excess), _rms(med_excess), busy, _rms(med), n)
+
+
+def robust_z(v: np.ndarray, root_n: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per channel of N×C samples ``v``: (median / (1.4826·MAD) · ``root_n``, median), the robust
+    significance of a median when ``root_n``² of the samples are independent."""
+    med = np.median(v, 0)
+    mad = 1.4826 * np.median(np.abs(v - med), 0) + 1e-5
+    return med / mad * root_n, med
 
 
 def _rms(v: np.ndarray) -> float:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .colour_map import GAIN_LIMITS, ColourMap, fit_colour_map
-from .ring_profile import BAND, RINGS, CandidateStats, RingProfile
+from .ring_profile import BAND, RINGS, CandidateStats, RingProfile, robust_z
 
 LOG_FLOOR = 0.02  # added to colours before their log, so dark noise does not dominate log steps
 MIN_NULL = 8  # parallel ring pairs needed for the null
@@ -39,13 +39,6 @@ def _thin(ok: np.ndarray) -> np.ndarray:
     return out
 
 
-def _robust_z(v: np.ndarray, root_n: float) -> float:
-    """RMS over the channels of N×C samples ``v`` of median / (1.4826 MAD) · ``root_n``."""
-    med = np.median(v, 0)
-    mad = 1.4826 * np.median(np.abs(v - med), 0) + 1e-5
-    return float(np.linalg.norm(med / mad * root_n) / np.sqrt(v.shape[1]))
-
-
 def map_reduction(profile: RingProfile, s: int, g: int,
                   cmap: ColourMap | None = None) -> tuple[float, float, float] | None:
     """How well one colour map explains the jump across position ``s`` with gap ``g`` (the map fitted
@@ -61,12 +54,10 @@ def map_reduction(profile: RingProfile, s: int, g: int,
     ys, xs = profile.positions(ok)
     before = np.linalg.norm(o - i, axis=1)
     after = np.linalg.norm(o - cmap.predict(i, ys, xs), axis=1)
-    gained = before - after
-    med = np.median(gained)
-    z_gained = float(med / (1.4826 * np.median(np.abs(gained - med)) + 1e-5) * root_n)  # signed
-    log_step = np.log(o + LOG_FLOOR) - np.log(i + LOG_FLOOR)
+    z_gained = float(robust_z((before - after)[:, None], root_n)[0][0])  # signed
+    z_log = robust_z(np.log(o + LOG_FLOOR) - np.log(i + LOG_FLOOR), root_n)[0]
     return (float(np.log(before.mean() + 1e-4) - np.log(after.mean() + 1e-4)), z_gained,
-            _robust_z(log_step, root_n))
+            float(np.linalg.norm(z_log) / np.sqrt(3)))
 
 
 def _pairs(profile: RingProfile, ks: list[int], g: int) -> dict[int, np.ndarray]:
