@@ -1,4 +1,5 @@
-"""The classical stage that runs before the network: colour harmonisation, then texture matching.
+"""The classical stage that runs before the network: colour harmonisation, texture matching, then
+the photo's JPEG block structure.
 
 One function, shared by serving (``inference``), training (``seamrefine_train.data.stage_one``) and the
 benchmark's ``harmonise`` method, so the three cannot drift apart.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import harmonise, texture
+from . import harmonise, jpeg_match, texture
 
 
 def classical_change(x: np.ndarray, mask: np.ndarray, reach: int = 16) -> tuple[np.ndarray, dict]:
@@ -16,10 +17,16 @@ def classical_change(x: np.ndarray, mask: np.ndarray, reach: int = 16) -> tuple[
 
     First ``harmonise.harmonise`` (the fill's colour, behind the seam gate), then
     ``texture.match_texture`` on the harmonised image (its grain and sharpness, behind the texture
-    gate). info: {"harmonise": …, "texture": …}, each stage's own info with its ``gate``. Raises what
-    ``harmonise`` raises on bad input."""
+    gate), then ``jpeg_match.match_jpeg`` on that result (a clean fill in a JPEG photo gets the
+    photo's compression). info: {"harmonise": …, "texture": …, "jpeg": …}, each stage's own info
+    with its ``gate``. Raises what ``harmonise`` raises on bad input."""
     measured = harmonise.measure(x, mask)
     colour, colour_info = harmonise.apply(x, measured, reach=reach)
     harmonised = np.clip(x + colour, 0.0, 1.0) if colour_info["gate"] > 0 else x
     detail, texture_info = texture.match_texture(harmonised, mask, measured.sd)
-    return colour + detail, {"harmonise": colour_info, "texture": texture_info}
+    change = colour + detail
+    textured = np.clip(x + change, 0.0, 1.0) if texture_info["gate"] > 0 or colour_info["gate"] > 0 else x
+    blocks, jpeg_info = jpeg_match.match_jpeg(textured, mask, measured.sd)
+    if jpeg_info["gate"] > 0:
+        change = textured + blocks - x
+    return change, {"harmonise": colour_info, "texture": texture_info, "jpeg": jpeg_info}

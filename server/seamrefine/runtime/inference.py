@@ -113,15 +113,18 @@ def _metrics():
 
 
 def _classical(crop: np.ndarray, mask_crop: np.ndarray, linear: bool, width: int):
-    """The classical stage's change for the crop (sRGB float32, crop-shaped), or None when both its
-    gates stay closed; and its info ({"harmonise": …, "texture": …})."""
+    """The classical stage's change for the crop (sRGB float32, crop-shaped), or None when all its
+    gates stay closed; the pixels where its result stands instead of the network's (the fill, when it
+    was given the photo's JPEG compression, which the network would smooth away), or None; and its
+    info ({"harmonise": …, "texture": …, "jpeg": …})."""
     rgb, _ = im.to_float(crop)
     np.clip(rgb, 0.0, 1.0, out=rgb)
     if linear:
         rgb = im.linear_to_srgb(rgb)
     change, info = classical_change(rgb, float_mask(mask_crop), reach=width)
-    opened = info["harmonise"]["gate"] > 0 or info["texture"]["gate"] > 0
-    return (change if opened else None), info
+    opened = any(stage["gate"] > 0 for stage in info.values())
+    hold = (mask_crop > 0) if info["jpeg"]["gate"] > 0 else None
+    return (change if opened else None), hold, info
 
 
 class Refiner:
@@ -218,12 +221,12 @@ class Refiner:
             if samples > 1 and metrics is None:
                 log.warning("the seam score is unavailable: multi-sample pooling keeps sample 0 only")
                 samples = 1
-            pre = None
+            pre = hold = None
             if self.classical:
-                pre, stages = _classical(crop, mask_crop, linear, width)
+                pre, hold, stages = _classical(crop, mask_crop, linear, width)
                 info.update(stages)
             before = before_job.result()
-            job = TileJob(self.session, crop, mask_crop, width, feather, params.strength, linear, pre)
+            job = TileJob(self.session, crop, mask_crop, width, feather, params.strength, linear, pre, hold)
             total = len(job.tiles) * samples
             info["tiles"], info["samples"] = len(job.tiles), samples
             done = [0]
