@@ -83,6 +83,19 @@ def mask_to_float(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     raise DTypeError(f"mask dtype must be uint8, bool or float, got {mask.dtype}", str(mask.dtype))
 
 
+def check_stage_input(x: object, mask: object, who: str) -> None:
+    """Raise DTypeError/ShapeError (carrying the bad dtype or shape) unless ``x`` is an H×W×3
+    float32 array and ``mask`` an H×W array: what the classical stages take; ``who`` names the stage."""
+    if not isinstance(x, np.ndarray) or x.dtype != np.float32:
+        kind = getattr(x, "dtype", type(x).__name__)
+        raise DTypeError(f"{who} needs float32 RGB, got {kind}", str(kind))
+    if x.ndim != 3 or x.shape[2] != 3:
+        raise ShapeError(f"{who} needs an H×W×3 image, got shape {x.shape}", x.shape)
+    if not isinstance(mask, np.ndarray) or mask.shape != x.shape[:2]:
+        got = getattr(mask, "shape", type(mask).__name__)
+        raise ShapeError(f"mask must be H×W = {x.shape[0]}×{x.shape[1]}, got {got}", got)
+
+
 def check_mask_size(mask_shape: tuple, image_shape: tuple) -> None:
     """Raise ShapeError (one wording everywhere, in-process and on the wire) unless the mask's H×W is
     the image's."""

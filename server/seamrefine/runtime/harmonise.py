@@ -37,7 +37,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..errors import DTypeError, EmptyMaskError, ShapeError
+from ..errors import EmptyMaskError
+from ..imaging.imagemath import check_stage_input
 from . import seam_gate
 from .colour_map import IDENTITY_MAP, ColourMap, fit_colour_map
 from .ring_profile import REACH, RingProfile, signed_distance
@@ -88,14 +89,7 @@ def gate(seam: Seam) -> float:
 
 
 def _check(x: object, mask: object) -> None:
-    if not isinstance(x, np.ndarray) or x.dtype != np.float32:
-        kind = getattr(x, "dtype", type(x).__name__)
-        raise DTypeError(f"harmonise needs float32 RGB, got {kind}", str(kind))
-    if x.ndim != 3 or x.shape[2] != 3:
-        raise ShapeError(f"harmonise needs an H×W×3 image, got shape {x.shape}", x.shape)
-    if not isinstance(mask, np.ndarray) or mask.shape != x.shape[:2]:
-        got = getattr(mask, "shape", type(mask).__name__)
-        raise ShapeError(f"mask must be H×W = {x.shape[0]}×{x.shape[1]}, got {got}", got)
+    check_stage_input(x, mask, "harmonise")
     if not (mask >= 0.5).any() and not (mask > 0).any():
         raise EmptyMaskError("the mask is empty: nothing to harmonise", 0.0)
 

@@ -34,7 +34,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from ..errors import DTypeError, ShapeError
+from ..imaging.imagemath import check_stage_input
 from .ring_profile import signed_distance
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # JPEG's (JFIF) luma
@@ -276,17 +276,6 @@ def _change_rms(x: np.ndarray, region: np.ndarray, win: tuple[slice, slice], qua
     return float(np.sqrt(np.mean(d * d)))
 
 
-def _check(x: object, mask: object) -> None:
-    if not isinstance(x, np.ndarray) or x.dtype != np.float32:
-        kind = getattr(x, "dtype", type(x).__name__)
-        raise DTypeError(f"match_jpeg needs float32 RGB, got {kind}", str(kind))
-    if x.ndim != 3 or x.shape[2] != 3:
-        raise ShapeError(f"match_jpeg needs an H×W×3 image, got shape {x.shape}", x.shape)
-    if not isinstance(mask, np.ndarray) or mask.shape != x.shape[:2]:
-        got = getattr(mask, "shape", type(mask).__name__)
-        raise ShapeError(f"mask must be H×W = {x.shape[0]}×{x.shape[1]}, got {got}", got)
-
-
 def _window(region: np.ndarray, size: int) -> tuple[slice, slice]:
     """A size×size window (clipped to the image) centred on the middle pixel of ``region`` in
     raster order (a pixel of it, also for a ring)."""
@@ -342,7 +331,7 @@ def match_jpeg(x: np.ndarray, mask: np.ndarray, sd: np.ndarray | None = None) ->
     info holds ``gate`` (1 when applied, else 0) and, when the photo is a JPEG, its settings and what
     the fill measured. Raises DTypeError/ShapeError on bad input.
     """
-    _check(x, mask)
+    check_stage_input(x, mask, "match_jpeg")
     info: dict = {"gate": 0.0}
     change = np.zeros_like(x)
     inside = mask >= 0.5
