@@ -64,7 +64,7 @@ def _case(args: tuple[list[Path], list[int], int, int, tuple[int, ...]]) -> dict
     band = imagemath.band_weights(case.mask, 16, 8)
     base = M.band_psnr(x, case.clean, band)
     return {"family": family, "features": list(features), "gain": M.band_psnr(out, case.clean, band) - base,
-            "psnr_in": M.band_psnr(out, x, band)}
+            "psnr_in": M.band_psnr(out, x, band), "base": base}
 
 
 def clean_threshold(logits: np.ndarray, psnr_full: np.ndarray, floor_db: float = CLEAN_MIN_DB) -> float:

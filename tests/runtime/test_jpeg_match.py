@@ -1,6 +1,6 @@
 """seamrefine.runtime.jpeg_match: the DCT and IJG tables (known values), grid and settings detection,
-the gate (clean photo, fill already compressed, soft fill), the change, errors; and the refiner keeping
-the compressed fill instead of the network's output there."""
+the gate (clean photo, fill already compressed, soft fill), the change, errors; and the refiner letting
+the compressed fill stand without the network."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from seamrefine.imaging import imagemath as im
 from seamrefine.runtime import classical, jpeg_match
 from seamrefine.runtime.inference import Refiner
 from seamrefine.runtime.jpeg_match import match_jpeg, recompress
+from seamrefine.runtime.params import RefineParams
 
 SAMPLE = Path(jpeg_match.__file__).resolve().parents[1] / "samples" / "coffee.png"
 CPU_ONLY = ["CPUExecutionProvider"]
@@ -147,10 +148,10 @@ def test_classical_stage_runs_it_last():
     assert psnr(np.clip(comp + change, 0, 1), truth, inner) > 45
 
 
-def test_refiner_keeps_the_compressed_fill_instead_of_the_network(models):
+def test_refiner_lets_the_compressed_fill_stand_without_the_network(models):
     comp, mask, truth = pasted(50, 2)
-    out, info = Refiner(models["blur"], CPU_ONLY, threads=1).refine(comp, mask)
-    assert info["jpeg"]["gate"] == 1.0
+    out, info = Refiner(models["blur"], CPU_ONLY, threads=1).refine(comp, mask, RefineParams(samples=3))
+    assert info["jpeg"]["gate"] == 1.0 and info["samples"] == 1
     inner = cv2.erode(mask, np.ones((17, 17), np.uint8)) > 0
     assert psnr(out, truth, inner) > 45  # the blur fixture would have smoothed the blocks away
     band = im.band_weights(mask, 16, 8)

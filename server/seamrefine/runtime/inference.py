@@ -114,26 +114,37 @@ def _metrics():
 
 def _classical(crop: np.ndarray, mask_crop: np.ndarray, linear: bool, width: int):
     """The classical stage's change for the crop (sRGB float32, crop-shaped), or None when all its
-    gates stay closed; the pixels where its result stands instead of the network's (the fill, when it
-    was given the photo's JPEG compression, which the network would smooth away), or None; and its
-    info ({"harmonise": …, "texture": …, "jpeg": …})."""
+    gates stay closed; whether its result stands without the network (the fill was given the photo's
+    JPEG compression, which the network would smooth away); and its info ({"harmonise": …,
+    "texture": …, "jpeg": …})."""
     rgb, _ = im.to_float(crop)
     np.clip(rgb, 0.0, 1.0, out=rgb)
     if linear:
         rgb = im.linear_to_srgb(rgb)
     change, info = classical_change(rgb, float_mask(mask_crop), reach=width)
     opened = any(stage["gate"] > 0 for stage in info.values())
-    hold = (mask_crop > 0) if info["jpeg"]["gate"] > 0 else None
-    return (change if opened else None), hold, info
+    return (change if opened else None), info["jpeg"]["gate"] > 0, info
+
+
+class _Passthrough:
+    """Stands in for the model where the classical result stands: returns its image input, tiled and
+    composited exactly as the model's output would be."""
+
+    def __init__(self, session: ModelSession):
+        self.manifest, self.pad_multiple = session.manifest, session.pad_multiple
+
+    def run(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return image
 
 
 class Refiner:
     """Refines seams with one loaded model. Thread-safe to call.
 
     Each call first runs the classical stage (``seamrefine.runtime.classical``: the colour harmonisation
-    behind the learned seam gate, then texture matching behind the texture gate) on the crop, then the
-    model on its result (on the crop as it is where both gates stay closed); ``classical=False`` runs
-    the model alone (tile-engine tests)."""
+    behind the learned seam gate, texture matching behind the texture gate, JPEG block matching) on
+    the crop, then the model on its result (on the crop as it is where all gates stay closed; not at
+    all where the fill was given the photo's JPEG compression: there the classical result stands, one
+    sample); ``classical=False`` runs the model alone (tile-engine tests)."""
 
     def __init__(
         self,
@@ -168,7 +179,8 @@ class Refiner:
         progress(done, total) is called after each tile × sample; cancel (threading.Event) is checked
         between tiles and raises CancelledError. info holds ``seam_score_before``/``seam_score_after``
         (None where the score cannot be measured), ``elapsed_ms``, ``box``, ``provider``, ``tiles``,
-        ``samples``, ``sample_scores``, ``chosen`` and, when it ran, ``harmonise`` and ``texture``.
+        ``samples``, ``sample_scores``, ``chosen`` and, when it ran, ``harmonise``, ``texture`` and
+        ``jpeg`` (each classical stage's info).
         """
         t0 = time.perf_counter()
         params = RefineParams() if params is None else params
@@ -221,12 +233,14 @@ class Refiner:
             if samples > 1 and metrics is None:
                 log.warning("the seam score is unavailable: multi-sample pooling keeps sample 0 only")
                 samples = 1
-            pre = hold = None
+            pre, stands = None, False
             if self.classical:
-                pre, hold, stages = _classical(crop, mask_crop, linear, width)
+                pre, stands, stages = _classical(crop, mask_crop, linear, width)
                 info.update(stages)
             before = before_job.result()
-            job = TileJob(self.session, crop, mask_crop, width, feather, params.strength, linear, pre, hold)
+            model = _Passthrough(self.session) if stands else self.session
+            samples = 1 if stands else samples
+            job = TileJob(model, crop, mask_crop, width, feather, params.strength, linear, pre)
             total = len(job.tiles) * samples
             info["tiles"], info["samples"] = len(job.tiles), samples
             done = [0]

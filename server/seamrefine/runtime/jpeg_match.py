@@ -96,8 +96,9 @@ class Side:
 
 
 def to_u8(x: np.ndarray, win: tuple[slice, slice]) -> np.ndarray:
-    """The window ``win`` of float RGB ``x`` as the uint8 pixels a JPEG codec sees (contiguous)."""
-    return np.ascontiguousarray(np.clip(np.rint(x[win] * 255.0), 0, 255).astype(np.uint8))
+    """The window ``win`` of float RGB ``x`` (in [0, 1]) as the uint8 pixels a JPEG codec sees: ×255,
+    rounded half to even and saturated, as ``np.rint`` then clipping would give."""
+    return cv2.convertScaleAbs(np.ascontiguousarray(x[win]), alpha=255.0)
 
 
 def measure_side(x: np.ndarray, region: np.ndarray, near: np.ndarray) -> Side:
@@ -263,17 +264,20 @@ def _aligned(shape: tuple[int, int], grid: tuple[int, int], phase: tuple[int, in
     return out[0], out[1]
 
 
-def _change_rms(x: np.ndarray, region: np.ndarray, win: tuple[slice, slice], quality: int,
-                sub: int) -> float:
-    """RMS change (/255) of ``region``'s pixels in window ``win`` of ``x`` when compressed at these
-    settings."""
-    crop = to_u8(x, win)
-    out = recompress(crop, quality, sub)
-    sel = region[win]
-    if not sel.any():
-        return np.inf
-    d = out[sel].astype(np.float32) - crop[sel]
-    return float(np.sqrt(np.mean(d * d)))
+class Probe:
+    """One window of the image and the pixels of a region in it, compressed again at trial settings:
+    ``rms(quality, subsampling)`` is how much those pixels change (RMS, /255; inf when none)."""
+
+    def __init__(self, x: np.ndarray, region: np.ndarray, win: tuple[slice, slice]):
+        self.crop = to_u8(x, win)
+        self.at = np.flatnonzero(region[win].ravel())
+        self.values = self.crop.reshape(-1, 3)[self.at].astype(np.int16)
+
+    def rms(self, quality: int, subsampling: int) -> float:
+        if self.at.size == 0:
+            return np.inf
+        d = recompress(self.crop, quality, subsampling).reshape(-1, 3)[self.at] - self.values
+        return float(np.sqrt(np.mean(np.square(d, dtype=np.float32))))
 
 
 def _window(region: np.ndarray, size: int) -> tuple[slice, slice]:
@@ -300,15 +304,16 @@ def photo_settings(x: np.ndarray, photo: Side, clear: np.ndarray) -> JpegSetting
     grid = photo.image(local)
     box = _box(_window(clear, SAMPLE))
     cands = quality_candidates(photo.y, photo.region, local)
-    layouts = [(0, (0, 0)), *[(2, p) for p in ((0, 0), (0, 8), (8, 0), (8, 8))], (1, (0, 0)), (1, (0, 8))]
-    rms = [_change_rms(x, clear, _aligned(clear.shape, grid, ph, box), cands[0], sub) for sub, ph in layouts]
+    phases = ((0, 0), (0, 8), (8, 0), (8, 8))
+    layouts = [(0, (0, 0)), *[(2, p) for p in phases], (1, (0, 0)), (1, (0, 8))]
+    probes = {ph: Probe(x, clear, _aligned(clear.shape, grid, ph, box)) for ph in phases}
+    rms = [probes[ph].rms(cands[0], sub) for sub, ph in layouts]
     sub, ph = layouts[int(np.argmin(rms))]
-    win = _aligned(clear.shape, grid, ph, box)
-    off = _aligned(clear.shape, _off_grid(grid), ph, box)
+    on, off = probes[ph], Probe(x, clear, _aligned(clear.shape, _off_grid(grid), ph, box))
     best, best_ratio = None, np.inf
     for q in dict.fromkeys([*cands, *COMMON_QUALITIES]):
-        r = _change_rms(x, clear, win, q, sub)
-        ratio = r / max(_change_rms(x, clear, off, q, sub), 1e-6)
+        r = on.rms(q, sub)
+        ratio = r / max(off.rms(q, sub), 1e-6)
         if ratio < best_ratio:
             best, best_ratio = JpegSettings(grid, q, sub, ph, r), ratio
     return best if best_ratio < FIXED_SHARE else None
@@ -350,10 +355,9 @@ def match_jpeg(x: np.ndarray, mask: np.ndarray, sd: np.ndarray | None = None) ->
     if not deep.any():
         return change, info
     box = _box(_window(deep, SAMPLE))
-    fill_rms = _change_rms(x, deep, _aligned(deep.shape, found.grid, found.phase, box), found.quality,
-                           found.subsampling)
-    fill_fresh = _change_rms(x, deep, _aligned(deep.shape, _off_grid(found.grid), found.phase, box),
-                             found.quality, found.subsampling)
+    settings = (found.quality, found.subsampling)
+    fill_rms = Probe(x, deep, _aligned(deep.shape, found.grid, found.phase, box)).rms(*settings)
+    fill_fresh = Probe(x, deep, _aligned(deep.shape, _off_grid(found.grid), found.phase, box)).rms(*settings)
     info.update(fill_rms=fill_rms, fill_fresh=fill_fresh)
     if fill_rms < FILL_SHARE * fill_fresh:
         return change, info

@@ -84,10 +84,9 @@ def sample_jitter(k: int) -> tuple[float, float, int] | None:
 class TileJob:
     """One refine call's crop geometry: which tiles to run, how to blend them, how to composite."""
 
-    def __init__(self, session: ModelSession, crop, mask_crop, width, feather, strength, linear, pre=None,
-                 hold=None):
+    def __init__(self, session: ModelSession, crop, mask_crop, width, feather, strength, linear, pre=None):
         self.session = session
-        self.crop, self.mask, self.pre, self.hold = crop, mask_crop, pre, hold
+        self.crop, self.mask, self.pre = crop, mask_crop, pre
         self.width, self.feather, self.strength, self.linear = width, feather, strength, linear
         h, w = mask_crop.shape
         pm = self.session.pad_multiple
@@ -112,10 +111,9 @@ class TileJob:
             ).any()
         ]
 
-    def _tile_input(self, y0, y1, x0, x1, jitter) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
-        """The model's image and mask inputs for one tile; ``base``: the tile before the classical
-        harmonisation ``pre`` and jitter (sRGB, clipped to [0, 1]), against which the change is
-        measured; and ``held``: (pixels of ``hold`` in the tile, the classical result there) or ()."""
+    def _tile_input(self, y0, y1, x0, x1, jitter) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The model's image and mask inputs for one tile, and ``base``: the tile before the classical
+        harmonisation ``pre`` and jitter (sRGB, clipped to [0, 1]), against which the change is measured."""
         h, w = self.mask.shape
         if y1 <= h and x1 <= w:  # inside the crop: plain slices, no gather
             win = (slice(y0, y1), slice(x0, x1))
@@ -128,15 +126,12 @@ class TileJob:
         base = rgb
         if self.pre is not None:
             rgb = np.clip(rgb + self.pre[win], 0.0, 1.0)
-        held = ()
-        if self.hold is not None and (keep := self.hold[win]).any():
-            held = (keep, rgb[keep])
         if jitter is not None:
             gain, offset, seed = jitter
             noise = hash_noise(seed, y0, y1, x0, x1, self.wp)
             rgb = np.clip(rgb * np.float32(gain) + np.float32(offset) + JITTER_NOISE * noise, 0.0, 1.0)
         mask = float_mask(self.mask[win])
-        return rgb.transpose(2, 0, 1)[None], mask[None, None], base, held
+        return rgb.transpose(2, 0, 1)[None], mask[None, None], base
 
     def run(self, dest: np.ndarray, jitter, tick: Callable[[], None], cancel) -> None:
         """Refine the crop into ``dest`` (crop-shaped, image dtype), one row of tiles at a time."""
@@ -153,13 +148,10 @@ class TileJob:
                     raise CancelledError("refinement cancelled", "cancelled")
                 x0, wx = self.cols[c]
                 x1 = x0 + len(wx)
-                img_t, mask_t, base, held = self._tile_input(y0, y1, x0, x1, jitter)
+                img_t, mask_t, base = self._tile_input(y0, y1, x0, x1, jitter)
                 out = self.session.run(img_t, mask_t)[0].transpose(1, 2, 0)
                 if jitter is not None:
                     out = (out - np.float32(jitter[1])) / np.float32(jitter[0])
-                if held:  # the classical result stands there (the photo's JPEG blocks, ``hold``)
-                    out = out.copy()
-                    out[held[0]] = held[1]
                 # the model's *change*, in the image's own encoding: added to the original values,
                 # it keeps float values outside [0, 1] (HDR highlights) instead of clipping them
                 delta = im.srgb_to_linear(out) - im.srgb_to_linear(base) if self.linear else out - base
