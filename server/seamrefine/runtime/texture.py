@@ -14,7 +14,9 @@ gain does harm. So, as for colour, a learned gate (``seam_gate.GateModel`` on ``
 weights in ``models/texture_gate.json``, trained by ``python -m seamrefine_train train_texture_gate``)
 decides whether the mismatch is the fill's: it sees the mismatch across the edge per band, the same
 ratios between parallel rings on each side (how much the content itself varies), and how consistent
-the mismatch is around the contour (per cell of ``CELL`` px). Below its threshold nothing changes.
+the mismatch is around the contour (per cell of ``CELL`` px). Below its threshold nothing changes;
+above it the change is scaled by the gate's confidence and never moves the band by more than
+``CAP_DB`` PSNR (``capped_strength``), so a gate that opens on a clean photo cannot spoil it.
 
 Pure numpy/OpenCV on H×W×3 float32 sRGB and H×W float32 masks in [0, 1].
 """
@@ -37,6 +39,8 @@ CONTROL = (12, 22)  # px: the parallel rings beyond them, for the content's own 
 CELL = 32  # px: cells in which the mismatch's consistency around the contour is judged
 GAIN_LIMITS = (0.7, 1.8)
 RAMP = 3.0  # px inside the edge over which the gain comes in
+CAP_DB = 46.0  # the change never moves the band (the mask + 16 px, feathered 8) further than this PSNR
+CAP_BAND = (16, 8)
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 _EPS = 1e-4
 
@@ -168,4 +172,19 @@ def match_texture(x: np.ndarray, mask: np.ndarray, sd: np.ndarray | None = None)
     info = {"gate": conf, "gains": gains.tolist()}
     if conf <= 0.0:
         return np.zeros_like(x), info
-    return texture_change(bands, sd, gains, conf), info
+    full = texture_change(bands, sd, gains, 1.0)
+    info["gate"] = conf = min(conf, capped_strength(full, sd))
+    return full * np.float32(conf), info
+
+
+def capped_strength(change: np.ndarray, sd: np.ndarray, cap_db: float = CAP_DB) -> float:
+    """The largest strength s ≤ 1 at which ``s · change`` (zero outside the fill) keeps the band
+    (``CAP_BAND``: the fill and ``width`` px around it, feathered over ``feather`` more, weighted as
+    ``metrics.band_psnr`` weighs it; from the fill's signed distance ``sd``) within ``cap_db`` PSNR of
+    where it was: √(10^(−cap/10) / MSE). A texture correction is a small change; this bounds what a
+    wrongly opened gate can do to a clean photo."""
+    width, feather = CAP_BAND
+    w_sum = float(np.clip((width + feather - 0.5 + sd) / feather, 0.0, 1.0).sum(dtype=np.float64))
+    flat = change.reshape(-1)
+    mse = float(np.dot(flat, flat)) / 3.0 / max(w_sum, 1e-9)
+    return 1.0 if mse <= 0.0 else float(min(1.0, np.sqrt(10.0 ** (-cap_db / 10.0) / mse)))
