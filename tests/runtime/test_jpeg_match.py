@@ -156,3 +156,9 @@ def test_refiner_lets_the_compressed_fill_stand_without_the_network(models):
     assert psnr(out, truth, inner) > 45  # the blur fixture would have smoothed the blocks away
     band = im.band_weights(mask, 16, 8)
     assert np.array_equal(out[band == 0], comp[band == 0])
+
+
+def test_a_high_quality_photo_is_found_but_its_fill_left_alone():
+    comp, mask, _ = pasted(95, 0)
+    change, info = match_jpeg(comp, mask)
+    assert info["quality"] > jpeg_match.QUALITY_MAX and info["gate"] == 0.0 and not change.any()

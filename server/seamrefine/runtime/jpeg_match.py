@@ -58,6 +58,7 @@ ANALYSIS = 384  # px: side of the windows whose DCT statistics are taken
 SIDE_BAND = 96  # px: the windows are centred within this distance of the edge
 SLOPE_RING = 32  # px: ``detail_slope`` compares the rings this wide either side (both see like content)
 SLOPE_LOW, SLOPE_HIGH = (1, 2), (3, 5)  # u + v of the low and middle frequencies ``detail_slope`` compares
+QUALITY_MAX = 87  # above it the photo's blocks are invisible; compressing the fill costs more than it adds
 SLOPE_MIN = -0.15  # a fill this much softer than the photo (``detail_slope``) is left as it is
 EDGE_CLEAR = 3  # px either side of the edge left out of the measurements
 MCU_CLEAR = 17  # px: pixels this far from the other side share no 16×16 chroma block with it
@@ -351,6 +352,8 @@ def match_jpeg(x: np.ndarray, mask: np.ndarray, sd: np.ndarray | None = None) ->
         return change, info
     info.update(grid=list(found.grid), quality=found.quality, subsampling=found.subsampling,
                 photo_rms=found.fixed_rms)
+    if found.quality > QUALITY_MAX:
+        return change, info
     deep = sd >= MCU_CLEAR
     if not deep.any():
         return change, info
