@@ -162,3 +162,18 @@ def test_a_high_quality_photo_is_found_but_its_fill_left_alone():
     comp, mask, _ = pasted(95, 0)
     change, info = match_jpeg(comp, mask)
     assert info["quality"] > jpeg_match.QUALITY_MAX and info["gate"] == 0.0 and not change.any()
+
+
+def test_a_compressed_fill_in_a_clean_photo_is_recognised_and_stands(models):
+    x8 = photo()
+    mask = box_mask()
+    fill = jpeg(x8, 40, 2, (3, 5))
+    comp = np.where(mask[..., None] > 0, fill, x8).astype(np.float32) / 255
+    change, info = match_jpeg(comp, mask)
+    assert info == {"gate": 0.0, "fill_grid": [3, 5]} and not change.any()
+    out, info = Refiner(models["blur"], CPU_ONLY, threads=1).refine(comp, mask, RefineParams(samples=2))
+    y0, _, x0, _ = info["box"]  # the classical stage sees the crop: its grid is relative to the box
+    assert info["jpeg"]["fill_grid"] == [(3 - y0) % 8, (5 - x0) % 8] and info["samples"] == 1
+    np.testing.assert_array_equal(out, comp)  # no stage changed it, and the network did not run
+    clean = x8.astype(np.float32) / 255
+    assert "fill_grid" not in match_jpeg(clean, mask)[1]

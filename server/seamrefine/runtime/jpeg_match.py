@@ -335,7 +335,8 @@ def match_jpeg(x: np.ndarray, mask: np.ndarray, sd: np.ndarray | None = None) ->
     is not softer than the photo (``detail_slope``), the change that compresses the fill with them.
     Returns (change, info): change is zero outside mask > 0 and everywhere when nothing was found;
     info holds ``gate`` (1 when applied, else 0) and, when the photo is a JPEG, its settings and what
-    the fill measured. Raises DTypeError/ShapeError on bad input.
+    the fill measured; when the photo is not but the fill is, ``fill_grid`` (its 8×8 grid offset).
+    Raises DTypeError/ShapeError on bad input.
     """
     check_stage_input(x, mask, "match_jpeg")
     info: dict = {"gate": 0.0}
@@ -349,6 +350,11 @@ def match_jpeg(x: np.ndarray, mask: np.ndarray, sd: np.ndarray | None = None) ->
     photo = measure_side(x, sd < -EDGE_CLEAR, (sd < -EDGE_CLEAR) & (sd >= -near))
     found = photo_settings(x, photo, sd < -MCU_CLEAR)
     if found is None:
+        inner = (sd >= EDGE_CLEAR) & (sd < near)
+        fill = measure_side(x, sd >= EDGE_CLEAR, inner)
+        local = find_grid(fill.y, fill.region) if inner.any() else None
+        if local is not None:  # the fill was compressed and the photo was not
+            info["fill_grid"] = list(fill.image(local))
         return change, info
     info.update(grid=list(found.grid), quality=found.quality, subsampling=found.subsampling,
                 photo_rms=found.fixed_rms)
