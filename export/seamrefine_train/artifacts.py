@@ -10,12 +10,10 @@ sRGB in [0, 1]; all randomness comes from ``rng``.
 
 from __future__ import annotations
 
-import io
-
 import cv2
 import numpy as np
-from PIL import Image
 from seamrefine.imaging.imagemath import linear_to_srgb, srgb_to_linear
+from seamrefine.runtime.jpeg_match import recompress
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 _RGB2YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], np.float64)
@@ -236,13 +234,12 @@ def blur(fake, clean, shape, rng, cfg):
 
 
 def jpeg_roundtrip(x: np.ndarray, quality: int, subsampling: int, shift: tuple[int, int] = (0, 0)):
-    """Encode/decode ``x`` with PIL JPEG; ``shift`` moves the 8×8 block grid (roll, then roll back)."""
+    """Encode/decode ``x`` with PIL JPEG (``jpeg_match.recompress``, the codec serving matches the
+    photo's blocks with); ``shift`` moves the 8×8 block grid (roll, then roll back)."""
     u8 = np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
     if shift != (0, 0):
         u8 = np.roll(u8, shift, axis=(0, 1))
-    buf = io.BytesIO()
-    Image.fromarray(u8).save(buf, format="JPEG", quality=int(quality), subsampling=int(subsampling))
-    out = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+    out = recompress(np.ascontiguousarray(u8), quality, subsampling)
     if shift != (0, 0):
         out = np.roll(out, (-shift[0], -shift[1]), axis=(0, 1))
     return out.astype(np.float32) / 255.0

@@ -117,6 +117,9 @@ def ijg_table(quality: int) -> np.ndarray:
     return np.clip(np.floor((_IJG_LUMA * scale + 50) / 100), 1, 255)
 
 
+_IJG_TABLES = np.stack([ijg_table(q) for q in range(1, 101)])  # (100, 8, 8): quality q at index q − 1
+
+
 def _basis() -> np.ndarray:
     """The orthonormal 8-point DCT-II basis (row k = frequency k), JPEG's transform."""
     n = np.arange(8)
@@ -231,7 +234,7 @@ def quality_candidates(y: np.ndarray, region: np.ndarray, grid: tuple[int, int],
     """IJG qualities whose luminance steps best explain the periodicity of the ``LOW`` coefficients
     on ``grid`` (largest steps first among near-ties, since divisors of a step fit as well)."""
     starts = block_starts(region)[grid[0]::8, grid[1]::8]
-    tables = np.stack([ijg_table(q) for q in range(1, 101)])  # (100, 8, 8)
+    tables = _IJG_TABLES
     score = np.zeros(100)
     for v, u in LOW:
         c = coefficient_map(y, v, u)[grid[0]::8, grid[1]::8][starts]

@@ -174,7 +174,8 @@ def match_texture(x: np.ndarray, mask: np.ndarray, sd: np.ndarray | None = None)
         return np.zeros_like(x), info
     full = texture_change(bands, sd, gains, 1.0)
     info["gate"] = conf = min(conf, capped_strength(full, sd))
-    return full * np.float32(conf), info
+    full *= np.float32(conf)
+    return full, info
 
 
 def capped_strength(change: np.ndarray, sd: np.ndarray, cap_db: float = CAP_DB) -> float:
