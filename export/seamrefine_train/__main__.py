@@ -1,4 +1,4 @@
-"""``python -m seamrefine_train {train,train_gate,train_texture_gate,export,bench,colour_ceiling} [args]``."""
+"""``python -m seamrefine_train {train,train_gate,train_texture_gate,train_grain_gate,export,bench,colour_ceiling} [args]``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import sys
 
 USAGE = (
     "usage: python -m seamrefine_train"
-    " {train,train_gate,train_texture_gate,export,bench,colour_ceiling} [args]"
+    " {train,train_gate,train_texture_gate,train_grain_gate,export,bench,colour_ceiling} [args]"
     "  (train: --key=value overrides)"
 )
 
@@ -23,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
         from .train_gate import main as run
     elif cmd == "train_texture_gate":
         from .train_texture_gate import main as run
+    elif cmd == "train_grain_gate":
+        from .train_grain_gate import main as run
     elif cmd == "export":
         from .export_onnx import main as run
     elif cmd == "bench":

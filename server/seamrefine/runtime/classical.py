@@ -1,5 +1,5 @@
-"""The classical stage that runs before the network: colour harmonisation, texture matching, then
-the photo's JPEG block structure.
+"""The classical stage that runs before the network: colour harmonisation, texture matching, grain
+matching, then the photo's JPEG block structure.
 
 One function, shared by serving (``inference``), training (``seamrefine_train.data.stage_one``) and the
 benchmark's ``harmonise`` method, so the three cannot drift apart.
@@ -9,24 +9,30 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import harmonise, jpeg_match, texture
+from . import grain, harmonise, jpeg_match, texture
 
 
 def classical_change(x: np.ndarray, mask: np.ndarray, reach: int = 16) -> tuple[np.ndarray, dict]:
     """The classical stage's change to ``x`` (H×W×3 float32 sRGB; mask H×W in [0, 1]) and its info.
 
     First ``harmonise.harmonise`` (the fill's colour, behind the seam gate), then
-    ``texture.match_texture`` on the harmonised image (its grain and sharpness, behind the texture
-    gate), then ``jpeg_match.match_jpeg`` on that result (a clean fill in a JPEG photo gets the
-    photo's compression). info: {"harmonise": …, "texture": …, "jpeg": …}, each stage's own info
-    with its ``gate``. Raises what ``harmonise`` raises on bad input."""
+    ``texture.match_texture`` on the harmonised image (its detail bands, behind the texture gate),
+    then ``grain.match_grain`` on that (its noise floor, behind the grain gate), then
+    ``jpeg_match.match_jpeg`` on that result (a clean fill in a JPEG photo gets the photo's
+    compression). info: {"harmonise": …, "texture": …, "grain": …, "jpeg": …}, each stage's own
+    info with its ``gate``. Raises what ``harmonise`` raises on bad input."""
     measured = harmonise.measure(x, mask)
     colour, colour_info = harmonise.apply(x, measured, reach=reach)
     harmonised = np.clip(x + colour, 0.0, 1.0) if colour_info["gate"] > 0 else x
     detail, texture_info = texture.match_texture(harmonised, mask, measured.sd)
     change = colour + detail
     textured = np.clip(x + change, 0.0, 1.0) if texture_info["gate"] > 0 or colour_info["gate"] > 0 else x
+    noise, grain_info = grain.match_grain(textured, mask, measured.sd)
+    if grain_info["gate"] > 0:
+        textured = np.clip(textured + noise, 0.0, 1.0)
+        change = textured - x
     blocks, jpeg_info = jpeg_match.match_jpeg(textured, mask, measured.sd)
     if jpeg_info["gate"] > 0:
         change = textured + blocks - x
-    return change, {"harmonise": colour_info, "texture": texture_info, "jpeg": jpeg_info}
+    info = {"harmonise": colour_info, "texture": texture_info, "grain": grain_info, "jpeg": jpeg_info}
+    return change, info

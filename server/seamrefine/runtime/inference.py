@@ -115,16 +115,16 @@ def _metrics():
 def _classical(crop: np.ndarray, mask_crop: np.ndarray, linear: bool, width: int):
     """The classical stage's change for the crop (sRGB float32, crop-shaped), or None when all its
     gates stay closed; whether its result stands without the network (the fill was given the photo's
-    JPEG compression, which the network would smooth away, or the fill is a JPEG in a photo that is
-    not, which the network only blurs or sharpens: −0.03 dB on average on training photos, never
-    better); and its info ({"harmonise": …, "texture": …, "jpeg": …})."""
+    JPEG compression or grain, which the network would smooth away, or the fill is a JPEG in a photo
+    that is not, which the network only blurs or sharpens: −0.03 dB on average on training photos,
+    never better); and its info ({"harmonise": …, "texture": …, "grain": …, "jpeg": …})."""
     rgb, _ = im.to_float(crop)
     np.clip(rgb, 0.0, 1.0, out=rgb)
     if linear:
         rgb = im.linear_to_srgb(rgb)
     change, info = classical_change(rgb, float_mask(mask_crop), reach=width)
     opened = any(stage["gate"] > 0 for stage in info.values())
-    stands = info["jpeg"]["gate"] > 0 or "fill_grid" in info["jpeg"]
+    stands = info["jpeg"]["gate"] > 0 or "fill_grid" in info["jpeg"] or info["grain"]["gate"] > 0
     return (change if opened else None), stands, info
 
 
@@ -143,10 +143,10 @@ class Refiner:
     """Refines seams with one loaded model. Thread-safe to call.
 
     Each call first runs the classical stage (``seamrefine.runtime.classical``: the colour harmonisation
-    behind the learned seam gate, texture matching behind the texture gate, JPEG block matching) on
-    the crop, then the model on its result (on the crop as it is where all gates stay closed; not at
-    all where the fill was given the photo's JPEG compression or is a JPEG in a photo that is not:
-    there the classical result stands, one sample); ``classical=False`` runs the model alone
+    behind the learned seam gate, texture matching behind the texture gate, grain matching behind the
+    grain gate, JPEG block matching) on the crop, then the model on its result (on the crop as it is
+    where all gates stay closed; not at all where the fill was given the photo's grain or JPEG
+    compression or is a JPEG in a photo that is not: there the classical result stands, one sample); ``classical=False`` runs the model alone
     (tile-engine tests)."""
 
     def __init__(
@@ -182,8 +182,8 @@ class Refiner:
         progress(done, total) is called after each tile × sample; cancel (threading.Event) is checked
         between tiles and raises CancelledError. info holds ``seam_score_before``/``seam_score_after``
         (None where the score cannot be measured), ``elapsed_ms``, ``box``, ``provider``, ``tiles``,
-        ``samples``, ``sample_scores``, ``chosen`` and, when it ran, ``harmonise``, ``texture`` and
-        ``jpeg`` (each classical stage's info).
+        ``samples``, ``sample_scores``, ``chosen`` and, when it ran, ``harmonise``, ``texture``,
+        ``grain`` and ``jpeg`` (each classical stage's info).
         """
         t0 = time.perf_counter()
         params = RefineParams() if params is None else params
