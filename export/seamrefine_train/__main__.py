@@ -1,4 +1,5 @@
-"""``python -m seamrefine_train {train,train_gate,train_texture_gate,train_grain_gate,export,bench,colour_ceiling} [args]``."""
+"""``python -m seamrefine_train COMMAND [args]``, COMMAND one of train, train_gate, train_texture_gate,
+train_grain_gate, export, bench, colour_ceiling."""
 
 from __future__ import annotations
 

@@ -6,24 +6,29 @@ VAE, upscaled), sometimes noisier. The texture stage scales the fill's detail ba
 create grain where there is none, and its change is capped for safety. This stage measures the
 **noise floor** on each side of the edge: the Immerkær (1996) noise estimate per local window
 (``local_noise``), and of those windows a low percentile (``PERCENTILE``) in the ring just inside and
-just outside the edge (``RING``). Texture and edges raise a window's estimate but not the floor, so
-floors compare the sensor noise (or its absence) rather than the content. A learned gate
+just outside the edge (``RING``), leaving out windows with a clipped pixel (clipping erases grain).
+Texture and edges raise a window's estimate but not the floor, so floors compare the sensor noise (or
+its absence) rather than the content. A learned gate
 (``seam_gate.GateModel`` on ``GRAIN_FEATURES``, weights in ``models/grain_gate.json``, trained by
 ``python -m seamrefine_train train_grain_gate``) decides whether the difference is the fill's: it sees
 the floors' log ratio across the edge at three percentiles, the same beyond the rings (``CONTROL``),
 how much each side's floor varies away from the edge, how consistently the contour's cells
-(``CELL`` px) agree, and the brightness on each side (shot noise grows with it).
+(``CELL`` px, counted from the fill's corner so that they do not move with the crop) agree, the
+brightness on each side (shot noise grows with it) and how much of each ring was clipped.
 
 Where the gate opens:
 
-* **too clean**: Gaussian grain per channel with the variance the fill lacks (floor outside² −
-  floor inside², times ``STRENGTH``²), split into a part shared by the channels and an independent
-  part in the proportion the photo's own grain shows (its luma floor against its channel floors);
+* **too clean**: Gaussian grain per channel with ``STRENGTH``² of the variance the fill lacks (floor
+  outside² − floor inside²), split into a part shared by the channels and an independent part in the
+  proportion the photo's own grain shows (its luma floor against its channel floors); none on
+  clipped pixels;
 * **too noisy**: non-local means (OpenCV) on the fill, blended back so that the fill keeps the photo's
   floor rather than none (the photo has grain; a fully denoised fill would be too clean again).
 
-Both come in over ``RAMP`` px inside the edge and are scaled by the gate's confidence. The grain is
-drawn from a fixed seed: the same input gives the same output.
+Both are sized by measuring the fill's edge ring again with them applied (``grain_change``), come in
+over ``RAMP`` px inside the edge and are scaled by the gate's confidence. The grain is drawn from a
+fixed seed: the same input gives the same output. Where this stage acts, the refiner lets the
+classical result stand without the network, which would smooth the grain away.
 
 Pure numpy/OpenCV on H×W×3 float32 sRGB and H×W float32 masks in [0, 1].
 """
@@ -48,7 +53,8 @@ RING = (2, 16)  # px: the rings compared, 2 < d ≤ 16 inside and outside the ed
 CONTROL = (16, 30)  # px: the rings beyond them
 CELL = 32  # px: cells of the contour whose floors are compared one by one
 CELL_MIN = 30  # ring pixels a cell needs on each side
-STRENGTH = 0.8  # share of the missing grain's σ that is added (PSNR pays for grain that is not the truth's)
+STRENGTH = 0.6  # share of the missing grain's σ added: grain is not the photo's own realisation, so
+# band PSNR pays for it (0.6 costs 1.3 dB where a fill lost all its grain, 0.8 costs 2.1 dB)
 RAMP = 3.0  # px inside the edge over which the change comes in
 SEED = 20261130
 _FLOOR = 2e-4  # added to every floor: 8-bit quantisation makes smaller ones meaningless
@@ -105,25 +111,30 @@ def _log_ratio(a: float, b: float) -> float:
     return float(np.log((a + _FLOOR) / (b + _FLOOR)))
 
 
-def _cell_floors(s: np.ndarray, ring: np.ndarray, cols: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per ``CELL``² cell holding pixels of ``ring`` (flat indices into the H×W ``s``): its id, the
-    ``PERCENTILE`` (lower) of the ring's ``s`` in it, and its pixel count."""
+def _cell_floors(s: np.ndarray, ring: np.ndarray, origin: tuple[int, int],
+                 cols: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per ``CELL``² cell (counted from ``origin``) holding pixels of ``ring`` (flat indices into the
+    H×W ``s``): its id, the ``PERCENTILE`` (lower) of the ring's ``s`` in it, and its pixel count."""
     w = s.shape[1]
-    ids = (ring // w // CELL) * cols + (ring % w) // CELL
+    ids = ((ring // w - origin[0]) // CELL) * cols + (ring % w - origin[1]) // CELL
     vals = s.reshape(-1)[ring]
     # by cell, then by value within it: one sort of the cell id plus the value scaled into [0, 1)
-    order = np.argsort(ids + vals.astype(np.float64) / (float(vals.max()) * 1.0001 + 1e-30))
-    ids, vals = ids[order], vals[order]
+    scale = float(vals.max()) * 1.0001 + 1e-30
+    key = np.sort(ids + vals.astype(np.float64) / scale)
+    ids = np.floor(key).astype(np.int64)
+    vals = (key - ids) * scale
     cells, start, count = np.unique(ids, return_index=True, return_counts=True)
     return cells, vals[start + (count - 1) * PERCENTILE // 100], count
 
 
-def _cell_ratios(s: np.ndarray, inner: np.ndarray, outer: np.ndarray) -> np.ndarray:
+def _cell_ratios(s: np.ndarray, inner: np.ndarray, outer: np.ndarray, origin: tuple[int, int]) -> np.ndarray:
     """log(floor_in / floor_out) per ``CELL``² cell with ≥ ``CELL_MIN`` ring pixels on each side
-    (``inner``, ``outer``: flat pixel indices)."""
-    cols = s.shape[1] // CELL + 1
-    c_in, f_in, n_in = _cell_floors(s, inner, cols)
-    c_out, f_out, n_out = _cell_floors(s, outer, cols)
+    (``inner``, ``outer``: flat pixel indices). The cells start ``CELL`` px above and left of
+    ``origin`` (the fill's corner), so they do not move with the crop the fill is measured in."""
+    origin = (origin[0] - CELL, origin[1] - CELL)
+    cols = (s.shape[1] - origin[1]) // CELL + 1
+    c_in, f_in, n_in = _cell_floors(s, inner, origin, cols)
+    c_out, f_out, n_out = _cell_floors(s, outer, origin, cols)
     _, i, j = np.intersect1d(c_in, c_out, assume_unique=True, return_indices=True)
     ok = np.minimum(n_in[i], n_out[j]) >= CELL_MIN
     return np.log((f_in[i][ok].astype(np.float64) + _FLOOR) / (f_out[j][ok] + _FLOOR))
@@ -172,6 +183,8 @@ def measure_grain(x: np.ndarray, inside: np.ndarray, sd: np.ndarray | None = Non
     if min(inner.size, outer.size) < 50:
         return None
     deep, far = near[(d > CONTROL[0]) & (d <= CONTROL[1])], near[(d < -CONTROL[0]) & (d >= -CONTROL[1])]
+    w = sd.shape[1]
+    corner = (int(inner.min()) // w, int((inner % w).min()))  # the edge ring's top-left
     luma = x @ _LUMA
     s = local_noise(luma)
     flat = s.reshape(-1)
@@ -184,7 +197,7 @@ def measure_grain(x: np.ndarray, inside: np.ndarray, sd: np.ndarray | None = Non
     fd, ff = (f_in[1], f_out[1])
     if deep.size >= 50 and far.size >= 50:
         fd, ff = (float(np.percentile(flat[ring], PERCENTILE)) for ring in (deep, far))
-    cells = _cell_ratios(s, inner, outer)
+    cells = _cell_ratios(s, inner, outer, corner)
     if cells.size:
         cell = (float((np.sign(cells) == sign).mean()), float(np.percentile(sign * cells, 20)),
                 float(np.median(np.abs(cells - np.median(cells)))))

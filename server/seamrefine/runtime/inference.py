@@ -146,8 +146,8 @@ class Refiner:
     behind the learned seam gate, texture matching behind the texture gate, grain matching behind the
     grain gate, JPEG block matching) on the crop, then the model on its result (on the crop as it is
     where all gates stay closed; not at all where the fill was given the photo's grain or JPEG
-    compression or is a JPEG in a photo that is not: there the classical result stands, one sample); ``classical=False`` runs the model alone
-    (tile-engine tests)."""
+    compression or is a JPEG in a photo that is not: there the classical result stands, one
+    sample); ``classical=False`` runs the model alone (tile-engine tests)."""
 
     def __init__(
         self,
