@@ -154,3 +154,13 @@ def test_refiner_lets_the_grained_fill_stand_without_the_network(models):
     assert after > 3 * before  # the blur fixture would have smoothed the grain away
     band = im.band_weights(mask, 16, 8)
     assert np.array_equal(out[band == 0], x[band == 0])
+
+
+def test_close_floors_skip_the_gate():
+    inside = disc()
+    x = with_grain(field(15), np.ones_like(inside), 0.02, 16)
+    m = grain.measure_grain(x, inside, ratio_min=grain.RATIO_MIN)
+    assert abs(m.ratio) < grain.RATIO_MIN and m.features == ()
+    assert len(grain.measure_grain(x, inside).features) == N  # the trainer's call computes them all
+    change, info = grain.match_grain(x, inside.astype(np.float32))
+    assert info == {"gate": 0.0, "ratio": m.ratio} and not change.any()

@@ -57,6 +57,9 @@ STRENGTH = 0.6  # share of the missing grain's σ added: grain is not the photo'
 # band PSNR pays for it (0.6 costs 1.3 dB where a fill lost all its grain, 0.8 costs 2.1 dB)
 RAMP = 3.0  # px inside the edge over which the change comes in
 SEED = 20261130
+RATIO_MIN = 0.5  # floors closer than this (|log ratio|) leave nothing to match: the gate is not asked.
+# On the 2000 held-out gate cases no logit below it came within 2.2 of the ramp start (the least |log
+# ratio| the gate opened on was 1.74)
 _FLOOR = 2e-4  # added to every floor: 8-bit quantisation makes smaller ones meaningless
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 _LUMA_SQ = float((_LUMA**2).sum())  # the luma variance of unit i.i.d. noise per channel
@@ -172,9 +175,11 @@ def channel_floors(x: np.ndarray, m: GrainMeasure) -> tuple[np.ndarray, np.ndarr
     return ch_in, ch_out, float(np.clip((rel - _LUMA_SQ) / (1.0 - _LUMA_SQ), 0.0, 1.0))
 
 
-def measure_grain(x: np.ndarray, inside: np.ndarray, sd: np.ndarray | None = None) -> GrainMeasure | None:
+def measure_grain(x: np.ndarray, inside: np.ndarray, sd: np.ndarray | None = None,
+                  ratio_min: float = 0.0) -> GrainMeasure | None:
     """The noise floors either side of the fill's edge and the gate's features; None when a ring has
-    fewer than 50 pixels. x: H×W×3 float32 sRGB; inside: H×W bool (the fill); sd: its signed distance."""
+    fewer than 50 pixels. x: H×W×3 float32 sRGB; inside: H×W bool (the fill); sd: its signed distance.
+    Where the floors' |log ratio| is below ``ratio_min`` the features are not computed (empty)."""
     sd = signed_distance(inside) if sd is None else sd
     near = np.flatnonzero((np.abs(sd) <= CONTROL[1]).reshape(-1))  # every ring lies within this reach
     d = sd.reshape(-1)[near]
@@ -193,6 +198,9 @@ def measure_grain(x: np.ndarray, inside: np.ndarray, sd: np.ndarray | None = Non
     inner, outer, deep, far = (_unclipped(r, clipped[r]) for r in (inner, outer, deep, far))
     f_in, f_out = (np.percentile(flat[r], (10, PERCENTILE, 50)) for r in (inner, outer))
     r = _log_ratio(f_in[1], f_out[1])
+    floors = (float(f_in[1]), float(f_out[1]))
+    if abs(r) < ratio_min:
+        return GrainMeasure((), r, floors, inner, outer)
     sign = 1.0 if r >= 0 else -1.0
     fd, ff = (f_in[1], f_out[1])
     if deep.size >= 50 and far.size >= 50:
@@ -210,7 +218,6 @@ def measure_grain(x: np.ndarray, inside: np.ndarray, sd: np.ndarray | None = Non
         float(np.log1p(cells.size)), float(np.log((y[inner].mean() + 0.02) / (y[outer].mean() + 0.02))),
         float(np.log(f_out[1] + _FLOOR)), float(np.log(f_in[1] + _FLOOR)), clip_in, clip_out,
     )
-    floors = (float(f_in[1]), float(f_out[1]))
     return GrainMeasure(tuple(float(v) for v in features), r, floors, inner, outer)
 
 
@@ -302,9 +309,11 @@ def match_grain(x: np.ndarray, mask: np.ndarray, sd: np.ndarray | None = None) -
         return np.zeros_like(x), {"gate": 0.0}
     if sd is None:
         sd = signed_distance(inside)
-    m = measure_grain(x, inside, sd)
+    m = measure_grain(x, inside, sd, RATIO_MIN)
     if m is None:
         return np.zeros_like(x), {"gate": 0.0}
+    if not m.features:
+        return np.zeros_like(x), {"gate": 0.0, "ratio": m.ratio}
     conf = load_gate().confidence(np.asarray(m.features))
     info = {"gate": conf, "ratio": m.ratio}
     return grain_change(x, sd, m, conf), info
