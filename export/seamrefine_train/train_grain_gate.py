@@ -29,7 +29,8 @@ import numpy as np
 from seamrefine.errors import SeamRefineError
 from seamrefine.imaging import imagemath
 from seamrefine.imaging import metrics as M
-from seamrefine.runtime import grain, harmonise, texture
+from seamrefine.runtime import grain
+from seamrefine.runtime.classical import colour_and_texture
 from seamrefine.runtime.seam_gate import GateModel
 
 from .train_gate import draw_case, fit_logistic, gate_parser, gather, save
@@ -62,17 +63,13 @@ def _case(args: tuple[list[Path], list[int], int, int, tuple[int, ...]]) -> dict
     """One case's grain features, measured after colour and texture, and what the full change does."""
     family, case = draw_case(args, FAMILY_WEIGHTS)
     try:
-        measured = harmonise.measure(case.composite, case.mask)
-        colour, _ = harmonise.apply(case.composite, measured)
+        x, _, sd, _ = colour_and_texture(case.composite, case.mask)
     except SeamRefineError:
         return None
-    harmonised = np.clip(case.composite + colour, 0.0, 1.0).astype(np.float32)
-    detail, _ = texture.match_texture(harmonised, case.mask, measured.sd)
-    x = np.clip(case.composite + colour + detail, 0.0, 1.0).astype(np.float32)  # as classical_change
-    m = grain.measure_grain(x, case.mask >= 0.5, measured.sd)
+    m = grain.measure_grain(x, case.mask >= 0.5, sd)
     if m is None:
         return None
-    change = grain.grain_change(x, measured.sd, m, 1.0)
+    change = grain.grain_change(x, sd, m, 1.0)
     out = np.clip(x + change, 0.0, 1.0)
     band = imagemath.band_weights(case.mask, 16, 8)
     base = M.band_psnr(x, case.clean, band)

@@ -21,18 +21,25 @@ def classical_change(x: np.ndarray, mask: np.ndarray, reach: int = 16) -> tuple[
     ``jpeg_match.match_jpeg`` on that result (a clean fill in a JPEG photo gets the photo's
     compression). info: {"harmonise": …, "texture": …, "grain": …, "jpeg": …}, each stage's own
     info with its ``gate``. Raises what ``harmonise`` raises on bad input."""
+    textured, change, sd, info = colour_and_texture(x, mask, reach)
+    noise, info["grain"] = grain.match_grain(textured, mask, sd)
+    if info["grain"]["gate"] > 0:
+        textured = np.clip(textured + noise, 0.0, 1.0)
+        change = textured - x
+    blocks, info["jpeg"] = jpeg_match.match_jpeg(textured, mask, sd)
+    if info["jpeg"]["gate"] > 0:
+        change = textured + blocks - x
+    return change, info
+
+
+def colour_and_texture(x: np.ndarray, mask: np.ndarray, reach: int = 16):
+    """The first two steps of ``classical_change``, which the grain gate's trainer measures after:
+    returns (the image after them, their change to ``x``, the fill's signed distance, info
+    {"harmonise": …, "texture": …})."""
     measured = harmonise.measure(x, mask)
     colour, colour_info = harmonise.apply(x, measured, reach=reach)
     harmonised = np.clip(x + colour, 0.0, 1.0) if colour_info["gate"] > 0 else x
     detail, texture_info = texture.match_texture(harmonised, mask, measured.sd)
     change = colour + detail
     textured = np.clip(x + change, 0.0, 1.0) if texture_info["gate"] > 0 or colour_info["gate"] > 0 else x
-    noise, grain_info = grain.match_grain(textured, mask, measured.sd)
-    if grain_info["gate"] > 0:
-        textured = np.clip(textured + noise, 0.0, 1.0)
-        change = textured - x
-    blocks, jpeg_info = jpeg_match.match_jpeg(textured, mask, measured.sd)
-    if jpeg_info["gate"] > 0:
-        change = textured + blocks - x
-    info = {"harmonise": colour_info, "texture": texture_info, "grain": grain_info, "jpeg": jpeg_info}
-    return change, info
+    return textured, change, measured.sd, {"harmonise": colour_info, "texture": texture_info}

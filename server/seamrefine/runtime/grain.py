@@ -41,7 +41,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..imaging.imagemath import check_stage_input
+from ..imaging.imagemath import check_stage_input, context_box
 from . import seam_gate
 from .ring_profile import signed_distance
 from .seam_gate import GateModel
@@ -225,14 +225,6 @@ def _ramp(sd: np.ndarray, conf: float) -> np.ndarray:
     return (conf * np.clip((sd - 0.5) / RAMP, 0.0, 1.0)).astype(np.float32)[..., None]
 
 
-def _window(region: np.ndarray, margin: int = 8) -> tuple[slice, slice]:
-    """The bounding box of ``region`` (H×W bool) grown by ``margin`` px, within the image."""
-    ys, xs = np.nonzero(region)
-    h, w = region.shape
-    return (slice(max(int(ys.min()) - margin, 0), min(int(ys.max()) + 1 + margin, h)),
-            slice(max(int(xs.min()) - margin, 0), min(int(xs.max()) + 1 + margin, w)))
-
-
 def _floor(x: np.ndarray, ring: np.ndarray) -> float:
     """The luma noise floor of ``x`` over ``ring`` (flat pixel indices): ``PERCENTILE`` of
     ``local_noise``."""
@@ -258,7 +250,7 @@ def grain_change(x: np.ndarray, sd: np.ndarray, m: GrainMeasure, conf: float) ->
     change = np.zeros_like(x)
     if conf <= 0.0 or not (sd > 0).any():
         return change
-    win = _window(sd > 0)
+    win = context_box(sd > 0, 8, 0.0).slices  # the fill's box + 8 px
     crop, sdw = x[win], sd[win]
     ring = np.flatnonzero(((sdw > RING[0]) & (sdw <= RING[1])).reshape(-1))
     if not ring.size:
