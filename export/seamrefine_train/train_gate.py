@@ -167,9 +167,10 @@ def gate_parser(prog: str, doc: str, default_out: Path, sizes: tuple[int, ...]) 
     return ap
 
 
-def gather(args: argparse.Namespace, case_fn) -> list[dict]:
-    """Check the options (InputError naming the bad one), then ``case_fn`` on every case, on
-    ``args.workers`` processes; the cases it could not measure (None) are dropped."""
+def gather(args: argparse.Namespace, case_fn, indices: range | None = None) -> list[dict]:
+    """Check the options (InputError naming the bad one), then ``case_fn`` on every case (``indices``,
+    default ``range(args.cases)``), on ``args.workers`` processes; the cases it could not measure
+    (None) are dropped."""
     paths = synthesis.list_photos(args.photos)
     if not paths:
         raise InputError(f"no .jpg/.png photos in {str(args.photos)!r}", str(args.photos))
@@ -182,7 +183,7 @@ def gather(args: argparse.Namespace, case_fn) -> list[dict]:
     if not sizes or min(sizes) < 64:
         raise InputError(f"--sizes must list crop sizes ≥ 64 px, got {args.sizes!r}", args.sizes)
     sides = photo_sides(paths)
-    jobs = [(paths, sides, args.seed, i, sizes) for i in range(args.cases)]
+    jobs = [(paths, sides, args.seed, i, sizes) for i in (range(args.cases) if indices is None else indices)]
     if args.workers > 1:
         with Pool(args.workers) as pool:
             return [r for r in pool.imap(case_fn, jobs, chunksize=8) if r is not None]
@@ -190,12 +191,13 @@ def gather(args: argparse.Namespace, case_fn) -> list[dict]:
 
 
 def save(model: seam_gate.GateModel, rows: list[dict], args: argparse.Namespace, command: str,
-         seconds: float, families) -> None:
-    """Write the gate JSON with its training record (and ``--rows``), and print the record."""
+         seconds: float, families, extra: dict | None = None) -> None:
+    """Write the gate JSON with its training record (plus ``extra``; and ``--rows``), and print the
+    record."""
     doc = model.to_dict()
     doc["training"] = {
         "command": command, "photos": str(args.photos), "cases": len(rows), "seed": args.seed,
-        "seconds": round(seconds, 1), "per_family": record(rows, model, families),
+        "seconds": round(seconds, 1), "per_family": record(rows, model, families), **(extra or {}),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=1) + "\n")

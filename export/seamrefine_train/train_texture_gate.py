@@ -12,6 +12,12 @@ gains (band PSNR over the harmonised crop). Then the cost-weighted logistic regr
 the gate as long as they stay ≥ ``CLEAN_MIN_DB`` from their input (``clean_threshold``); and the ramp
 starts where at most ``WORSE_SHARE`` of the artifact cases would be opened and made worse
 (``harm_threshold``), ``MARGIN`` higher, which held-out clean cases needed.
+
+Serving caps the change (``texture.CAP_DB``) so that a wrongly opened gate cannot spoil a clean photo.
+The gate's ``certain`` logit says where that cap may lift: ``CERTAIN_MARGIN`` above every clean case
+whose full change would move it further than the cap allows (``certain_threshold``), judged on the
+training cases and on ``--clean-cases`` more clean ones drawn for this alone (indices after the
+training cases', so never the same crops).
 """
 
 from __future__ import annotations
@@ -42,13 +48,17 @@ MARGIN = 0.0  # logit units above both thresholds. Before the serving-side cap (
 CLEAN_MIN_DB = 50.0  # every clean training case stays at least this close to its input
 WORSE_SHARE = 0.03  # at most this share of the artifact cases may be opened and made worse
 HARM_WEIGHT = 5.0  # least weight of a case the correction makes worse
-RAMP = 1.5
+RAMP = 0.5  # logit units; 1.5 before the seventh session, when the cap alone held clean cases
+CERTAIN_MARGIN = 0.5  # logit units above the highest clean case the cap had to hold back
+CLEAN_CASES = 3000
+CLEAN_ONLY = {"clean": 1.0}
 DEFAULT_OUT = texture.DEFAULT_PATH
 
 
-def _case(args: tuple[list[Path], list[int], int, int, tuple[int, ...]]) -> dict | None:
+def _case(args: tuple[list[Path], list[int], int, int, tuple[int, ...]],
+          weights: dict = FAMILY_WEIGHTS) -> dict | None:
     """One case's texture features, measured on its stage-1 result, and what the full correction gains."""
-    family, case = draw_case(args, FAMILY_WEIGHTS)
+    family, case = draw_case(args, weights)
     try:
         change, _ = harmonise.harmonise(case.composite, case.mask)
     except SeamRefineError:
@@ -65,6 +75,19 @@ def _case(args: tuple[list[Path], list[int], int, int, tuple[int, ...]]) -> dict
     base = M.band_psnr(x, case.clean, band)
     return {"family": family, "features": list(features), "gain": M.band_psnr(out, case.clean, band) - base,
             "psnr_in": M.band_psnr(out, x, band), "base": base}
+
+
+def _clean_case(args: tuple[list[Path], list[int], int, int, tuple[int, ...]]) -> dict | None:
+    """``_case`` for a clean-only draw (the calibration of ``certain``)."""
+    return _case(args, CLEAN_ONLY)
+
+
+def certain_threshold(logits: np.ndarray, psnr_full: np.ndarray, lo: float, cap_db: float = texture.CAP_DB,
+                      margin: float = CERTAIN_MARGIN) -> float:
+    """``margin`` above the highest logit of a clean case whose full change leaves it below ``cap_db``
+    PSNR from its input (one the cap had to hold back); ``lo`` when there is none, never below it."""
+    held = logits[psnr_full < cap_db]
+    return float(max(lo, held.max() + margin)) if held.size else float(lo)
 
 
 def clean_threshold(logits: np.ndarray, psnr_full: np.ndarray, floor_db: float = CLEAN_MIN_DB) -> float:
@@ -89,11 +112,17 @@ def harm_threshold(logits: np.ndarray, gain: np.ndarray, share: float = WORSE_SH
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = gate_parser("python -m seamrefine_train train_texture_gate", __doc__, DEFAULT_OUT,
-                       SIZES).parse_args(argv)
+    parser = gate_parser("python -m seamrefine_train train_texture_gate", __doc__, DEFAULT_OUT, SIZES)
+    parser.add_argument("--clean-cases", type=int, default=CLEAN_CASES,
+                        help="extra clean cases that place the cap's lift (the gate's 'certain' logit)")
+    args = parser.parse_args(argv)
+    if args.clean_cases < 0:
+        print(f"train_texture_gate: need --clean-cases ≥ 0, got {args.clean_cases}", file=sys.stderr)
+        return 2
     t0 = time.perf_counter()
     try:
         rows = gather(args, _case)
+        extra = gather(args, _clean_case, range(args.cases, args.cases + args.clean_cases))
     except SeamRefineError as e:
         print(f"train_texture_gate: {e.message}", file=sys.stderr)
         return 2
@@ -101,9 +130,14 @@ def main(argv: list[str] | None = None) -> int:
     psnr_in = np.array([r["psnr_in"] for r in rows])
     harm = harm_threshold(logits[~clean], gain[~clean])
     lo = max(clean_threshold(logits[clean], psnr_in[clean]), harm + MARGIN)
-    model = GateModel(mean, scale, weights, bias, lo, lo + RAMP, texture.TEXTURE_FEATURES)
+    extra_x = np.array([r["features"] for r in extra]).reshape(len(extra), len(texture.TEXTURE_FEATURES))
+    clean_logits = np.concatenate([logits[clean], ((extra_x - mean) / scale) @ weights + bias])
+    clean_psnr = np.concatenate([psnr_in[clean], [r["psnr_in"] for r in extra]])
+    certain = certain_threshold(clean_logits, clean_psnr, lo)
+    model = GateModel(mean, scale, weights, bias, lo, lo + RAMP, texture.TEXTURE_FEATURES, certain)
     command = f"python -m seamrefine_train train_texture_gate {' '.join(argv)}".strip()
-    save(model, rows, args, command, time.perf_counter() - t0, FAMILY_WEIGHTS)
+    save(model, rows, args, command, time.perf_counter() - t0, FAMILY_WEIGHTS,
+         {"certain_from_clean_cases": int(clean_logits.size)})
     return 0
 
 

@@ -31,6 +31,19 @@ def test_confidence_known_values():
     assert standardised.logit(np.full(N, 3.0)) == pytest.approx(1.0)  # (3 − 1) / 2 · 1
 
 
+def test_certainty_known_values_and_round_trip():
+    m = model()
+    assert m.certain == float("inf") and m.certainty(np.full(N, 9.0), 0.5) == 0.0
+    assert "certain" not in m.to_dict()  # JSON has no infinity: an absent field means "never"
+    sure = seam_gate.GateModel(m.mean, m.scale, m.weights, m.bias, m.lo, m.hi, m.features, 2.0)
+    f = np.zeros(N)
+    for logit, want in ((1.0, 0.0), (2.0, 0.0), (2.25, 0.5), (3.0, 1.0)):
+        f[0] = logit
+        assert sure.certainty(f, 0.5) == pytest.approx(want)
+    back = seam_gate.GateModel.from_dict(json.loads(json.dumps(sure.to_dict())))
+    assert back.certain == 2.0
+
+
 def test_round_trip_and_shipped_model():
     m = model(bias=0.5)
     back = seam_gate.GateModel.from_dict(json.loads(json.dumps(m.to_dict())))
@@ -48,6 +61,8 @@ def test_round_trip_and_shipped_model():
         ({"weights": [1.0, 2.0]}, "'weights' must be", "weights"),
         ({"scale": [0.0] * N}, "positive", "scale"),
         ({"lo": 2.0, "hi": 1.0}, "lo < hi", [0.0, 2.0, 1.0]),
+        ({"certain": -1.0}, "'certain' must be", -1.0),
+        ({"certain": "high"}, "'certain' must be", "high"),
     ],
 )
 def test_bad_gate_files_are_typed_errors(change, fragment, value):
@@ -145,6 +160,16 @@ def test_texture_gate_harm_threshold_known_value():
     assert T.harm_threshold(logits, np.ones(10), share=0.0) == float("-inf")
 
 
+def test_texture_gate_certain_threshold_known_value():
+    from seamrefine_train import train_texture_gate as T
+
+    logits = np.array([3.0, 1.0, 2.0, -1.0])
+    psnr_full = np.array([60.0, 40.0, 47.0, 30.0])  # only the cases at 1.0 and −1.0 needed the 46 dB cap
+    assert T.certain_threshold(logits, psnr_full, lo=0.0, cap_db=46.0, margin=0.5) == 1.5
+    assert T.certain_threshold(logits, psnr_full, lo=2.0, cap_db=46.0, margin=0.5) == 2.0  # never below lo
+    assert T.certain_threshold(logits, np.full(4, 60.0), lo=0.25) == 0.25  # nothing held back
+
+
 def test_train_texture_gate_smoke(tmp_path, capsys):
     from seamrefine.runtime import texture
     from seamrefine_train import train_texture_gate
@@ -157,9 +182,11 @@ def test_train_texture_gate_smoke(tmp_path, capsys):
         Image.fromarray((img * 255).astype(np.uint8)).save(photos / f"p{i}.png")
     out, rows = tmp_path / "texture_gate.json", tmp_path / "rows.npz"
     argv = ["--photos", str(photos), "--cases", "40", "--workers", "1", "--sizes", "160",
-            "--out", str(out), "--rows", str(rows)]
+            "--out", str(out), "--rows", str(rows), "--clean-cases", "10"]
     assert train_texture_gate.main(argv) == 0
     trained = texture.load_gate(out)
     assert trained.features == texture.TEXTURE_FEATURES and trained.lo < trained.hi
+    assert trained.lo <= trained.certain < float("inf")
+    assert json.loads(out.read_text())["training"]["certain_from_clean_cases"] >= 10
     assert np.load(rows)["features"].shape[1] == len(texture.TEXTURE_FEATURES)
     assert '"per_family"' in capsys.readouterr().out

@@ -94,6 +94,36 @@ def test_open_gate_restores_the_sharpness_of_an_upscaled_fill(monkeypatch):
     assert after < 0.45 * before
 
 
+def test_the_cap_lifts_only_beyond_the_gates_certain_logit(monkeypatch):
+    clean, inside = grainy(5), disc()
+    h, w = inside.shape
+    soft = cv2.resize(cv2.resize(clean, (round(w / 1.5), round(h / 1.5)), interpolation=cv2.INTER_AREA),
+                      (w, h), interpolation=cv2.INTER_CUBIC)
+    comp = np.where(inside[..., None], soft, clean).astype(np.float32)
+    mask = inside.astype(np.float32)
+    base = always_open()  # logit 0, lo −10: fully open
+    for certain, want_capped in ((float("inf"), True), (0.25, True), (-0.25, None), (-0.5, False)):
+        gate = GateModel(base.mean, base.scale, base.weights, base.bias, base.lo, base.hi, base.features,
+                         certain)
+        monkeypatch.setattr(texture, "load_gate", lambda gate=gate: gate)
+        change, info = texture.match_texture(comp, mask)
+        cap = texture.capped_strength(texture.texture_change(*_bands_and_gains(comp, inside), 1.0),
+                                      signed_distance(inside))
+        assert cap < 0.9
+        if want_capped is True:
+            assert info["gate"] == pytest.approx(cap)
+        elif want_capped is False:
+            assert info["gate"] == 1.0
+        else:  # halfway up the lift (CERTAIN_RAMP 0.5 beyond certain)
+            assert info["gate"] == pytest.approx(cap + 0.5 * (1 - cap))
+
+
+def _bands_and_gains(x, inside):
+    sd = signed_distance(inside)
+    gains, _, bands = texture.measure_texture(x, inside, sd)
+    return bands, sd, gains
+
+
 def test_shipped_gate_leaves_a_clean_photo_alone():
     x = grainy(6)
     change, info = texture.match_texture(x, disc().astype(np.float32))

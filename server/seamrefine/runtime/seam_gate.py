@@ -56,6 +56,7 @@ class GateModel:
     lo: float
     hi: float
     features: tuple[str, ...] = FEATURES  # the names of what it reads, in order
+    certain: float = math.inf  # the logit above which no clean calibration case needed holding back
 
     def logit(self, features: np.ndarray) -> float:
         f = (np.asarray(features, np.float64) - self.mean) / self.scale
@@ -65,7 +66,12 @@ class GateModel:
         """The gate in [0, 1]: 0 below ``lo``, 1 above ``hi``, linear between."""
         return float(np.clip((self.logit(features) - self.lo) / (self.hi - self.lo), 0.0, 1.0))
 
+    def certainty(self, features: np.ndarray, ramp: float) -> float:
+        """0 up to ``certain``, rising linearly to 1 over ``ramp`` logit units beyond it."""
+        return float(np.clip((self.logit(features) - self.certain) / ramp, 0.0, 1.0))
+
     def to_dict(self) -> dict:
+        extra = {"certain": self.certain} if math.isfinite(self.certain) else {}
         return {
             "features": list(self.features),
             "mean": self.mean.tolist(),
@@ -74,6 +80,7 @@ class GateModel:
             "bias": self.bias,
             "lo": self.lo,
             "hi": self.hi,
+            **extra,
         }
 
     @classmethod
@@ -94,7 +101,11 @@ class GateModel:
         nums = [doc.get(k) for k in ("bias", "lo", "hi")]
         if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in nums) or not nums[1] < nums[2]:
             raise ModelError(f"seam gate bias/lo/hi must be finite numbers with lo < hi, got {nums}", nums)
-        return cls(arrays["mean"], arrays["scale"], arrays["weights"], *map(float, nums), tuple(features))
+        certain = doc.get("certain", math.inf)
+        if not isinstance(certain, (int, float)) or math.isnan(certain) or certain < nums[1]:
+            raise ModelError(f"gate field 'certain' must be a number ≥ lo, got {certain!r}", certain)
+        return cls(arrays["mean"], arrays["scale"], arrays["weights"], *map(float, nums), tuple(features),
+                   float(certain))
 
 
 _cache: dict[tuple[Path, tuple[str, ...]], GateModel] = {}

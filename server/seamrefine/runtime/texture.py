@@ -16,7 +16,9 @@ decides whether the mismatch is the fill's: it sees the mismatch across the edge
 ratios between parallel rings on each side (how much the content itself varies), and how consistent
 the mismatch is around the contour (per cell of ``CELL`` px). Below its threshold nothing changes;
 above it the change is scaled by the gate's confidence and never moves the band by more than
-``CAP_DB`` PSNR (``capped_strength``), so a gate that opens on a clean photo cannot spoil it.
+``CAP_DB`` PSNR (``capped_strength``), so a gate that opens on a clean photo cannot spoil it. The cap
+lifts (over ``CERTAIN_RAMP`` logit units) only beyond the gate's ``certain`` logit: above every clean
+calibration case whose full change the cap had to hold back, with a margin.
 
 Pure numpy/OpenCV on H×W×3 float32 sRGB and H×W float32 masks in [0, 1].
 """
@@ -41,6 +43,7 @@ GAIN_LIMITS = (0.7, 1.8)
 RAMP = 3.0  # px inside the edge over which the gain comes in
 CAP_DB = 46.0  # the change never moves the band (the mask + 16 px, feathered 8) further than this PSNR
 CAP_BAND = (16, 8)
+CERTAIN_RAMP = 0.5  # logit units beyond the gate's ``certain`` over which the cap lifts
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 _EPS = 1e-4
 
@@ -65,7 +68,12 @@ TEXTURE_FEATURES = (
     "cell_spread_1",
     "log_cells",  # log of the number of cells compared
     "log_level",  # log band-0 RMS outside: how much grain there is to match at all
+    "coarse_ratio_0",  # log(E_out / E_in) of the luma band G₂ − G₄ across the edge: a fill that is
+    "coarse_ratio_1",  # only softer keeps its coarse bands (≈ 0), other content changes them; G₄ − G₈
+    "coarse_abs_0",
+    "coarse_abs_1",
 )
+COARSE_SIGMAS = (4.0, 8.0)  # luma bands G₂ − G₄ and G₄ − G₈, for the gate's features only
 
 
 def detail_bands(x: np.ndarray) -> list[np.ndarray]:
@@ -134,10 +142,25 @@ def measure_texture(x: np.ndarray, inside: np.ndarray, sd: np.ndarray | None = N
         else:
             cells += [0.5, 0.0, 1.0]
     level = float(np.log(np.sqrt(outside[0]) + _EPS))
+    coarse = [float(np.log((_energy(v2, outer) + _EPS**2) / (_energy(v2, inner) + _EPS**2)))
+              for v2 in _coarse_energies(x, bands)]
     r_abs = [abs(v) for v in ratio]
     excess = [r_abs[k] - max(control[2 * k], control[2 * k + 1]) for k in range(len(ratio))]
-    features = (*ratio, *r_abs, *excess, *deep_ratio, *control, *cells, float(np.log(n_cells + 1)), level)
+    features = (*ratio, *r_abs, *excess, *deep_ratio, *control, *cells, float(np.log(n_cells + 1)), level,
+                *coarse, *(abs(v) for v in coarse))
     return np.asarray(gains), features, bands
+
+
+def _coarse_energies(x: np.ndarray, bands: list[np.ndarray]) -> list[np.ndarray]:
+    """Squared luma of the bands G₂ − G₄ and G₄ − G₈ (``COARSE_SIGMAS``), G₂ recovered from ``bands``."""
+    low = x @ _LUMA - sum(b @ _LUMA for b in bands)
+    out, prev_sigma = [], SIGMAS[-1]
+    for s in COARSE_SIGMAS:
+        step = float(np.sqrt(s * s - prev_sigma**2))
+        blurred = cv2.GaussianBlur(low, (0, 0), step, borderType=cv2.BORDER_REFLECT)
+        out.append((low - blurred) ** 2)
+        low, prev_sigma = blurred, s
+    return out
 
 
 def texture_change(bands: list[np.ndarray], sd: np.ndarray, gains: np.ndarray, conf: float) -> np.ndarray:
@@ -168,12 +191,15 @@ def match_texture(x: np.ndarray, mask: np.ndarray, sd: np.ndarray | None = None)
     if measured is None:
         return np.zeros_like(x), {"gate": 0.0}
     gains, features, bands = measured
-    conf = load_gate().confidence(np.asarray(features))
+    gate = load_gate()
+    conf = gate.confidence(np.asarray(features))
     info = {"gate": conf, "gains": gains.tolist()}
     if conf <= 0.0:
         return np.zeros_like(x), info
     full = texture_change(bands, sd, gains, 1.0)
-    info["gate"] = conf = min(conf, capped_strength(full, sd))
+    cap = capped_strength(full, sd)
+    lift = gate.certainty(np.asarray(features), CERTAIN_RAMP)
+    info["gate"] = conf = min(conf, cap + lift * (1.0 - cap))
     full *= np.float32(conf)
     return full, info
 
