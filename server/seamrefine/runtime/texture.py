@@ -115,10 +115,11 @@ def measure_texture(x: np.ndarray, inside: np.ndarray, sd: np.ndarray | None = N
     if min(inner.sum(), outer.sum()) < 50:
         return None
     bands = detail_bands(x)
-    gains, ratio, control, cells, deep_ratio, outside = [], [], [], [], [], []
+    gains, ratio, control, cells, deep_ratio, outside, lumas = [], [], [], [], [], [], []
     n_cells = 0
     for band in bands:
         v = band @ _LUMA
+        lumas.append(v)
         v2 = v * v
         e_in, e_out = _energy(v2, inner), _energy(v2, outer)
         outside.append(e_out)
@@ -143,7 +144,7 @@ def measure_texture(x: np.ndarray, inside: np.ndarray, sd: np.ndarray | None = N
             cells += [0.5, 0.0, 1.0]
     level = float(np.log(np.sqrt(outside[0]) + _EPS))
     coarse = [float(np.log((_energy(v2, outer) + _EPS**2) / (_energy(v2, inner) + _EPS**2)))
-              for v2 in _coarse_energies(x, bands)]
+              for v2 in _coarse_energies(x, lumas)]
     r_abs = [abs(v) for v in ratio]
     excess = [r_abs[k] - max(control[2 * k], control[2 * k + 1]) for k in range(len(ratio))]
     features = (*ratio, *r_abs, *excess, *deep_ratio, *control, *cells, float(np.log(n_cells + 1)), level,
@@ -151,9 +152,10 @@ def measure_texture(x: np.ndarray, inside: np.ndarray, sd: np.ndarray | None = N
     return np.asarray(gains), features, bands
 
 
-def _coarse_energies(x: np.ndarray, bands: list[np.ndarray]) -> list[np.ndarray]:
-    """Squared luma of the bands G₂ − G₄ and G₄ − G₈ (``COARSE_SIGMAS``), G₂ recovered from ``bands``."""
-    low = x @ _LUMA - sum(b @ _LUMA for b in bands)
+def _coarse_energies(x: np.ndarray, band_lumas: list[np.ndarray]) -> list[np.ndarray]:
+    """Squared luma of the bands G₂ − G₄ and G₄ − G₈ (``COARSE_SIGMAS``), G₂ recovered from the luma of
+    the detail bands."""
+    low = x @ _LUMA - sum(band_lumas)
     out, prev_sigma = [], SIGMAS[-1]
     for s in COARSE_SIGMAS:
         step = float(np.sqrt(s * s - prev_sigma**2))
@@ -169,7 +171,8 @@ def texture_change(bands: list[np.ndarray], sd: np.ndarray, gains: np.ndarray, c
     change = np.zeros_like(bands[0])
     for g, band in zip(gains, bands, strict=True):
         change += np.float32(g - 1.0) * band
-    return (w * change).astype(np.float32)
+    change *= w
+    return change
 
 
 def load_gate(path: Path | str = DEFAULT_PATH) -> GateModel:
