@@ -190,3 +190,5 @@ def test_train_texture_gate_smoke(tmp_path, capsys):
     assert json.loads(out.read_text())["training"]["certain_from_clean_cases"] >= 10
     assert np.load(rows)["features"].shape[1] == len(texture.TEXTURE_FEATURES)
     assert '"per_family"' in capsys.readouterr().out
+    assert train_texture_gate.main([*argv[:-1], "-1"]) == 2
+    assert "need --clean-cases ≥ 0, got -1" in capsys.readouterr().err
