@@ -116,7 +116,7 @@ def fit(rows: list[dict]) -> GateModel:
     mean, scale, weights, bias = fit_logistic(x, y, w)
     logits = ((x - mean) / scale) @ weights + bias
     psnr_in = np.array([r["psnr_in"] for r in rows])
-    lo = max(clean_threshold(logits[clean], psnr_in[clean], CLEAN_MIN_DB),
+    lo = max(clean_threshold(logits[clean], psnr_in[clean], CLEAN_MIN_DB, RAMP),
              harm_threshold(logits[~clean], harm[~clean]))
     return GateModel(mean, scale, weights, bias, lo, lo + RAMP, grain.GRAIN_FEATURES)
 

@@ -90,16 +90,22 @@ def certain_threshold(logits: np.ndarray, psnr_full: np.ndarray, lo: float, cap_
     return float(max(lo, held.max() + margin)) if held.size else float(lo)
 
 
-def clean_threshold(logits: np.ndarray, psnr_full: np.ndarray, floor_db: float = CLEAN_MIN_DB) -> float:
+def clean_threshold(logits: np.ndarray, psnr_full: np.ndarray, floor_db: float = CLEAN_MIN_DB,
+                    ramp: float = RAMP) -> float:
     """The lowest ramp start ``lo`` that keeps every clean case at PSNR(out, in) ≥ ``floor_db``.
 
     The change is linear in the gate's confidence c, so a case whose full correction gives
     PSNR(out, in) = P keeps P − 20·log10(c) ≥ floor_db while c ≤ 10^((P − floor_db)/20); with
-    c = (logit − lo) / RAMP that bounds lo from below. ``MARGIN`` is added on top."""
+    c = (logit − lo) / ``ramp`` (the calling gate's ramp) that bounds lo from below. A case with
+    P ≥ ``floor_db`` bounds nothing (c never exceeds 1); when no case is below it, the bound is the
+    highest logit minus ``ramp``, as if one were. ``MARGIN`` is added on top."""
     if logits.size == 0:
         return 0.0
-    allowed = np.clip(10.0 ** ((psnr_full - floor_db) / 20.0), 0.0, 1.0)
-    return float(np.max(logits - allowed * RAMP) + MARGIN)
+    below = psnr_full < floor_db
+    if not below.any():
+        return float(np.max(logits) - ramp + MARGIN)
+    allowed = 10.0 ** ((psnr_full[below] - floor_db) / 20.0)
+    return float(np.max(logits[below] - allowed * ramp) + MARGIN)
 
 
 def harm_threshold(logits: np.ndarray, gain: np.ndarray, share: float = WORSE_SHARE) -> float:

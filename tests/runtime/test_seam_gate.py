@@ -141,10 +141,11 @@ def test_train_gate_errors(tmp_path, capsys):
 def test_texture_gate_clean_threshold_known_value():
     from seamrefine_train import train_texture_gate as T
 
-    # a clean case at logit 2 whose full correction gives 56 dB may open to c = 10^(6/20) ≈ 1.995 → 1,
-    # one at logit 1 giving 44 dB only to c = 10^(−6/20) ≈ 0.501: lo ≥ 1 − 0.501·RAMP
-    lo = T.clean_threshold(np.array([2.0, 1.0]), np.array([56.0, 44.0]), floor_db=50.0)
-    assert lo == pytest.approx(max(2.0 - 1.0 * T.RAMP, 1.0 - 10 ** (-0.3) * T.RAMP) + T.MARGIN)
+    # a clean case at logit 2 whose full correction gives 56 dB may open fully and bounds nothing;
+    # one at logit 1 giving 44 dB may open only to c = 10^(−6/20) ≈ 0.501: lo ≥ 1 − 0.501·ramp
+    lo = T.clean_threshold(np.array([2.0, 1.0]), np.array([56.0, 44.0]), floor_db=50.0, ramp=1.5)
+    assert lo == pytest.approx(1.0 - 10 ** (-0.3) * 1.5 + T.MARGIN)
+    assert T.clean_threshold(np.array([2.0]), np.array([56.0]), floor_db=50.0, ramp=0.5) == 1.5 + T.MARGIN
     assert T.clean_threshold(np.array([]), np.array([])) == 0.0
 
 
