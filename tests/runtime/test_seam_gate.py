@@ -11,6 +11,8 @@ from seamrefine.errors import ModelError
 from seamrefine.runtime import seam_gate
 from seamrefine_train import train_gate
 
+from ..support.synthetic_images import noise_photo_folder
+
 N = len(seam_gate.FEATURES)
 
 
@@ -175,12 +177,7 @@ def test_train_texture_gate_smoke(tmp_path, capsys):
     from seamrefine.runtime import texture
     from seamrefine_train import train_texture_gate
 
-    rng = np.random.default_rng(1)
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    for i in range(2):
-        img = np.clip(0.5 + 0.2 * rng.standard_normal((300, 300, 3)), 0, 1)
-        Image.fromarray((img * 255).astype(np.uint8)).save(photos / f"p{i}.png")
+    photos = noise_photo_folder(tmp_path / "photos", seed=1)
     out, rows = tmp_path / "texture_gate.json", tmp_path / "rows.npz"
     argv = ["--photos", str(photos), "--cases", "40", "--workers", "1", "--sizes", "160",
             "--out", str(out), "--rows", str(rows), "--clean-cases", "10"]

@@ -1,6 +1,9 @@
-"""Photo-like float test images and masks (numpy only), shared by the metric, baseline and bench tests."""
+"""Photo-like float test images and masks (numpy), shared by the metric, baseline and bench tests; and
+a folder of noise photos for the gate trainers' smoke runs."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 
@@ -69,3 +72,15 @@ def make_image(rng, h=120, w=160, dtype=np.uint8, channels=3):
     if dtype in (np.uint8, np.uint16):
         return np.rint(rgb * np.iinfo(dtype).max).astype(dtype), mask
     return rgb.astype(dtype), mask
+
+
+def noise_photo_folder(folder: Path, seed: int, count: int = 2, size: int = 300) -> Path:
+    """``count`` grey-mean noise photos (``size``² PNG, σ 0.2 around 0.5) written into a new ``folder``."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir()
+    for i in range(count):
+        img = np.clip(0.5 + 0.2 * rng.standard_normal((size, size, 3)), 0, 1)
+        Image.fromarray((img * 255).astype(np.uint8)).save(folder / f"p{i}.png")
+    return folder

@@ -7,9 +7,10 @@ import json
 
 import numpy as np
 import pytest
-from PIL import Image
 from seamrefine.runtime import grain
 from seamrefine_train import train_grain_gate as T
+
+from ..support.synthetic_images import noise_photo_folder
 
 
 def rows_of(base, gain, composite):
@@ -32,12 +33,7 @@ def test_harm_threshold_known_value():
 
 
 def test_train_grain_gate_smoke(tmp_path, capsys):
-    rng = np.random.default_rng(2)
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    for i in range(2):
-        img = np.clip(0.5 + 0.2 * rng.standard_normal((300, 300, 3)), 0, 1)
-        Image.fromarray((img * 255).astype(np.uint8)).save(photos / f"p{i}.png")
+    photos = noise_photo_folder(tmp_path / "photos", seed=2)
     out, rows = tmp_path / "grain_gate.json", tmp_path / "rows.npz"
     argv = ["--photos", str(photos), "--cases", "40", "--workers", "1", "--sizes", "160",
             "--out", str(out), "--rows", str(rows)]
