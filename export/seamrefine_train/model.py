@@ -74,17 +74,21 @@ def _dilate(m: torch.Tensor, k: int) -> torch.Tensor:
     return F.max_pool2d(m, (2 * k + 1, 1), stride=1, padding=(k, 0))
 
 
-def ring_sums(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+def ring_sums(x: torch.Tensor, m: torch.Tensor) -> list[torch.Tensor]:
     """For each width k in RING_WIDTHS: [x·r_in, r_in, x·r_out, r_out] with r_in the mask's pixels
-    within k px of its edge and r_out the background pixels within k px. x: [N,C,H,W] → [N,2(C+1)·2,H,W].
+    within k px of its edge and r_out the background pixels within k px; x: a list of [N,C,H,W]
+    tensors, each multiplied separately (the full-resolution maps are never concatenated: that copy
+    cost as much as resizing them). Returns the flat list of 4·len(RING_WIDTHS)·… [N,·,H,W] maps.
     Averaged down to the lowres grid these give the mean colour just inside vs just outside the seam,
     the only place where a small colour step is visible through the content."""
     out = []
-    for k in RING_WIDTHS:
-        r_out = _dilate(m, k) - m
-        r_in = m - (1.0 - _dilate(1.0 - m, k))
-        out += [x * r_in, r_in, x * r_out, r_out]
-    return torch.cat(out, 1)
+    grown, shrunk, done = m, 1.0 - m, 0
+    for k in RING_WIDTHS:  # ascending: each dilation grows the last one (squares add up exactly)
+        grown, shrunk, done = _dilate(grown, k - done), _dilate(shrunk, k - done), k
+        r_out = grown - m
+        r_in = m - (1.0 - shrunk)
+        out += [*(p * r_in for p in x), r_in, *(p * r_out for p in x), r_out]
+    return out
 
 
 def _pooled_mean(num: torch.Tensor, den: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -191,6 +195,11 @@ class SeamRefiner(nn.Module):
         t = self.cfg.noise_tile
         self.register_buffer("noise", torch.randn(1, 1, t, t, generator=g), persistent=True)
 
+    def _lowres(self, t: torch.Tensor) -> torch.Tensor:
+        """[N,C,H,W] → [N,C,S,S], antialiased bilinear (the colour branch's fixed grid)."""
+        s = self.cfg.lowres
+        return F.interpolate(t, size=(s, s), mode="bilinear", antialias=True, align_corners=False)
+
     def noise_field(self, n: int, h: int, w: int) -> torch.Tensor:
         """The fixed N(0,1) noise tile repeated to cover h×w: [n,1,h,w]. Deterministic by design."""
         t = self.cfg.noise_tile
@@ -202,16 +211,15 @@ class SeamRefiner(nn.Module):
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         # image: [N,3,H,W] sRGB 0..1, mask: [N,1,H,W] 0..1; H, W even
         n, _, h, w = image.shape
-        s = self.cfg.lowres
         hf = high_freq_energy(image)  # [N,1,H,W]
-        feats = torch.cat([image, mask, hf, ring_sums(torch.cat([image, hf], 1), mask)], 1)  # [N,25,H,W]
-        low = F.interpolate(feats, size=(s, s), mode="bilinear", antialias=True, align_corners=False)
+        # each full-resolution map is resized on its own and only the S×S results are concatenated
+        maps = [image, mask, hf, *ring_sums([image, hf], mask)]  # 25 channels in all, [N,·,H,W]
+        low = torch.cat([self._lowres(t) for t in maps], 1)  # [N,25,S,S]
         coef_ctx = self.colour(low[:, :5], low[:, 5:])  # [N,12+ctx,S/2,S/2]
         coef = F.interpolate(coef_ctx[:, :12], size=(h, w), mode="bilinear", align_corners=False)
-        coef = coef * mask  # colour is only changed inside the fill
         a = coef[:, :9].reshape(n, 3, 3, h, w)  # delta of the 3×3 matrix, [N,out,in,H,W]
         b = coef[:, 9:12]  # [N,3,H,W]
-        corr = image + (a * image[:, None]).sum(dim=2) + b  # [N,3,H,W]
+        corr = image + ((a * image[:, None]).sum(dim=2) + b) * mask  # colour changes only inside the fill
         if self.detail is None:
             return corr.clamp(0.0, 1.0)
 

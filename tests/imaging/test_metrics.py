@@ -208,6 +208,23 @@ def test_seam_score_smoke_and_components():
     assert S.seam_score(img, (mask * 255).astype(np.uint8)) == s  # uint8 masks accepted
 
 
+def test_seam_geometry_is_reused_across_images():
+    img, mask = photo(7), blob_mask(7)
+    geometry = S.SeamGeometry(mask, img.shape[:2])
+    other = np.clip(img + np.float32([0.05, 0.0, -0.03]) * (mask[..., None] > 0.5), 0, 1)
+    for x in (img, other):
+        assert S.seam_score(x, mask, geometry) == S.seam_score(x, mask)
+        assert S.seam_components(x, mask, geometry) == S.seam_components(x, mask)
+
+
+def test_seam_geometry_of_another_size_is_a_shape_error():
+    img, mask = photo(7), blob_mask(7)
+    geometry = S.SeamGeometry(mask[:-4], (img.shape[0] - 4, img.shape[1]))
+    with pytest.raises(ShapeError, match="seam geometry was measured for") as e:
+        S.seam_score(img, mask, geometry)
+    assert e.value.value == img.shape
+
+
 ARTIFACTS = {
     "color_uniform": lambda c, rng: np.clip(c + np.float32([0.06, -0.03, 0.02]), 0, 1),
     "color_small": lambda c, rng: np.clip(c + np.float32(0.025), 0, 1),

@@ -39,6 +39,23 @@ def test_ring_profile_band_means_known_value(bin_size):
     assert np.allclose(mean, 0.2, atol=1e-5) and (count > 0).all()
 
 
+def test_band_means_are_computed_once_and_read_only():
+    inside = ellipse()
+    prof = R.RingProfile(two_tone(inside), R.signed_distance(inside))
+    mean, count = prof.band(-3, 0)
+    again, _ = prof.band(-3, 0)
+    assert again is mean  # the seam finder asks for the same bands for many candidates
+    with pytest.raises(ValueError):
+        mean[0, 0] = 1.0  # a caller that changed it would change every later candidate
+
+
+def test_robust_z_known_values():
+    v = np.array([[1.0, -2.0], [2.0, -2.0], [3.0, -4.0], [4.0, -6.0], [100.0, -6.0]], np.float32)
+    z, med = R.robust_z(v, 2.0)  # medians 3 and −4; MADs 1 and 2
+    np.testing.assert_allclose(med, [3.0, -4.0])
+    np.testing.assert_allclose(z, [3.0 / (1.4826 + 1e-5) * 2.0, -4.0 / (2 * 1.4826 + 1e-5) * 2.0], rtol=1e-6)
+
+
 def test_binned_profile_approximates_the_exact_one():
     # on a linear ramp (0.0022 per px) a box up to half a bin off, clipped differently along a curved
     # ring, moves a mean by about a pixel's worth of the slope

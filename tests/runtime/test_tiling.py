@@ -76,3 +76,21 @@ def test_cancel_before_and_during(refiners):
         refiners["blur_tiled"].refine(image, mask, cancel=ev, progress=progress)
     assert e.value.code == "cancelled" and seen == [1, 2]
     np.testing.assert_array_equal(image, before)
+
+
+@pytest.mark.parametrize("strength", [1.0, 0.5])
+def test_a_band_measured_beforehand_composites_the_same(refiners, strength):
+    from seamrefine.imaging.imagemath import band_weights
+    from seamrefine.runtime.tiling import TileJob
+
+    image, mask = make_image(np.random.default_rng(10), h=120, w=150, dtype=np.float32)
+    session = refiners["blur"].session
+    band = band_weights(mask, 16, 8)
+    kept = band.copy()
+    outs = []
+    for given in (None, band):
+        dest = np.empty_like(image)
+        TileJob(session, image, mask, 16, 8, strength, False, band=given).run(dest, None, lambda: None, None)
+        outs.append(dest)
+    assert np.array_equal(outs[0], outs[1]) and not np.array_equal(outs[0], image)
+    assert np.array_equal(band, kept)  # the strength scales a copy, never the caller's band

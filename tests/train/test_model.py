@@ -94,7 +94,7 @@ def test_ring_sums_known_values():
     m = torch.zeros(1, 1, 40, 40)
     m[..., 10:30, 10:30] = 1
     x = torch.rand(1, 2, 40, 40)
-    r = ring_sums(x, m)
+    r = torch.cat(ring_sums([x], m), 1)
     assert r.shape == (1, 2 * (2 + 1) * len(RING_WIDTHS), 40, 40)  # [x·r_in, r_in, x·r_out, r_out] per width
     k = RING_WIDTHS[0]
     r_in, r_out = r[:, 2:3], r[:, 5:6]
@@ -104,6 +104,27 @@ def test_ring_sums_known_values():
     assert float(r_out[0, 0, 9, 20]) == 1 and float(r_out[0, 0, 10 - k, 20]) == 1
     assert float(r_out[0, 0, 9 - k, 20]) == 0 and float(r_out[0, 0, 20, 20]) == 0
     assert torch.equal(r[:, 0:2], x * r_in)
+    k = RING_WIDTHS[1]  # the wider rings grow the narrower ones' dilations: still exactly k px
+    m = torch.zeros(1, 1, 80, 80)
+    m[..., 20:60, 20:60] = 1
+    r_in, r_out = ring_sums([], m)[2:4]
+    assert float(r_in[0, 0, 20 + k - 1, 40]) == 1 and float(r_in[0, 0, 20 + k, 40]) == 0
+    assert float(r_out[0, 0, 20 - k, 40]) == 1 and float(r_out[0, 0, 19 - k, 40]) == 0
+
+
+def test_ring_sums_match_direct_dilations_of_a_soft_mask():
+    import torch.nn.functional as F
+    from seamrefine_train.model import RING_WIDTHS, ring_sums
+
+    def dilate(m, k):  # the plain (2k+1)² max-pool
+        return F.max_pool2d(m, 2 * k + 1, stride=1, padding=k)
+
+    g = torch.Generator().manual_seed(3)
+    m = (torch.rand(1, 1, 48, 56, generator=g) > 0.8).float() * torch.rand(1, 1, 48, 56, generator=g)
+    got = ring_sums([], m)
+    for j, k in enumerate(RING_WIDTHS):
+        assert torch.equal(got[2 * j], m - (1.0 - dilate(1.0 - m, k)))
+        assert torch.equal(got[2 * j + 1], dilate(m, k) - m)
 
 
 def test_masked_stats_measure_a_uniform_colour_step():
@@ -117,7 +138,7 @@ def test_masked_stats_measure_a_uniform_colour_step():
     delta = torch.tensor([0.02, -0.01, 0.005]).view(1, 3, 1, 1)
     image = torch.full((1, 3, h, w), 0.4) + delta * mask
     hf = high_freq_energy(image)
-    feats = torch.cat([image, mask, hf, ring_sums(torch.cat([image, hf], 1), mask)], 1)
+    feats = torch.cat([image, mask, hf, *ring_sums([image, hf], mask)], 1)
     low = F.interpolate(feats, size=(64, 64), mode="bilinear", antialias=True, align_corners=False)
     st = masked_stats(low[:, :5], low[:, 5:])
     assert st.shape == (1, 15 * len(STAT_SCALES), 64, 64)

@@ -238,22 +238,29 @@ def composite(original: np.ndarray, refined_rgb: np.ndarray, band: np.ndarray) -
 
     Pixels where ``band == 0`` are copied from ``original`` bit for bit, and alpha is never touched.
     """
-    rgb, _ = to_float(original)
-    return _add_in_band(original, rgb, refined_rgb.astype(np.float32) - rgb, band)
+    return _add_in_band(original, band, lambda box, rgb: refined_rgb[box].astype(np.float32) - rgb)
 
 
 def add_change_in_band(original: np.ndarray, change: np.ndarray, band: np.ndarray) -> np.ndarray:
     """``original + band·change`` on the float RGB values (``composite`` given the change instead of
     the refined image): float values outside [0, 1] keep their offset. Same guarantees as ``composite``."""
-    rgb, _ = to_float(original)
-    return _add_in_band(original, rgb, change.astype(np.float32, copy=False), band)
+    return _add_in_band(original, band, lambda box, rgb: change[box].astype(np.float32, copy=False))
 
 
-def _add_in_band(original: np.ndarray, rgb: np.ndarray, change: np.ndarray, band: np.ndarray) -> np.ndarray:
-    blended = from_float(rgb + band[..., None].astype(np.float32) * change, original)
+def _add_in_band(original: np.ndarray, band: np.ndarray, change_at) -> np.ndarray:
+    """A copy of ``original`` with ``band · change_at(box, rgb)`` added to its float RGB where band > 0;
+    only the band's bounding box is converted to float (``change_at`` gets that box and its RGB)."""
+    check_image(original)
     out = original.copy()
     sel = band > 0
-    out[sel, :3] = blended[sel, :3]
+    rows = np.flatnonzero(sel.any(axis=1))
+    if rows.size == 0:
+        return out
+    cols = np.flatnonzero(sel.any(axis=0))
+    box = (slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1))
+    rgb, _ = to_float(original[box])
+    blended = from_float(rgb + band[box][..., None].astype(np.float32) * change_at(box, rgb), original[box])
+    np.copyto(out[box][..., :3], blended[..., :3], where=sel[box][..., None])
     return out
 
 

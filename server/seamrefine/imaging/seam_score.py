@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ShapeError
 from .imagemath import distance_to_region, mask_to_float
 from .metric_filters import IMMERKAER, shift_sum, sobel
 from .metric_inputs import MaskTooThinError, float_image, inside_region
@@ -71,7 +72,61 @@ def _cell_tone_step(opp: np.ndarray, d: np.ndarray) -> float:
     return float((diff * wgt).sum() / wgt.sum())
 
 
-def seam_components(img: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+class SeamGeometry:
+    """Everything ``seam_components`` reads from the mask alone, so that scoring several images with
+    one mask (the refiner's before and after) measures it once: the working factor, the signed
+    distance, the sampled edge points, their cells and windows, and the strips in each window."""
+
+    def __init__(self, mask: np.ndarray, shape: tuple[int, int]):
+        m = mask_to_float(mask, shape)
+        inside_region(m, shape)
+        self.shape = tuple(shape)
+        self.f = f = int(np.ceil(np.sqrt(shape[0] * shape[1] / SCORE_MAX_PIXELS)))
+        if f > 1:
+            m = area_downsample(m, f)
+        inside = m >= 0.5
+        if inside.all() or not inside.any():
+            raise MaskTooThinError("the mask is too thin to score at this image size", f)
+        d_in = distance_to_region(~inside, 12)
+        d_out = distance_to_region(inside, 12)
+        self.d = d = np.where(inside, d_in, -d_out)  # signed distance: ≥ 1 inside, ≤ −1 outside
+        ys, xs = np.nonzero(d == 1)
+        if ys.size > SCORE_MAX_POINTS:
+            keep = np.linspace(0, ys.size - 1, SCORE_MAX_POINTS).round().astype(np.int64)
+            ys, xs = ys[keep], xs[keep]
+        self.cells = (ys // SCORE_CELL) * (d.shape[1] // SCORE_CELL + 1) + xs // SCORE_CELL
+        off = np.arange(-_R, _R + 1)
+        self._wy = ys[:, None, None] + _R + off[None, :, None]
+        self._wx = xs[:, None, None] + _R + off[None, None, :]
+        dw = self.windows(d)  # 0 outside the image: never selected
+        strips = {
+            "a_in": (dw >= 1) & (dw <= 4), "b_in": (dw > 4) & (dw <= 8),
+            "a_out": (dw <= -1) & (dw >= -4), "b_out": (dw < -4) & (dw >= -8),
+            "edge": np.abs(dw) == 1, "parallel": (np.abs(dw) >= 3) & (np.abs(dw) <= 5),
+            "t_in": (dw >= 2) & (dw <= 6), "t_out": (dw <= -2) & (dw >= -6),
+        }
+        # each strip as (weights over the window's pixels / its pixel count): a mean is one product
+        self.strips = {
+            k: (v.reshape(len(v), -1) / np.maximum(v.sum(axis=(1, 2)), 1)[:, None]).astype(np.float32)
+            for k, v in strips.items()
+        }
+
+    def windows(self, a: np.ndarray) -> np.ndarray:
+        """The (2·_R+1)² windows of ``a`` (H×W or H×W×C) around the edge points, 0 beyond the image."""
+        p = np.pad(a, [(_R, _R), (_R, _R)] + [(0, 0)] * (a.ndim - 2), mode="constant")
+        return p[self._wy, self._wx]
+
+    def mean_on(self, w: np.ndarray, strip: str) -> np.ndarray:
+        """Per edge point, the mean of windowed values ``w`` (K×S×S or K×S×S×C) over ``strip``."""
+        sel = self.strips[strip]
+        if w.ndim == 4:
+            return np.einsum("kp,kpc->kc", sel, w.reshape(len(w), -1, w.shape[-1]))
+        return np.einsum("kp,kp->k", sel, w.reshape(len(w), -1))
+
+
+def seam_components(
+    img: np.ndarray, mask: np.ndarray, geometry: SeamGeometry | None = None
+) -> dict[str, float]:
     """The terms of ``seam_score`` (each ≥ 0, ~0 where the seam is invisible).
 
     Measured in (2·8+1)² windows centred on up to ``SCORE_MAX_POINTS`` pixels on the mask edge
@@ -90,49 +145,23 @@ def seam_components(img: np.ndarray, mask: np.ndarray) -> dict[str, float]:
       3–5 px away, positive part, mean over points.
     * ``noise`` / ``sharpness``: cell-pooled |log(inner/outer)| of the Immerkær noise response and the
       RMS gradient on strips 2–6 px each side.
+
+    ``geometry``: ``SeamGeometry(mask, img.shape[:2])`` when several images share the mask (``mask``
+    is then not read again).
     """
     x = float_image(img)
-    m = mask_to_float(mask, x.shape[:2])
-    inside_region(m, x.shape[:2])
-    f = int(np.ceil(np.sqrt(x.shape[0] * x.shape[1] / SCORE_MAX_PIXELS)))
-    if f > 1:
-        x, m = area_downsample(x, f), area_downsample(m, f)
-    inside = m >= 0.5
-    if inside.all() or not inside.any():
-        raise MaskTooThinError("the mask is too thin to score at this image size", f)
-    d_in = distance_to_region(~inside, 12)
-    d_out = distance_to_region(inside, 12)
-    d = np.where(inside, d_in, -d_out)  # signed distance: ≥ 1 inside, ≤ −1 outside
-    ys, xs = np.nonzero(d == 1)
-    if ys.size > SCORE_MAX_POINTS:
-        keep = np.linspace(0, ys.size - 1, SCORE_MAX_POINTS).round().astype(np.int64)
-        ys, xs = ys[keep], xs[keep]
-    cells = (ys // SCORE_CELL) * (x.shape[1] // SCORE_CELL + 1) + xs // SCORE_CELL
-
-    off = np.arange(-_R, _R + 1)
-    wy = ys[:, None, None] + _R + off[None, :, None]
-    wx = xs[:, None, None] + _R + off[None, None, :]
-
-    def windows(a: np.ndarray) -> np.ndarray:
-        p = np.pad(a, [(_R, _R), (_R, _R)] + [(0, 0)] * (a.ndim - 2), mode="constant")
-        return p[wy, wx]
-
-    def mean_on(v: np.ndarray, sel: np.ndarray) -> np.ndarray:
-        n = np.maximum(sel.sum(axis=(1, 2)), 1)
-        if v.ndim == 4:
-            return (v * sel[..., None]).sum(axis=(1, 2)) / n[:, None]
-        return (v * sel).sum(axis=(1, 2)) / n
-
-    dw = windows(d)  # 0 outside the image: never selected
-    a_in, b_in = (dw >= 1) & (dw <= 4), (dw > 4) & (dw <= 8)
-    a_out, b_out = (dw <= -1) & (dw >= -4), (dw < -4) & (dw >= -8)
-
+    g = SeamGeometry(mask, x.shape[:2]) if geometry is None else geometry
+    if g.shape != x.shape[:2]:
+        raise ShapeError(f"image is {x.shape[:2]}, the seam geometry was measured for {g.shape}", x.shape)
+    if g.f > 1:
+        x = area_downsample(x, g.f)
+    cells = g.cells
     opp = _opponent(x)
-    ow = windows(opp)
-    mu_ai, mu_ao, mu_bi, mu_bo = (mean_on(ow, s) for s in (a_in, a_out, b_in, b_out))
+    ow = g.windows(opp)
+    mu_ai, mu_ao, mu_bi, mu_bo = (g.mean_on(ow, s) for s in ("a_in", "a_out", "b_in", "b_out"))
     sd = [
-        np.sqrt(np.maximum(mean_on(ow * ow, s) - mu**2, 0)).mean(1)
-        for s, mu in ((a_in, mu_ai), (a_out, mu_ao))
+        np.sqrt(np.maximum(g.mean_on(ow * ow, s) - mu**2, 0)).mean(1)
+        for s, mu in (("a_in", mu_ai), ("a_out", mu_ao))
     ]
     step = mu_ai - mu_ao
     color = _cell_abs_mean(step / (2.0 + 0.5 * (sd[0] + sd[1]))[:, None], cells)
@@ -141,18 +170,17 @@ def seam_components(img: np.ndarray, mask: np.ndarray) -> dict[str, float]:
 
     luma = opp[..., 0]
     gx, gy = sobel(luma)
-    gw = windows(np.sqrt(gx * gx + gy * gy))
-    g_edge = mean_on(gw, np.abs(dw) == 1)
-    g_par = mean_on(gw, (np.abs(dw) >= 3) & (np.abs(dw) <= 5))
+    gw = g.windows(np.sqrt(gx * gx + gy * gy))
+    g_edge = g.mean_on(gw, "edge")
+    g_par = g.mean_on(gw, "parallel")
     gradient = float(np.mean(np.maximum(np.log((g_edge + 1.0) / (g_par + 1.0)), 0.0)))
 
-    t_in, t_out = (dw >= 2) & (dw <= 6), (dw <= -2) & (dw >= -6)
-    nw = windows(np.abs(shift_sum(luma, IMMERKAER)) / 6.0)
-    n_lr = np.log((mean_on(nw, t_in) + 0.2) / (mean_on(nw, t_out) + 0.2))
-    e_lr = 0.5 * np.log((mean_on(gw * gw, t_in) + 0.25) / (mean_on(gw * gw, t_out) + 0.25))
+    nw = g.windows(np.abs(shift_sum(luma, IMMERKAER)) / 6.0)
+    n_lr = np.log((g.mean_on(nw, "t_in") + 0.2) / (g.mean_on(nw, "t_out") + 0.2))
+    e_lr = 0.5 * np.log((g.mean_on(gw * gw, "t_in") + 0.25) / (g.mean_on(gw * gw, "t_out") + 0.25))
     return {
         "color": color,
-        "tone": _cell_tone_step(opp, d),
+        "tone": _cell_tone_step(opp, g.d),
         "step": step_excess,
         "gradient": gradient,
         "noise": _cell_abs_mean(n_lr, cells),
@@ -160,7 +188,7 @@ def seam_components(img: np.ndarray, mask: np.ndarray) -> dict[str, float]:
     }
 
 
-def seam_score(img: np.ndarray, mask: np.ndarray) -> float:
+def seam_score(img: np.ndarray, mask: np.ndarray, geometry: SeamGeometry | None = None) -> float:
     """No-reference visibility of the seam along the mask edge; lower is better (≈0.2–0.6 for none).
 
     Weighted sum (``SCORE_WEIGHTS``) of ``seam_components``: colour cast across the edge normalised by
@@ -168,5 +196,5 @@ def seam_score(img: np.ndarray, mask: np.ndarray) -> float:
     log-ratios across it. Needs no clean image; inputs above ``SCORE_MAX_PIXELS`` are area-downsampled
     by an integer factor first, so a 1 MP crop costs tens of milliseconds.
     """
-    c = seam_components(img, mask)
+    c = seam_components(img, mask, geometry)
     return float(sum(SCORE_WEIGHTS[k] * v for k, v in c.items()))

@@ -77,6 +77,7 @@ class _Scorer:
         self.f = max(1, math.ceil(math.sqrt(h * w / limit))) if limit else 1
         self.shape = (h // self.f, w // self.f)
         self.mask = self._reduce(mask_crop, float_mask)
+        self.geometry = None
 
     def _reduce(self, a: np.ndarray, to_float: Callable) -> np.ndarray:
         """``metrics.area_downsample(to_float(a), f)`` computed in strips of ~STRIP_PIXELS input pixels."""
@@ -97,14 +98,17 @@ class _Scorer:
     def __call__(self, crop: np.ndarray) -> float:
         rgb = self._reduce(crop, self._float)
         try:
-            return float(self.metrics.seam_score(rgb, self.mask))
+            if self.geometry is None:  # the mask's part of the score, measured once for all calls
+                self.geometry = self.metrics.SeamGeometry(self.mask, self.mask.shape)
+            return float(self.metrics.seam_score(rgb, self.mask, self.geometry))
         except SeamRefineError as e:  # e.g. a mask too thin or too soft to measure: refine anyway
             log.info("seam score unavailable: %s", e)
             return math.nan
 
 
 def _metrics():
-    """The seam score module (``seam_score``, ``area_downsample``, ``SCORE_MAX_PIXELS``), or None."""
+    """The seam score module (``seam_score``, ``SeamGeometry``, ``area_downsample``,
+    ``SCORE_MAX_PIXELS``), or None."""
     try:
         from ..imaging import seam_score
     except ImportError:
@@ -219,7 +223,12 @@ class Refiner:
         linear = params.colorspace == "linear"
         metrics = _metrics()
         score = _Scorer(metrics, mask_crop, linear) if metrics else (lambda a: math.nan)
-        before_job = _Background(score, crop)  # overlaps stage 1 (both mostly single-threaded numpy)
+        # the "before" score and, for a crop composited in one strip, its band overlap stage 1 (all
+        # mostly single-threaded numpy, and the band depends on the mask alone)
+        whole_band = mask_crop.size <= STRIP_PIXELS and params.strength != 0
+        before_job = _Background(
+            lambda: (score(crop), im.band_weights(mask_crop, width, feather) if whole_band else None)
+        )
         out = image.copy()
         samples = params.samples
         info = {
@@ -230,8 +239,9 @@ class Refiner:
             "tiles": 0,
             "sample_scores": [],
         }
+        band = None
         if params.strength == 0:
-            after = before = before_job.result()
+            after = before = before_job.result()[0]
         else:
             if samples > 1 and metrics is None:
                 log.warning("the seam score is unavailable: multi-sample pooling keeps sample 0 only")
@@ -240,10 +250,10 @@ class Refiner:
             if self.classical:
                 pre, stands, stages = _classical(crop, mask_crop, linear, width)
                 info.update(stages)
-            before = before_job.result()
+            before, band = before_job.result()
             model = _Passthrough(self.session) if stands else self.session
             samples = 1 if stands else samples
-            job = TileJob(model, crop, mask_crop, width, feather, params.strength, linear, pre)
+            job = TileJob(model, crop, mask_crop, width, feather, params.strength, linear, pre, band)
             total = len(job.tiles) * samples
             info["tiles"], info["samples"] = len(job.tiles), samples
             done = [0]
@@ -267,7 +277,9 @@ class Refiner:
                     after, info["chosen"] = s, k
         info["seam_score_before"], info["seam_score_after"] = _measured(before), _measured(after)
         if params.output == "patch":
-            out = patch_image(image, out, im.band_weights(mask_crop, width, feather), box)
+            if band is None:
+                band = im.band_weights(mask_crop, width, feather)
+            out = patch_image(image, out, band, box)
         return out, info
 
 

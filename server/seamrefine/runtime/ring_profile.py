@@ -47,6 +47,7 @@ class RingProfile:
         self.contour = ring == 0
         self.origin = origin  # where x[0, 0] lies in the working-resolution image
         self.lo = RINGS[0]
+        self._bands: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         n = RINGS[1] - RINGS[0]
         flat = np.clip(ring, self.lo - 1, RINGS[1]).astype(np.int16).ravel()
         order = np.argsort(flat, kind="stable")  # a radix sort on int16
@@ -85,10 +86,15 @@ class RingProfile:
             self.num[j], self.den[j] = box[:, :3], box[:, 3]
 
     def band(self, k0: int, k1: int) -> tuple[np.ndarray, np.ndarray]:
-        """Local mean (N×3) and pixel count (N) of rings k0 ≤ k < k1 at each contour pixel."""
+        """Local mean (N×3) and pixel count (N) of rings k0 ≤ k < k1 at each contour pixel (read-only
+        arrays: each band is computed once, the seam finder asks for most of them many times)."""
         a, b = max(k0 - self.lo, 0), max(min(k1 - self.lo, len(self.den)), 0)
-        num, den = self.num[a:b].sum(0), self.den[a:b].sum(0)
-        return num / np.maximum(den, 1.0)[:, None], den
+        if (a, b) not in self._bands:
+            num, den = self.num[a:b].sum(0), self.den[a:b].sum(0)
+            mean = num / np.maximum(den, 1.0)[:, None]
+            mean.flags.writeable = den.flags.writeable = False
+            self._bands[a, b] = mean, den
+        return self._bands[a, b]
 
     def across(self, s: int, g: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The band means just outside and just inside the zone of position ``s`` with gap ``g``
@@ -139,8 +145,9 @@ class RingProfile:
 def robust_z(v: np.ndarray, root_n: float) -> tuple[np.ndarray, np.ndarray]:
     """Per channel of N×C samples ``v``: (median / (1.4826·MAD) · ``root_n``, median), the robust
     significance of a median when ``root_n``² of the samples are independent."""
-    med = np.median(v, 0)
-    mad = 1.4826 * np.median(np.abs(v - med), 0) + 1e-5
+    vt = np.ascontiguousarray(v.T)  # channel rows: the medians partition contiguous memory (~1.5× faster)
+    med = np.median(vt, 1)
+    mad = 1.4826 * np.median(np.abs(vt - med[:, None]), 1) + 1e-5
     return med / mad * root_n, med
 
 

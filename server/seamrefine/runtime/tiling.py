@@ -84,9 +84,11 @@ def sample_jitter(k: int) -> tuple[float, float, int] | None:
 class TileJob:
     """One refine call's crop geometry: which tiles to run, how to blend them, how to composite."""
 
-    def __init__(self, session: ModelSession, crop, mask_crop, width, feather, strength, linear, pre=None):
+    def __init__(self, session: ModelSession, crop, mask_crop, width, feather, strength, linear, pre=None,
+                 band=None):
         self.session = session
         self.crop, self.mask, self.pre = crop, mask_crop, pre
+        self.band = band  # the crop's band_weights(mask_crop, width, feather) when measured already
         self.width, self.feather, self.strength, self.linear = width, feather, strength, linear
         h, w = mask_crop.shape
         pm = self.session.pad_multiple
@@ -171,10 +173,13 @@ class TileJob:
         step = max(1, STRIP_PIXELS // max(w, 1))
         for c0 in range(f0, min(f1, h), step):
             c1 = min(c0 + step, f1, h)
-            lo, hi = max(0, c0 - reach), min(h, c1 + reach)
-            band = im.band_weights(self.mask[lo:hi], self.width, self.feather)[c0 - lo : c1 - lo]
+            if self.band is not None:
+                band = self.band[c0:c1]
+            else:
+                lo, hi = max(0, c0 - reach), min(h, c1 + reach)
+                band = im.band_weights(self.mask[lo:hi], self.width, self.feather)[c0 - lo : c1 - lo]
             if self.strength != 1.0:
-                band *= np.float32(self.strength)
+                band = band * np.float32(self.strength)
             if not band.any():
                 dest[c0:c1] = self.crop[c0:c1]
                 continue
