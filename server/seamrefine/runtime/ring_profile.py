@@ -49,10 +49,12 @@ class RingProfile:
         self.lo = RINGS[0]
         self._bands: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         n = RINGS[1] - RINGS[0]
-        flat = np.clip(ring, self.lo - 1, RINGS[1]).astype(np.int16).ravel()
-        order = np.argsort(flat, kind="stable")  # a radix sort on int16
-        bounds = np.searchsorted(flat[order], np.arange(self.lo, RINGS[1] + 1))
-        x1 = np.concatenate([x, np.ones(x.shape[:2] + (1,), np.float32)], axis=2).reshape(-1, 4)
+        # only the pixels of the rings take part (near a long edge of a large image, under a third)
+        near = np.flatnonzero(((ring >= self.lo) & (ring < RINGS[1])).ravel())
+        flat = (ring.ravel()[near] - self.lo).astype(np.int16)
+        ranked = np.argsort(flat, kind="stable")  # a radix sort on int16; raster order within a ring
+        order = near[ranked]
+        bounds = np.searchsorted(flat[ranked], np.arange(n + 1))
         at = np.flatnonzero(self.contour.ravel())
         self.num = np.zeros((n, at.size, 3), np.float32)
         self.den = np.zeros((n, at.size), np.float32)
@@ -60,25 +62,28 @@ class RingProfile:
         self._yx = (at // w + origin[0], at % w + origin[1])  # contour pixels, working resolution
         b = int(bin_size)
         hb, wb = -(-h // b), -(-w // b)
+        colour = x.reshape(-1, 3)
         if b > 1:  # ring pixels summed into b×b bins, boxes on the bins: ~b² times less filtering
-            bins = ((np.arange(h) // b)[:, None] * wb + (np.arange(w) // b)[None, :]).ravel()
-            at_box = bins[at]
+            at_box = (at // w // b) * wb + (at % w) // b
         else:
-            field = np.zeros_like(x1)
+            field = np.zeros((h * w, 4), np.float32)
             at_box = at
         for j in range(n):
             members = order[bounds[j] : bounds[j + 1]]
             if members.size == 0:
                 continue
+            x1 = np.ones((members.size, 4), np.float32)  # colour and a count
+            x1[:, :3] = colour[members]
             half = BOX // 2 + abs(self.lo + j)  # far rings must still reach the contour pixels
             if b > 1:
-                idx = (bins[members][:, None] * 4 + np.arange(4)).ravel()
-                binned = np.bincount(idx, x1[members].ravel(), hb * wb * 4).astype(np.float32)
+                bins = (members // w // b) * wb + (members % w) // b
+                idx = (bins[:, None] * 4 + np.arange(4)).ravel()
+                binned = np.bincount(idx, x1.ravel(), hb * wb * 4).astype(np.float32)
                 side = 2 * int(round(half / b)) + 1
                 box = cv2.boxFilter(binned.reshape(hb, wb, 4), -1, (side, side), normalize=False,
                                     borderType=cv2.BORDER_CONSTANT).reshape(-1, 4)[at_box]
             else:
-                field[members] = x1[members]
+                field[members] = x1
                 side = 2 * half + 1
                 box = cv2.boxFilter(field.reshape(h, w, 4), -1, (side, side), normalize=False,
                                     borderType=cv2.BORDER_CONSTANT).reshape(-1, 4)[at_box]
