@@ -15,6 +15,10 @@ means along the contour (``RingProfile``: box sums of each ring, sampled at the 
   jumps. ``gate`` is a learned logistic regression on such features (``seam_features``,
   ``seam_gate``); below its threshold nothing changes (clean edges and texture mismatches stay
   bit-identical).
+* **How wide.** The candidate with the largest z is often narrower than a feathered paste's ramp
+  (narrow bands see more alike content, so their step is more significant though smaller). The zone
+  is grown ring by ring while the one-ring step at its border still continues the seam's step
+  (``grow_zone``), so the map is fitted across the whole ramp, not across its steepest part.
 * **How.** One colour map (``colour_map.fit_colour_map``): per-channel gain and offset from the band means
   either side of the ramp (both sides see the same content up to the seam) and a robust plane for
   drifts across the fill. It is applied past the ramp in full and, inside the ramp, with the weight
@@ -41,7 +45,7 @@ from ..errors import EmptyMaskError
 from ..imaging.imagemath import check_stage_input
 from . import seam_gate
 from .colour_map import IDENTITY_MAP, ColourMap, fit_colour_map
-from .ring_profile import REACH, RingProfile, signed_distance
+from .ring_profile import REACH, RingProfile, robust_z, signed_distance
 from .seam_features import gate_features
 
 POSITIONS = tuple(range(-3, 6))  # candidate seam positions: between ring s − 1 and ring s
@@ -49,16 +53,19 @@ GAPS = (0, 2, 4, 6)  # half-widths of the ramp a seam may be spread over (feathe
 ALPHA_TAU = 0.03  # colour distance (RSS over channels) at which a pixel's own weight is half-trusted
 WORK_PIXELS = 1_100_000  # the rings are measured on the region they reach, area-reduced to at most this
 BIN_PIXELS = 150_000  # their box means are taken on bins of b×b px, b the least that brings them to this
+GROW_Z = 3.0  # robust z a one-ring step beside the zone needs, along the seam's step, to join the zone
+MAX_GAP = 8  # half-width of the widest zone (feathers up to ~16 px)
 
 
 @dataclass(frozen=True)
 class Seam:
     """Where the seam was found and how much it stands out.
 
-    position: px inside the mask edge (working resolution); gap: half-width of its ramp; z: the robust
-    significance of its excess coherent step (see ``RingProfile.stats``); step: that step's size;
-    features: what the learned gate sees (``seam_gate.FEATURES``); colour_map: the map fitted across
-    it (``fit_colour_map``; None when no candidate could be measured)."""
+    position: px inside the mask edge (working resolution); gap: half-width of its ramp (both after
+    ``grow_zone``); z: the robust significance of the found candidate's excess coherent step (see
+    ``RingProfile.stats``); step: that step's size; features: what the learned gate sees
+    (``seam_gate.FEATURES``, of the found candidate and its map); colour_map: the map fitted across the
+    grown zone (``fit_colour_map``; None when no candidate could be measured)."""
 
     position: int
     gap: int
@@ -69,15 +76,53 @@ class Seam:
 
 
 def find_seam(profile: RingProfile) -> Seam:
-    """The candidate (position, gap) with the most significant coherent step (largest robust z), and
-    the features the learned gate judges it by (``seam_gate.FEATURES``)."""
+    """The candidate (position, gap) with the most significant coherent step (largest robust z), the
+    features the learned gate judges it by (``seam_gate.FEATURES``), and the colour map fitted across
+    its zone grown to the whole ramp (``grow_zone``)."""
     cands = [st for g in GAPS for s in POSITIONS if (st := profile.stats(s, g)) is not None]
     if not cands:
         return Seam(0, 0, 0.0, 0.0, ())
     best = max(cands, key=lambda c: c.z)
     cmap = fit_colour_map(profile, best.position, best.gap)
     features = gate_features(profile, best, max(c.z_excess for c in cands), cmap)
-    return Seam(best.position, best.gap, best.z_excess, best.step, features, cmap)
+    position, gap = grow_zone(profile, best.position, best.gap)
+    if (position, gap) != (best.position, best.gap):
+        cmap = fit_colour_map(profile, position, gap)
+    return Seam(position, gap, best.z_excess, best.step, features, cmap)
+
+
+def grow_zone(profile: RingProfile, position: int, gap: int) -> tuple[int, int]:
+    """The zone of (``position``, ``gap``) (ring boundaries position − gap … position + gap) grown one
+    boundary at a time, inwards and then outwards, while the one-ring step across the next boundary,
+    projected on the zone's median step, is positive with robust z > ``GROW_Z``: a feathered paste's
+    ramp continues there. Returns the (position, gap) whose zone covers the grown one (gap ≤
+    ``MAX_GAP``). Measured on training photos (MODEL.md): +0.4 to +0.8 dB on the colour families."""
+    total, ok = profile.step(position, gap)
+    if ok.sum() < 16:
+        return position, gap
+    direction = np.median(total[ok], 0)
+    norm = float(np.linalg.norm(direction))
+    if norm < 1e-6:
+        return position, gap
+    direction = direction / norm
+
+    def continues(k: int) -> bool:
+        step, ok_k = profile.step(k, 0)
+        n = int(ok_k.sum())
+        if n < 16:
+            return False
+        z, med = robust_z((step[ok_k] @ direction)[:, None], np.sqrt(n / profile.samples_per_box(k, 0)))
+        return bool(med[0] > 0 and z[0] > GROW_Z)
+
+    lo, hi = position - gap, position + gap
+    while hi - lo < 2 * MAX_GAP and continues(hi + 1):
+        hi += 1
+    while hi - lo < 2 * MAX_GAP and continues(lo - 1):
+        lo -= 1
+    if (lo, hi) == (position - gap, position + gap):
+        return position, gap
+    half = (hi - lo + 1) // 2
+    return lo + half, half
 
 
 def gate(seam: Seam) -> float:
