@@ -191,3 +191,32 @@ def test_apply_on_a_measurement_is_harmonise():
     again, info_again = H.apply(comp, H.measure(comp, mask))
     np.testing.assert_array_equal(change, again)
     assert info == info_again and info["gate"] > 0
+
+
+def test_grow_zone_covers_a_wide_feather():
+    # a 14 px smoothstep feather centred on the mask edge: the step across the grown zone is the whole
+    # drift more nearly than the step across the most significant candidate
+    drift = np.float32([0.09, 0.05, -0.04])
+    for seed in (11, 13, 14):
+        clean, mask = texture(seed), ellipse()
+        sd = R.signed_distance(mask > 0.5)
+        t = np.clip((sd + 7.0) / 14.0, 0, 1)
+        comp = pasted(clean, (t * t * (3 - 2 * t)).astype(np.float32), clean + drift)
+        m = H.measure(comp, mask)
+        found = max((st for g in H.GAPS for s in H.POSITIONS if (st := m.profile.stats(s, g))),
+                    key=lambda c: c.z)
+        position, gap = H.grow_zone(m.profile, found.position, found.gap)
+        assert gap > found.gap and (m.seam.position, m.seam.gap) == (position, gap)
+        steps = [np.median(st[ok], 0) for st, ok in (m.profile.step(found.position, found.gap),
+                                                     m.profile.step(position, gap))]
+        share = [float(-v @ drift / (drift @ drift)) for v in steps]  # outer − inner = −drift
+        assert abs(1 - share[1]) < abs(1 - share[0]) - 0.1, (seed, share)
+
+
+def test_grow_zone_keeps_a_hard_seam_and_a_flat_image():
+    clean, mask = texture(12), ellipse()
+    comp = pasted(clean, mask, clean + 0.08)
+    m = H.measure(comp, mask)
+    assert H.grow_zone(m.profile, 0, 0) == (0, 0)
+    flat = H.measure(np.full_like(clean, 0.4), mask)
+    assert H.grow_zone(flat.profile, 1, 2) == (1, 2)  # no step to follow
