@@ -167,23 +167,6 @@ def test_ramp_profile_follows_the_paste():
     assert 0.2 < np.interp(3, edges, share) < 0.8  # half way through the feather
 
 
-def test_pixel_alpha_separates_pasted_from_unpasted_pixels_in_a_ring():
-    # flat photo 0.3, flat fill 0.6; the paste edge runs between pixel centres, so ring 1 holds
-    # pasted and unpasted pixels side by side: each gets its own weight, not the ring's share
-    mask = ellipse()
-    sd = R.signed_distance(mask > 0.5)
-    ring = np.floor(sd)
-    pasted_px = (ring >= 2) | ((ring == 1) & (np.arange(200)[None, :] % 2 == 0))
-    x = np.where(pasted_px[..., None], 0.6, 0.3).astype(np.float32) * np.ones(3, np.float32)
-    m = H.Measurement(1, mask > 0.5, None, H.Seam(1, 1, 9.0, 0.3, ()))  # ramp over boundaries 0 … 2
-    w = np.interp(ring, [0, 1, 2], [0.0, 0.5, 1.0], left=0.0, right=1.0)
-    got = H._pixel_alpha(x, ring, w, m)
-    r1 = ring == 1
-    np.testing.assert_allclose(got[r1 & pasted_px], 1.0, atol=0.02)
-    np.testing.assert_allclose(got[r1 & ~pasted_px], 0.0, atol=0.02)
-    assert np.array_equal(got[ring != 1], w[ring != 1])  # only the ramp's inner rings are re-weighted
-
-
 def test_apply_on_a_measurement_is_harmonise():
     clean, mask = texture(9), ellipse()
     comp = pasted(clean, mask, clean * 0.9 + 0.03)
