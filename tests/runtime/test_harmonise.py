@@ -167,6 +167,46 @@ def test_ramp_profile_follows_the_paste():
     assert 0.2 < np.interp(3, edges, share) < 0.8  # half way through the feather
 
 
+def test_pixel_alpha_separates_pasted_from_unpasted_pixels_in_a_ring():
+    # flat photo 0.3, flat fill 0.6; the paste edge runs between pixel centres, so ring 1 holds
+    # pasted and unpasted pixels side by side: each gets its own weight, not the ring's share
+    mask = ellipse()
+    sd = R.signed_distance(mask > 0.5)
+    ring = np.floor(sd)
+    pasted_px = (ring >= 2) | ((ring == 1) & (np.arange(200)[None, :] % 2 == 0))
+    x = np.where(pasted_px[..., None], 0.6, 0.3).astype(np.float32) * np.ones(3, np.float32)
+    m = H.Measurement(1, mask > 0.5, None, H.Seam(1, 1, 9.0, 0.3, ()))  # ramp over boundaries 0 … 2
+    w = np.interp(ring, [0, 1, 2], [0.0, 0.5, 1.0], left=0.0, right=1.0)
+    got = H._pixel_alpha(x, ring, w, m)
+    r1 = ring == 1
+    np.testing.assert_allclose(got[r1 & pasted_px], 1.0, atol=0.02)
+    np.testing.assert_allclose(got[r1 & ~pasted_px], 0.0, atol=0.02)
+    assert np.array_equal(got[ring != 1], w[ring != 1])  # only the ramp's inner rings are re-weighted
+
+
+@pytest.mark.parametrize("gap", [1, H.PIXEL_ALPHA_MAX_GAP + 1])
+def test_correction_weighs_pixels_in_narrow_zones_and_rings_in_wide_ones(monkeypatch, gap):
+    # the same half-pasted ring 1 as above, under a pure offset map (change = weight · offset)
+    mask = ellipse()
+    ring = np.floor(R.signed_distance(mask > 0.5))
+    pasted_px = (ring >= 2) | ((ring == 1) & (np.arange(200)[None, :] % 2 == 0))
+    x = np.where(pasted_px[..., None], 0.6, 0.3).astype(np.float32) * np.ones(3, np.float32)
+    offset = np.full(3, -0.3)
+    cmap = colour_map.ColourMap(np.ones(3), offset, np.zeros((2, 3)), (80.0, 95.0), 60.0)
+    m = H.Measurement(1, mask > 0.5, None, H.Seam(1, gap, 9.0, 0.3, (), cmap))
+    monkeypatch.setattr(H, "ramp_profile", lambda profile, seam: (np.array([0.0, 1.0, 2.0]),
+                                                                  np.array([0.0, 0.5, 1.0])))
+    change, _ = H.correction(x, m, 1.0)
+    weight = change[..., 0] / offset[0]
+    r1 = ring == 1
+    if gap <= H.PIXEL_ALPHA_MAX_GAP:
+        np.testing.assert_allclose(weight[r1 & pasted_px], 1.0, atol=0.02)
+        np.testing.assert_allclose(weight[r1 & ~pasted_px], 0.0, atol=0.02)
+    else:
+        np.testing.assert_allclose(weight[r1], 0.5, atol=1e-6)  # the ring's share, pixel by pixel
+    np.testing.assert_allclose(weight[ring >= 2], 1.0, atol=1e-6)
+
+
 def test_apply_on_a_measurement_is_harmonise():
     clean, mask = texture(9), ellipse()
     comp = pasted(clean, mask, clean * 0.9 + 0.03)

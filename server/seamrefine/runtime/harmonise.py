@@ -22,10 +22,11 @@ means along the contour (``RingProfile``: box sums of each ring, sampled at the 
 * **How.** One colour map (``colour_map.fit_colour_map``): per-channel gain and offset from the band means
   either side of the ramp (both sides see the same content up to the seam) and a robust plane for
   drifts across the fill. It is applied past the ramp in full and, inside the ramp, with the weight
-  the seam was measured to build up with, ring by ring (``ramp_profile``), so brightness, contrast
-  and saturation are fixed in the whole fill, not only near its edge. (A per-pixel weight from where
-  each pixel's colour lies between the two sides' was dropped in the ninth session: with the grown
-  zone it cost 0.1–0.9 dB on training photos.)
+  the seam was measured to build up with (``ramp_profile``; in narrow zones per pixel, where the
+  fill's and the photo's colours tell pasted from unpasted pixels, ``_pixel_alpha``), so
+  brightness, contrast and saturation are fixed in the whole fill, not only near its edge. Without
+  the per-pixel weight a hard edge that runs between pixel centres leaves a thin line (the demo);
+  across a wide feather it is misled by content and cost 0.1–0.9 dB on training photos.
 
 Measured on training photos (MODEL.md): a harmonic (Poisson) membrane of the per-pixel jump left after
 the map, tried here too, lost 1.4–5 dB against the map alone on every colour family, because that jump
@@ -51,6 +52,8 @@ from .seam_features import gate_features
 
 POSITIONS = tuple(range(-3, 6))  # candidate seam positions: between ring s − 1 and ring s
 GAPS = (0, 2, 4, 6)  # half-widths of the ramp a seam may be spread over (feathered pastes)
+ALPHA_TAU = 0.03  # colour distance (RSS over channels) at which a pixel's own weight is half-trusted
+PIXEL_ALPHA_MAX_GAP = 2  # per-pixel weights only in zones this narrow (wide feathers: the ring's share)
 WORK_PIXELS = 1_100_000  # the rings are measured on the region they reach, area-reduced to at most this
 BIN_PIXELS = 150_000  # their box means are taken on bins of b×b px, b the least that brings them to this
 GROW_Z = 3.0  # robust z a one-ring step beside the zone needs, along the seam's step, to join the zone
@@ -209,15 +212,43 @@ def ramp_profile(profile: RingProfile, seam: Seam) -> tuple[np.ndarray, np.ndarr
 
 def correction(x: np.ndarray, m: Measurement, conf: float, reach: int = 16) -> tuple[np.ndarray, ColourMap]:
     """The fitted colour map's change for pixels pasted with weight conf · w, w the seam's measured
-    ramp (``ramp_profile``: 0 before the seam, 1 past it, per ring inside it) and 0 beyond ``reach`` px
-    outside the mask. H×W×3 float32."""
+    ramp (``ramp_profile``: 0 before the seam, 1 past it; inside it per ring, and per pixel
+    (``_pixel_alpha``) where the zone's half-width is at most ``PIXEL_ALPHA_MAX_GAP``) and 0 beyond
+    ``reach`` px outside the mask. H×W×3 float32."""
     cmap = m.seam.colour_map or IDENTITY_MAP
     edges, share = ramp_profile(m.profile, m.seam)
     sd = signed_distance(m.inside) if m.sd is None else m.sd
     # a ring k (pixels with k ≤ sd < k + 1) is past boundary k: its weight is the share reached there
     ring = np.floor(sd / m.f)
     w = np.interp(ring, edges, share, left=0.0, right=1.0) * (sd > -reach)
+    if m.seam.gap <= PIXEL_ALPHA_MAX_GAP:
+        w = _pixel_alpha(x, ring, w, m)
     return cmap.change(x, m.f, (conf * w).astype(np.float32)), cmap
+
+
+def _pixel_alpha(x: np.ndarray, ring: np.ndarray, w: np.ndarray, m: Measurement) -> np.ndarray:
+    """Within the seam's ramp a ring holds pixels pasted in full and pixels not pasted at all (a hard
+    paste edge between pixel centres): each such pixel's own weight is where it lies between the
+    photo's local colour (the band just outside the ramp) and the fill's (the band just inside),
+    trusted as far as those two differ (``ALPHA_TAU``); the ring's share is the fallback."""
+    trans = (w > 0.0) & (w < 1.0)
+    if not trans.any():
+        return w
+    s, g = m.seam.position, m.seam.gap
+    side = (4 * g + 5) * m.f
+    means = []
+    for band in (ring == s - g - 1, ring == s + g):
+        stack = np.concatenate([x * band[..., None], band[..., None].astype(np.float32)], axis=2)
+        box = cv2.boxFilter(stack, -1, (side, side), normalize=False, borderType=cv2.BORDER_CONSTANT)[trans]
+        means.append(box[:, :3] / np.maximum(box[:, 3:], 1e-6))
+    photo, fill = means
+    d = fill - photo
+    d2 = (d * d).sum(1)
+    alpha = np.clip(((x[trans] - photo) * d).sum(1) / np.maximum(d2, 1e-9), 0.0, 1.0)
+    trust = d2 / (d2 + ALPHA_TAU**2)
+    w = w.copy()
+    w[trans] = trust * alpha + (1.0 - trust) * w[trans]
+    return w
 
 
 def harmonise(x: np.ndarray, mask: np.ndarray, reach: int = 16) -> tuple[np.ndarray, dict]:
