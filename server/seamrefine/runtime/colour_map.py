@@ -37,19 +37,20 @@ class ColourMap:
         is x = c + α·(F(c) − c); solved for the photo's c per channel,
         c = (x + α·(b + plane)/g) / (1 + α·(1/g − 1)), which is g·x + b + plane where α = 1.
         Computed only where α > 0 (0 elsewhere)."""
-        out = np.zeros_like(x)
-        ys, xs = np.nonzero(alpha > 0)
-        if ys.size == 0:
+        out = np.zeros(x.shape, x.dtype)  # C-contiguous, so its flat view scatters in place
+        at = np.flatnonzero(alpha > 0)  # flat indices: faster to gather and scatter than (ys, xs)
+        if at.size == 0:
             return out
+        ys, xs = np.divmod(at, alpha.shape[1])
         f32 = np.float32
         gx = (((xs + 0.5) / f - 0.5 - self.centre[1]) / self.scale).astype(f32)[:, None]
         gy = (((ys + 0.5) / f - 0.5 - self.centre[0]) / self.scale).astype(f32)[:, None]
         inv = (1.0 / self.gain).astype(f32)
         slopes = (self.slopes * inv).astype(f32)
         shift = gx * slopes[0] + gy * slopes[1] + (self.offset * inv).astype(f32)  # (b + plane) / g
-        a = alpha[ys, xs][:, None].astype(f32)
-        px = x[ys, xs]
-        out[ys, xs] = (px + a * shift) / (1.0 + a * (inv - 1.0)) - px
+        a = alpha.reshape(-1)[at][:, None].astype(f32)
+        px = x.reshape(-1, 3)[at]
+        out.reshape(-1, 3)[at] = (px + a * shift) / (1.0 + a * (inv - 1.0)) - px
         return out
 
     def predict(self, colours: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:

@@ -236,18 +236,33 @@ def _pixel_alpha(x: np.ndarray, ring: np.ndarray, w: np.ndarray, m: Measurement)
         return w
     s, g = m.seam.position, m.seam.gap
     side = (4 * g + 5) * m.f
+    # the box sums are needed only at the ramp's pixels: work in their bounding box grown by the box
+    rows, cols = np.flatnonzero(trans.any(1)), np.flatnonzero(trans.any(0))
+    h, wd = trans.shape
+    crop = (slice(max(0, rows[0] - side), min(h, rows[-1] + 1 + side)),
+            slice(max(0, cols[0] - side), min(wd, cols[-1] + 1 + side)))
+    xc = np.ascontiguousarray(x[crop]).reshape(-1, 3)
+    ringc = np.ascontiguousarray(ring[crop])
+    at = np.flatnonzero(trans[crop])  # flat indices into the crop (fancy 2-D boolean indexing is slow)
     means = []
-    for band in (ring == s - g - 1, ring == s + g):
-        stack = np.concatenate([x * band[..., None], band[..., None].astype(np.float32)], axis=2)
-        box = cv2.boxFilter(stack, -1, (side, side), normalize=False, borderType=cv2.BORDER_CONSTANT)[trans]
+    for k in (s - g - 1, s + g):
+        band = np.flatnonzero(ringc == k)
+        stack = np.zeros((*ringc.shape, 4), np.float32)
+        flat = stack.reshape(-1, 4)
+        flat[band, :3] = xc[band]
+        flat[band, 3] = 1.0
+        box = cv2.boxFilter(stack, -1, (side, side), normalize=False, borderType=cv2.BORDER_CONSTANT)
+        box = box.reshape(-1, 4)[at]
         means.append(box[:, :3] / np.maximum(box[:, 3:], 1e-6))
     photo, fill = means
     d = fill - photo
     d2 = (d * d).sum(1)
-    alpha = np.clip(((x[trans] - photo) * d).sum(1) / np.maximum(d2, 1e-9), 0.0, 1.0)
+    alpha = np.clip(((xc[at] - photo) * d).sum(1) / np.maximum(d2, 1e-9), 0.0, 1.0)
     trust = d2 / (d2 + ALPHA_TAU**2)
     w = w.copy()
-    w[trans] = trust * alpha + (1.0 - trust) * w[trans]
+    wc = w[crop]  # a view: writing it writes w
+    rows_at, cols_at = np.unravel_index(at, ringc.shape)
+    wc[rows_at, cols_at] = trust * alpha + (1.0 - trust) * wc[rows_at, cols_at]
     return w
 
 
