@@ -1,5 +1,5 @@
 """``python -m seamrefine_train COMMAND [args]``, COMMAND one of train, train_gate, train_texture_gate,
-train_grain_gate, export, bench, colour_ceiling."""
+train_grain_gate, export, bench, bench_memory, colour_ceiling."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import sys
 
 USAGE = (
     "usage: python -m seamrefine_train"
-    " {train,train_gate,train_texture_gate,train_grain_gate,export,bench,colour_ceiling} [args]"
+    " {train,train_gate,train_texture_gate,train_grain_gate,export,bench,bench_memory,colour_ceiling}"
+    " [args]"
     "  (train: --key=value overrides)"
 )
 
@@ -30,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
         from .export_onnx import main as run
     elif cmd == "bench":
         from .bench import main as run
+    elif cmd == "bench_memory":
+        from .bench_memory import main as run
     elif cmd == "colour_ceiling":
         from .colour_ceiling import main as run
     else:
