@@ -26,6 +26,19 @@ def test_colour_map_change_known_values():
 
 
 
+def test_change_of_a_strided_view_is_that_of_its_copy():
+    rng = np.random.default_rng(3)
+    cmap = C.ColourMap(np.array([0.9, 1.1, 1.0]), np.array([0.02, -0.01, 0.0]),
+                       np.array([[0.01, 0.0, -0.02], [0.0, 0.03, 0.01]]), (10.0, 12.0), 20.0)
+    big = rng.random((40, 50, 3)).astype(np.float32)
+    alpha = (rng.random((40, 50)) < 0.5).astype(np.float32) * rng.random((40, 50)).astype(np.float32)
+    view = big[5:35:2, 3:48]  # not C-contiguous
+    got = cmap.change(view, 1, alpha[5:35:2, 3:48])
+    np.testing.assert_array_equal(got, cmap.change(np.ascontiguousarray(view), 1,
+                                                   np.ascontiguousarray(alpha[5:35:2, 3:48])))
+    assert not got[alpha[5:35:2, 3:48] == 0].any() and got[alpha[5:35:2, 3:48] > 0].any()
+
+
 def test_predict_known_values():
     cmap = C.ColourMap(np.array([1.1, 1.0, 0.9]), np.array([0.0, 0.05, 0.0]),
                        np.array([[0.1, 0.0, 0.0], [0.0, 0.0, -0.2]]), (10.0, 20.0), 10.0)

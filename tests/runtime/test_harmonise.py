@@ -184,6 +184,22 @@ def test_pixel_alpha_separates_pasted_from_unpasted_pixels_in_a_ring():
     assert np.array_equal(got[ring != 1], w[ring != 1])  # only the ramp's inner rings are re-weighted
 
 
+def test_pixel_alpha_at_the_image_border():
+    # a fill that runs off three sides of the image: its ramp's box reaches the border
+    mask = np.zeros((60, 80), np.float32)
+    mask[:, :40] = 1.0
+    ring = np.floor(R.signed_distance(mask > 0.5))
+    pasted_px = (ring >= 2) | ((ring == 1) & (np.arange(60)[:, None] % 2 == 0))
+    x = np.where(pasted_px[..., None], 0.6, 0.3).astype(np.float32) * np.ones(3, np.float32)
+    m = H.Measurement(1, mask > 0.5, None, H.Seam(1, 1, 9.0, 0.3, ()))
+    w = np.interp(ring, [0, 1, 2], [0.0, 0.5, 1.0], left=0.0, right=1.0)
+    got = H._pixel_alpha(x, ring, w, m)
+    r1 = ring == 1
+    np.testing.assert_allclose(got[r1 & pasted_px], 1.0, atol=0.02)
+    np.testing.assert_allclose(got[r1 & ~pasted_px], 0.0, atol=0.02)
+    assert np.array_equal(got[ring != 1], w[ring != 1]) and got.shape == w.shape
+
+
 @pytest.mark.parametrize("gap", [1, H.PIXEL_ALPHA_MAX_GAP + 1])
 def test_correction_weighs_pixels_in_narrow_zones_and_rings_in_wide_ones(monkeypatch, gap):
     # the same half-pasted ring 1 as above, under a pure offset map (change = weight · offset)

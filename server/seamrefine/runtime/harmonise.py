@@ -99,7 +99,8 @@ def grow_zone(profile: RingProfile, position: int, gap: int) -> tuple[int, int]:
     boundary at a time, inwards and then outwards, while the one-ring step across the next boundary,
     projected on the zone's median step, is positive with robust z > ``GROW_Z``: a feathered paste's
     ramp continues there. Returns the (position, gap) whose zone covers the grown one (gap ≤
-    ``MAX_GAP``). Measured on training photos (MODEL.md): +0.4 to +0.8 dB on the colour families."""
+    ``MAX_GAP``). Measured on training photos (MODEL.md): mostly +0.3 to +1.3 dB on the colour
+    families; a patchy drift's map refitted across a grown zone can be worse."""
     total, ok = profile.step(position, gap)
     if ok.sum() < 16:
         return position, gap
