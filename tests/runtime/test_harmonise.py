@@ -259,3 +259,18 @@ def test_grow_zone_keeps_a_hard_seam_and_a_flat_image():
     assert H.grow_zone(m.profile, 0, 0) == (0, 0)
     flat = H.measure(np.full_like(clean, 0.4), mask)
     assert H.grow_zone(flat.profile, 1, 2) == (1, 2)  # no step to follow
+
+
+def test_a_change_larger_than_any_learned_seam_is_refused():
+    # the fill darkened to 55 %: its full map would change it by ~0.2 on average, beyond MAX_MEAN_CHANGE
+    clean, mask = texture(9), ellipse()
+    comp = pasted(clean, mask, clean * 0.55)
+    m = H.measure(comp, mask)
+    assert H.gate(m.seam) > 0  # the gate alone would open
+    change, info = H.apply(comp, m)
+    assert not change.any() and info["gate"] == 0.0
+    assert info["refused_mean_change"] > H.MAX_MEAN_CHANGE
+    # the same seam at a third of the size is corrected
+    comp = pasted(clean, mask, clean * 0.85)
+    change, info = H.harmonise(comp, mask)
+    assert info["gate"] > 0 and "refused_mean_change" not in info and change.any()

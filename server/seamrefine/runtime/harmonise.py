@@ -58,6 +58,7 @@ WORK_PIXELS = 1_100_000  # the rings are measured on the region they reach, area
 BIN_PIXELS = 150_000  # their box means are taken on bins of b×b px, b the least that brings them to this
 GROW_Z = 3.0  # robust z a one-ring step beside the zone needs, along the seam's step, to join the zone
 MAX_GAP = 8  # half-width of the widest zone (feathers up to ~16 px)
+MAX_MEAN_CHANGE = 0.15  # mean |change| in the fill (full map) beyond which the correction is refused
 
 
 @dataclass(frozen=True)
@@ -279,7 +280,11 @@ def harmonise(x: np.ndarray, mask: np.ndarray, reach: int = 16) -> tuple[np.ndar
 
 
 def apply(x: np.ndarray, m: Measurement, reach: int = 16) -> tuple[np.ndarray, dict]:
-    """``harmonise`` on a seam already measured in ``x`` (``measure``): (change, info)."""
+    """``harmonise`` on a seam already measured in ``x`` (``measure``): (change, info). A correction
+    whose full map would change the fill by more than ``MAX_MEAN_CHANGE`` on average is refused (no
+    change, ``gate`` 0, ``refused_mean_change`` in info): on 400 held-out training cases the gate
+    opened, the largest was 0.18 (a wrong map, −7.3 dB) and the 99th percentile 0.12, while a clean
+    selection aligned with a window grid opened fully at 0.28 (band 14 dB from its input)."""
     conf = gate(m.seam)
     info = {"z": m.seam.z, "step": m.seam.step, "position": m.seam.position * m.f,
             "gap": m.seam.gap * m.f, "gate": conf, "scale": m.f}
@@ -287,4 +292,8 @@ def apply(x: np.ndarray, m: Measurement, reach: int = 16) -> tuple[np.ndarray, d
         return np.zeros_like(x), info
     change, cmap = correction(x, m, conf, reach)
     info.update(gain=cmap.gain.tolist(), offset=cmap.offset.tolist())
+    size = float(np.abs(change[m.inside]).mean()) / conf if m.inside.any() else 0.0
+    if size > MAX_MEAN_CHANGE:  # larger than any seam the gate learned to open on: not a seam
+        info.update(gate=0.0, refused_mean_change=size)
+        return np.zeros_like(x), info
     return change, info
