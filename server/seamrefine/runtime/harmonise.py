@@ -102,14 +102,10 @@ def grow_zone(profile: RingProfile, position: int, gap: int) -> tuple[int, int]:
     ramp continues there. Returns the (position, gap) whose zone covers the grown one (gap ≤
     ``MAX_GAP``). Measured on training photos (MODEL.md): mostly +0.3 to +1.3 dB on the colour
     families; a patchy drift's map refitted across a grown zone can be worse."""
-    total, ok = profile.step(position, gap)
-    if ok.sum() < 16:
+    step = _median_step(profile, position, gap, min_samples=16)
+    if step is None:
         return position, gap
-    direction = np.median(total[ok], 0)
-    norm = float(np.linalg.norm(direction))
-    if norm < 1e-6:
-        return position, gap
-    direction = direction / norm
+    direction = step / float(np.linalg.norm(step))
 
     def continues(k: int) -> bool:
         step, ok_k = profile.step(k, 0)
@@ -128,6 +124,16 @@ def grow_zone(profile: RingProfile, position: int, gap: int) -> tuple[int, int]:
         return position, gap
     half = (hi - lo + 1) // 2
     return lo + half, half
+
+
+def _median_step(profile: RingProfile, s: int, g: int, min_samples: int) -> np.ndarray | None:
+    """The zone (``s``, ``g``)'s median colour step along the contour (3,); None when fewer than
+    ``min_samples`` contour pixels measure it or it is (nearly) zero."""
+    total, ok = profile.step(s, g)
+    if ok.sum() < min_samples:
+        return None
+    step = np.median(total[ok], 0)
+    return step if float(np.linalg.norm(step)) >= 1e-6 else None
 
 
 def gate(seam: Seam) -> float:
@@ -155,16 +161,22 @@ class Measurement:
     sd: np.ndarray | None = None  # signed distance to the fill's edge at full resolution, when measured
 
 
+def _grown_box(where: np.ndarray, margin: int) -> tuple[slice, slice]:
+    """The bounding box of the True pixels of ``where`` grown by ``margin`` px, clipped to the image
+    (the whole image when there are none)."""
+    rows, cols = np.flatnonzero(where.any(1)), np.flatnonzero(where.any(0))
+    if rows.size == 0:
+        return slice(0, where.shape[0]), slice(0, where.shape[1])
+    h, w = where.shape
+    return (slice(max(0, rows[0] - margin), min(h, rows[-1] + 1 + margin)),
+            slice(max(0, cols[0] - margin), min(w, cols[-1] + 1 + margin)))
+
+
 def _reach_box(inside: np.ndarray, margin: int) -> tuple[slice, slice]:
     """The bounding box of the edge of ``inside`` grown by ``margin`` px, clipped to the image."""
     edge = inside ^ cv2.erode(inside.astype(np.uint8), np.ones((3, 3), np.uint8),
                               borderType=cv2.BORDER_REPLICATE).astype(bool)
-    rows, cols = np.flatnonzero(edge.any(1)), np.flatnonzero(edge.any(0))
-    if rows.size == 0:
-        return slice(0, inside.shape[0]), slice(0, inside.shape[1])
-    h, w = inside.shape
-    return (slice(max(0, rows[0] - margin), min(h, rows[-1] + 1 + margin)),
-            slice(max(0, cols[0] - margin), min(w, cols[-1] + 1 + margin)))
+    return _grown_box(edge, margin)
 
 
 def measure(x: np.ndarray, mask: np.ndarray) -> Measurement:
@@ -197,12 +209,11 @@ def ramp_profile(profile: RingProfile, seam: Seam) -> tuple[np.ndarray, np.ndarr
     dropped) is accumulated, so a sharp edge between two pixel rings or a soft feather both get the
     blend they were pasted with. Rings before the zone get 0, after it 1."""
     s, g = seam.position, seam.gap
-    total, ok = profile.step(s, g)
-    direction = np.median(total[ok], 0) if ok.any() else np.zeros(3)
-    norm = float(np.linalg.norm(direction))
+    direction = _median_step(profile, s, g, min_samples=1)
     bounds = np.arange(s - g, s + g + 1)
-    if norm < 1e-6:
+    if direction is None:
         return bounds.astype(np.float64), np.linspace(0.0, 1.0, bounds.size)
+    norm = float(np.linalg.norm(direction))
     parts = []
     for k in bounds:
         step, ok_k = profile.step(int(k), 0)
@@ -238,11 +249,7 @@ def _pixel_alpha(x: np.ndarray, ring: np.ndarray, w: np.ndarray, m: Measurement)
         return w
     s, g = m.seam.position, m.seam.gap
     side = (4 * g + 5) * m.f
-    # the box sums are needed only at the ramp's pixels: work in their bounding box grown by the box
-    rows, cols = np.flatnonzero(trans.any(1)), np.flatnonzero(trans.any(0))
-    h, wd = trans.shape
-    crop = (slice(max(0, rows[0] - side), min(h, rows[-1] + 1 + side)),
-            slice(max(0, cols[0] - side), min(wd, cols[-1] + 1 + side)))
+    crop = _grown_box(trans, side)  # the box sums are needed only at the ramp's pixels
     xc = np.ascontiguousarray(x[crop]).reshape(-1, 3)
     ringc = np.ascontiguousarray(ring[crop])
     at = np.flatnonzero(trans[crop])  # flat indices into the crop (fancy 2-D boolean indexing is slow)
