@@ -94,3 +94,24 @@ def test_large_image_is_measured_at_full_resolution_around_the_edge():
     change, _ = H.correction(x, m, 1.0)
     np.testing.assert_allclose((x + change)[inside].mean(0), 0.5, atol=0.005)
     assert not change[~inside].any()
+
+
+def test_thin_keeps_every_kth_sample_up_to_the_limit(monkeypatch):
+    ok = np.zeros(20, bool)
+    ok[[1, 3, 4, 8, 9, 12, 15]] = True
+    assert R.thin(ok) is ok  # under the limit: unchanged
+    monkeypatch.setattr(R, "MAX_SAMPLES", 3)
+    kept = R.thin(ok)  # 7 samples, limit 3: every 3rd
+    assert np.flatnonzero(kept).tolist() == [1, 8, 15]
+
+
+def test_stats_on_thinned_samples_keep_the_full_count(monkeypatch):
+    # z grows with √(all samples) even when every k-th is read: thinning must not shrink the significance
+    inside = ellipse()
+    x = two_tone(inside) + np.random.default_rng(3).normal(0, 0.05, (*inside.shape, 3)).astype(np.float32)
+    prof = R.RingProfile(x, R.signed_distance(inside))
+    full = prof.stats(0, 0)
+    monkeypatch.setattr(R, "MAX_SAMPLES", 64)
+    thinned = prof.stats(0, 0)
+    assert thinned.n == full.n and full.n > 64
+    assert thinned.z == pytest.approx(full.z, rel=0.25) and thinned.step == pytest.approx(full.step, rel=0.1)

@@ -46,6 +46,7 @@ import numpy as np
 from ..errors import EmptyMaskError
 from ..imaging.imagemath import check_stage_input
 from . import seam_gate
+from .background import split_work
 from .colour_map import IDENTITY_MAP, ColourMap, fit_colour_map
 from .ring_profile import REACH, RingProfile, robust_z, signed_distance
 from .seam_features import gate_features
@@ -253,17 +254,21 @@ def _pixel_alpha(x: np.ndarray, ring: np.ndarray, w: np.ndarray, m: Measurement)
     xc = np.ascontiguousarray(x[crop]).reshape(-1, 3)
     ringc = np.ascontiguousarray(ring[crop])
     at = np.flatnonzero(trans[crop])  # flat indices into the crop (fancy 2-D boolean indexing is slow)
-    means = []
-    for k in (s - g - 1, s + g):
-        band = np.flatnonzero(ringc == k)
-        stack = np.zeros((*ringc.shape, 4), np.float32)
-        flat = stack.reshape(-1, 4)
-        flat[band, :3] = xc[band]
-        flat[band, 3] = 1.0
-        box = cv2.boxFilter(stack, -1, (side, side), normalize=False, borderType=cv2.BORDER_CONSTANT)
-        box = box.reshape(-1, 4)[at]
-        means.append(box[:, :3] / np.maximum(box[:, 3:], 1e-6))
-    photo, fill = means
+    means: dict[int, np.ndarray] = {}
+
+    def band_means(rings) -> None:
+        for k in rings:
+            band = np.flatnonzero(ringc == k)
+            stack = np.zeros((*ringc.shape, 4), np.float32)
+            flat = stack.reshape(-1, 4)
+            flat[band, :3] = xc[band]
+            flat[band, 3] = 1.0
+            box = cv2.boxFilter(stack, -1, (side, side), normalize=False, borderType=cv2.BORDER_CONSTANT)
+            box = box.reshape(-1, 4)[at]
+            means[k] = box[:, :3] / np.maximum(box[:, 3:], 1e-6)
+
+    split_work(band_means, (s - g - 1, s + g))  # two full-size box filters, side by side
+    photo, fill = means[s - g - 1], means[s + g]
     d = fill - photo
     d2 = (d * d).sum(1)
     alpha = np.clip(((xc[at] - photo) * d).sum(1) / np.maximum(d2, 1e-9), 0.0, 1.0)

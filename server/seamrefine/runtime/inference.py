@@ -30,6 +30,7 @@ import numpy as np
 from ..errors import InputError, SeamRefineError
 from ..imaging import imagemath as im
 from ..imaging.patch import patch_image
+from .background import Background
 from .classical import classical_change
 from .limits import MAX_PIXELS, check_pixels
 from .params import RefineParams
@@ -226,8 +227,9 @@ class Refiner:
         # the "before" score and, for a crop composited in one strip, its band overlap stage 1 (all
         # mostly single-threaded numpy, and the band depends on the mask alone)
         whole_band = mask_crop.size <= STRIP_PIXELS and params.strength != 0
-        before_job = _Background(
-            lambda: (score(crop), im.band_weights(mask_crop, width, feather) if whole_band else None)
+        before_job = Background(
+            lambda: (score(crop), im.band_weights(mask_crop, width, feather) if whole_band else None),
+            name="seamrefine-score",
         )
         out = image.copy()
         samples = params.samples
@@ -281,28 +283,6 @@ class Refiner:
                 band = im.band_weights(mask_crop, width, feather)
             out = patch_image(image, out, band, box)
         return out, info
-
-
-class _Background:
-    """``fn(*args)`` in a thread of its own; ``result()`` waits for it and returns (or raises) its outcome."""
-
-    def __init__(self, fn: Callable, *args):
-        self._value, self._error = None, None
-
-        def work() -> None:
-            try:
-                self._value = fn(*args)
-            except BaseException as e:  # handed to the caller in result()
-                self._error = e
-
-        self._thread = threading.Thread(target=work, name="seamrefine-score", daemon=True)
-        self._thread.start()
-
-    def result(self):
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._value
 
 
 def _measured(score: float) -> float | None:

@@ -16,10 +16,13 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .background import split_work
+
 BAND = 1  # rings (px) in each band either side of a seam position
 BOX = 13  # px: side of the box that localises band means along the contour
 RINGS = (-26, 30)  # ring k holds the pixels with floor(signed distance) == k (0: first inside)
 REACH = max(-RINGS[0], RINGS[1]) + (BOX + 2 * max(-RINGS[0], RINGS[1])) // 2 + 1  # px around the edge
+MAX_SAMPLES = 2048  # contour samples a robust statistic reads: every k-th beyond this (boxes overlap anyway)
 
 
 def signed_distance(inside: np.ndarray) -> np.ndarray:
@@ -63,32 +66,33 @@ class RingProfile:
         b = int(bin_size)
         hb, wb = -(-h // b), -(-w // b)
         colour = x.reshape(-1, 3)
-        if b > 1:  # ring pixels summed into b×b bins, boxes on the bins: ~b² times less filtering
-            at_box = (at // w // b) * wb + (at % w) // b
-        else:
-            field = np.zeros((h * w, 4), np.float32)
-            at_box = at
-        for j in range(n):
-            members = order[bounds[j] : bounds[j + 1]]
-            if members.size == 0:
-                continue
-            x1 = np.ones((members.size, 4), np.float32)  # colour and a count
-            x1[:, :3] = colour[members]
-            half = BOX // 2 + abs(self.lo + j)  # far rings must still reach the contour pixels
-            if b > 1:
-                bins = (members // w // b) * wb + (members % w) // b
-                idx = (bins[:, None] * 4 + np.arange(4)).ravel()
-                binned = np.bincount(idx, x1.ravel(), hb * wb * 4).astype(np.float32)
-                side = 2 * int(round(half / b)) + 1
-                box = cv2.boxFilter(binned.reshape(hb, wb, 4), -1, (side, side), normalize=False,
+        at_box = (at // w // b) * wb + (at % w) // b if b > 1 else at
+
+        def rings(js) -> None:
+            field = np.zeros((h * w, 4), np.float32) if b == 1 else None
+            for j in js:
+                members = order[bounds[j] : bounds[j + 1]]
+                if members.size == 0:
+                    continue
+                x1 = np.ones((members.size, 4), np.float32)  # colour and a count
+                x1[:, :3] = colour[members]
+                half = BOX // 2 + abs(self.lo + j)  # far rings must still reach the contour pixels
+                if b > 1:  # ring pixels summed into b×b bins, boxes on the bins: ~b² times less filtering
+                    bins = (members // w // b) * wb + (members % w) // b
+                    idx = (bins[:, None] * 4 + np.arange(4)).ravel()
+                    plane = np.bincount(idx, x1.ravel(), hb * wb * 4).astype(np.float32).reshape(hb, wb, 4)
+                    side = 2 * int(round(half / b)) + 1
+                else:
+                    field[members] = x1
+                    plane = field.reshape(h, w, 4)
+                    side = 2 * half + 1
+                box = cv2.boxFilter(plane, -1, (side, side), normalize=False,
                                     borderType=cv2.BORDER_CONSTANT).reshape(-1, 4)[at_box]
-            else:
-                field[members] = x1
-                side = 2 * half + 1
-                box = cv2.boxFilter(field.reshape(h, w, 4), -1, (side, side), normalize=False,
-                                    borderType=cv2.BORDER_CONSTANT).reshape(-1, 4)[at_box]
-                field[members] = 0.0
-            self.num[j], self.den[j] = box[:, :3], box[:, 3]
+                if b == 1:
+                    field[members] = 0.0
+                self.num[j], self.den[j] = box[:, :3], box[:, 3]
+
+        split_work(rings, range(n))  # independent rings, mostly GIL-free work: ~1.6× faster on 2 cores
 
     def band(self, k0: int, k1: int) -> tuple[np.ndarray, np.ndarray]:
         """Local mean (N×3) and pixel count (N) of rings k0 ≤ k < k1 at each contour pixel (read-only
@@ -139,12 +143,24 @@ class RingProfile:
         n = int(both.sum())
         if n < 8:
             return None
-        root_n = np.sqrt(n / self.samples_per_box(s, g))
+        root_n = np.sqrt(n / self.samples_per_box(s, g))  # of all samples, though every k-th is read
+        both = thin(both)
         v = step[both]
         z, med = robust_z(v, root_n)
         z_excess, med_excess = robust_z(v - 0.5 * (before[both] + after[both]), root_n)
         busy = float(np.linalg.norm(v, axis=-1).mean())
         return CandidateStats(s, g, _rms(z), _rms(z_excess), _rms(med_excess), busy, _rms(med), n)
+
+
+def thin(ok: np.ndarray) -> np.ndarray:
+    """``ok`` keeping every k-th of its True samples, k the least that leaves ≤ ``MAX_SAMPLES``."""
+    idx = np.flatnonzero(ok)
+    k = -(-idx.size // MAX_SAMPLES)
+    if k <= 1:
+        return ok
+    out = np.zeros_like(ok)
+    out[idx[::k]] = True
+    return out
 
 
 def robust_z(v: np.ndarray, root_n: float) -> tuple[np.ndarray, np.ndarray]:

@@ -21,22 +21,10 @@ from __future__ import annotations
 import numpy as np
 
 from .colour_map import GAIN_LIMITS, ColourMap, fit_colour_map
-from .ring_profile import BAND, RINGS, CandidateStats, RingProfile, robust_z
+from .ring_profile import BAND, RINGS, CandidateStats, RingProfile, robust_z, thin
 
 LOG_FLOOR = 0.02  # added to colours before their log, so dark noise does not dominate log steps
 MIN_NULL = 8  # parallel ring pairs needed for the null
-MAX_SAMPLES = 2048  # contour samples these statistics read: every k-th beyond this (boxes overlap anyway)
-
-
-def _thin(ok: np.ndarray) -> np.ndarray:
-    """``ok`` keeping every k-th of its True samples, k the least that leaves ≤ ``MAX_SAMPLES``."""
-    idx = np.flatnonzero(ok)
-    k = -(-idx.size // MAX_SAMPLES)
-    if k <= 1:
-        return ok
-    out = np.zeros_like(ok)
-    out[idx[::k]] = True
-    return out
 
 
 def map_reduction(profile: RingProfile, s: int, g: int,
@@ -48,7 +36,7 @@ def map_reduction(profile: RingProfile, s: int, g: int,
     if ok.sum() < 16:
         return None
     root_n = np.sqrt(ok.sum() / profile.samples_per_box(s, g))  # independent samples along the contour
-    ok = _thin(ok)
+    ok = thin(ok)
     cmap = fit_colour_map(profile, s, g) if cmap is None else cmap
     o, i = outer[ok].astype(np.float64), inner[ok].astype(np.float64)
     ys, xs = profile.positions(ok)
@@ -70,7 +58,7 @@ def _pairs(profile: RingProfile, ks: list[int], g: int) -> dict[int, np.ndarray]
             groups.setdefault(ok.tobytes(), (ok, []))[1].append((k, outer, inner))
     out = {}
     for ok, members in groups.values():
-        ok = _thin(ok)
+        ok = thin(ok)
         o = np.stack([m[1][ok] for m in members]).astype(np.float64)  # K×N×3
         i = np.stack([m[2][ok] for m in members]).astype(np.float64)
         spread = np.log((o.std(1) + 1e-3) / (i.std(1) + 1e-3))

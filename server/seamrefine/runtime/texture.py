@@ -86,21 +86,32 @@ def detail_bands(x: np.ndarray) -> list[np.ndarray]:
     return out
 
 
-def _energy(v2: np.ndarray, sel: np.ndarray) -> float:
-    return float(v2[sel].mean()) if sel.any() else float("nan")
+def _energy(v2: np.ndarray, at: np.ndarray) -> float:
+    """Mean of ``v2`` over the flat indices ``at`` (NaN when there are none)."""
+    return float(v2.reshape(-1)[at].mean()) if at.size else float("nan")
 
 
-def _cell_log_ratios(v2: np.ndarray, inner: np.ndarray, outer: np.ndarray) -> np.ndarray:
-    """log(E_out / E_in) per ``CELL``×``CELL`` cell holding ≥ 20 ring pixels on each side."""
-    h, w = v2.shape
-    cell = ((np.arange(h) // CELL)[:, None] * (w // CELL + 1) + np.arange(w)[None, :] // CELL).ravel()
-    n = int(cell.max()) + 1
-    flat, fin, fout = v2.ravel(), inner.ravel(), outer.ravel()
-    cnt_in, cnt_out = np.bincount(cell[fin], minlength=n), np.bincount(cell[fout], minlength=n)
-    e_in = np.bincount(cell[fin], flat[fin], n) / np.maximum(cnt_in, 1)
-    e_out = np.bincount(cell[fout], flat[fout], n) / np.maximum(cnt_out, 1)
-    ok = (cnt_in >= 20) & (cnt_out >= 20)
-    return np.log((e_out[ok] + _EPS**2) / (e_in[ok] + _EPS**2))
+class _Cells:
+    """The ``CELL``×``CELL`` cells of an H×W image that the inner and outer rings' pixels (flat
+    indices ``inner``, ``outer``) fall in."""
+
+    def __init__(self, shape: tuple[int, int], inner: np.ndarray, outer: np.ndarray):
+        w = shape[1]
+        per_row = w // CELL + 1
+        self.n = ((shape[0] - 1) // CELL) * per_row + (w - 1) // CELL + 1
+        self.inner, self.outer = inner, outer
+        self.of_in = (inner // w // CELL) * per_row + (inner % w) // CELL
+        self.of_out = (outer // w // CELL) * per_row + (outer % w) // CELL
+        self.cnt_in = np.bincount(self.of_in, minlength=self.n)
+        self.cnt_out = np.bincount(self.of_out, minlength=self.n)
+
+    def log_ratios(self, v2: np.ndarray) -> np.ndarray:
+        """log(E_out / E_in) of ``v2`` per cell holding ≥ 20 ring pixels on each side."""
+        flat = v2.reshape(-1)
+        e_in = np.bincount(self.of_in, flat[self.inner], self.n) / np.maximum(self.cnt_in, 1)
+        e_out = np.bincount(self.of_out, flat[self.outer], self.n) / np.maximum(self.cnt_out, 1)
+        ok = (self.cnt_in >= 20) & (self.cnt_out >= 20)
+        return np.log((e_out[ok] + _EPS**2) / (e_in[ok] + _EPS**2))
 
 
 def measure_texture(x: np.ndarray, inside: np.ndarray, sd: np.ndarray | None = None):
@@ -110,10 +121,13 @@ def measure_texture(x: np.ndarray, inside: np.ndarray, sd: np.ndarray | None = N
     thin to compare (fewer than 50 pixels on a side)."""
     sd = signed_distance(inside) if sd is None else sd
     a, b = RING
-    inner, outer = (sd > a) & (sd <= b), (sd < -a) & (sd >= -b)
-    deep, far = (sd > CONTROL[0]) & (sd <= CONTROL[1]), (sd < -CONTROL[0]) & (sd >= -CONTROL[1])
-    if min(inner.sum(), outer.sum()) < 50:
+    v = sd.reshape(-1)  # the rings as flat indices: gathered many times, found once
+    inner, outer = np.flatnonzero((v > a) & (v <= b)), np.flatnonzero((v < -a) & (v >= -b))
+    c0, c1 = CONTROL
+    deep, far = np.flatnonzero((v > c0) & (v <= c1)), np.flatnonzero((v < -c0) & (v >= -c1))
+    if min(inner.size, outer.size) < 50:
         return None
+    cells_of = _Cells(sd.shape, inner, outer)
     bands = detail_bands(x)
     gains, ratio, control, cells, deep_ratio, outside, lumas = [], [], [], [], [], [], []
     n_cells = 0
@@ -134,7 +148,7 @@ def measure_texture(x: np.ndarray, inside: np.ndarray, sd: np.ndarray | None = N
                           if np.isfinite(e_deep) else 0.0)
         for e, ref in ((e_deep, e_in), (e_far, e_out)):
             control.append(abs(float(np.log((ref + _EPS**2) / (e + _EPS**2)))) if np.isfinite(e) else 0.0)
-        c = _cell_log_ratios(v2, inner, outer)
+        c = cells_of.log_ratios(v2)
         n_cells = max(n_cells, c.size)
         if c.size:
             sign = 1.0 if r >= 0 else -1.0
