@@ -40,9 +40,11 @@ P_EDGE_ALIGNED = 0.5
 EDGE_ALIGNED = {"paste_offset_range": (0, 0), "user_dilate_range": (0, 0), "p_leak": 0.0}
 SIZES = (256, 320, 384, 512, 640, 768)
 MIN_SIDE_FRAC = 0.75
+CASE_DRAW_STREAM = 7  # draw_case's generator: [seed, index, 7], as the network's data (data.py)
 GAIN_OK = 0.3  # dB
 CLEAN_WEIGHT = 10.0
-L2 = 1e-2
+L2 = 1e-2  # fit_logistic's default (the texture and grain gates')
+GATE_L2 = 1e-3  # the seam gate's (tenth session; was L2)
 MARGIN = 0.25  # logit units above the highest clean case
 RAMP = 1.5  # logit units from no correction to full correction
 
@@ -73,7 +75,9 @@ def draw_case(args: tuple[list[Path], list[int], int, int, tuple[int, ...]], wei
     its family drawn from ``weights``, a hugging or a default selection (``P_EDGE_ALIGNED``), a crop
     size from ``sizes`` cut from a photo large enough for it. Returns (family, case)."""
     paths, sides, seed, index, sizes = args
-    rng = np.random.default_rng([seed, index])
+    # a stream of its own: make_case seeds [seed, index], and sharing it tied the family to the
+    # selection's shape (every clean training case was a blob, every mixed one a rectangle)
+    rng = np.random.default_rng([seed, index, CASE_DRAW_STREAM])
     names = list(weights)
     p = np.array([weights[n] for n in names])
     family = names[int(rng.choice(len(names), p=p / p.sum()))]
@@ -121,17 +125,19 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float = L2, it
     return mean, scale, theta[:-1], float(theta[-1])
 
 
-def fit_rows(rows: list[dict], gain_ok: float, clean_weight: float, harm_weight: float = 0.0):
+def fit_rows(rows: list[dict], gain_ok: float, clean_weight: float, harm_weight: float = 0.0,
+             l2: float = L2):
     """The cost-weighted logistic regression of a gate trainer on its rows: label = gain > ``gain_ok``
     (clean cases 0), weight = |gain| clipped to [0.3, 10] (clean cases ``clean_weight``; cases made
-    worse at least ``harm_weight``). Returns ((mean, scale, weights, bias), logits, gain, clean)."""
+    worse at least ``harm_weight``), ridge ``l2``. Returns ((mean, scale, weights, bias), logits, gain,
+    clean)."""
     x = np.array([r["features"] for r in rows])
     gain = np.array([r["gain"] for r in rows])
     clean = np.array([r["family"] == "clean" for r in rows])
     y = ((gain > gain_ok) & ~clean).astype(float)
     w = np.where(clean, clean_weight, np.clip(np.abs(gain), 0.3, 10.0))
     w = np.where(~clean & (gain < -0.1), np.maximum(w, harm_weight), w)
-    mean, scale, weights, bias = fit_logistic(x, y, w)
+    mean, scale, weights, bias = fit_logistic(x, y, w, l2)
     return (mean, scale, weights, bias), ((x - mean) / scale) @ weights + bias, gain, clean
 
 
@@ -218,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     except SeamRefineError as e:
         print(f"train_gate: {e.message}", file=sys.stderr)
         return 2
-    (mean, scale, weights, bias), logits, gain, clean = fit_rows(rows, GAIN_OK, CLEAN_WEIGHT)
+    (mean, scale, weights, bias), logits, gain, clean = fit_rows(rows, GAIN_OK, CLEAN_WEIGHT, l2=GATE_L2)
     lo = float(logits[clean].max() + MARGIN) if clean.any() else 0.0
     model = seam_gate.GateModel(mean, scale, weights, bias, lo, lo + RAMP)
     command = f"python -m seamrefine_train train_gate {' '.join(argv)}".strip()

@@ -190,3 +190,18 @@ def test_train_texture_gate_smoke(tmp_path, capsys):
     assert '"per_family"' in capsys.readouterr().out
     assert train_texture_gate.main([*argv[:-1], "-1"]) == 2
     assert "need --clean-cases ≥ 0, got -1" in capsys.readouterr().err
+
+
+def test_the_family_does_not_decide_the_selection_shape(tmp_path):
+    # draw_case once shared make_case's random stream, so the draw that picked the family also picked
+    # the shape: every clean case was a blob and every mixed one a rectangle; the gate never saw a
+    # clean rectangle and opened on them
+    paths = [tmp_path / f"p{i}.png" for i in range(2)]
+    for p in paths:
+        Image.fromarray(np.full((96, 96, 3), 128, np.uint8)).save(p)
+    sides = train_gate.photo_sides(paths)
+    kinds: dict[str, set] = {}
+    for index in range(60):
+        family, case = train_gate.draw_case((paths, sides, 0, index, (64,)), {"clean": 1.0, "mixed": 1.0})
+        kinds.setdefault(family, set()).add(case.params["mask"]["kind"])
+    assert kinds["clean"] == kinds["mixed"] == {"object", "stroke", "rect"}
