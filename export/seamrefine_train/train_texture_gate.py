@@ -18,10 +18,18 @@ The gate's ``certain`` logit says where that cap may lift: ``CERTAIN_MARGIN`` ab
 whose full change would move it further than the cap allows (``certain_threshold``), judged on the
 training cases and on ``--clean-cases`` more clean ones drawn for this alone (indices after the
 training cases', so never the same crops).
+
+    python -m seamrefine_train train_texture_gate --recalibrate --seed 5 --clean-cases 5000 \
+        --sizes 256,320,384,512,640,768
+
+keeps the gate in ``--out`` (weights, ``lo``) and only raises its ``certain`` logit where clean cases
+of a fresh draw (``--seed``, indices 0 … ``--clean-cases`` − 1) need it (``recalibrate``); the record
+of each recalibration is appended to the file's training record.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -30,7 +38,7 @@ import numpy as np
 from seamrefine.errors import SeamRefineError
 from seamrefine.imaging import imagemath
 from seamrefine.imaging import metrics as M
-from seamrefine.runtime import harmonise, texture
+from seamrefine.runtime import harmonise, seam_gate, texture
 from seamrefine.runtime.ring_profile import signed_distance
 from seamrefine.runtime.seam_gate import GateModel
 
@@ -116,15 +124,47 @@ def harm_threshold(logits: np.ndarray, gain: np.ndarray, share: float = WORSE_SH
     return float(harmful[allowed]) if harmful.size > allowed else float("-inf")
 
 
+def recalibrate(args, command: str) -> dict:
+    """Raise the ``certain`` logit of the gate in ``args.out`` to what ``args.clean_cases`` clean cases
+    of seed ``args.seed`` need (never lower it); write it back with the recalibration appended to its
+    training record, and return that record. InputError/ModelError on bad options or a bad file."""
+    t0 = time.perf_counter()
+    seam_gate.forget(args.out)  # the file as it is now, not as this process last read it
+    model = seam_gate.load(args.out, texture.TEXTURE_FEATURES, "texture gate")
+    rows = gather(args, _clean_case, range(args.clean_cases))
+    logits = np.array([model.logit(np.array(r["features"])) for r in rows])
+    psnr = np.array([r["psnr_in"] for r in rows])
+    certain = max(model.certain, certain_threshold(logits, psnr, model.lo))
+    doc = json.loads(Path(args.out).read_text())
+    doc["certain"] = certain
+    entry = {"command": command, "seed": args.seed, "sizes": args.sizes, "clean_cases": len(rows),
+             "beyond_cap": int((psnr < texture.CAP_DB).sum()), "certain_before": model.certain,
+             "certain": certain, "seconds": round(time.perf_counter() - t0, 1)}
+    doc.setdefault("training", {}).setdefault("recalibrations", []).append(entry)
+    Path(args.out).write_text(json.dumps(doc, indent=1) + "\n")
+    seam_gate.forget(args.out)
+    return entry
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = gate_parser("python -m seamrefine_train train_texture_gate", __doc__, DEFAULT_OUT, SIZES)
     parser.add_argument("--clean-cases", type=int, default=CLEAN_CASES,
                         help="extra clean cases that place the cap's lift (the gate's 'certain' logit)")
+    parser.add_argument("--recalibrate", action="store_true",
+                        help="keep the gate in --out and only raise its 'certain' logit on --clean-cases")
     args = parser.parse_args(argv)
     if args.clean_cases < 0:
         print(f"train_texture_gate: need --clean-cases ≥ 0, got {args.clean_cases}", file=sys.stderr)
         return 2
+    command = f"python -m seamrefine_train train_texture_gate {' '.join(argv)}".strip()
+    if args.recalibrate:
+        try:
+            print(json.dumps(recalibrate(args, command), indent=1))
+        except SeamRefineError as e:
+            print(f"train_texture_gate: {e.message}", file=sys.stderr)
+            return 2
+        return 0
     t0 = time.perf_counter()
     try:
         rows = gather(args, _case)
@@ -141,7 +181,6 @@ def main(argv: list[str] | None = None) -> int:
     clean_psnr = np.concatenate([psnr_in[clean], [r["psnr_in"] for r in extra]])
     certain = certain_threshold(clean_logits, clean_psnr, lo)
     model = GateModel(mean, scale, weights, bias, lo, lo + RAMP, texture.TEXTURE_FEATURES, certain)
-    command = f"python -m seamrefine_train train_texture_gate {' '.join(argv)}".strip()
     save(model, rows, args, command, time.perf_counter() - t0, FAMILY_WEIGHTS,
          {"certain_from_clean_cases": int(clean_logits.size)})
     return 0

@@ -205,3 +205,41 @@ def test_the_family_does_not_decide_the_selection_shape(tmp_path):
         family, case = train_gate.draw_case((paths, sides, 0, index, (64,)), {"clean": 1.0, "mixed": 1.0})
         kinds.setdefault(family, set()).add(case.params["mask"]["kind"])
     assert kinds["clean"] == kinds["mixed"] == {"object", "stroke", "rect"}
+
+
+def test_texture_gate_recalibration_only_raises_certain(tmp_path, capsys):
+    from seamrefine.runtime import texture
+    from seamrefine_train import train_texture_gate
+
+    out = tmp_path / "texture_gate.json"
+    doc = json.loads(texture.DEFAULT_PATH.read_text())
+    doc["certain"] = doc["lo"]  # a gate whose cap lifts at once: any clean case held back raises it
+    out.write_text(json.dumps(doc))
+    photos = noise_photo_folder(tmp_path / "photos", seed=2)
+    argv = ["--recalibrate", "--photos", str(photos), "--clean-cases", "24", "--workers", "1",
+            "--sizes", "160", "--out", str(out), "--seed", "3"]
+    assert train_texture_gate.main(argv) == 0
+    after = json.loads(out.read_text())
+    entry = after["training"]["recalibrations"][-1]
+    assert entry["clean_cases"] >= 20 and entry["certain_before"] == doc["lo"]
+    assert after["certain"] == entry["certain"] >= doc["lo"]
+    assert after["weights"] == doc["weights"] and after["lo"] == doc["lo"]  # only 'certain' moves
+    assert texture.load_gate(out).certain == after["certain"]  # the cache was dropped
+    assert '"certain_before"' in capsys.readouterr().out
+    # never lowered: a gate already certain only above 99 stays there
+    after["certain"] = 99.0
+    out.write_text(json.dumps(after))
+    assert train_texture_gate.main(argv) == 0
+    assert json.loads(out.read_text())["certain"] == 99.0
+    assert train_texture_gate.main([*argv[:-4], "--out", str(tmp_path / "none.json")]) == 2
+    assert "cannot read the texture gate" in capsys.readouterr().err
+
+
+def test_forget_drops_the_cached_model(tmp_path):
+    path = tmp_path / "gate.json"
+    path.write_text(json.dumps(model().to_dict()))
+    assert seam_gate.load(path).bias == 0.0
+    path.write_text(json.dumps(model(bias=1.5).to_dict()))
+    assert seam_gate.load(path).bias == 0.0  # cached
+    seam_gate.forget(path)
+    assert seam_gate.load(path).bias == 1.5

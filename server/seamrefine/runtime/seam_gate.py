@@ -127,3 +127,11 @@ def load(path: Path | str = DEFAULT_PATH, features: tuple[str, ...] = FEATURES,
                 raise ModelError(f"the {what} {str(p)!r} is not a JSON object", str(p))
             _cache[(p, features)] = GateModel.from_dict(doc, features)
         return _cache[(p, features)]
+
+
+def forget(path: Path | str) -> None:
+    """Drop the cached models read from ``path`` (a trainer rewrote it), so the next ``load`` reads it."""
+    p = Path(path)
+    with _lock:
+        for key in [k for k in _cache if k[0] == p]:
+            del _cache[key]
