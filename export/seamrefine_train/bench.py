@@ -1,11 +1,12 @@
 """Seam benchmark: classical baselines and the refiner on a fixed, seeded set of synthetic seams.
 
     seam-refine bench [--photos DIR] [--per-family 12] [--size 320] [--model PATH] [--json OUT.json]
-                      [--sheet OUT.png] [--quick]
+                      [--sheet OUT.png] [--selection default|hug] [--quick]
     python -m seamrefine_train.bench ...
 
 Cases: for family f (``synthesis.FAMILIES``) and k < per-family, index = 1000·i_f + k; the photo and the
-crop come from ``np.random.default_rng([seed, index])`` and the case is ``make_case(crop, seed, index, f)``.
+crop come from ``np.random.default_rng([seed, index])`` and the case is ``make_case(crop, seed, index, f)``,
+with the synthesis's own edges or, with ``--selection hug``, those of ``SELECTIONS["hug"]``.
 Per method and family it prints band PSNR (weighted by ``band_weights(mask, 16, 8)``, the pixels a
 method may change), gain over the composite, band ΔE00, boundary gradient error (±3 px ring), the
 reduction of noise / sharpness mismatch vs the composite (mismatch = |log-ratio inner/outer ring of the
@@ -49,11 +50,23 @@ PEERS = ("poisson", "poisson_membrane", "seamless_clone", "color_transfer", "mkl
 COLOR = ("color_uniform", "color_gradient", "color_nonuniform")
 TEXTURE = ("noise", "blur", "jpeg")
 TOL_DB = 0.1
+SELECTIONS = {
+    "default": {},  # the synthesis's edges: selections grown or shrunk against the fill, feathers 2–16 px
+    # the selection is the pasted shape, half of them hard and half feathered over 2–6 px, fills 5–40 %
+    # of the crop: where the plain Poisson membrane is at its best
+    "hug": {"paste_offset_range": (0, 0), "user_dilate_range": (0, 0), "p_soft_user_mask": 0.0,
+            "p_leak": 0.0, "p_hard_edge": 0.5, "feather_range": (2.0, 6.0), "area_range": (0.05, 0.4)},
+}
 
 
-def iter_cases(photos_dir: Path, per_family: int, size: int, seed: int, families) -> Iterator:
-    """The benchmark cases in order (family by family), generated lazily; raises InputError up front
-    when the folder is missing or holds no photos."""
+def iter_cases(photos_dir: Path, per_family: int, size: int, seed: int, families,
+               selection: str = "default") -> Iterator:
+    """The benchmark cases in order (family by family), generated lazily, with the edges of
+    ``SELECTIONS[selection]``; raises InputError up front when the folder is missing or holds no
+    photos, or the selection is unknown."""
+    if selection not in SELECTIONS:
+        raise InputError(f"unknown selection {selection!r}; known: {', '.join(SELECTIONS)}", selection)
+    config = synthesis.SynthConfig(**SELECTIONS[selection]) if SELECTIONS[selection] else None
     paths = synthesis.list_photos(photos_dir)
     if not paths:
         raise InputError(f"no .jpg/.png photos in {str(photos_dir)!r}", str(photos_dir))
@@ -67,16 +80,17 @@ def iter_cases(photos_dir: Path, per_family: int, size: int, seed: int, families
                 rng = np.random.default_rng([seed, index])
                 j = int(rng.integers(len(paths)))
                 crop = synthesis.random_crop(synthesis.load_photo(paths[j]), size, rng)
-                case = synthesis.make_case(crop, seed, index, fam)
+                case = synthesis.make_case(crop, seed, index, fam, config)
                 case.params["photo"] = paths[j].name
                 yield case
 
     return gen()
 
 
-def build_cases(photos_dir: Path, per_family: int, size: int, seed: int, families) -> list:
+def build_cases(photos_dir: Path, per_family: int, size: int, seed: int, families,
+                selection: str = "default") -> list:
     """``iter_cases`` as a list."""
-    return list(iter_cases(photos_dir, per_family, size, seed, families))
+    return list(iter_cases(photos_dir, per_family, size, seed, families, selection))
 
 
 def make_methods(names: list[str], model: str | None, samples: int) -> dict[str, Callable]:
@@ -283,6 +297,8 @@ def parse_args(argv):
     p.add_argument("--size", type=int, default=320,
                    help="crop size in px (default 320; most val photos are 481×321)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--selection", default="default", choices=list(SELECTIONS),
+                   help="how selections meet the fill: the synthesis's own edges (default) or 'hug'")
     p.add_argument("--families", default=",".join(synthesis.FAMILIES), help="comma-separated subset")
     p.add_argument("--methods", default=None,
                    help=f"comma list (default {','.join(DEFAULT_METHODS)}[,refiner])")
@@ -321,7 +337,7 @@ def main(argv=None) -> int:
         )
         model = None if args.model in (None, "shipped") else args.model
         methods = make_methods([n.strip() for n in names if n.strip()], model, args.samples)
-        cases = iter_cases(args.photos, args.per_family, args.size, args.seed, families)
+        cases = iter_cases(args.photos, args.per_family, args.size, args.seed, families, args.selection)
     except SeamRefineError as e:
         print(f"seam-refine bench: {e.message}", file=sys.stderr)
         return 2
@@ -332,7 +348,7 @@ def main(argv=None) -> int:
     cmd = "seam-refine bench " + " ".join(sys.argv[1:] if argv is None else argv)
     print(
         f"{cmd}\n{len({r['case'] for r in rows})} cases "
-        f"({args.per_family}/family, {args.size} px, seed {args.seed}) "
+        f"({args.per_family}/family, {args.size} px, seed {args.seed}, {args.selection} selections) "
         f"from {args.photos}; {time.perf_counter() - t0:.0f} s"
     )
     print(format_report(summary, names))

@@ -65,6 +65,25 @@ def test_cases_are_deterministic(photos):
     assert not np.array_equal(a[0].composite, c[0].composite)
 
 
+def test_hug_selections_are_the_pasted_shape(photos, capsys):
+    cases = bench.build_cases(photos, 6, 96, 3, ["color_uniform"], selection="hug")
+    default = bench.build_cases(photos, 6, 96, 3, ["color_uniform"])
+    for case in cases:
+        edge = case.params["edge"]
+        assert edge["paste_offset"] == 0 and edge["mask_dilate"] == 0 and edge["mask_soft"] == 0.0
+        assert edge["edge"] == "hard" or 2.0 <= edge["feather"] <= 6.0
+        assert set(np.unique(case.mask)) <= {0.0, 1.0}
+        hard = case.alpha > 0.5 if edge["edge"] == "feathered" else case.alpha > 0
+        assert np.array_equal(hard, case.mask > 0.5)  # the selection is where the fill was pasted
+    assert any(not np.array_equal(a.mask, b.mask) for a, b in zip(cases, default, strict=True))
+    with pytest.raises(bench.InputError, match="unknown selection 'tight'") as e:
+        bench.build_cases(photos, 1, 96, 3, ["clean"], selection="tight")
+    assert e.value.value == "tight"
+    argv = ["--quick", "--photos", str(photos), "--families", "clean,color_uniform", "--selection", "hug"]
+    assert bench.main(argv) == 0
+    assert "hug selections" in capsys.readouterr().out
+
+
 def test_targets_known_values():
     def stats(**kw):
         base = {
