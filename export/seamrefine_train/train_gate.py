@@ -101,9 +101,32 @@ def _case(args: tuple[list[Path], list[int], int, int, tuple[int, ...]]) -> dict
     band = imagemath.band_weights(case.mask, 16, 8)
     out = np.clip(case.composite + change, 0.0, 1.0)
     base = M.band_psnr(case.composite, case.clean, band)
+    dd, dc, cc = band_moments(change, case.composite - case.clean, band)
     return {"family": family, "features": list(m.seam.features), "base": base,
             "gain": M.band_psnr(out, case.clean, band) - base,
-            "psnr_in": M.band_psnr(out, case.composite, band)}
+            "psnr_in": M.band_psnr(out, case.composite, band), "dd": dd, "dc": dc, "cc": cc,
+            "mean_change": float(np.abs(change[m.inside]).mean()) if m.inside.any() else 0.0}
+
+
+def band_moments(change: np.ndarray, error: np.ndarray, band: np.ndarray) -> tuple[float, float, float]:
+    """(dd, dc, cc): the band-weighted means (as ``metrics.band_psnr`` weighs) of change², change ·
+    error and error², with ``error`` = composite − clean. The composite plus c · change then has the
+    band MSE dd·c² + 2·dc·c + cc against the clean photo (before clipping), so any gate's gain on a
+    case follows from its confidence alone (``gated_gain``)."""
+    w = band.astype(np.float64)[..., None]
+    total = 3.0 * float(w.sum())
+    d, e = change.astype(np.float64), error.astype(np.float64)
+    return tuple(float((w * a * b).sum() / total) for a, b in ((d, d), (d, e), (e, e)))
+
+
+def gated_gain(dd, dc, cc, conf) -> np.ndarray:
+    """Band PSNR gain over the composite of composite + conf · change (unclipped), from
+    ``band_moments`` (arrays broadcast). For a clean case (cc = 0) it is PSNR(out, in) −
+    ``metrics.PSNR_CAP_DB``: how far the gate moved it."""
+    dd, dc, cc, c = (np.asarray(v, np.float64) for v in (dd, dc, cc, conf))
+    floor = 10.0 ** (-M.PSNR_CAP_DB / 10.0)
+    mse = np.maximum(dd * c * c + 2.0 * dc * c + cc, floor)
+    return 10.0 * np.log10(np.maximum(cc, floor) / mse)
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float = L2, iters: int = 50):

@@ -109,6 +109,10 @@ def test_train_gate_smoke(tmp_path, capsys):
     rows = np.load(tmp_path / "rows.npz")
     assert rows["features"].shape[1] == len(seam_gate.FEATURES)
     assert {"gain", "base", "psnr_in"} <= set(rows.files)  # what a soft calibration needs
+    assert {"dd", "dc", "cc", "mean_change"} <= set(rows.files)  # any gate's gain, exactly (gated_gain)
+    full = train_gate.gated_gain(rows["dd"], rows["dc"], rows["cc"], 1.0)
+    unclipped = rows["family"] != "clean"
+    assert np.allclose(full[unclipped], rows["gain"][unclipped], atol=0.5)  # only clipping differs
     trained = seam_gate.load(out)
     doc = json.loads(out.read_text())
     assert doc["training"]["cases"] >= 30 and "clean" in doc["training"]["per_family"]
@@ -243,3 +247,23 @@ def test_forget_drops_the_cached_model(tmp_path):
     assert seam_gate.load(path).bias == 0.0  # cached
     seam_gate.forget(path)
     assert seam_gate.load(path).bias == 1.5
+
+
+def test_gated_gain_known_values_and_agreement_with_band_psnr():
+    from seamrefine.imaging import metrics as M
+
+    # a change that exactly undoes a uniform error of 0.1: half of it leaves a quarter of the MSE
+    dd, dc, cc = 0.01, -0.01, 0.01
+    assert train_gate.gated_gain(dd, dc, cc, 0.0) == 0.0
+    assert train_gate.gated_gain(dd, dc, cc, 0.5) == pytest.approx(10 * np.log10(4.0))
+    assert train_gate.gated_gain(dd, dc, cc, 1.0) == pytest.approx(80.0)  # MSE 0: the 100 dB cap
+    assert train_gate.gated_gain(0.01, 0.0, 0.0, 0.1) == pytest.approx(40.0 - 100.0)  # clean: 40 dB moved
+    rng = np.random.default_rng(4)
+    clean = rng.uniform(0.2, 0.8, (40, 50, 3)).astype(np.float32)
+    composite = clean + rng.normal(0, 0.05, clean.shape).astype(np.float32)
+    change = rng.normal(0, 0.05, clean.shape).astype(np.float32)
+    band = rng.uniform(0, 1, (40, 50)).astype(np.float32)
+    moments = train_gate.band_moments(change, composite - clean, band)
+    for c in (0.0, 0.3, 1.0):
+        want = M.band_psnr(composite + c * change, clean, band) - M.band_psnr(composite, clean, band)
+        assert train_gate.gated_gain(*moments, c) == pytest.approx(want, abs=1e-4)
