@@ -134,7 +134,7 @@ def recalibrate(args, command: str) -> dict:
     rows = gather(args, _clean_case, range(args.clean_cases))
     logits = np.array([model.logit(np.array(r["features"])) for r in rows])
     psnr = np.array([r["psnr_in"] for r in rows])
-    certain = max(model.certain, certain_threshold(logits, psnr, model.lo))
+    certain = max(model.certain, certain_threshold(logits, psnr, model.lo, texture.CAP_DB))
     doc = json.loads(Path(args.out).read_text())
     doc["certain"] = certain
     entry = {"command": command, "seed": args.seed, "sizes": args.sizes, "clean_cases": len(rows),

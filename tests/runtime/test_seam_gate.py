@@ -239,6 +239,28 @@ def test_texture_gate_recalibration_only_raises_certain(tmp_path, capsys):
     assert "cannot read the texture gate" in capsys.readouterr().err
 
 
+def test_texture_gate_recalibration_raises_certain_above_held_back_clean_cases(tmp_path, monkeypatch):
+    from seamrefine.runtime import texture
+    from seamrefine_train import train_texture_gate
+
+    # a cap no change can meet: every clean case is one the cap holds back, so 'certain' must rise
+    # to CERTAIN_MARGIN above the highest of their logits
+    monkeypatch.setattr(texture, "CAP_DB", 1000.0)
+    out = tmp_path / "texture_gate.json"
+    doc = json.loads(texture.DEFAULT_PATH.read_text())
+    doc["certain"] = doc["lo"] = -50.0
+    doc["hi"] = -49.5
+    out.write_text(json.dumps(doc))
+    photos = noise_photo_folder(tmp_path / "photos", seed=2)
+    argv = ["--recalibrate", "--photos", str(photos), "--clean-cases", "24", "--workers", "1",
+            "--sizes", "160", "--out", str(out), "--seed", "3"]
+    assert train_texture_gate.main(argv) == 0
+    after = json.loads(out.read_text())
+    entry = after["training"]["recalibrations"][-1]
+    assert entry["beyond_cap"] == entry["clean_cases"] >= 20
+    assert after["certain"] > -50.0 + train_texture_gate.CERTAIN_MARGIN
+
+
 def test_forget_drops_the_cached_model(tmp_path):
     path = tmp_path / "gate.json"
     path.write_text(json.dumps(model().to_dict()))
