@@ -62,14 +62,17 @@ SELECTIONS = {
 def iter_cases(photos_dir: Path, per_family: int, size: int, seed: int, families,
                selection: str = "default") -> Iterator:
     """The benchmark cases in order (family by family), generated lazily, with the edges of
-    ``SELECTIONS[selection]``; raises InputError up front when the folder is missing or holds no
-    photos, or the selection is unknown."""
+    ``SELECTIONS[selection]``, cut from the photos at least ``synthesis.MIN_SIDE_FRAC`` × ``size`` on
+    their shorter side (all of them when none is); raises InputError up front when the folder is
+    missing or holds no photos, or the selection is unknown."""
     if selection not in SELECTIONS:
         raise InputError(f"unknown selection {selection!r}; known: {', '.join(SELECTIONS)}", selection)
     config = synthesis.SynthConfig(**SELECTIONS[selection]) if SELECTIONS[selection] else None
     paths = synthesis.list_photos(photos_dir)
     if not paths:
         raise InputError(f"no .jpg/.png photos in {str(photos_dir)!r}", str(photos_dir))
+    # large crops from the photos large enough for them (val's are all ≥ 240 px at the default 320)
+    paths = synthesis.photos_for(paths, synthesis.photo_sides(paths), size)
 
     def gen() -> Iterator:
         for fi, fam in enumerate(synthesis.FAMILIES):

@@ -44,6 +44,9 @@ def _default_family_weights() -> dict[str, float]:
     }
 
 
+MIN_SIDE_FRAC = 0.75  # crops are cut from photos whose shorter side is at least this × their size
+
+
 @dataclass
 class SynthConfig:
     """Every knob of the synthesis, with its range. Ranges are (low, high), sampled uniformly unless noted.
@@ -231,6 +234,25 @@ def list_photos(folder: str | Path) -> list[Path]:
     if not root.is_dir():
         raise InputError(f"photo folder {str(root)!r} does not exist", str(root))
     return sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
+
+
+def photo_sides(paths: list[Path]) -> list[int]:
+    """Each photo's shorter side in px (from its header), 0 where it cannot be read."""
+    sides = []
+    for p in paths:
+        try:
+            with Image.open(p) as im:
+                sides.append(min(im.size))
+        except OSError:
+            sides.append(0)
+    return sides
+
+
+def photos_for(paths: list[Path], sides: list[int], size: int) -> list[Path]:
+    """The photos a ``size`` crop is cut from: those whose shorter side is ≥ ``MIN_SIDE_FRAC`` × size
+    (large crops of small photos would be mostly mirror images), or all when there are none."""
+    big = [p for p, s in zip(paths, sides, strict=True) if s >= MIN_SIDE_FRAC * size]
+    return big or paths
 
 
 def random_crop(photo: np.ndarray, size: int | tuple[int, int], rng: np.random.Generator,

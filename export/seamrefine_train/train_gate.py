@@ -39,7 +39,6 @@ FAMILY_WEIGHTS = {
 P_EDGE_ALIGNED = 0.5
 EDGE_ALIGNED = {"paste_offset_range": (0, 0), "user_dilate_range": (0, 0), "p_leak": 0.0}
 SIZES = (256, 320, 384, 512, 640, 768)
-MIN_SIDE_FRAC = 0.75
 CASE_DRAW_STREAM = 7  # draw_case's generator: [seed, index, 7], as the network's data (data.py)
 GAIN_OK = 0.3  # dB
 CLEAN_WEIGHT = 10.0
@@ -47,27 +46,6 @@ L2 = 1e-2  # fit_logistic's default (the texture and grain gates')
 GATE_L2 = 1e-3  # the seam gate's (tenth session; was L2)
 MARGIN = 0.25  # logit units above the highest clean case
 RAMP = 1.5  # logit units from no correction to full correction
-
-
-def photo_sides(paths: list[Path]) -> list[int]:
-    """Each photo's shorter side in px (from its header), 0 where it cannot be read."""
-    from PIL import Image
-
-    sides = []
-    for p in paths:
-        try:
-            with Image.open(p) as im:
-                sides.append(min(im.size))
-        except OSError:
-            sides.append(0)
-    return sides
-
-
-def photos_for(paths: list[Path], sides: list[int], size: int) -> list[Path]:
-    """The photos a ``size`` crop is cut from: those whose shorter side is ≥ ``MIN_SIDE_FRAC`` × size
-    (large crops of small photos would be mostly mirror images), or all when there are none."""
-    big = [p for p, s in zip(paths, sides, strict=True) if s >= MIN_SIDE_FRAC * size]
-    return big or paths
 
 
 def draw_case(args: tuple[list[Path], list[int], int, int, tuple[int, ...]], weights: dict):
@@ -83,7 +61,7 @@ def draw_case(args: tuple[list[Path], list[int], int, int, tuple[int, ...]], wei
     family = names[int(rng.choice(len(names), p=p / p.sum()))]
     cfg = synthesis.SynthConfig(**EDGE_ALIGNED) if rng.random() < P_EDGE_ALIGNED else None
     size = int(rng.choice(sizes))
-    pool = photos_for(paths, sides, size)
+    pool = synthesis.photos_for(paths, sides, size)
     photo = synthesis.load_photo(pool[int(rng.integers(len(pool)))])
     return family, synthesis.make_case(synthesis.random_crop(photo, size, rng), seed, index, family, cfg)
 
@@ -211,7 +189,7 @@ def gather(args: argparse.Namespace, case_fn, indices: range | None = None) -> l
         sizes = ()
     if not sizes or min(sizes) < 64:
         raise InputError(f"--sizes must list crop sizes ≥ 64 px, got {args.sizes!r}", args.sizes)
-    sides = photo_sides(paths)
+    sides = synthesis.photo_sides(paths)
     jobs = [(paths, sides, args.seed, i, sizes) for i in (range(args.cases) if indices is None else indices)]
     if args.workers > 1:
         with Pool(args.workers) as pool:

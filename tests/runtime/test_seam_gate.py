@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from seamrefine.errors import ModelError
 from seamrefine.runtime import seam_gate
-from seamrefine_train import train_gate
+from seamrefine_train import synthesis, train_gate
 
 from ..support.synthetic_images import noise_photo_folder
 
@@ -125,12 +125,12 @@ def test_large_crops_come_from_large_photos(tmp_path):
     paths = [tmp_path / f"p{i}.png" for i in range(3)]
     for p, side in zip(paths, (200, 500, 900), strict=True):
         Image.new("RGB", (side + 50, side)).save(p)
-    sides = train_gate.photo_sides(paths)
+    sides = synthesis.photo_sides(paths)
     assert sides == [200, 500, 900]
-    assert train_gate.photos_for(paths, sides, 256) == paths  # shorter side ≥ 0.75 × 256 = 192
-    assert train_gate.photos_for(paths, sides, 300) == paths[1:]
-    assert train_gate.photos_for(paths, sides, 768) == paths[2:]
-    assert train_gate.photos_for(paths, sides, 4096) == paths  # none large enough: all
+    assert synthesis.photos_for(paths, sides, 256) == paths  # shorter side ≥ 0.75 × 256 = 192
+    assert synthesis.photos_for(paths, sides, 300) == paths[1:]
+    assert synthesis.photos_for(paths, sides, 768) == paths[2:]
+    assert synthesis.photos_for(paths, sides, 4096) == paths  # none large enough: all
 
 
 def test_train_gate_errors(tmp_path, capsys):
@@ -203,7 +203,7 @@ def test_the_family_does_not_decide_the_selection_shape(tmp_path):
     paths = [tmp_path / f"p{i}.png" for i in range(2)]
     for p in paths:
         Image.fromarray(np.full((96, 96, 3), 128, np.uint8)).save(p)
-    sides = train_gate.photo_sides(paths)
+    sides = synthesis.photo_sides(paths)
     kinds: dict[str, set] = {}
     for index in range(60):
         family, case = train_gate.draw_case((paths, sides, 0, index, (64,)), {"clean": 1.0, "mixed": 1.0})

@@ -65,6 +65,17 @@ def test_cases_are_deterministic(photos):
     assert not np.array_equal(a[0].composite, c[0].composite)
 
 
+def test_large_crops_come_from_photos_large_enough(tmp_path):
+    for i, side in enumerate((100, 100, 400)):
+        Image.fromarray((photo(i, side) * 255).astype(np.uint8)).save(tmp_path / f"p{i}.png")
+    large = bench.build_cases(tmp_path, 4, 320, 1, ["clean", "color_uniform"])
+    assert {c.params["photo"] for c in large} == {"p2.png"}  # 100 px photos would be mostly mirror
+    small = bench.build_cases(tmp_path, 8, 64, 1, ["clean", "color_uniform"])
+    assert len({c.params["photo"] for c in small}) > 1
+    # none large enough: all of them, mirrored
+    assert len({c.params["photo"] for c in bench.build_cases(tmp_path, 8, 1024, 1, ["clean"])}) > 1
+
+
 def test_hug_selections_are_the_pasted_shape(photos, capsys):
     cases = bench.build_cases(photos, 6, 96, 3, ["color_uniform"], selection="hug")
     default = bench.build_cases(photos, 6, 96, 3, ["color_uniform"])
