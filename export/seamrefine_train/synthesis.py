@@ -243,7 +243,7 @@ def photo_sides(paths: list[Path]) -> list[int]:
         try:
             with Image.open(p) as im:
                 sides.append(min(im.size))
-        except OSError:
+        except (OSError, ValueError, Image.DecompressionBombError):
             sides.append(0)
     return sides
 

@@ -121,18 +121,6 @@ def test_train_gate_smoke(tmp_path, capsys):
     assert '"per_family"' in capsys.readouterr().out
 
 
-def test_large_crops_come_from_large_photos(tmp_path):
-    paths = [tmp_path / f"p{i}.png" for i in range(3)]
-    for p, side in zip(paths, (200, 500, 900), strict=True):
-        Image.new("RGB", (side + 50, side)).save(p)
-    sides = synthesis.photo_sides(paths)
-    assert sides == [200, 500, 900]
-    assert synthesis.photos_for(paths, sides, 256) == paths  # shorter side ≥ 0.75 × 256 = 192
-    assert synthesis.photos_for(paths, sides, 300) == paths[1:]
-    assert synthesis.photos_for(paths, sides, 768) == paths[2:]
-    assert synthesis.photos_for(paths, sides, 4096) == paths  # none large enough: all
-
-
 def test_train_gate_errors(tmp_path, capsys):
     assert train_gate.main(["--photos", str(tmp_path), "--cases", "40"]) == 2
     assert "no .jpg/.png photos" in capsys.readouterr().err

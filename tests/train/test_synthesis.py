@@ -16,6 +16,8 @@ from seamrefine_train.synthesis import (
     list_photos,
     load_photo,
     make_case,
+    photo_sides,
+    photos_for,
     random_crop,
 )
 
@@ -234,3 +236,18 @@ def test_mixed_combines_two_or_three_families():
         steps = [s["family"] for s in make_case(PHOTO, 0, i, "mixed").params["steps"]]
         assert 2 <= len(steps) <= 3 and len(set(steps)) == len(steps)
         assert "clean" not in steps and "mixed" not in steps
+
+
+def test_large_crops_come_from_large_photos(tmp_path):
+    paths = [tmp_path / f"p{i}.png" for i in range(3)]
+    for p, side in zip(paths, (200, 500, 900), strict=True):
+        Image.new("RGB", (side + 50, side)).save(p)
+    sides = photo_sides(paths)
+    assert sides == [200, 500, 900]
+    assert photos_for(paths, sides, 256) == paths  # shorter side ≥ 0.75 × 256 = 192
+    assert photos_for(paths, sides, 300) == paths[1:]
+    assert photos_for(paths, sides, 768) == paths[2:]
+    assert photos_for(paths, sides, 4096) == paths  # none large enough: all
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not a png")
+    assert photo_sides([*paths, bad]) == [200, 500, 900, 0]  # unreadable: never large enough
