@@ -199,17 +199,24 @@ def test_the_family_does_not_decide_the_selection_shape(tmp_path):
     assert kinds["clean"] == kinds["mixed"] == {"object", "stroke", "rect"}
 
 
-def test_texture_gate_recalibration_only_raises_certain(tmp_path, capsys):
-    from seamrefine.runtime import texture
-    from seamrefine_train import train_texture_gate
-
+def _recalibration_job(tmp_path, doc: dict) -> tuple:
+    """The texture gate ``doc`` written to a scratch file, and the argv that recalibrates it on 24
+    clean cases of generated photos: (path, argv)."""
     out = tmp_path / "texture_gate.json"
-    doc = json.loads(texture.DEFAULT_PATH.read_text())
-    doc["certain"] = doc["lo"]  # a gate whose cap lifts at once: any clean case held back raises it
     out.write_text(json.dumps(doc))
     photos = noise_photo_folder(tmp_path / "photos", seed=2)
     argv = ["--recalibrate", "--photos", str(photos), "--clean-cases", "24", "--workers", "1",
             "--sizes", "160", "--out", str(out), "--seed", "3"]
+    return out, argv
+
+
+def test_texture_gate_recalibration_only_raises_certain(tmp_path, capsys):
+    from seamrefine.runtime import texture
+    from seamrefine_train import train_texture_gate
+
+    doc = json.loads(texture.DEFAULT_PATH.read_text())
+    doc["certain"] = doc["lo"]  # a gate whose cap lifts at once: any clean case held back raises it
+    out, argv = _recalibration_job(tmp_path, doc)
     assert train_texture_gate.main(argv) == 0
     after = json.loads(out.read_text())
     entry = after["training"]["recalibrations"][-1]
@@ -234,14 +241,10 @@ def test_texture_gate_recalibration_raises_certain_above_held_back_clean_cases(t
     # a cap no change can meet: every clean case is one the cap holds back, so 'certain' must rise
     # to CERTAIN_MARGIN above the highest of their logits
     monkeypatch.setattr(texture, "CAP_DB", 1000.0)
-    out = tmp_path / "texture_gate.json"
     doc = json.loads(texture.DEFAULT_PATH.read_text())
     doc["certain"] = doc["lo"] = -50.0
     doc["hi"] = -49.5
-    out.write_text(json.dumps(doc))
-    photos = noise_photo_folder(tmp_path / "photos", seed=2)
-    argv = ["--recalibrate", "--photos", str(photos), "--clean-cases", "24", "--workers", "1",
-            "--sizes", "160", "--out", str(out), "--seed", "3"]
+    out, argv = _recalibration_job(tmp_path, doc)
     assert train_texture_gate.main(argv) == 0
     after = json.loads(out.read_text())
     entry = after["training"]["recalibrations"][-1]
