@@ -57,6 +57,60 @@ def test_gains_ask_to_sharpen_a_soft_fill_and_to_calm_a_noisy_one():
     assert np.all(np.abs(np.log(plain)) < 0.1)  # the same grain on both sides: gains near 1
 
 
+def test_features_follow_the_selection_not_the_crop_around_it():
+    # the same fill cut out of its photo with more or less around it (the refiner measures the mask's
+    # box + 67 px, the benchmark the whole image): the cells are placed from the rings' corner
+    rng = np.random.default_rng(3)
+    x = np.clip(grainy(4, 260, 300) + rng.normal(0, 0.01, (260, 300, 3)), 0, 1).astype(np.float32)
+    inside = np.zeros((260, 300), bool)
+    inside[50:210, 50:250] = disc()
+    soft = np.where(inside[..., None], cv2.GaussianBlur(x, (0, 0), 1.2), x).astype(np.float32)
+    _, whole, _ = texture.measure_texture(soft, inside)
+    for y0, x0 in ((5, 13), (17, 29), (0, 31)):
+        _, part, _ = texture.measure_texture(soft[y0:, x0:], inside[y0:, x0:])
+        np.testing.assert_allclose(part, whole, rtol=1e-4, atol=1e-5)
+
+
+def _cells_at(v2: np.ndarray, inner: np.ndarray, outer: np.ndarray, corner, offset) -> np.ndarray:
+    """One placement's cell log ratios, directly: cells of CELL px from ``corner`` − ``offset``."""
+    w = v2.shape[1]
+    cell = texture.CELL
+    ids = [((f // w - corner[0] + offset[0]) // cell) * 1000 + (f % w - corner[1] + offset[1]) // cell
+           for f in (inner, outer)]
+    cells = np.union1d(*ids)
+    n = [np.array([(i == c).sum() for c in cells]) for i in ids]
+    e = [np.array([v2.reshape(-1)[f][i == c].mean() if (i == c).any() else 0.0 for c in cells])
+         for f, i in zip((inner, outer), ids, strict=True)]
+    ok = (n[0] >= 20) & (n[1] >= 20)
+    return np.log((e[1][ok] + 1e-8) / (e[0][ok] + 1e-8))
+
+
+def test_cell_features_are_the_mean_over_four_grid_placements():
+    x, inside = grainy(5), disc()
+    soft = np.where(inside[..., None], cv2.GaussianBlur(x, (0, 0), 1.5), x).astype(np.float32)
+    v = signed_distance(inside).reshape(-1)
+    a, b = texture.RING
+    inner, outer = np.flatnonzero((v > a) & (v <= b)), np.flatnonzero((v < -a) & (v >= -b))
+    luma = np.array([0.299, 0.587, 0.114], np.float32)
+    v2s = [np.square(band @ luma) for band in texture.detail_bands(soft)]
+    grids = texture._CellGrids(inner, outer, inside.shape[1])
+    ring = np.union1d(inner, outer)
+    corner = (ring // inside.shape[1]).min(), (ring % inside.shape[1]).min()
+    half = texture.CELL // 2
+    offsets = ((0, 0), (0, half), (half, 0), (half, half))
+    direct = [[_cells_at(v2, inner, outer, corner, off) for off in offsets] for v2 in v2s]
+    binned = [grids.log_ratios(v2) for v2 in v2s]
+    for d_band, b_band in zip(direct, binned, strict=True):
+        for d, c in zip(d_band, b_band, strict=True):
+            np.testing.assert_allclose(np.sort(c), np.sort(d), rtol=1e-5, atol=1e-6)
+    each = [texture._cell_features([[band[k]] for band in binned], [1.0, -1.0]) for k in range(4)]
+    assert len({tuple(np.round(e, 6)) for e in each}) > 1  # the placements see different cells
+    np.testing.assert_allclose(texture._cell_features(binned, [1.0, -1.0]), np.mean(each, axis=0))
+    # one placement: per band agreement in [0, 1], then log(1 + cells compared)
+    assert all(0.0 <= e[0] <= 1.0 and 0.0 <= e[3] <= 1.0 and e[6] == np.log(1 + max(c.size for c in
+               (binned[0][k], binned[1][k]))) for k, e in enumerate(each))
+
+
 def test_thin_rings_cannot_be_measured():
     inside = np.zeros((40, 40), bool)
     inside[18:22, 18:22] = True
