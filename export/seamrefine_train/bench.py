@@ -30,6 +30,9 @@ from seamrefine.imaging import imagemath
 from seamrefine.imaging import metrics as M
 from seamrefine.imaging.seam_score import seam_score
 from seamrefine.runtime.classical import classical_change
+from seamrefine.runtime.inference import Refiner, refine_box
+from seamrefine.runtime.params import RefineParams
+from seamrefine.runtime.session import DEFAULT_MODEL, load_manifest
 
 from . import baselines, synthesis
 from .bench_report import (
@@ -100,10 +103,7 @@ def make_methods(names: list[str], model: str | None, samples: int) -> dict[str,
     methods: dict[str, Callable] = {}
     for name in names:
         if name == "refiner":
-            from seamrefine.runtime.inference import Refiner  # lazy: needs onnxruntime and a model
-            from seamrefine.runtime.params import RefineParams
-
-            refiner = Refiner(model)
+            refiner = Refiner(model)  # the session (onnxruntime, the model file) only when asked for
             methods[name] = lambda c, m, r=refiner: r.refine(c, m, RefineParams(samples=samples))[0]
         elif name == "harmonise":  # the refiner's classical stage alone
             methods[name] = harmonised
@@ -116,10 +116,15 @@ def make_methods(names: list[str], model: str | None, samples: int) -> dict[str,
 
 
 def harmonised(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """The refiner's classical stage alone (``seamrefine.runtime.classical``: colour, then texture; no
-    network), pasted through the same band as every method."""
-    change, _ = classical_change(composite, mask)
-    return baselines.finish(composite, mask, composite + change)
+    """The refiner's classical stage alone (``seamrefine.runtime.classical``: colour, texture, grain,
+    JPEG blocks; no network) on the crop the refiner gives it (``inference.refine_box`` with the
+    shipped model's manifest), pasted through the same band as every method: what the refiner serves
+    before its network."""
+    box = refine_box(mask, load_manifest(DEFAULT_MODEL))
+    out = composite.copy()
+    change, _ = classical_change(composite[box.slices], mask[box.slices])
+    out[box.slices] += change
+    return baselines.finish(composite, mask, out)
 
 
 def _safe(fn: Callable[[], float]) -> float:

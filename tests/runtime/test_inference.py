@@ -349,3 +349,18 @@ def test_classical_stage_removes_the_colour_step_before_the_model(models):
     ring_out = np.roll(ring_in, -3, 0) & ~inside
     step = lambda a: abs(float(a[ring_in].mean() - a[ring_out].mean()))  # noqa: E731
     assert step(out) < 0.25 * step(plain)
+
+
+def test_refine_box_grows_the_masks_box_by_context_band_and_rings():
+    from seamrefine.runtime.ring_profile import REACH
+
+    mask = np.zeros((400, 500), np.uint8)
+    mask[150:170, 200:260] = 255
+    man = {"context": 64, "band_width": 16, "band_feather": 8}
+    grow = max(64, 16 + 8 + 1, REACH)
+    assert inference.refine_box(mask, man) == im.Box(150 - grow, 170 + grow, 200 - grow, 260 + grow)
+    wide = inference.refine_box(mask, man, width=120)  # a wider band than the rings reach
+    assert wide == im.Box(150 - 129, 170 + 129, 200 - 129, 260 + 129)
+    corner = np.zeros((400, 500), bool)
+    corner[:5, -5:] = True
+    assert inference.refine_box(corner, man) == im.Box(0, 5 + grow, 495 - grow, 500)  # clipped

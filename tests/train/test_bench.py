@@ -145,6 +145,28 @@ def test_empty_photo_folder(tmp_path, capsys):
     assert "no .jpg/.png photos" in capsys.readouterr().err
 
 
+def test_harmonise_is_the_refiners_stage_one_on_its_crop(monkeypatch):
+    # a small fill in a larger photo, so the refiner's crop is not the whole image
+    from seamrefine.runtime import inference, session
+    from seamrefine.runtime.params import RefineParams
+    from seamrefine_train import synthesis
+
+    config = synthesis.SynthConfig(**{**bench.SELECTIONS["hug"], "area_range": (0.05, 0.08)})
+    case = synthesis.make_case(photo(7, 384), 3, 11, "color_uniform", config)
+    box = inference.refine_box(case.mask, session.load_manifest(session.DEFAULT_MODEL))
+    assert (box.height, box.width) != case.mask.shape
+    stage_one = inference._classical
+
+    def stands(*args, **kwargs):  # the classical result stands: the network is passed through
+        change, _, info = stage_one(*args, **kwargs)
+        return change, True, info
+
+    monkeypatch.setattr(inference, "_classical", stands)
+    served, info = inference.Refiner(threads=1).refine(case.composite, case.mask, RefineParams())
+    assert info["harmonise"]["gate"] > 0  # the colour stage changed something
+    np.testing.assert_allclose(bench.harmonised(case.composite, case.mask), served, atol=2e-6)
+
+
 def test_bench_runs_the_refiner_with_a_real_onnx_model(photos, tmp_path, capsys):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("seamrefine.runtime.inference")

@@ -215,10 +215,7 @@ class Refiner:
         man = self.manifest
         width = int(man["band_width"] if params.band is None else params.band)
         feather = int(man["band_feather"])
-        # the model's context, the band, and the rings stage 1 measures; no more: the network's time
-        # grows with the crop, and its output did not change (±0.02 dB) with half the mask's size around
-        grow = max(int(man["context"]), width + feather + 1, REACH)
-        box = im.context_box(m, grow, min_context_frac=0.0)
+        box = refine_box(m, man, width)
         crop = image[box.slices]
         mask_crop = m[box.slices]  # uint8/bool view or float32; converted piecewise (float_mask)
         linear = params.colorspace == "linear"
@@ -283,6 +280,16 @@ class Refiner:
                 band = im.band_weights(mask_crop, width, feather)
             out = patch_image(image, out, band, box)
         return out, info
+
+
+def refine_box(mask: np.ndarray, manifest: dict, width: int | None = None) -> im.Box:
+    """The crop of the image that a refine works on: the box of ``mask`` (H×W, nonzero = fill) grown by
+    the model's context, the band (``width``, default the manifest's, plus its feather) and the rings
+    stage 1 measures (``REACH``), clipped to the image. No more: the network's time grows with the
+    crop, and its output did not change (±0.02 dB) with half the mask's size around."""
+    width = int(manifest["band_width"] if width is None else width)
+    grow = max(int(manifest["context"]), width + int(manifest["band_feather"]) + 1, REACH)
+    return im.context_box(mask, grow, min_context_frac=0.0)
 
 
 def _measured(score: float) -> float | None:
