@@ -139,9 +139,9 @@ class _CellGrids:
 
 def _cell_features(cells: list[list[np.ndarray]], ratios: list[float]) -> list[float]:
     """The cell features of ``TEXTURE_FEATURES`` (per band: agreement, low percentile, spread; then
-    log_cells), each the mean over the four placements of the cell grid (``_CellGrids``): one
-    placement alone moves the gate's logit by 0.3 (median; 0.6 at the 90th percentile) between
-    placements, more than the gate's ramp is wide. ``cells``: per band, per placement, the cells' log
+    log_cells), each the mean over the four placements of the cell grid (``_CellGrids``): from one
+    placement to another the gate's logit moves by 0.3 (median; 0.6 at the 90th percentile), more
+    than the gate's ramp is wide. ``cells``: per band, per placement, the cells' log
     ratios; ``ratios``: each band's log ratio across the edge."""
     per_grid = []
     for k in range(len(cells[0])):
