@@ -64,6 +64,24 @@ def high_freq_energy(x: torch.Tensor) -> torch.Tensor:
     return (x - blur).abs().mean(dim=1, keepdim=True) * 8.0
 
 
+def _interpolation_matrix(out_len, in_len: int, dtype: torch.dtype) -> torch.Tensor:
+    """[out_len, in_len]: row i holds the weights of ``F.interpolate(mode="bilinear",
+    align_corners=False)`` for output sample i (two neighbours, clamped at the borders)."""
+    src = (torch.arange(out_len, dtype=torch.float32) + 0.5) * in_len / out_len - 0.5
+    src = src.clamp(0.0, float(in_len - 1))
+    hat = torch.relu(1.0 - (src[:, None] - torch.arange(in_len, dtype=torch.float32)[None, :]).abs())
+    return hat.to(dtype)
+
+
+def upsample_bilinear(x: torch.Tensor, h, w) -> torch.Tensor:
+    """``F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)`` as two matrix products
+    (rows, then columns), which onnxruntime runs about twice as fast as its Resize for the colour
+    coefficients' large upsampling factor. [N,C,s,t] → [N,C,h,w]."""
+    rows = _interpolation_matrix(h, x.shape[-2], x.dtype)  # [h,s]
+    cols = _interpolation_matrix(w, x.shape[-1], x.dtype)  # [w,t]
+    return torch.matmul(torch.matmul(rows, x), cols.t())
+
+
 STAT_SCALES = (4, 8, 16, 0)  # pooling cells on the lowres grid; 0 = the whole crop
 RING_WIDTHS = (3, 12)  # px (full resolution) of the rings just inside / just outside the mask edge
 
@@ -216,9 +234,9 @@ class SeamRefiner(nn.Module):
         maps = [image, mask, hf, *ring_sums([image, hf], mask)]  # 25 channels in all, [N,·,H,W]
         low = torch.cat([self._lowres(t) for t in maps], 1)  # [N,25,S,S]
         coef_ctx = self.colour(low[:, :5], low[:, 5:])  # [N,12+ctx,S/2,S/2]
-        coef = F.interpolate(coef_ctx[:, :12], size=(h, w), mode="bilinear", align_corners=False)
-        a = coef[:, :9].reshape(n, 3, 3, h, w)  # delta of the 3×3 matrix, [N,out,in,H,W]
-        b = coef[:, 9:12]  # [N,3,H,W]
+        # the matrix and the offset upsampled apart, so no full-resolution 12-channel map is split
+        a = upsample_bilinear(coef_ctx[:, :9], h, w).reshape(n, 3, 3, h, w)  # delta of the 3×3 matrix
+        b = upsample_bilinear(coef_ctx[:, 9:12], h, w)  # [N,3,H,W]
         corr = image + ((a * image[:, None]).sum(dim=2) + b) * mask  # colour changes only inside the fill
         if self.detail is None:
             return corr.clamp(0.0, 1.0)

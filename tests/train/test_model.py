@@ -2,7 +2,8 @@
 
 import pytest
 import torch
-from seamrefine_train.model import ModelConfig, SeamRefiner, count_params, high_freq_energy
+import torch.nn.functional as F
+from seamrefine_train.model import ModelConfig, SeamRefiner, count_params, high_freq_energy, upsample_bilinear
 
 
 def _inputs(n=2, h=64, w=96, seed=0):
@@ -192,3 +193,15 @@ def test_prune_dead_detail_keeps_outputs_and_refuses_a_live_branch():
     with pytest.raises(ValueError, match="not dead") as e:
         prune_dead_detail(model, probes)
     assert e.value.args[1] > 1e-5
+
+
+@pytest.mark.parametrize("hw", [(1024, 768), (130, 74), (32, 32), (20, 12)])
+def test_upsample_bilinear_is_interpolate(hw):
+    # the colour coefficients' upsampling as two matrix products: F.interpolate's bilinear weights
+    x = torch.randn(2, 5, 32, 32, generator=torch.Generator().manual_seed(0))
+    ref = F.interpolate(x, size=hw, mode="bilinear", align_corners=False)
+    assert torch.allclose(upsample_bilinear(x, *hw), ref, atol=2e-5)
+    ramp = torch.arange(4.0).reshape(1, 1, 1, 4).expand(1, 1, 2, 4)  # known values: a linear ramp
+    out = upsample_bilinear(ramp, 2, 8)  # samples at x = (j + 0.5) / 2 − 0.5, clamped to [0, 3]
+    assert torch.allclose(out[0, 0, 0], torch.tensor([0.0, 0.25, 0.75, 1.25, 1.75, 2.25, 2.75, 3.0]))
+    assert upsample_bilinear(x.half(), 64, 64).dtype == torch.float16  # the fp16 export's path
