@@ -145,7 +145,7 @@ def test_empty_photo_folder(tmp_path, capsys):
     assert "no .jpg/.png photos" in capsys.readouterr().err
 
 
-def test_harmonise_is_the_refiners_stage_one_on_its_crop(monkeypatch):
+def test_harmonise_is_what_the_refiner_serves_before_its_network(monkeypatch):
     # a small fill in a larger photo, so the refiner's crop is not the whole image
     from seamrefine.runtime import inference, session
     from seamrefine.runtime.params import RefineParams
