@@ -123,14 +123,10 @@ def _shipped_manifest() -> dict:
 
 
 def harmonised(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """The refiner's classical stage alone (``seamrefine.runtime.classical``: colour, texture, grain,
-    JPEG blocks; no network) on the crop the refiner gives it (``inference.refine_box`` with the
-    shipped model's manifest), pasted through the same band as every method: what the refiner serves
-    before its network."""
-    box = refine_box(mask, _shipped_manifest())
-    out = composite.copy()
-    change, _ = classical_change(composite[box.slices], mask[box.slices])
-    out[box.slices] += change
+    """The refiner's classical stage alone (``seamrefine.runtime.classical``; no network) on the crop the
+    refiner gives it (``inference.refine_box``), pasted through the same band as every method."""
+    box, out = refine_box(mask, _shipped_manifest()), composite.copy()
+    out[box.slices] += classical_change(composite[box.slices], mask[box.slices])[0]
     return baselines.finish(composite, mask, out)
 
 
