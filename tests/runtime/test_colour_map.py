@@ -39,6 +39,25 @@ def test_change_of_a_strided_view_is_that_of_its_copy():
     assert not got[alpha[5:35:2, 3:48] == 0].any() and got[alpha[5:35:2, 3:48] > 0].any()
 
 
+def test_change_is_the_formula_at_every_pixel_across_strips():
+    rng = np.random.default_rng(4)
+    cmap = C.ColourMap(np.array([0.9, 1.2, 1.0]), np.array([0.03, -0.02, 0.01]),
+                       np.array([[0.02, -0.01, 0.0], [0.01, 0.0, -0.03]]), (30.0, 20.0), 40.0)
+    x = rng.random((3 * C.STRIP + 7, 70, 3)).astype(np.float32)
+    alpha = rng.random(x.shape[:2]).astype(np.float32) * (rng.random(x.shape[:2]) < 0.3)
+    alpha[C.STRIP : 2 * C.STRIP] = 0.0  # a strip with nothing pasted
+    alpha[:, :9] = 0.0
+    f = 2
+    ys, xs = np.mgrid[0 : x.shape[0], 0 : x.shape[1]]
+    gx, gy = ((xs + 0.5) / f - 0.5 - 20.0) / 40.0, ((ys + 0.5) / f - 0.5 - 30.0) / 40.0
+    shift = (cmap.offset + gx[..., None] * cmap.slopes[0] + gy[..., None] * cmap.slopes[1]) / cmap.gain
+    a = alpha[..., None].astype(np.float64)
+    want = (x + a * shift) / (1.0 + a * (1.0 / cmap.gain - 1.0)) - x
+    got = cmap.change(x, f, alpha)
+    np.testing.assert_allclose(got, want, atol=2e-6)
+    assert not got[alpha == 0].any()
+
+
 def test_predict_known_values():
     cmap = C.ColourMap(np.array([1.1, 1.0, 0.9]), np.array([0.0, 0.05, 0.0]),
                        np.array([[0.1, 0.0, 0.0], [0.0, 0.0, -0.2]]), (10.0, 20.0), 10.0)

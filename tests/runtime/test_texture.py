@@ -47,14 +47,31 @@ def test_detail_bands_known_values():
 def test_gains_ask_to_sharpen_a_soft_fill_and_to_calm_a_noisy_one():
     x, inside = grainy(1), disc()
     soft = np.where(inside[..., None], cv2.GaussianBlur(x, (0, 0), 1.5), x).astype(np.float32)
-    gains, features, bands = texture.measure_texture(soft, inside)
-    assert len(features) == N and len(bands) == 2 and gains[0] > 1.5
+    gains, features = texture.measure_texture(soft, inside)
+    assert len(features) == N and gains[0] > 1.5
     rng = np.random.default_rng(2)
     noisy = np.where(inside[..., None], x + rng.normal(0, 0.06, x.shape), x).astype(np.float32)
-    gains, _, _ = texture.measure_texture(noisy, inside)
+    gains, _ = texture.measure_texture(noisy, inside)
     assert gains[0] < 0.75
-    plain, _, _ = texture.measure_texture(x, inside)
+    plain, _ = texture.measure_texture(x, inside)
     assert np.all(np.abs(np.log(plain)) < 0.1)  # the same grain on both sides: gains near 1
+
+
+def test_luma_bands_are_the_colour_bands_luma():
+    x, inside = grainy(7), disc()
+    soft = np.where(inside[..., None], cv2.GaussianBlur(x, (0, 0), 1.5), x).astype(np.float32)
+    luma = np.array([0.299, 0.587, 0.114], np.float32)
+    for colour, grey in zip(texture.detail_bands(soft), texture.detail_bands(soft @ luma), strict=True):
+        np.testing.assert_allclose(colour @ luma, grey, atol=2e-6)
+    sd = signed_distance(inside).reshape(-1)
+    a, b = texture.RING
+    inner, outer = sd > a, sd < -a
+    inner &= sd <= b
+    outer &= sd >= -b
+    v2 = np.square(texture.detail_bands(soft)[0] @ luma).reshape(-1)
+    _, features = texture.measure_texture(soft, inside)
+    want = np.log((v2[outer].mean() + 1e-8) / (v2[inner].mean() + 1e-8))
+    assert features[0] == pytest.approx(want, abs=1e-4)
 
 
 def test_features_follow_the_selection_not_the_crop_around_it():
@@ -65,9 +82,9 @@ def test_features_follow_the_selection_not_the_crop_around_it():
     inside = np.zeros((260, 300), bool)
     inside[50:210, 50:250] = disc()
     soft = np.where(inside[..., None], cv2.GaussianBlur(x, (0, 0), 1.2), x).astype(np.float32)
-    _, whole, _ = texture.measure_texture(soft, inside)
+    _, whole = texture.measure_texture(soft, inside)
     for y0, x0 in ((5, 13), (17, 29), (0, 31)):
-        _, part, _ = texture.measure_texture(soft[y0:, x0:], inside[y0:, x0:])
+        _, part = texture.measure_texture(soft[y0:, x0:], inside[y0:, x0:])
         np.testing.assert_allclose(part, whole, rtol=1e-4, atol=1e-5)
 
 
@@ -120,7 +137,7 @@ def test_thin_rings_cannot_be_measured():
 def test_change_stays_inside_the_fill_and_scales_with_confidence():
     x, inside = grainy(4), disc()
     sd = signed_distance(inside)
-    gains, _, bands = texture.measure_texture(x, inside, sd)
+    bands = texture.detail_bands(x)
     full = texture.texture_change(bands, sd, np.array([1.5, 1.2]), 1.0)
     half = texture.texture_change(bands, sd, np.array([1.5, 1.2]), 0.5)
     assert not full[sd <= 0.5].any() and np.abs(full[sd > 4]).max() > 0.01
@@ -174,8 +191,8 @@ def test_the_cap_lifts_only_beyond_the_gates_certain_logit(monkeypatch):
 
 def _bands_and_gains(x, inside):
     sd = signed_distance(inside)
-    gains, _, bands = texture.measure_texture(x, inside, sd)
-    return bands, sd, gains
+    gains, _ = texture.measure_texture(x, inside, sd)
+    return texture.detail_bands(x), sd, gains
 
 
 def test_shipped_gate_leaves_a_clean_photo_alone():

@@ -18,6 +18,7 @@ from .ring_profile import RingProfile
 GAIN_LIMITS = (0.8, 1.25)
 PLANE_RIDGE = 0.05  # ridge on the plane's slopes, relative to the number of contour samples
 IRLS_ROUNDS = 4
+STRIP = 32  # rows per strip in which ``ColourMap.change`` works on the pasted pixels' column span
 
 
 @dataclass(frozen=True)
@@ -36,21 +37,29 @@ class ColourMap:
         whose pixels were pasted with weight ``alpha`` (H×W): with F the inverse of this map, a pixel
         is x = c + α·(F(c) − c); solved for the photo's c per channel,
         c = (x + α·(b + plane)/g) / (1 + α·(1/g − 1)), which is g·x + b + plane where α = 1.
-        Computed only where α > 0 (0 elsewhere)."""
-        out = np.zeros(x.shape, x.dtype)  # C-contiguous, so its flat view scatters in place
-        at = np.flatnonzero(alpha > 0)  # flat indices: faster to gather and scatter than (ys, xs)
-        if at.size == 0:
-            return out
-        ys, xs = np.divmod(at, alpha.shape[1])
+        Computed on the bounding box of α > 0 within each strip of ``STRIP`` rows (0 elsewhere)."""
+        out = np.zeros(x.shape, x.dtype)
         f32 = np.float32
-        gx = (((xs + 0.5) / f - 0.5 - self.centre[1]) / self.scale).astype(f32)[:, None]
-        gy = (((ys + 0.5) / f - 0.5 - self.centre[0]) / self.scale).astype(f32)[:, None]
         inv = (1.0 / self.gain).astype(f32)
         slopes = (self.slopes * inv).astype(f32)
-        shift = gx * slopes[0] + gy * slopes[1] + (self.offset * inv).astype(f32)  # (b + plane) / g
-        a = alpha.reshape(-1)[at][:, None].astype(f32)
-        px = x.reshape(-1, 3)[at]
-        out.reshape(-1, 3)[at] = (px + a * shift) / (1.0 + a * (inv - 1.0)) - px
+        pasted = alpha > 0
+        for y0 in range(0, alpha.shape[0], STRIP):
+            cols = np.flatnonzero(pasted[y0 : y0 + STRIP].any(0))
+            if cols.size == 0:
+                continue
+            x0, x1, y1 = int(cols[0]), int(cols[-1]) + 1, min(y0 + STRIP, alpha.shape[0])
+            gx = (((np.arange(x0, x1) + 0.5) / f - 0.5 - self.centre[1]) / self.scale).astype(f32)
+            gy = (((np.arange(y0, y1) + 0.5) / f - 0.5 - self.centre[0]) / self.scale).astype(f32)
+            shift = (gx[:, None] * slopes[0] + (self.offset * inv).astype(f32))[None]  # (b + plane) / g
+            shift = shift + (gy[:, None] * slopes[1])[:, None]  # (rows, cols, 3)
+            a = alpha[y0:y1, x0:x1, None].astype(f32, copy=False)
+            px = x[y0:y1, x0:x1]
+            num = a * shift
+            num += px
+            den = a * (inv - 1.0)
+            den += 1.0
+            np.divide(num, den, out=num)
+            np.subtract(num, px, out=out[y0:y1, x0:x1])
         return out
 
     def predict(self, colours: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:

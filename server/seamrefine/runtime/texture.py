@@ -77,13 +77,18 @@ COARSE_SIGMAS = (4.0, 8.0)  # luma bands G₂ − G₄ and G₄ − G₈, for th
 
 
 def detail_bands(x: np.ndarray) -> list[np.ndarray]:
-    """The two finest detail bands of ``x`` (H×W×C float32): x − G₁(x) and G₁(x) − G₂(x)."""
+    """The two finest detail bands of ``x`` (H×W×C or H×W float32): x − G₁(x) and G₁(x) − G₂(x)."""
+    return _bands_and_low(x)[0]
+
+
+def _bands_and_low(x: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """``detail_bands`` of ``x`` and what is left below them, G₂(x)."""
     out, prev = [], x
     for s in SIGMAS:
         low = cv2.GaussianBlur(x, (0, 0), s, borderType=cv2.BORDER_REFLECT)
         out.append(prev - low)
         prev = low
-    return out
+    return out, prev
 
 
 def _energy(v2: np.ndarray, at: np.ndarray) -> float:
@@ -160,10 +165,12 @@ def _cell_features(cells: list[list[np.ndarray]], ratios: list[float]) -> list[f
 
 
 def measure_texture(x: np.ndarray, inside: np.ndarray, sd: np.ndarray | None = None):
-    """The per-band gains that match the fill's detail to the photo's, and the gate's features.
+    """The per-band gains that match the fill's detail to the photo's, and the gate's features, all
+    measured on the luma of ``x`` (the bands are linear, so the luma of a colour band is the band of
+    the luma: a third of the filtering, and the colour bands are needed only where the gate opens).
 
-    Returns (gains (len(SIGMAS),), features (TEXTURE_FEATURES), bands) or None when the rings are too
-    thin to compare (fewer than 50 pixels on a side)."""
+    Returns (gains (len(SIGMAS),), features (TEXTURE_FEATURES)) or None when the rings are too thin to
+    compare (fewer than 50 pixels on a side)."""
     sd = signed_distance(inside) if sd is None else sd
     a, b = RING
     v = sd.reshape(-1)  # the rings as flat indices: gathered many times, found once
@@ -173,11 +180,9 @@ def measure_texture(x: np.ndarray, inside: np.ndarray, sd: np.ndarray | None = N
     if min(inner.size, outer.size) < 50:
         return None
     grids = _CellGrids(inner, outer, sd.shape[1])
-    bands = detail_bands(x)
-    gains, ratio, control, deep_ratio, outside, lumas, cells = [], [], [], [], [], [], []
-    for band in bands:
-        v = band @ _LUMA
-        lumas.append(v)
+    luma_bands, low = _bands_and_low(x @ _LUMA)
+    gains, ratio, control, deep_ratio, outside, cells = [], [], [], [], [], []
+    for v in luma_bands:
         v2 = v * v
         cells.append(grids.log_ratios(v2))
         e_in, e_out = _energy(v2, inner), _energy(v2, outer)
@@ -195,18 +200,16 @@ def measure_texture(x: np.ndarray, inside: np.ndarray, sd: np.ndarray | None = N
             control.append(abs(float(np.log((ref + _EPS**2) / (e + _EPS**2)))) if np.isfinite(e) else 0.0)
     level = float(np.log(np.sqrt(outside[0]) + _EPS))
     coarse = [float(np.log((_energy(v2, outer) + _EPS**2) / (_energy(v2, inner) + _EPS**2)))
-              for v2 in _coarse_energies(x, lumas)]
+              for v2 in _coarse_energies(low)]
     r_abs = [abs(v) for v in ratio]
     excess = [r_abs[k] - max(control[2 * k], control[2 * k + 1]) for k in range(len(ratio))]
     features = (*ratio, *r_abs, *excess, *deep_ratio, *control, *_cell_features(cells, ratio), level,
                 *coarse, *(abs(v) for v in coarse))
-    return np.asarray(gains), features, bands
+    return np.asarray(gains), features
 
 
-def _coarse_energies(x: np.ndarray, band_lumas: list[np.ndarray]) -> list[np.ndarray]:
-    """Squared luma of the bands G₂ − G₄ and G₄ − G₈ (``COARSE_SIGMAS``), G₂ recovered from the luma of
-    the detail bands."""
-    low = x @ _LUMA - sum(band_lumas)
+def _coarse_energies(low: np.ndarray) -> list[np.ndarray]:
+    """Squared luma of the bands G₂ − G₄ and G₄ − G₈ (``COARSE_SIGMAS``), from the luma's G₂ ``low``."""
     out, prev_sigma = [], SIGMAS[-1]
     for s in COARSE_SIGMAS:
         step = float(np.sqrt(s * s - prev_sigma**2))
@@ -244,13 +247,13 @@ def match_texture(x: np.ndarray, mask: np.ndarray, sd: np.ndarray | None = None)
     measured = measure_texture(x, inside, sd)
     if measured is None:
         return np.zeros_like(x), {"gate": 0.0}
-    gains, features, bands = measured
+    gains, features = measured
     gate = load_gate()
     conf = gate.confidence(np.asarray(features))
     info = {"gate": conf, "gains": gains.tolist()}
     if conf <= 0.0:
         return np.zeros_like(x), info
-    full = texture_change(bands, sd, gains, 1.0)
+    full = texture_change(detail_bands(x), sd, gains, 1.0)
     cap = capped_strength(full, sd)
     lift = gate.certainty(np.asarray(features), CERTAIN_RAMP)
     info["gate"] = conf = min(conf, cap + lift * (1.0 - cap))
