@@ -34,6 +34,7 @@ BAND_FEATHER = 8
 CONTEXT = 64
 TILE = 2048
 TILE_OVERLAP = 256
+NET_PIXELS = 320 * 320  # larger tiles run area-reduced (``tiling.run_reduced``), near the training scale
 
 
 class _Fp16Wrapper(torch.nn.Module):
@@ -145,6 +146,7 @@ def export_model(
         "context": CONTEXT,
         "tile": TILE,
         "tile_overlap": TILE_OVERLAP,
+        "net_pixels": NET_PIXELS,
         "model_config": model.cfg.to_dict(),
         "training": training or {},
         "val_metrics": val_metrics or {},

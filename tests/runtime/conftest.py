@@ -18,6 +18,7 @@ def models(tmp_path_factory):
         "pointwise": make_fixture_model(d, kind="pointwise", name="pointwise"),
         "blur_tiled": make_fixture_model(d, kind="blur", name="blur_tiled", tile=64, tile_overlap=16),
         "pointwise_tiled": make_fixture_model(d, kind="pointwise", name="pw_tiled", tile=64, tile_overlap=16),
+        "pointwise_reduced": make_fixture_model(d, kind="pointwise", name="pw_reduced", net_pixels=40 * 48),
     }
 
 

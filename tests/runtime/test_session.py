@@ -148,6 +148,8 @@ def test_manifest_sha_mismatch(model_dir, tmp_path):
         ({"tile": None}, "lacks tile"),
         ({"pad_multiple": 0}, "pad_multiple must be a non-negative integer, got 0"),
         ({"tile_overlap": 300}, "tile_overlap=300"),
+        ({"net_pixels": 10}, "net_pixels must be an integer ≥ pad_multiple², or absent, got 10"),
+        ({"net_pixels": 1e5}, "net_pixels must be an integer"),
         ({"inputs": ["img", "mask"]}, r"lists inputs \['img', 'mask'\]"),
     ],
 )

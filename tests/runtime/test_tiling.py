@@ -8,8 +8,10 @@ import threading
 import numpy as np
 import pytest
 from seamrefine.errors import CancelledError
-from seamrefine.runtime.tiling import axis_tiles, hash_noise
+from seamrefine.runtime.session import ModelSession
+from seamrefine.runtime.tiling import REDUCED_MASK_FLOOR, axis_tiles, hash_noise, run_reduced
 
+from ..support.onnx_fixture import reference_refine
 from ..support.synthetic_images import make_image
 
 
@@ -33,6 +35,51 @@ def test_tiling_blur_has_no_seams(refiners):
     inner = (slice(ys.min() + 2, ys.max() - 1), slice(xs.min() + 2, xs.max() - 1))
     grad = np.abs(np.diff(tiled[inner], axis=1)).mean(axis=(0, 2))
     assert grad.max() < 3 * np.median(grad)  # no column stands out as a seam
+
+
+def _tile(h, w, colour, box):
+    image = np.zeros((1, 3, h, w), np.float32) + np.asarray(colour, np.float32)[None, :, None, None]
+    mask = np.zeros((1, 1, h, w), np.float32)
+    mask[0, 0, box[0] : box[1], box[2] : box[3]] = 1.0
+    return image, mask
+
+
+def test_reduced_run_is_the_plain_run_up_to_net_pixels(models):
+    session = ModelSession(models["pointwise"], ["CPUExecutionProvider"], threads=1)
+    rng = np.random.default_rng(3)
+    image = rng.random((1, 3, 40, 48), dtype=np.float32)
+    mask = (rng.random((1, 1, 40, 48)) < 0.5).astype(np.float32)
+    plain = session.run(image, mask)
+    np.testing.assert_array_equal(run_reduced(session, image, mask, 40 * 48), plain)
+    np.testing.assert_array_equal(run_reduced(session, image, mask, None), plain)
+
+
+def test_reduced_run_known_values_of_a_flat_fill(models):
+    """A flat colour under a hard rectangle: the pointwise model's change (−0.2·x + 0.1 inside the mask)
+    comes back exactly wherever the upsampled reduced mask reaches the floor, never outside the mask."""
+    session = ModelSession(models["pointwise"], ["CPUExecutionProvider"], threads=1)
+    image, mask = _tile(160, 192, (0.3, 0.2, 0.7), (37, 121, 50, 150))
+    got = run_reduced(session, image, mask, 40 * 48)[0].transpose(1, 2, 0)
+    want = reference_refine("pointwise", image[0].transpose(1, 2, 0), mask[0, 0])
+    inside = mask[0, 0] > 0
+    assert not (got != image[0].transpose(1, 2, 0))[~inside].any()
+    core = np.zeros_like(inside)
+    core[37 + 4 : 121 - 4, 50 + 4 : 150 - 4] = True  # ≥ one reduced pixel from the edge
+    np.testing.assert_allclose(got[core], want[core], atol=2e-6)
+    # at the edge the change is the normalised one: at least the floor's share of the full change
+    full = want - image[0].transpose(1, 2, 0)
+    edge = got - image[0].transpose(1, 2, 0)
+    share = edge[inside & ~core] / full[inside & ~core]
+    assert share.min() >= REDUCED_MASK_FLOOR - 1e-5 and share.max() <= 1.0 + 1e-5
+
+
+def test_refiner_runs_reduced_tiles_when_the_manifest_asks(refiners):
+    image, mask = make_image(np.random.default_rng(12), h=160, w=200, dtype=np.float32)
+    plain = refiners["pointwise"].refine(image, mask)[0]
+    reduced = refiners["pointwise_reduced"].refine(image, mask)[0]
+    diff = np.abs(reduced - plain)
+    assert 0 < diff.max() < 0.2  # a textured fill: the reduced change is smooth, the plain one per pixel
+    assert diff.mean() < 0.01
 
 
 def test_hash_noise_is_tiling_independent():

@@ -52,7 +52,8 @@ def test_manifest(exported):
     on_disk = json.loads(out.with_suffix(".json").read_text())
     assert on_disk == manifest
     for key in ("name", "file", "sha256", "fp16_file", "fp16_sha256", "inputs", "outputs", "pad_multiple",
-                "band_width", "band_feather", "context", "tile", "tile_overlap", "training", "val_metrics"):
+                "band_width", "band_feather", "context", "tile", "tile_overlap", "net_pixels", "training",
+                "val_metrics"):
         assert key in manifest, key
     assert manifest["file"] == "seam_refiner.onnx"
     assert manifest["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()

@@ -85,6 +85,11 @@ def load_manifest(model_path: Path) -> dict[str, Any]:
             f"tile={manifest['tile']}, tile_overlap={manifest['tile_overlap']}",
             (manifest["tile"], manifest["tile_overlap"]),
         )
+    net = manifest.get("net_pixels")
+    if net is not None and (not isinstance(net, int) or isinstance(net, bool)
+                            or net < manifest["pad_multiple"] ** 2):
+        raise ModelError(f"model manifest {path}: net_pixels must be an integer ≥ pad_multiple², or absent, "
+                         f"got {net!r}", net)
     return manifest
 
 

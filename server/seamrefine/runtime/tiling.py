@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import cv2
 import numpy as np
 
 from ..errors import CancelledError
@@ -22,6 +23,7 @@ from ..imaging import imagemath as im
 from .session import ModelSession
 
 STRIP_PIXELS = 1 << 20
+REDUCED_MASK_FLOOR = 0.25  # the reduced mask below which a reduced run's change is not scaled up further
 _SEED = 0x5EA3
 JITTER_GAIN, JITTER_OFFSET, JITTER_NOISE = 0.03, 0.01, 0.01
 
@@ -81,6 +83,35 @@ def sample_jitter(k: int) -> tuple[float, float, int] | None:
     return gain, rng.uniform(-JITTER_OFFSET, JITTER_OFFSET), int(rng.integers(1 << 62))
 
 
+def run_reduced(model, image: np.ndarray, mask: np.ndarray, net_pixels: int | None) -> np.ndarray:
+    """``model.run(image, mask)`` for one tile ([1,3,H,W] sRGB, [1,1,H,W] float32 in; [1,3,H,W] out),
+    run as it is when the tile has at most ``net_pixels`` pixels (or ``net_pixels`` is None), else on
+    the tile area-reduced to about ``net_pixels`` (sides multiples of the model's pad multiple).
+
+    The model's change there, a colour change times the mask, comes back as a normalised upsampling,
+    up(change) / max(up(mask), ``REDUCED_MASK_FLOOR``) · mask, so it stops at the fill's edge as it
+    would at full resolution. The network's colour coefficients lie on a fixed grid of 32×32 cells
+    whatever the tile's size, so the reduction loses little it could resolve, and its full-resolution
+    features (high-frequency energy, the rings 3 and 12 px either side of the edge) are then measured
+    at about the scale it was trained on (160–256 px crops)."""
+    _, _, h, w = image.shape
+    if net_pixels is None or h * w <= net_pixels:
+        return model.run(image, mask)
+    f = math.sqrt(h * w / net_pixels)
+    pm = model.pad_multiple
+    hl, wl = max(pm, round(h / f / pm) * pm), max(pm, round(w / f / pm) * pm)
+    rgb, m = image[0].transpose(1, 2, 0), mask[0, 0]
+    rgb_l = cv2.resize(rgb, (wl, hl), interpolation=cv2.INTER_AREA)
+    m_l = cv2.resize(m, (wl, hl), interpolation=cv2.INTER_AREA)
+    out_l = model.run(np.ascontiguousarray(rgb_l.transpose(2, 0, 1))[None], m_l[None, None])[0]
+    change = cv2.resize(out_l.transpose(1, 2, 0) - rgb_l, (w, h), interpolation=cv2.INTER_LINEAR)
+    weight = m / np.maximum(cv2.resize(m_l, (w, h), interpolation=cv2.INTER_LINEAR), REDUCED_MASK_FLOOR)
+    change *= weight[..., None]
+    change += rgb
+    np.clip(change, 0.0, 1.0, out=change)
+    return change.transpose(2, 0, 1)[None]
+
+
 class TileJob:
     """One refine call's crop geometry: which tiles to run, how to blend them, how to composite."""
 
@@ -98,6 +129,7 @@ class TileJob:
         man = session.manifest
         tile = max(pm, int(man["tile"]) - int(man["tile"]) % pm)
         overlap = min(int(man["tile_overlap"]), tile // 2)
+        self.net_pixels = man.get("net_pixels")  # None: the model runs on full-resolution tiles
         self.rows = axis_tiles(self.hp, tile, overlap)
         self.cols = axis_tiles(self.wp, tile, overlap)
         reach = width + feather
@@ -151,7 +183,7 @@ class TileJob:
                 x0, wx = self.cols[c]
                 x1 = x0 + len(wx)
                 img_t, mask_t, base = self._tile_input(y0, y1, x0, x1, jitter)
-                out = self.session.run(img_t, mask_t)[0].transpose(1, 2, 0)
+                out = run_reduced(self.session, img_t, mask_t, self.net_pixels)[0].transpose(1, 2, 0)
                 if jitter is not None:
                     out = (out - np.float32(jitter[1])) / np.float32(jitter[0])
                 # the model's *change*, in the image's own encoding: added to the original values,
