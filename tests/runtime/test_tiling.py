@@ -38,38 +38,37 @@ def test_tiling_blur_has_no_seams(refiners):
 
 
 def _tile(h, w, colour, box):
-    image = np.zeros((1, 3, h, w), np.float32) + np.asarray(colour, np.float32)[None, :, None, None]
-    mask = np.zeros((1, 1, h, w), np.float32)
-    mask[0, 0, box[0] : box[1], box[2] : box[3]] = 1.0
-    return image, mask
+    rgb = np.zeros((h, w, 3), np.float32) + np.asarray(colour, np.float32)
+    mask = np.zeros((h, w), np.float32)
+    mask[box[0] : box[1], box[2] : box[3]] = 1.0
+    return rgb, mask
 
 
 def test_reduced_run_is_the_plain_run_up_to_net_pixels(models):
     session = ModelSession(models["pointwise"], ["CPUExecutionProvider"], threads=1)
     rng = np.random.default_rng(3)
-    image = rng.random((1, 3, 40, 48), dtype=np.float32)
-    mask = (rng.random((1, 1, 40, 48)) < 0.5).astype(np.float32)
-    plain = session.run(image, mask)
-    np.testing.assert_array_equal(run_reduced(session, image, mask, 40 * 48), plain)
-    np.testing.assert_array_equal(run_reduced(session, image, mask, None), plain)
+    rgb = rng.random((40, 48, 3), dtype=np.float32)
+    mask = (rng.random((40, 48)) < 0.5).astype(np.float32)
+    plain = session.run(rgb.transpose(2, 0, 1)[None], mask[None, None])[0].transpose(1, 2, 0)
+    np.testing.assert_array_equal(run_reduced(session, rgb, mask, 40 * 48), plain)
+    np.testing.assert_array_equal(run_reduced(session, rgb, mask, None), plain)
 
 
 def test_reduced_run_known_values_of_a_flat_fill(models):
     """A flat colour under a hard rectangle: the pointwise model's change (−0.2·x + 0.1 inside the mask)
     comes back exactly wherever the upsampled reduced mask reaches the floor, never outside the mask."""
     session = ModelSession(models["pointwise"], ["CPUExecutionProvider"], threads=1)
-    image, mask = _tile(160, 192, (0.3, 0.2, 0.7), (37, 121, 50, 150))
-    got = run_reduced(session, image, mask, 40 * 48)[0].transpose(1, 2, 0)
-    want = reference_refine("pointwise", image[0].transpose(1, 2, 0), mask[0, 0])
-    inside = mask[0, 0] > 0
-    assert not (got != image[0].transpose(1, 2, 0))[~inside].any()
+    rgb, mask = _tile(160, 192, (0.3, 0.2, 0.7), (37, 121, 50, 150))
+    got = run_reduced(session, rgb, mask, 40 * 48)
+    assert got.shape == rgb.shape and got.dtype == np.float32
+    want = reference_refine("pointwise", rgb, mask)
+    inside = mask > 0
+    assert not (got != rgb)[~inside].any()
     core = np.zeros_like(inside)
     core[37 + 4 : 121 - 4, 50 + 4 : 150 - 4] = True  # ≥ one reduced pixel from the edge
     np.testing.assert_allclose(got[core], want[core], atol=2e-6)
     # at the edge the change is the normalised one: at least the floor's share of the full change
-    full = want - image[0].transpose(1, 2, 0)
-    edge = got - image[0].transpose(1, 2, 0)
-    share = edge[inside & ~core] / full[inside & ~core]
+    share = (got - rgb)[inside & ~core] / (want - rgb)[inside & ~core]
     assert share.min() >= REDUCED_MASK_FLOOR - 1e-5 and share.max() <= 1.0 + 1e-5
 
 

@@ -259,8 +259,15 @@ def _add_in_band(original: np.ndarray, band: np.ndarray, change_at) -> np.ndarra
     cols = np.flatnonzero(sel.any(axis=0))
     box = (slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1))
     rgb, _ = to_float(original[box])
-    blended = from_float(rgb + band[box][..., None].astype(np.float32) * change_at(box, rgb), original[box])
-    np.copyto(out[box][..., :3], blended[..., :3], where=sel[box][..., None])
+    change = band[box][..., None].astype(np.float32, copy=False) * change_at(box, rgb)
+    rgb += change  # from here on in place: these are the crop's largest float buffers
+    scale = _SCALE.get(original.dtype)
+    if scale is not None:  # ``from_float``'s arithmetic, without its temporaries
+        info = np.iinfo(original.dtype)
+        rgb *= scale
+        np.rint(rgb, out=rgb)
+        np.clip(rgb, info.min, info.max, out=rgb)
+    np.copyto(out[box][..., :3], rgb, where=sel[box][..., None], casting="unsafe")
     return out
 
 

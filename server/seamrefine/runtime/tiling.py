@@ -83,10 +83,10 @@ def sample_jitter(k: int) -> tuple[float, float, int] | None:
     return gain, rng.uniform(-JITTER_OFFSET, JITTER_OFFSET), int(rng.integers(1 << 62))
 
 
-def run_reduced(model, image: np.ndarray, mask: np.ndarray, net_pixels: int | None) -> np.ndarray:
-    """``model.run(image, mask)`` for one tile ([1,3,H,W] sRGB, [1,1,H,W] float32 in; [1,3,H,W] out),
-    run as it is when the tile has at most ``net_pixels`` pixels (or ``net_pixels`` is None), else on
-    the tile area-reduced to about ``net_pixels`` (sides multiples of the model's pad multiple).
+def run_reduced(model, rgb: np.ndarray, mask: np.ndarray, net_pixels: int | None) -> np.ndarray:
+    """The model's output for one tile (``rgb`` H×W×3 sRGB and ``mask`` H×W float32 in, H×W×3 float32
+    out): run as it is when the tile has at most ``net_pixels`` pixels (or ``net_pixels`` is None),
+    else on the tile area-reduced to about ``net_pixels`` (sides multiples of the model's pad multiple).
 
     The model's change there, a colour change times the mask, comes back as a normalised upsampling,
     up(change) / max(up(mask), ``REDUCED_MASK_FLOOR``) · mask, so it stops at the fill's edge as it
@@ -94,22 +94,20 @@ def run_reduced(model, image: np.ndarray, mask: np.ndarray, net_pixels: int | No
     whatever the tile's size, so the reduction loses little it could resolve, and its full-resolution
     features (high-frequency energy, the rings 3 and 12 px either side of the edge) are then measured
     at about the scale it was trained on (160–256 px crops)."""
-    _, _, h, w = image.shape
+    h, w = mask.shape
     if net_pixels is None or h * w <= net_pixels:
-        return model.run(image, mask)
+        return model.run(rgb.transpose(2, 0, 1)[None], mask[None, None])[0].transpose(1, 2, 0)
     f = math.sqrt(h * w / net_pixels)
     pm = model.pad_multiple
     hl, wl = max(pm, round(h / f / pm) * pm), max(pm, round(w / f / pm) * pm)
-    rgb, m = image[0].transpose(1, 2, 0), mask[0, 0]
     rgb_l = cv2.resize(rgb, (wl, hl), interpolation=cv2.INTER_AREA)
-    m_l = cv2.resize(m, (wl, hl), interpolation=cv2.INTER_AREA)
-    out_l = model.run(np.ascontiguousarray(rgb_l.transpose(2, 0, 1))[None], m_l[None, None])[0]
-    change = cv2.resize(out_l.transpose(1, 2, 0) - rgb_l, (w, h), interpolation=cv2.INTER_LINEAR)
-    weight = m / np.maximum(cv2.resize(m_l, (w, h), interpolation=cv2.INTER_LINEAR), REDUCED_MASK_FLOOR)
+    m_l = cv2.resize(mask, (wl, hl), interpolation=cv2.INTER_AREA)
+    out_l = model.run(rgb_l.transpose(2, 0, 1)[None], m_l[None, None])[0].transpose(1, 2, 0)
+    change = cv2.resize(out_l - rgb_l, (w, h), interpolation=cv2.INTER_LINEAR)
+    weight = mask / np.maximum(cv2.resize(m_l, (w, h), interpolation=cv2.INTER_LINEAR), REDUCED_MASK_FLOOR)
     change *= weight[..., None]
     change += rgb
-    np.clip(change, 0.0, 1.0, out=change)
-    return change.transpose(2, 0, 1)[None]
+    return np.clip(change, 0.0, 1.0, out=change)
 
 
 class TileJob:
@@ -146,8 +144,9 @@ class TileJob:
         ]
 
     def _tile_input(self, y0, y1, x0, x1, jitter) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The model's image and mask inputs for one tile, and ``base``: the tile before the classical
-        harmonisation ``pre`` and jitter (sRGB, clipped to [0, 1]), against which the change is measured."""
+        """The model's image (H×W×3) and mask (H×W) inputs for one tile, and ``base``: the tile before the
+        classical harmonisation ``pre`` and jitter (sRGB, clipped to [0, 1]), against which the change is
+        measured."""
         h, w = self.mask.shape
         if y1 <= h and x1 <= w:  # inside the crop: plain slices, no gather
             win = (slice(y0, y1), slice(x0, x1))
@@ -164,8 +163,7 @@ class TileJob:
             gain, offset, seed = jitter
             noise = hash_noise(seed, y0, y1, x0, x1, self.wp)
             rgb = np.clip(rgb * np.float32(gain) + np.float32(offset) + JITTER_NOISE * noise, 0.0, 1.0)
-        mask = float_mask(self.mask[win])
-        return rgb.transpose(2, 0, 1)[None], mask[None, None], base
+        return rgb, float_mask(self.mask[win]), base
 
     def run(self, dest: np.ndarray, jitter, tick: Callable[[], None], cancel) -> None:
         """Refine the crop into ``dest`` (crop-shaped, image dtype), one row of tiles at a time."""
@@ -182,8 +180,8 @@ class TileJob:
                     raise CancelledError("refinement cancelled", "cancelled")
                 x0, wx = self.cols[c]
                 x1 = x0 + len(wx)
-                img_t, mask_t, base = self._tile_input(y0, y1, x0, x1, jitter)
-                out = run_reduced(self.session, img_t, mask_t, self.net_pixels)[0].transpose(1, 2, 0)
+                rgb, mask, base = self._tile_input(y0, y1, x0, x1, jitter)
+                out = run_reduced(self.session, rgb, mask, self.net_pixels)
                 if jitter is not None:
                     out = (out - np.float32(jitter[1])) / np.float32(jitter[0])
                 # the model's *change*, in the image's own encoding: added to the original values,
