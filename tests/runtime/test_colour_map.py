@@ -47,6 +47,7 @@ def test_change_is_the_formula_at_every_pixel_across_strips():
     alpha = rng.random(x.shape[:2]).astype(np.float32) * (rng.random(x.shape[:2]) < 0.3)
     alpha[C.STRIP : 2 * C.STRIP] = 0.0  # a strip with nothing pasted
     alpha[:, :9] = 0.0
+    alpha[C.STRIP :, 15 : 16 + C.STRIP] = 0.0  # two runs of columns in the last strip
     f = 2
     ys, xs = np.mgrid[0 : x.shape[0], 0 : x.shape[1]]
     gx, gy = ((xs + 0.5) / f - 0.5 - 20.0) / 40.0, ((ys + 0.5) / f - 0.5 - 30.0) / 40.0

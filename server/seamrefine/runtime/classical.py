@@ -40,6 +40,9 @@ def colour_and_texture(x: np.ndarray, mask: np.ndarray, reach: int = 16):
     colour, colour_info = harmonise.apply(x, measured, reach=reach)
     harmonised = np.clip(x + colour, 0.0, 1.0) if colour_info["gate"] > 0 else x
     detail, texture_info = texture.match_texture(harmonised, mask, measured.sd)
-    change = colour + detail
-    textured = np.clip(x + change, 0.0, 1.0) if texture_info["gate"] > 0 or colour_info["gate"] > 0 else x
+    if texture_info["gate"] > 0:
+        change = colour + detail
+        textured = np.clip(x + change, 0.0, 1.0)
+    else:  # the detail is zero: the harmonised image is the result (x clipped, as it is, where it is x)
+        change, textured = colour, harmonised
     return textured, change, measured.sd, {"harmonise": colour_info, "texture": texture_info}

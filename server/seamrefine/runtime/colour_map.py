@@ -37,17 +37,14 @@ class ColourMap:
         whose pixels were pasted with weight ``alpha`` (H×W): with F the inverse of this map, a pixel
         is x = c + α·(F(c) − c); solved for the photo's c per channel,
         c = (x + α·(b + plane)/g) / (1 + α·(1/g − 1)), which is g·x + b + plane where α = 1.
-        Computed on the bounding box of α > 0 within each strip of ``STRIP`` rows (0 elsewhere)."""
+        Computed on the runs of columns with α > 0 within each strip of ``STRIP`` rows (0 elsewhere)."""
         out = np.zeros(x.shape, x.dtype)
         f32 = np.float32
         inv = (1.0 / self.gain).astype(f32)
         slopes = (self.slopes * inv).astype(f32)
         pasted = alpha > 0
-        for y0 in range(0, alpha.shape[0], STRIP):
-            cols = np.flatnonzero(pasted[y0 : y0 + STRIP].any(0))
-            if cols.size == 0:
-                continue
-            x0, x1, y1 = int(cols[0]), int(cols[-1]) + 1, min(y0 + STRIP, alpha.shape[0])
+        for y0, x0, x1 in _runs(pasted):
+            y1 = min(y0 + STRIP, alpha.shape[0])
             gx = (((np.arange(x0, x1) + 0.5) / f - 0.5 - self.centre[1]) / self.scale).astype(f32)
             gy = (((np.arange(y0, y1) + 0.5) / f - 0.5 - self.centre[0]) / self.scale).astype(f32)
             shift = (gx[:, None] * slopes[0] + (self.offset * inv).astype(f32))[None]  # (b + plane) / g
@@ -68,6 +65,19 @@ class ColourMap:
         gx = ((xs - self.centre[1]) / self.scale)[:, None]
         gy = ((ys - self.centre[0]) / self.scale)[:, None]
         return colours * self.gain + self.offset + gx * self.slopes[0] + gy * self.slopes[1]
+
+
+def _runs(pasted: np.ndarray) -> list[tuple[int, int, int]]:
+    """(first row, first column, end column) of each run of columns holding a True pixel of ``pasted``
+    within each strip of ``STRIP`` rows, runs closer than ``STRIP`` columns merged."""
+    out = []
+    for y0 in range(0, pasted.shape[0], STRIP):
+        cols = np.flatnonzero(pasted[y0 : y0 + STRIP].any(0))
+        if cols.size:
+            cut = np.flatnonzero(np.diff(cols) > STRIP)
+            starts, ends = cols[np.r_[0, cut + 1]], cols[np.r_[cut, cols.size - 1]] + 1
+            out += [(y0, int(a), int(b)) for a, b in zip(starts, ends, strict=True)]
+    return out
 
 
 IDENTITY_MAP = ColourMap(np.ones(3), np.zeros(3), np.zeros((2, 3)), (0.0, 0.0), 1.0)

@@ -232,9 +232,12 @@ def correction(x: np.ndarray, m: Measurement, conf: float, reach: int = 16) -> t
     cmap = m.seam.colour_map or IDENTITY_MAP
     edges, share = ramp_profile(m.profile, m.seam)
     sd = signed_distance(m.inside) if m.sd is None else m.sd
-    # a ring k (pixels with k ≤ sd < k + 1) is past boundary k: its weight is the share reached there
+    # a ring k (pixels with k ≤ sd < k + 1) is past boundary k: its weight is the share reached there,
+    # looked up per ring (rings before the zone get 0, after it 1)
     ring = np.floor(sd / m.f)
-    w = np.interp(ring, edges, share, left=0.0, right=1.0) * (sd > -reach)
+    lo, hi = int(edges[0]) - 1, int(edges[-1]) + 1
+    lut = np.interp(np.arange(lo, hi + 1), edges, share, left=0.0, right=1.0)
+    w = lut[np.clip(ring, lo, hi).astype(np.intp) - lo] * (sd > -reach)
     if m.seam.gap <= PIXEL_ALPHA_MAX_GAP:
         w = _pixel_alpha(x, ring, w, m)
     return cmap.change(x, m.f, (conf * w).astype(np.float32)), cmap
