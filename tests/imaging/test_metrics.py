@@ -291,3 +291,17 @@ def test_seam_score_on_synthesised_cases(family):
         deltas.append(S.seam_score(case.composite, case.mask) - S.seam_score(case.clean, case.mask))
     assert np.mean(deltas) > 0.0
     assert np.mean(np.array(deltas) > 0) >= 4 / 6
+
+
+def test_area_downsample_is_the_block_mean():
+    from seamrefine.imaging.seam_score import area_downsample
+
+    x = np.arange(5 * 7 * 3, dtype=np.float32).reshape(5, 7, 3)
+    got = area_downsample(x, 2)
+    want = x[:4, :6].reshape(2, 2, 3, 2, 3).mean(axis=(1, 3))
+    assert got.shape == (2, 3, 3) and got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    grey = np.array([[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]], np.float32)
+    np.testing.assert_array_equal(area_downsample(grey, 1), grey)
+    np.testing.assert_array_equal(area_downsample(grey, 2), [[2.0]])
+    assert area_downsample(grey, 3).shape == (0, 1)
