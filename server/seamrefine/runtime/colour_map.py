@@ -99,20 +99,22 @@ def fit_colour_map(profile: RingProfile, position: int, gap: int) -> ColourMap:
     n = int(ok.sum())
     if n < 16:
         return IDENTITY_MAP
-    inner, outer = inner[ok].astype(np.float64), outer[ok].astype(np.float64)
-    gain = np.clip((outer.std(0) + 1e-3) / (inner.std(0) + 1e-3), *GAIN_LIMITS)
-    offset = np.median(outer - inner * gain, axis=0)
-    residual = outer - (inner * gain + offset)
+    # channel rows (3×n): every statistic below runs along contiguous memory
+    inner, outer = inner[ok].T.astype(np.float64, order="C"), outer[ok].T.astype(np.float64, order="C")
+    gain = np.clip((outer.std(1) + 1e-3) / (inner.std(1) + 1e-3), *GAIN_LIMITS)
+    offset = np.median(outer - inner * gain[:, None], axis=1)
+    residual = outer - (inner * gain[:, None] + offset[:, None])
     ys, xs = profile.positions(ok)
     cy, cx, scale = float(ys.mean()), float(xs.mean()), max(float(np.ptp(ys)), float(np.ptp(xs)), 1.0)
-    a = np.stack([(xs - cx) / scale, (ys - cy) / scale], 1)
+    a = np.stack([(xs - cx) / scale, (ys - cy) / scale])  # 2×n
     slopes = np.zeros((2, 3))
-    wts = np.ones((n, 3))
+    wts = np.ones((3, n))
+    ridge = PLANE_RIDGE * n * np.eye(2)
     for _ in range(IRLS_ROUNDS):
         for c in range(3):
-            aw = a * wts[:, c : c + 1]
-            slopes[:, c] = np.linalg.solve(aw.T @ a + PLANE_RIDGE * n * np.eye(2), aw.T @ residual[:, c])
-        res = np.abs(residual - a @ slopes)
-        k = 1.345 * np.median(res, 0) / 0.6745 + 1e-9
-        wts = np.minimum(1.0, k / np.maximum(res, 1e-12))
+            aw = a * wts[c]
+            slopes[:, c] = np.linalg.solve(aw @ a.T + ridge, aw @ residual[c])
+        res = np.abs(residual - slopes.T @ a)
+        k = 1.345 * np.median(res, 1) / 0.6745 + 1e-9
+        wts = np.minimum(1.0, k[:, None] / np.maximum(res, 1e-12))
     return ColourMap(gain, offset, slopes, (cy, cx), scale)
