@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .background import split_work
 from .ring_profile import RingProfile
 
 GAIN_LIMITS = (0.8, 1.25)
@@ -37,26 +38,31 @@ class ColourMap:
         whose pixels were pasted with weight ``alpha`` (H×W): with F the inverse of this map, a pixel
         is x = c + α·(F(c) − c); solved for the photo's c per channel,
         c = (x + α·(b + plane)/g) / (1 + α·(1/g − 1)), which is g·x + b + plane where α = 1.
-        Computed on the runs of columns with α > 0 within each strip of ``STRIP`` rows (0 elsewhere)."""
+        Computed on the runs of columns with α > 0 within each strip of ``STRIP`` rows (0 elsewhere),
+        in two threads."""
         out = np.zeros(x.shape, x.dtype)
         f32 = np.float32
         inv = (1.0 / self.gain).astype(f32)
         slopes = (self.slopes * inv).astype(f32)
-        pasted = alpha > 0
-        for y0, x0, x1 in _runs(pasted):
-            y1 = min(y0 + STRIP, alpha.shape[0])
-            gx = (((np.arange(x0, x1) + 0.5) / f - 0.5 - self.centre[1]) / self.scale).astype(f32)
-            gy = (((np.arange(y0, y1) + 0.5) / f - 0.5 - self.centre[0]) / self.scale).astype(f32)
-            shift = (gx[:, None] * slopes[0] + (self.offset * inv).astype(f32))[None]  # (b + plane) / g
-            shift = shift + (gy[:, None] * slopes[1])[:, None]  # (rows, cols, 3)
-            a = alpha[y0:y1, x0:x1, None].astype(f32, copy=False)
-            px = x[y0:y1, x0:x1]
-            num = a * shift
-            num += px
-            den = a * (inv - 1.0)
-            den += 1.0
-            np.divide(num, den, out=num)
-            np.subtract(num, px, out=out[y0:y1, x0:x1])
+        offset = (self.offset * inv).astype(f32)
+
+        def runs(part) -> None:
+            for y0, x0, x1 in part:
+                y1 = min(y0 + STRIP, alpha.shape[0])
+                gx = (((np.arange(x0, x1) + 0.5) / f - 0.5 - self.centre[1]) / self.scale).astype(f32)
+                gy = (((np.arange(y0, y1) + 0.5) / f - 0.5 - self.centre[0]) / self.scale).astype(f32)
+                shift = (gx[:, None] * slopes[0] + offset)[None]  # (b + plane) / g, (rows, cols, 3)
+                shift = shift + (gy[:, None] * slopes[1])[:, None]
+                a = alpha[y0:y1, x0:x1, None].astype(f32, copy=False)
+                px = x[y0:y1, x0:x1]
+                num = a * shift
+                num += px
+                den = a * (inv - 1.0)
+                den += 1.0
+                np.divide(num, den, out=num)
+                np.subtract(num, px, out=out[y0:y1, x0:x1])
+
+        split_work(runs, _runs(alpha > 0))  # disjoint runs, large numpy passes: two threads
         return out
 
     def predict(self, colours: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:

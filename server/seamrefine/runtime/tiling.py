@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import CancelledError
 from ..imaging import imagemath as im
+from .background import split_work
 from .session import ModelSession
 
 STRIP_PIXELS = 1 << 20
@@ -197,11 +198,18 @@ class TileJob:
             acc = acc[final - y0 :]
 
     def _flush(self, dest, acc, f0, f1) -> None:
-        """Composite finished rows [f0, f1) (accumulator row 0 = crop row f0) into ``dest`` in strips."""
+        """Composite finished rows [f0, f1) (accumulator row 0 = crop row f0) into ``dest`` in strips of
+        ≤ ``STRIP_PIXELS`` / 4, two threads taking every other strip (large numpy passes, GIL-free)."""
+        h, w = self.mask.shape
+        step = max(1, STRIP_PIXELS // 4 // max(w, 1))
+        starts = range(f0, min(f1, h), step)
+        split_work(lambda part: self._composite(dest, acc, f0, f1, part, step), starts)
+
+    def _composite(self, dest, acc, f0, f1, starts, step) -> None:
+        """``_flush``'s strips of ``step`` rows starting at the crop rows ``starts``."""
         h, w = self.mask.shape
         reach = self.width + self.feather + 1
-        step = max(1, STRIP_PIXELS // max(w, 1))
-        for c0 in range(f0, min(f1, h), step):
+        for c0 in starts:
             c1 = min(c0 + step, f1, h)
             if self.band is not None:
                 band = self.band[c0:c1]
