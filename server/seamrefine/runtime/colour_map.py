@@ -19,7 +19,7 @@ from .ring_profile import RingProfile
 GAIN_LIMITS = (0.8, 1.25)
 PLANE_RIDGE = 0.05  # ridge on the plane's slopes, relative to the number of contour samples
 IRLS_ROUNDS = 4
-STRIP = 32  # rows per strip in which ``ColourMap.change`` works on the pasted pixels' column span
+STRIP = 32  # rows per strip (and the column gap that splits a run) of ``ColourMap.change``
 
 
 @dataclass(frozen=True)

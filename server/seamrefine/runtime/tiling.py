@@ -2,9 +2,10 @@
 
 ``TileJob`` cuts padded tiles from the original-dtype crop on the fly (``_pad_index`` reproduces
 ``imagemath.pad_to_multiple``), adds the classical harmonisation's change (``pre``, sRGB, crop-shaped)
-when there is one, runs the model on each, blends them with the weights of ``axis_tiles``
-into an accumulator one row of tiles tall, and composites finished rows into the destination in strips of
-≤ ``STRIP_PIXELS``. What is accumulated is the model's change (output − input), which is added to the
+when there is one, runs the model on each (``run_reduced``: tiles above the manifest's ``net_pixels``
+area-reduced), blends them with the weights of ``axis_tiles`` into an accumulator one row of tiles tall,
+and composites finished rows into the destination in strips of ≤ ``STRIP_PIXELS`` / 4, two threads at
+a time. What is accumulated is the model's change (output − input), which is added to the
 original values, so float values outside [0, 1] survive inside the band. Multi-sample pooling's jittered
 variants come from ``sample_jitter`` (per-sample gain, offset and a noise seed) and ``hash_noise`` (noise that
 does not depend on the tiling).
