@@ -7,7 +7,6 @@ shown; ``seam_components`` gives its weighted terms. Inputs above ``SCORE_MAX_PI
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from ..errors import ShapeError
@@ -29,13 +28,13 @@ def _opponent(x: np.ndarray) -> np.ndarray:
 
 
 def area_downsample(x: np.ndarray, f: int) -> np.ndarray:
-    """Mean over f×f blocks (trailing rows/columns that don't fill a block are dropped), float32; OpenCV's
-    area resize, which for an integer factor is that block mean."""
+    """Mean over f×f blocks (trailing rows/columns that don't fill a block are dropped)."""
     h, w = x.shape[0] // f, x.shape[1] // f
-    if h == 0 or w == 0:
-        return np.zeros((h, w, *x.shape[2:]), np.float32)
-    block = np.ascontiguousarray(x[: h * f, : w * f], np.float32)
-    return cv2.resize(block, (w, h), interpolation=cv2.INTER_AREA).reshape((h, w, *x.shape[2:]))
+    acc = np.zeros((h, w, *x.shape[2:]), np.float32)
+    for dy in range(f):
+        for dx in range(f):
+            acc += x[dy : h * f : f, dx : w * f : f]
+    return acc / np.float32(f * f)
 
 
 def _cell_abs_mean(v: np.ndarray, cells: np.ndarray) -> float:
