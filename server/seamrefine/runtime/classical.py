@@ -43,6 +43,6 @@ def colour_and_texture(x: np.ndarray, mask: np.ndarray, reach: int = 16):
     if texture_info["gate"] > 0:
         change = colour + detail
         textured = np.clip(x + change, 0.0, 1.0)
-    else:  # the detail is zero: the harmonised image is the result (x clipped, as it is, where it is x)
+    else:  # no detail: clip(x + colour) is the harmonised image already (x itself where no colour)
         change, textured = colour, harmonised
     return textured, change, measured.sd, {"harmonise": colour_info, "texture": texture_info}
