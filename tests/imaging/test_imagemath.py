@@ -97,6 +97,7 @@ def test_mask_to_float_known_values():
         (np.zeros((4, 4, 3), np.uint8), ShapeError, r"H×W, got shape \(4, 4, 3\)"),
         (np.zeros((3, 4), np.uint8), ShapeError, "the mask is 4×3 px but the image is 4×4 px: they must be"),
         (np.full((4, 4), 1.5, np.float32), InputError, r"\[0, 1\], got range \[1.5, 1.5\]"),
+        (np.full((4, 4), 1.000001, np.float32), InputError, r"got range \[1.00000095"),  # a blur's overshoot
         (np.full((4, 4), np.nan, np.float32), InputError, "NaN"),
         (np.zeros((4, 4), np.int16), DTypeError, "got int16"),
     ],
