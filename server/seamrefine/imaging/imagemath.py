@@ -78,7 +78,7 @@ def mask_to_float(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
             raise InputError("mask contains NaN or infinite values", "non-finite")
         lo, hi = float(mask.min()), float(mask.max())
         if lo < 0.0 or hi > 1.0:
-            raise InputError(f"float mask must lie in [0, 1], got range [{lo!r}, {hi!r}]", (lo, hi))
+            raise InputError(f"float mask must lie in [0, 1], got range [{lo:.9g}, {hi:.9g}]", (lo, hi))
         return mask.astype(np.float32)
     raise DTypeError(f"mask dtype must be uint8, bool or float, got {mask.dtype}", str(mask.dtype))
 
