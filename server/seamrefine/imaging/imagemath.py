@@ -52,7 +52,9 @@ def from_float(rgb: np.ndarray, like: np.ndarray) -> np.ndarray:
     scale = _SCALE.get(like.dtype)
     if scale is not None:
         info = np.iinfo(like.dtype)
-        out_rgb = np.clip(np.rint(rgb * scale), info.min, info.max).astype(like.dtype)
+        scaled = rgb * scale  # one float buffer, rounded and clipped in place
+        np.rint(scaled, out=scaled)
+        out_rgb = np.clip(scaled, info.min, info.max, out=scaled).astype(like.dtype)
     else:
         out_rgb = rgb.astype(like.dtype)
     if like.shape[2] == 4:
@@ -260,14 +262,8 @@ def _add_in_band(original: np.ndarray, band: np.ndarray, change_at) -> np.ndarra
     box = (slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1))
     rgb, _ = to_float(original[box])
     change = band[box][..., None].astype(np.float32, copy=False) * change_at(box, rgb)
-    rgb += change  # from here on in place: these are the crop's largest float buffers
-    scale = _SCALE.get(original.dtype)
-    if scale is not None:  # ``from_float``'s arithmetic, without its temporaries
-        info = np.iinfo(original.dtype)
-        rgb *= scale
-        np.rint(rgb, out=rgb)
-        np.clip(rgb, info.min, info.max, out=rgb)
-    np.copyto(out[box][..., :3], rgb, where=sel[box][..., None], casting="unsafe")
+    rgb += change  # in place: these are the crop's largest float buffers
+    np.copyto(out[box][..., :3], from_float(rgb, original[box][..., :3]), where=sel[box][..., None])
     return out
 
 

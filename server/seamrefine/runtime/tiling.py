@@ -4,8 +4,8 @@
 ``imagemath.pad_to_multiple``), adds the classical harmonisation's change (``pre``, sRGB, crop-shaped)
 when there is one, runs the model on each (``run_reduced``: tiles above the manifest's ``net_pixels``
 area-reduced), blends them with the weights of ``axis_tiles`` into an accumulator one row of tiles tall,
-and composites finished rows into the destination in strips of ≤ ``STRIP_PIXELS`` / 4, two threads at
-a time. What is accumulated is the model's change (output − input), which is added to the
+and composites finished rows into the destination in strips of ≤ ``COMPOSITE_STRIP_PIXELS``, two
+threads at a time. What is accumulated is the model's change (output − input), which is added to the
 original values, so float values outside [0, 1] survive inside the band. Multi-sample pooling's jittered
 variants come from ``sample_jitter`` (per-sample gain, offset and a noise seed) and ``hash_noise`` (noise that
 does not depend on the tiling).
@@ -25,6 +25,7 @@ from .background import split_work
 from .session import ModelSession
 
 STRIP_PIXELS = 1 << 20
+COMPOSITE_STRIP_PIXELS = STRIP_PIXELS // 4  # composited two at a time, one per thread
 REDUCED_MASK_FLOOR = 0.25  # the reduced mask below which a reduced run's change is not scaled up further
 _SEED = 0x5EA3
 JITTER_GAIN, JITTER_OFFSET, JITTER_NOISE = 0.03, 0.01, 0.01
@@ -200,9 +201,9 @@ class TileJob:
 
     def _flush(self, dest, acc, f0, f1) -> None:
         """Composite finished rows [f0, f1) (accumulator row 0 = crop row f0) into ``dest`` in strips of
-        ≤ ``STRIP_PIXELS`` / 4, two threads taking every other strip (large numpy passes, GIL-free)."""
+        ≤ ``COMPOSITE_STRIP_PIXELS``, two threads taking every other strip (large numpy passes, GIL-free)."""
         h, w = self.mask.shape
-        step = max(1, STRIP_PIXELS // 4 // max(w, 1))
+        step = max(1, COMPOSITE_STRIP_PIXELS // max(w, 1))
         starts = range(f0, min(f1, h), step)
         split_work(lambda part: self._composite(dest, acc, f0, f1, part, step), starts)
 
