@@ -367,11 +367,13 @@ def main(argv=None) -> int:
     print(format_targets(summary, names))
     timing = {}
     if not args.no_timing and "poisson" in methods and "refiner" in methods:
-        timing = timing_1mp({k: methods[k] for k in ("poisson", "refiner")}, args.photos, args.seed)
+        timing = timing_1mp({k: methods[k] for k in ("poisson", "refiner")}, args.photos, args.seed,
+                            jpeg_photo=("refiner",))
         print(
             f"\n1 MP timing (median of {TIMING_RUNS} after a warm-up): refiner {timing['refiner']:.2f} s, "
             f"poisson {timing['poisson']:.2f} s, "
-            f"ratio refiner/poisson {timing['refiner'] / timing['poisson']:.2f}"
+            f"ratio refiner/poisson {timing['refiner'] / timing['poisson']:.2f}; "
+            f"refiner with the photo a JPEG {timing['refiner_jpeg_photo']:.2f} s"
         )
     if args.json:
         per_case = [{k: v for k, v in r.items() if k != "out"} for r in rows]

@@ -9,9 +9,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 from seamrefine.imaging import metrics as M
+from seamrefine.runtime.jpeg_match import recompress, to_u8
 
 from . import synthesis
 
+JPEG_PHOTO = (85, 2)  # quality and PIL subsampling (4:2:0) of the timing case's JPEG photo
 TIMING_RUNS = 3  # timed calls per method on the 1 MP case (after one warm-up); the median is reported
 
 
@@ -130,21 +132,30 @@ def contact_sheet(kept: dict, rows: list[dict], methods: list[str], path: Path, 
 
 
 def timing_1mp(
-    methods: dict[str, Callable], photos_dir: Path, seed: int, runs: int = TIMING_RUNS
+    methods: dict[str, Callable], photos_dir: Path, seed: int, runs: int = TIMING_RUNS, jpeg_photo=()
 ) -> dict[str, float]:
     """Median seconds per refine for each method on one 1024×1024 colour_uniform case: one untimed
-    warm-up call (session start-up, allocator, caches), then the median of ``runs`` timed calls."""
+    warm-up call (session start-up, allocator, caches), then the median of ``runs`` timed calls. The
+    methods named in ``jpeg_photo`` are timed again, as ``<name>_jpeg_photo``, on the same fill pasted
+    into the photo saved as a JPEG (``JPEG_PHOTO``: most photos are, and then the refiner's JPEG stage
+    measures how it was compressed)."""
     paths = synthesis.list_photos(photos_dir)
     rng = np.random.default_rng([seed, 999_999])
     crop = synthesis.random_crop(synthesis.load_photo(paths[int(rng.integers(len(paths)))]), 1024, rng)
     case = synthesis.make_case(crop, seed, 999_999, "color_uniform")
+    jobs = [(name, fn, case.composite) for name, fn in methods.items()]
+    if jpeg_photo:
+        photo = recompress(to_u8(case.clean, (slice(None), slice(None))), *JPEG_PHOTO) / np.float32(255)
+        alpha = case.alpha[..., None]
+        pasted = (photo * (1.0 - alpha) + case.composite * alpha).astype(np.float32)
+        jobs += [(f"{name}_jpeg_photo", methods[name], pasted) for name in jpeg_photo]
     res = {}
-    for name, fn in methods.items():
-        fn(case.composite, case.mask)
+    for name, fn, image in jobs:
+        fn(image, case.mask)
         times = []
         for _ in range(runs):
             t0 = time.perf_counter()
-            fn(case.composite, case.mask)
+            fn(image, case.mask)
             times.append(time.perf_counter() - t0)
         res[name] = float(np.median(times))
     return res

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from seamrefine.errors import DTypeError, ShapeError
 from seamrefine.imaging import imagemath as im
-from seamrefine.runtime import classical, jpeg_match
+from seamrefine.runtime import classical, jpeg_blocks, jpeg_match
 from seamrefine.runtime.inference import Refiner
 from seamrefine.runtime.jpeg_match import match_jpeg, recompress
 from seamrefine.runtime.params import RefineParams
@@ -52,34 +52,34 @@ def psnr(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> float:
 
 
 def test_ijg_table_known_values():
-    np.testing.assert_array_equal(jpeg_match.ijg_table(50), jpeg_match._IJG_LUMA)
-    assert (jpeg_match.ijg_table(100) == 1).all()
-    assert jpeg_match.ijg_table(75)[0, 0] == 8 and jpeg_match.ijg_table(10)[0, 0] == 80
+    np.testing.assert_array_equal(jpeg_blocks.ijg_table(50), jpeg_blocks.IJG_LUMA)
+    assert (jpeg_blocks.ijg_table(100) == 1).all()
+    assert jpeg_blocks.ijg_table(75)[0, 0] == 8 and jpeg_blocks.ijg_table(10)[0, 0] == 80
 
 
 def test_dct_basis_is_orthonormal_and_coefficient_map_known_values():
-    np.testing.assert_allclose(jpeg_match._B @ jpeg_match._B.T, np.eye(8), atol=1e-6)
+    np.testing.assert_allclose(jpeg_blocks.DCT_BASIS @ jpeg_blocks.DCT_BASIS.T, np.eye(8), atol=1e-6)
     flat = np.full((24, 24), 10.0, np.float32)
-    assert jpeg_match.coefficient_map(flat, 0, 0)[0, 0] == pytest.approx(80.0, abs=1e-3)  # DC = 8·mean
-    assert abs(jpeg_match.coefficient_map(flat, 3, 5)[0, 0]) < 1e-4
+    assert jpeg_blocks.coefficient_map(flat, 0, 0)[0, 0] == pytest.approx(80.0, abs=1e-3)  # DC = 8·mean
+    assert abs(jpeg_blocks.coefficient_map(flat, 3, 5)[0, 0]) < 1e-4
     ramp = np.tile(np.arange(24, dtype=np.float32), (24, 1))
-    assert jpeg_match.coefficient_map(ramp, 0, 1)[0, 0] < -1.0  # a horizontal ramp is a (0, 1) term
+    assert jpeg_blocks.coefficient_map(ramp, 0, 1)[0, 0] < -1.0  # a horizontal ramp is a (0, 1) term
 
 
 @pytest.mark.parametrize("shift", [(0, 0), (3, 5)])
 def test_grid_is_found_where_the_photo_was_compressed(shift):
-    y = jpeg(photo(), 50, 0, shift).astype(np.float32) @ jpeg_match._LUMA - 128
+    y = jpeg(photo(), 50, 0, shift).astype(np.float32) @ jpeg_blocks.LUMA - 128
     region = np.ones(y.shape, bool)
-    assert jpeg_match.find_grid(y, region) == shift
-    fresh = photo().astype(np.float32) @ jpeg_match._LUMA - 128
-    assert jpeg_match.find_grid(fresh, region) is None
+    assert jpeg_blocks.find_grid(y, region) == shift
+    fresh = photo().astype(np.float32) @ jpeg_blocks.LUMA - 128
+    assert jpeg_blocks.find_grid(fresh, region) is None
 
 
 def test_periodicity_known_values():
     steps = np.array([3.0, 6.0, 12.0])
-    got = jpeg_match.periodicity(np.arange(-30, 31, 6, dtype=float), steps)
+    got = jpeg_blocks.periodicity(np.arange(-30, 31, 6, dtype=float), steps)
     assert got[0] == pytest.approx(1.0) and got[1] == pytest.approx(1.0) and got[2] < 0.5
-    assert not jpeg_match.periodicity(np.array([0.1, -0.2]), steps).any()  # too few values
+    assert not jpeg_blocks.periodicity(np.array([0.1, -0.2]), steps).any()  # too few values
 
 
 @pytest.mark.parametrize(("quality", "subsampling"), [(40, 2), (75, 0)])
@@ -177,3 +177,40 @@ def test_a_compressed_fill_in_a_clean_photo_is_recognised_and_stands(models):
     np.testing.assert_array_equal(out, comp)  # no stage changed it, and the network did not run
     clean = x8.astype(np.float32) / 255
     assert "fill_grid" not in match_jpeg(clean, mask)[1]
+
+
+def test_probe_rms_is_the_rms_change_of_the_regions_pixels():
+    rng = np.random.default_rng(3)
+    x = rng.random((48, 64, 3)).astype(np.float32)
+    region = np.zeros((48, 64), bool)
+    region[5:30, 10:50] = True
+    win = (slice(0, 48), slice(0, 64))
+    probe = jpeg_match.Probe(x, region, win)
+    u8 = jpeg_match.to_u8(x, win)
+    d = recompress(u8, 60, 2).astype(np.float64)[region] - u8.astype(np.float64)[region]
+    assert probe.rms(60, 2) == pytest.approx(np.sqrt(np.mean(d**2)), rel=1e-12)
+    assert jpeg_match.Probe(x, np.zeros_like(region), win).rms(60, 2) == np.inf
+
+
+def test_block_coefficients_are_each_blocks_dct():
+    rng = np.random.default_rng(4)
+    x = rng.random((32, 40, 3)).astype(np.float32)
+    region = np.ones((32, 40), bool)
+    c = jpeg_blocks.block_coefficients(x, region, (1, 3))
+    y = np.clip(np.rint(x * 255.0), 0, 255) @ jpeg_blocks.LUMA - 128.0
+    b = jpeg_blocks.DCT_BASIS.astype(np.float64)
+    first = y[1:9, 3:11]  # the first whole block on grid (1, 3), in raster order
+    assert c.shape == (12, 8, 8)  # 3 rows × 4 columns of whole blocks
+    np.testing.assert_allclose(c[0], b @ first @ b.T, atol=1e-3)
+
+
+@pytest.mark.parametrize("rows", [[3], [0, 5, 9], [2, 2, 7]])
+def test_window_centres_on_the_middle_pixel_in_raster_order(rows):
+    region = np.zeros((40, 50), bool)
+    for k, r in enumerate(rows):
+        region[r, 5 + 7 * k : 12 + 7 * k] = True
+    idx = np.flatnonzero(region)
+    cy, cx = divmod(int(idx[idx.size // 2]), 50)
+    ys, xs = jpeg_match._window(region, 16)
+    assert (ys.start, xs.start) == (max(0, min(cy - 8, 24)), max(0, min(cx - 8, 34)))
+    assert jpeg_match._window(np.zeros((40, 50), bool), 16) == (slice(0, 16), slice(0, 16))

@@ -206,3 +206,19 @@ def test_timing_1mp_reports_the_median_after_a_warm_up(photos, monkeypatch):
 
     assert bench.timing_1mp({"m": method}, photos, 0, runs=3) == {"m": 2.0}
     assert len(calls) == 4  # one warm-up + three timed
+
+
+def test_timing_1mp_times_the_named_methods_again_with_the_photo_a_jpeg(photos):
+    from seamrefine.runtime.jpeg_match import recompress
+
+    seen = []
+    got = bench.timing_1mp({"a": lambda c, m: seen.append(c), "b": lambda c, m: None}, photos, 0, runs=1,
+                           jpeg_photo=("a",))
+    assert set(got) == {"a", "b", "a_jpeg_photo"}
+    plain, jpeg_photo = seen[0], seen[-1]  # a's first call and its last one on the JPEG photo
+    assert plain.shape == jpeg_photo.shape == (1024, 1024, 3) and jpeg_photo.dtype == np.float32
+    photo = (recompress(np.rint(plain * 255).astype(np.uint8), 85, 2) / 255).astype(np.float32)
+    far = np.abs(jpeg_photo - plain).max(axis=2) > 0  # only the photo changed: the fill is the same
+    assert far.any()
+    outside = np.all(np.abs(jpeg_photo - photo) < 1e-6, axis=2)
+    assert outside.mean() > 0.5  # most of the crop is the compressed photo

@@ -4,15 +4,14 @@ A photo that was saved as JPEG carries its 8×8 block structure everywhere; a ge
 into it does not, and at 100–200 % the fill shows as the one smooth patch among blocky pixels. The
 photo's own pixels tell how it was compressed:
 
-* **Grid.** On the right 8×8 grid a decoded JPEG's high-frequency DCT coefficients are nearly all
-  exactly zero (quantised away); on any other grid they are not. ``find_grid`` scores the 64 grid
-  offsets by that share of zeros (``zero_share``), on the photo's side of the edge only.
-* **Quantisation.** On that grid the low-frequency coefficients sit on multiples of their
-  quantisation step (``periodicity``); the IJG qualities whose standard tables fit them best, and the
-  common ones, are candidates. A decoded JPEG is nearly a fixed point of its own settings, so the
-  (chroma subsampling, 16-px chroma phase, quality) that changes the photo least when it is
-  compressed again, relative to what the same settings change off its grid, is the photo's
-  (``photo_settings``; accepted below ``FIXED_SHARE``).
+* **Grid and quality** (``jpeg_blocks``). On the right 8×8 grid a decoded JPEG's high-frequency DCT
+  coefficients are nearly all exactly zero, and its low-frequency ones sit on multiples of their
+  quantisation step: the grid (``find_grid``, on the photo's side of the edge only) and the IJG
+  qualities that fit best (``quality_candidates``), with the common ones, are the candidates. A
+  decoded JPEG is nearly a fixed point of its own settings, so the (chroma subsampling, 16-px chroma
+  phase, quality) that changes the photo least when it is compressed again, relative to what the
+  same settings change off its grid, is the photo's (``photo_settings``; accepted below
+  ``FIXED_SHARE``; the trial compressions run on two threads).
 * **Whether.** The fill's side must not be such a fixed point (``FILL_SHARE``: it was not compressed
   with the photo), and it must not be softer than the photo (``detail_slope`` ≥ ``SLOPE_MIN``):
   compressing an upscaled or VAE-smeared fill rounds its weakened detail onto wrong lattice points
@@ -35,21 +34,10 @@ import numpy as np
 from PIL import Image
 
 from ..imaging.imagemath import check_stage_input
+from .background import split_work
+from .jpeg_blocks import LUMA, find_grid, ijg_table, index_means, quality_candidates
 from .ring_profile import signed_distance
 
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # JPEG's (JFIF) luma
-# IJG's standard luminance quantisation table (ITU-T T.81, Annex K), row-major
-_IJG_LUMA = np.array([
-    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
-    14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
-    18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
-    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99], np.float64).reshape(8, 8)
-HIGH = ((0, 7), (7, 0), (7, 7), (6, 6), (5, 7), (7, 5))  # (v, u) coefficients that JPEG zeroes first
-LOW = ((0, 0), (0, 1), (1, 0), (1, 1), (0, 2), (2, 0))  # coefficients whose steps give the quality
-ZERO_TOL = 0.75  # |coefficient| below this counts as quantised to zero (uint8 rounding noise ~0.3)
-MAX_BLOCKS = 4096  # blocks read per ring by ``detail_slope``
-MIN_BLOCKS = 24  # fewer whole blocks on a side than this: nothing is judged
-GRID_RATIO = 2.0  # on the photo's grid, non-zero high frequencies are this many times rarer than off it
 FIXED_SHARE = 0.5  # a JPEG changes less than this share of what the same settings do off its grid
 FILL_SHARE = 0.7  # a fill changes at least this share of that on the grid: it was not compressed there
 COMMON_QUALITIES = (75, 85, 90, 92, 95, 98)  # always tried: what cameras and editors save at
@@ -107,93 +95,7 @@ def measure_side(x: np.ndarray, region: np.ndarray, near: np.ndarray) -> Side:
     with its luma and ``region`` there: the statistics need a few thousand blocks, not the image."""
     ys, xs = _window(near, ANALYSIS)
     win = (ys, xs)
-    return Side(win, to_u8(x, win).astype(np.float32) @ _LUMA - 128.0, region[win])
-
-
-def ijg_table(quality: int) -> np.ndarray:
-    """IJG's luminance quantisation table at ``quality`` (1–100), as libjpeg scales it."""
-    q = int(np.clip(quality, 1, 100))
-    scale = 5000 / q if q < 50 else 200 - 2 * q
-    return np.clip(np.floor((_IJG_LUMA * scale + 50) / 100), 1, 255)
-
-
-_IJG_TABLES = np.stack([ijg_table(q) for q in range(1, 101)])  # (100, 8, 8): quality q at index q − 1
-
-
-def _basis() -> np.ndarray:
-    """The orthonormal 8-point DCT-II basis (row k = frequency k), JPEG's transform."""
-    n = np.arange(8)
-    b = np.cos(np.pi * (2 * n[None, :] + 1) * n[:, None] / 16) * np.sqrt(2 / 8)
-    b[0] /= np.sqrt(2)
-    return b.astype(np.float32)
-
-
-_B = _basis()
-
-
-def coefficient_map(y: np.ndarray, v: int, u: int) -> np.ndarray:
-    """DCT coefficient (v, u) of the 8×8 block whose top-left pixel is at each position of ``y``
-    (luma ×255); positions whose block leaves the image hold garbage (use ``block_starts``)."""
-    return cv2.sepFilter2D(y, cv2.CV_32F, _B[u], _B[v], anchor=(0, 0), borderType=cv2.BORDER_REFLECT)
-
-
-def block_starts(region: np.ndarray) -> np.ndarray:
-    """Positions whose 8×8 block (to the right and below) lies wholly in ``region`` (bool H×W)."""
-    inside = cv2.erode(region.astype(np.uint8), np.ones((8, 8), np.uint8), anchor=(0, 0),
-                       borderType=cv2.BORDER_CONSTANT, borderValue=0)
-    return inside.astype(bool)
-
-
-def zero_share(y: np.ndarray, region: np.ndarray) -> np.ndarray:
-    """8×8 array: for each grid offset (oy, ox), the share of the ``HIGH`` coefficients of the whole
-    blocks in ``region`` on that grid that are quantised to zero; NaN where too few blocks."""
-    starts = block_starts(region)
-    zeros = np.zeros(y.shape, np.float32)
-    for v, u in HIGH:
-        zeros += np.abs(coefficient_map(y, v, u)) < ZERO_TOL
-    out = np.full((8, 8), np.nan)
-    for oy in range(8):
-        for ox in range(8):
-            ok = starts[oy::8, ox::8]
-            if ok.sum() >= MIN_BLOCKS:
-                out[oy, ox] = zeros[oy::8, ox::8][ok].mean() / len(HIGH)
-    return out
-
-
-def find_grid(y: np.ndarray, region: np.ndarray) -> tuple[int, int] | None:
-    """The 8×8 grid offset on which ``region`` of ``y`` looks JPEG-quantised, or None: its share of
-    non-zero high-frequency coefficients must be ``GRID_RATIO`` times below the median offset's."""
-    share = zero_share(y, region)
-    if np.isnan(share).all():
-        return None
-    best = np.unravel_index(np.nanargmax(share), share.shape)
-    if 1.0 - np.nanmedian(share) < GRID_RATIO * (1.0 - share[best]) + 0.05:
-        return None
-    return int(best[0]), int(best[1])
-
-
-def block_coefficients(x: np.ndarray, region: np.ndarray, grid: tuple[int, int],
-                       limit: int = MAX_BLOCKS) -> np.ndarray:
-    """DCT coefficients (n, 8, 8) of the luma (×255 − 128) of the 8×8 blocks on ``grid`` that lie
-    wholly in ``region``, every k-th of them in raster order so that n ≤ ``limit``."""
-    starts = block_starts(region)
-    ys, xs = np.nonzero(starts[grid[0]::8, grid[1]::8])
-    step = max(1, -(-ys.size // limit))
-    ys, xs = ys[::step] * 8 + grid[0], xs[::step] * 8 + grid[1]
-    off = np.arange(8)
-    pix = x[ys[:, None, None] + off[None, :, None], xs[:, None, None] + off[None, None, :]]  # (n, 8, 8, 3)
-    y = np.clip(np.rint(pix * 255.0), 0, 255) @ _LUMA - 128.0
-    return np.einsum("ij,njk,lk->nil", _B, y.astype(np.float32), _B)
-
-
-def index_means(x: np.ndarray, region: np.ndarray, grid: tuple[int, int],
-                table: np.ndarray) -> np.ndarray | None:
-    """8×8: per DCT coefficient the mean |c/Q| rounded (the lattice index JPEG stores) over the whole
-    blocks of ``region`` on ``grid`` (``block_coefficients``), Q from ``table``; None if too few."""
-    c = block_coefficients(x, region, grid)
-    if c.shape[0] < MIN_BLOCKS:
-        return None
-    return np.abs(np.rint(c / table)).mean(0)
+    return Side(win, to_u8(x, win).astype(np.float32) @ LUMA - 128.0, region[win])
 
 
 def detail_slope(x: np.ndarray, photo: np.ndarray, fill: np.ndarray, found: JpegSettings) -> float:
@@ -212,37 +114,6 @@ def detail_slope(x: np.ndarray, photo: np.ndarray, fill: np.ndarray, found: Jpeg
     low = (uv >= SLOPE_LOW[0]) & (uv <= SLOPE_LOW[1])
     high = (uv >= SLOPE_HIGH[0]) & (uv <= SLOPE_HIGH[1])
     return float(ratio[high].mean() - ratio[low].mean())
-
-
-def periodicity(c: np.ndarray, steps: np.ndarray) -> np.ndarray:
-    """How well each step Q in ``steps`` explains the values ``c`` as multiples of Q: |mean
-    exp(2πi c / Q)| over the values with |c| ≥ Q/2 (the non-zero multiples), times the share of the
-    non-zero values (|c| ≥ ``ZERO_TOL``) that are that large (a step larger than the values explains
-    nothing). Near 1 for the true step and its divisors."""
-    c = np.abs(c[np.abs(c) >= ZERO_TOL])
-    out = np.zeros(steps.shape)
-    if c.size < 8:
-        return out
-    for i, q in enumerate(steps):
-        big = c[c >= q / 2]
-        if big.size >= 8:
-            out[i] = abs(np.exp(2j * np.pi * big / q).mean()) * big.size / c.size
-    return out
-
-
-def quality_candidates(y: np.ndarray, region: np.ndarray, grid: tuple[int, int], keep: int = 6) -> list[int]:
-    """IJG qualities whose luminance steps best explain the periodicity of the ``LOW`` coefficients
-    on ``grid`` (largest steps first among near-ties, since divisors of a step fit as well)."""
-    starts = block_starts(region)[grid[0]::8, grid[1]::8]
-    tables = _IJG_TABLES
-    score = np.zeros(100)
-    for v, u in LOW:
-        c = coefficient_map(y, v, u)[grid[0]::8, grid[1]::8][starts]
-        steps = np.unique(tables[:, v, u])
-        p = dict(zip(steps.tolist(), periodicity(c, steps).tolist(), strict=True))
-        score += np.array([p[s] for s in tables[:, v, u].tolist()])
-    order = sorted(range(100), key=lambda i: (-round(score[i], 1), i))
-    return [i + 1 for i in order[:keep]]
 
 
 def recompress(x8: np.ndarray, quality: int, subsampling: int) -> np.ndarray:
@@ -274,21 +145,27 @@ class Probe:
 
     def __init__(self, x: np.ndarray, region: np.ndarray, win: tuple[slice, slice]):
         self.crop = to_u8(x, win)
-        self.at = np.flatnonzero(region[win].ravel())
-        self.values = self.crop.reshape(-1, 3)[self.at].astype(np.int16)
+        self.inside = region[win].astype(np.uint8)
+        self.count = 3 * int(np.count_nonzero(self.inside))
 
     def rms(self, quality: int, subsampling: int) -> float:
-        if self.at.size == 0:
+        if self.count == 0:
             return np.inf
-        d = recompress(self.crop, quality, subsampling).reshape(-1, 3)[self.at] - self.values
-        return float(np.sqrt(np.mean(np.square(d, dtype=np.float32))))
+        # the squared differences summed over the region's pixels and channels (exact integers)
+        sq = cv2.norm(recompress(self.crop, quality, subsampling), self.crop, cv2.NORM_L2SQR, self.inside)
+        return float(np.sqrt(sq / self.count))
 
 
 def _window(region: np.ndarray, size: int) -> tuple[slice, slice]:
     """A size×size window (clipped to the image) centred on the middle pixel of ``region`` in
     raster order (a pixel of it, also for a ring)."""
-    idx = np.flatnonzero(region)
-    cy, cx = divmod(int(idx[idx.size // 2]), region.shape[1]) if idx.size else (0, 0)
+    counts = np.count_nonzero(region, axis=1)
+    cy, cx = 0, 0
+    if counts.any():  # the middle True pixel: its row from the running counts, then its column
+        rank = int(counts.sum()) // 2
+        before = np.cumsum(counts)
+        cy = int(np.searchsorted(before, rank, side="right"))
+        cx = int(np.flatnonzero(region[cy])[rank - (int(before[cy - 1]) if cy else 0)])
     h, w = region.shape
     y0, x0 = max(0, min(cy - size // 2, h - size)), max(0, min(cx - size // 2, w - size))
     return slice(y0, min(h, y0 + size)), slice(x0, min(w, x0 + size))
@@ -311,16 +188,32 @@ def photo_settings(x: np.ndarray, photo: Side, clear: np.ndarray) -> JpegSetting
     phases = ((0, 0), (0, 8), (8, 0), (8, 8))
     layouts = [(0, (0, 0)), *[(2, p) for p in phases], (1, (0, 0)), (1, (0, 8))]
     probes = {ph: Probe(x, clear, _aligned(clear.shape, grid, ph, box)) for ph in phases}
-    rms = [probes[ph].rms(cands[0], sub) for sub, ph in layouts]
+    rms = _round_trips([(probes[ph], cands[0], sub) for sub, ph in layouts])
     sub, ph = layouts[int(np.argmin(rms))]
     on, off = probes[ph], Probe(x, clear, _aligned(clear.shape, _off_grid(grid), ph, box))
+    qualities = list(dict.fromkeys([*cands, *COMMON_QUALITIES]))
+    trips = _round_trips([(probe, q, sub) for q in qualities for probe in (on, off)])
     best, best_ratio = None, np.inf
-    for q in dict.fromkeys([*cands, *COMMON_QUALITIES]):
-        r = on.rms(q, sub)
-        ratio = r / max(off.rms(q, sub), 1e-6)
+    for i, q in enumerate(qualities):
+        r = trips[2 * i]
+        ratio = r / max(trips[2 * i + 1], 1e-6)
         if ratio < best_ratio:
             best, best_ratio = JpegSettings(grid, q, sub, ph, r), ratio
     return best if best_ratio < FIXED_SHARE else None
+
+
+def _round_trips(trials: list[tuple[Probe, int, int]]) -> list[float]:
+    """``probe.rms(quality, subsampling)`` of each trial, in order, on two threads (libjpeg runs
+    without the GIL)."""
+    out = [0.0] * len(trials)
+
+    def run(indices) -> None:
+        for i in indices:
+            probe, quality, subsampling = trials[i]
+            out[i] = probe.rms(quality, subsampling)
+
+    split_work(run, range(len(trials)))
+    return out
 
 
 def _off_grid(grid: tuple[int, int]) -> tuple[int, int]:
@@ -378,12 +271,13 @@ def match_jpeg(x: np.ndarray, mask: np.ndarray, sd: np.ndarray | None = None) ->
     info["detail_slope"] = slope = detail_slope(x, outer, inner, found)
     if slope < SLOPE_MIN:
         return change, info
-    ys, xs = np.nonzero(mask > 0)
-    box = (int(ys.min()), int(ys.max()) + 17, int(xs.min()), int(xs.max()) + 17)
+    rows, cols = np.flatnonzero((mask > 0).any(1)), np.flatnonzero((mask > 0).any(0))
+    box = (int(rows[0]), int(rows[-1]) + 17, int(cols[0]), int(cols[-1]) + 17)
     win = _aligned(mask.shape, found.grid, found.phase, box, whole=False)
     out = recompress(to_u8(x, win), found.quality, found.subsampling)
-    delta = out.astype(np.float32) / 255.0 - x[win]
-    sel = mask[win] > 0
-    change[win][sel] = delta[sel]
+    delta = out.astype(np.float32)
+    delta /= np.float32(255.0)
+    delta -= x[win]
+    np.copyto(change[win], delta, where=(mask[win] > 0)[..., None])
     info["gate"] = 1.0
     return change, info
