@@ -283,3 +283,40 @@ def test_add_change_in_band_known_values():
     rgb = img[..., :3].astype(np.float32) / 255
     np.testing.assert_array_equal(im.composite(img, refined, np.ones((1, 2), np.float32)),
                                   im.add_change_in_band(img, refined - rgb, np.ones((1, 2), np.float32)))
+
+
+def test_capped_strength_known_values():
+    from seamrefine.imaging import metrics
+    from seamrefine.runtime.ring_profile import signed_distance
+
+    mask = np.zeros((40, 50), np.float32)
+    mask[10:30, 10:40] = 1.0
+    change = np.zeros((40, 50, 3), np.float32)
+    change[mask > 0] = 0.01  # 40 dB over the fill
+    w = im.band_weights(mask, 16, 8)
+    mse = 1e-4 * float(w[mask > 0].sum() / w.sum())
+    want = np.sqrt(10 ** (-46.0 / 10) / mse)
+    sd = signed_distance(mask > 0)
+    got = im.capped_strength(change, sd, 16, 8, 46.0)
+    assert got == pytest.approx(want, rel=0.02) and want < 1
+    x = np.full((40, 50, 3), 0.5, np.float32)
+    assert metrics.band_psnr(x + got * change, x, w) == pytest.approx(46.0, abs=0.1)  # what it promises
+    assert im.capped_strength(change * 0.01, sd, 16, 8, 46.0) == 1.0  # a small change is not capped
+    assert im.capped_strength(np.zeros_like(change), sd, 16, 8, 46.0) == 1.0
+
+
+def test_capped_strength_leaves_out_what_was_spent_and_band_rms_known_value():
+    from seamrefine.runtime.ring_profile import signed_distance
+
+    mask = np.zeros((40, 50), np.float32)
+    mask[10:30, 10:40] = 1.0
+    sd = signed_distance(mask > 0)
+    change = np.zeros((40, 50, 3), np.float32)
+    change[mask > 0] = 0.01
+    w_sum = float(np.clip((16 + 8 - 0.5 + sd) / 8, 0, 1).sum())
+    assert im.band_rms(change, sd, 16, 8) == pytest.approx(np.sqrt(600 * 1e-4 / w_sum), rel=1e-6)
+    budget = 10 ** (-46.0 / 20)
+    full = im.capped_strength(change, sd, 16, 8, 46.0)
+    assert im.capped_strength(change, sd, 16, 8, 46.0, spent=budget / 4) == pytest.approx(0.75 * full)
+    assert im.capped_strength(change, sd, 16, 8, 46.0, spent=budget) == 0.0
+    assert im.capped_strength(change, sd, 16, 8, 46.0, spent=2 * budget) == 0.0

@@ -178,8 +178,8 @@ def test_the_cap_lifts_only_beyond_the_gates_certain_logit(monkeypatch):
                          certain)
         monkeypatch.setattr(texture, "load_gate", lambda gate=gate: gate)
         change, info = texture.match_texture(comp, mask)
-        cap = texture.capped_strength(texture.texture_change(*_bands_and_gains(comp, inside), 1.0),
-                                      signed_distance(inside))
+        cap = imagemath.capped_strength(texture.texture_change(*_bands_and_gains(comp, inside), 1.0),
+                                        signed_distance(inside), *texture.CAP_BAND, texture.CAP_DB)
         assert cap < 0.9
         if want_capped is True:
             assert info["gate"] == pytest.approx(cap)
@@ -187,6 +187,24 @@ def test_the_cap_lifts_only_beyond_the_gates_certain_logit(monkeypatch):
             assert info["gate"] == 1.0
         else:  # halfway up the lift (CERTAIN_RAMP 0.5 beyond certain)
             assert info["gate"] == pytest.approx(cap + 0.5 * (1 - cap))
+
+
+def test_a_change_an_earlier_stage_made_on_its_cap_shrinks_the_texture_caps_budget(monkeypatch):
+    clean, inside = grainy(5), disc()
+    h, w = inside.shape
+    soft = cv2.resize(cv2.resize(clean, (round(w / 1.5), round(h / 1.5)), interpolation=cv2.INTER_AREA),
+                      (w, h), interpolation=cv2.INTER_CUBIC)
+    comp = np.where(inside[..., None], soft, clean).astype(np.float32)
+    mask = inside.astype(np.float32)
+    monkeypatch.setattr(texture, "load_gate", always_open)  # 'certain' is +inf: the cap holds
+    budget = 10 ** (-texture.CAP_DB / 20)
+    sd = signed_distance(inside)
+    _, whole = texture.match_texture(comp, mask)
+    half, info = texture.match_texture(comp, mask, spent=budget / 2)
+    assert info["gate"] == pytest.approx(whole["gate"] / 2)
+    assert imagemath.band_rms(half, sd, *texture.CAP_BAND) == pytest.approx(budget / 2, rel=1e-3)
+    none, info = texture.match_texture(comp, mask, spent=budget)
+    assert info["gate"] == 0.0 and not none.any()
 
 
 def _bands_and_gains(x, inside):
@@ -237,18 +255,3 @@ def test_a_given_signed_distance_gives_the_same_change(monkeypatch):
     own, _ = texture.match_texture(comp, mask)
     given, _ = texture.match_texture(comp, mask, signed_distance(inside))
     np.testing.assert_array_equal(own, given)
-
-
-def test_capped_strength_known_values():
-    mask = np.zeros((40, 50), np.float32)
-    mask[10:30, 10:40] = 1.0
-    change = np.zeros((40, 50, 3), np.float32)
-    change[mask > 0] = 0.01  # 40 dB over the fill
-    w = imagemath.band_weights(mask, *texture.CAP_BAND)
-    mse = 1e-4 * float(w[mask > 0].sum() / w.sum())
-    want = np.sqrt(10 ** (-texture.CAP_DB / 10) / mse)
-    sd = signed_distance(mask > 0)
-    assert texture.capped_strength(change, sd) == pytest.approx(want, rel=0.02) and want < 1
-    assert texture.capped_strength(change * 0.01, sd) == 1.0  # a small change is not capped
-    assert texture.capped_strength(np.zeros_like(change), sd) == 1.0
-

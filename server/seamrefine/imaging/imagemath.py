@@ -185,6 +185,30 @@ def band_weights(mask: np.ndarray, width: int, feather: int) -> np.ndarray:
     return np.clip((width + feather - d) / feather, 0.0, 1.0).astype(np.float32)
 
 
+def band_rms(change: np.ndarray, sd: np.ndarray, width: int, feather: int) -> float:
+    """The RMS of ``change`` over the band (``band_weights(mask, width, feather)``, as
+    ``metrics.band_psnr`` weighs it, from the fill's signed distance ``sd``: + inside, − outside),
+    the change taken to lie where the band's weight is 1 (in the fill and up to ``width`` px around
+    it; elsewhere this errs on the large side)."""
+    w_sum = float(np.clip((width + feather - 0.5 + sd) / feather, 0.0, 1.0).sum(dtype=np.float64))
+    flat = change.reshape(-1)
+    return float(np.sqrt(float(np.dot(flat, flat)) / 3.0 / max(w_sum, 1e-9)))
+
+
+def capped_strength(change: np.ndarray, sd: np.ndarray, width: int, feather: int, cap_db: float,
+                    spent: float = 0.0) -> float:
+    """The largest strength s ≤ 1 at which ``s · change`` keeps the band within ``cap_db`` PSNR of
+    where it was (``band_rms``: s = 10^(−cap/20) / RMS), when changes of band RMS ``spent`` were
+    made before it (then s = (10^(−cap/20) − spent) / RMS, 0 when nothing is left: the RMS of a sum
+    is at most the sum of the RMSs). It bounds what a gate that opens wrongly can do to a clean
+    photo."""
+    allowed = 10.0 ** (-cap_db / 20.0) - spent
+    if allowed <= 0.0:
+        return 0.0
+    rms = band_rms(change, sd, width, feather)
+    return 1.0 if rms <= 0.0 else float(min(1.0, allowed / rms))
+
+
 @dataclass(frozen=True)
 class Box:
     """Half-open pixel rectangle [y0, y1) × [x0, x1)."""

@@ -39,7 +39,9 @@ def colour_and_texture(x: np.ndarray, mask: np.ndarray, reach: int = 16):
     measured = harmonise.measure(x, mask)
     colour, colour_info = harmonise.apply(x, measured, reach=reach)
     harmonised = np.clip(x + colour, 0.0, 1.0) if colour_info["gate"] > 0 else x
-    detail, texture_info = texture.match_texture(harmonised, mask, measured.sd)
+    # a colour change made on its cap (an uncertain seam) uses up part of the texture cap's budget
+    spent = colour_info.get("capped_rms", 0.0)
+    detail, texture_info = texture.match_texture(harmonised, mask, measured.sd, spent)
     if texture_info["gate"] > 0:
         change = colour + detail
         textured = np.clip(x + change, 0.0, 1.0)

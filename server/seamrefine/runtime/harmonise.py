@@ -13,8 +13,10 @@ means along the contour (``RingProfile``: box sums of each ring, sampled at the 
   much across the parallel contours beside the seam zone, so the *excess* step over theirs matters
   too; and a colour seam is one map between the two sides, so that map should explain the local
   jumps. ``gate`` is a learned logistic regression on such features (``seam_features``,
-  ``seam_gate``); below its threshold nothing changes (clean edges and texture mismatches stay
-  bit-identical).
+  ``seam_gate``). Well below its ramp nothing changes (clean edges and texture mismatches stay
+  bit-identical); just below it (from logit ``CAPPED_FROM``) and where the ramp gives less, the
+  correction applies only as far as moves the band ``CAP_DB`` (``apply``), so a clean photo the gate
+  misjudges stays that close to its input.
 * **How wide.** The candidate with the largest z is often narrower than a feathered paste's ramp
   (narrow bands see more alike content, so their step is more significant though smaller). The zone
   is grown ring by ring while the one-ring step at its border still continues the seam's step
@@ -44,7 +46,7 @@ import cv2
 import numpy as np
 
 from ..errors import EmptyMaskError
-from ..imaging.imagemath import check_stage_input
+from ..imaging.imagemath import band_rms, capped_strength, check_stage_input
 from . import seam_gate
 from .background import split_work
 from .colour_map import IDENTITY_MAP, ColourMap, fit_colour_map
@@ -60,6 +62,10 @@ BIN_PIXELS = 150_000  # their box means are taken on bins of b×b px, b the leas
 GROW_Z = 3.0  # robust z a one-ring step beside the zone needs, along the seam's step, to join the zone
 MAX_GAP = 8  # half-width of the widest zone (feathers up to ~16 px)
 MAX_MEAN_CHANGE = 0.15  # mean |change| in the fill (full map) beyond which the correction is refused
+CAPPED_FROM = 0.0  # gate logit from which, below the gate's ramp, the correction applies capped
+CAP_DB = 46.0  # ... at the strength that moves the band (CAP_BAND: the fill + 16 px, feathered 8) this far
+CAP_BAND = (16, 8)
+CAPPED_MAX = 0.5  # ... and at most this strength (a small change is not capped, but still uncertain)
 
 
 @dataclass(frozen=True)
@@ -145,6 +151,13 @@ def gate(seam: Seam) -> float:
     return seam_gate.load().confidence(np.asarray(seam.features))
 
 
+def gate_logit(seam: Seam) -> float:
+    """The learned seam gate's logit for the seam (−inf when no candidate could be measured)."""
+    if not seam.features:
+        return -np.inf
+    return seam_gate.load().logit(np.asarray(seam.features))
+
+
 def _check(x: object, mask: object) -> None:
     check_stage_input(x, mask, "harmonise")
     if not (mask >= 0.5).any() and not (mask > 0).any():
@@ -224,14 +237,16 @@ def ramp_profile(profile: RingProfile, seam: Seam) -> tuple[np.ndarray, np.ndarr
     return bounds.astype(np.float64), share
 
 
-def correction(x: np.ndarray, m: Measurement, conf: float, reach: int = 16) -> tuple[np.ndarray, ColourMap]:
+def correction(x: np.ndarray, m: Measurement, conf: float, reach: int = 16,
+               sd: np.ndarray | None = None) -> tuple[np.ndarray, ColourMap]:
     """The fitted colour map's change for pixels pasted with weight conf · w, w the seam's measured
     ramp (``ramp_profile``: 0 before the seam, 1 past it; inside it per ring, and per pixel
     (``_pixel_alpha``) where the zone's half-width is at most ``PIXEL_ALPHA_MAX_GAP``) and 0 beyond
-    ``reach`` px outside the mask. H×W×3 float32."""
+    ``reach`` px outside the mask. ``sd``: the fill's full-resolution signed distance, when the caller
+    has it (``full_distance``). H×W×3 float32."""
     cmap = m.seam.colour_map or IDENTITY_MAP
     edges, share = ramp_profile(m.profile, m.seam)
-    sd = signed_distance(m.inside) if m.sd is None else m.sd
+    sd = full_distance(m) if sd is None else sd
     # a ring k (pixels with k ≤ sd < k + 1) is past boundary k: its weight is the share reached there,
     # looked up per ring (rings before the zone get 0, after it 1)
     ring = np.floor(sd / m.f)
@@ -241,6 +256,12 @@ def correction(x: np.ndarray, m: Measurement, conf: float, reach: int = 16) -> t
     if m.seam.gap <= PIXEL_ALPHA_MAX_GAP:
         w = _pixel_alpha(x, ring, w, m)
     return cmap.change(x, m.f, (conf * w).astype(np.float32)), cmap
+
+
+def full_distance(m: Measurement) -> np.ndarray:
+    """The fill's signed distance at full resolution: measured already unless the seam was found on
+    a reduced image."""
+    return signed_distance(m.inside) if m.sd is None else m.sd
 
 
 def _pixel_alpha(x: np.ndarray, ring: np.ndarray, w: np.ndarray, m: Measurement) -> np.ndarray:
@@ -295,20 +316,39 @@ def harmonise(x: np.ndarray, mask: np.ndarray, reach: int = 16) -> tuple[np.ndar
 
 
 def apply(x: np.ndarray, m: Measurement, reach: int = 16) -> tuple[np.ndarray, dict]:
-    """``harmonise`` on a seam already measured in ``x`` (``measure``): (change, info). A correction
-    whose full map would change the fill by more than ``MAX_MEAN_CHANGE`` on average is refused (no
-    change, ``gate`` 0, ``refused_mean_change`` in info): on 400 held-out training cases the gate
-    opened, the largest was 0.18 (a wrong map, −7.3 dB) and the 99th percentile 0.12, while a clean
-    selection aligned with a window grid opened fully at 0.28 (band 14 dB from its input)."""
-    conf = gate(m.seam)
+    """``harmonise`` on a seam already measured in ``x`` (``measure``): (change, info).
+
+    The correction comes in with the gate's confidence; below the gate's ramp, from logit
+    ``CAPPED_FROM`` on, it is applied at the strength that moves the band ``CAP_DB`` from where it was
+    (``imagemath.capped_strength``), at most ``CAPPED_MAX``, and where the ramp gives less than that,
+    at that strength too: a clean photo the gate misjudges stays within ``CAP_DB``, a seam the gate
+    is unsure of is still partly corrected (held-out training cases, MODEL.md: all artifacts +2.22 →
+    +2.36 dB, 0.4 → 1.0 % of them worse). info["gate"] is the strength applied (0: unchanged),
+    info["confidence"] the gate's own; a capped change's band RMS is ``capped_rms``, which the texture
+    stage's own cap then leaves out of its budget (``classical``), so the two together stay within
+    ``CAP_DB`` of a clean photo.
+
+    A correction whose full map would change the fill by more than ``MAX_MEAN_CHANGE`` on average is
+    refused (no change, ``gate`` 0, ``refused_mean_change`` in info): on 400 held-out training cases
+    the gate opened, the largest was 0.18 (a wrong map, −7.3 dB) and the 99th percentile 0.12, while a
+    clean selection aligned with a window grid opened fully at 0.28 (band 14 dB from its input)."""
+    conf, logit = gate(m.seam), gate_logit(m.seam)
     info = {"z": m.seam.z, "step": m.seam.step, "position": m.seam.position * m.f,
-            "gap": m.seam.gap * m.f, "gate": conf, "scale": m.f}
-    if conf <= 0.0:
+            "gap": m.seam.gap * m.f, "gate": conf, "confidence": conf, "scale": m.f}
+    if conf <= 0.0 and not logit >= CAPPED_FROM:
         return np.zeros_like(x), info
-    change, cmap = correction(x, m, conf, reach)
+    sd = full_distance(m)
+    full, cmap = correction(x, m, 1.0, reach, sd)
     info.update(gain=cmap.gain.tolist(), offset=cmap.offset.tolist())
-    size = float(np.abs(change[m.inside]).mean()) / conf if m.inside.any() else 0.0
+    size = float(np.abs(full[m.inside]).mean()) if m.inside.any() else 0.0
     if size > MAX_MEAN_CHANGE:  # larger than any seam the gate learned to open on: not a seam
         info.update(gate=0.0, refused_mean_change=size)
         return np.zeros_like(x), info
-    return change, info
+    capped = min(capped_strength(full, sd, *CAP_BAND, CAP_DB), CAPPED_MAX)
+    if conf >= 1.0:
+        return full, info
+    if conf >= capped:
+        return correction(x, m, conf, reach, sd)[0], info
+    info.update(gate=capped, capped_rms=capped * band_rms(full, sd, *CAP_BAND))
+    full *= np.float32(capped)
+    return full, info

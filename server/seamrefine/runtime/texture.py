@@ -16,9 +16,9 @@ decides whether the mismatch is the fill's: it sees the mismatch across the edge
 ratios between parallel rings on each side (how much the content itself varies), and how consistent
 the mismatch is around the contour (per cell of ``CELL`` px). Below its threshold nothing changes;
 above it the change is scaled by the gate's confidence and never moves the band by more than
-``CAP_DB`` PSNR (``capped_strength``), so a gate that opens on a clean photo cannot spoil it. The cap
-lifts (over ``CERTAIN_RAMP`` logit units) only beyond the gate's ``certain`` logit: above every clean
-calibration case whose full change the cap had to hold back, with a margin.
+``CAP_DB`` PSNR (``imagemath.capped_strength``), so a gate that opens on a clean photo cannot spoil
+it. The cap lifts (over ``CERTAIN_RAMP`` logit units) only beyond the gate's ``certain`` logit:
+above every clean calibration case whose full change the cap had to hold back, with a margin.
 
 Pure numpy/OpenCV on H×W×3 float32 sRGB and H×W float32 masks in [0, 1].
 """
@@ -30,6 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..imaging.imagemath import capped_strength
 from . import seam_gate
 from .ring_profile import signed_distance
 from .seam_gate import GateModel
@@ -234,11 +235,14 @@ def load_gate(path: Path | str = DEFAULT_PATH) -> GateModel:
     return seam_gate.load(path, TEXTURE_FEATURES, "texture gate")
 
 
-def match_texture(x: np.ndarray, mask: np.ndarray, sd: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+def match_texture(x: np.ndarray, mask: np.ndarray, sd: np.ndarray | None = None,
+                  spent: float = 0.0) -> tuple[np.ndarray, dict]:
     """The change that continues the photo's grain and sharpness into the fill ``mask`` of ``x``
     (H×W×3 float32 sRGB, mask H×W in [0, 1]), and info (gains, gate). Zero where the gate is closed.
     ``sd``: the fill's signed distance (``signed_distance`` of mask ≥ ½, or of mask > 0 when that is
-    empty), when the caller has measured it already."""
+    empty), when the caller has measured it already. ``spent``: the band RMS of a change an earlier
+    stage made on its own cap (the colour stage below its gate's ramp), which this stage's cap
+    leaves out of its budget."""
     inside = mask >= 0.5
     if not inside.any():
         inside = mask > 0
@@ -254,21 +258,8 @@ def match_texture(x: np.ndarray, mask: np.ndarray, sd: np.ndarray | None = None)
     if conf <= 0.0:
         return np.zeros_like(x), info
     full = texture_change(detail_bands(x), sd, gains, 1.0)
-    cap = capped_strength(full, sd)
+    cap = capped_strength(full, sd, *CAP_BAND, CAP_DB, spent)
     lift = gate.certainty(np.asarray(features), CERTAIN_RAMP)
     info["gate"] = conf = min(conf, cap + lift * (1.0 - cap))
     full *= np.float32(conf)
     return full, info
-
-
-def capped_strength(change: np.ndarray, sd: np.ndarray, cap_db: float = CAP_DB) -> float:
-    """The largest strength s ≤ 1 at which ``s · change`` (zero outside the fill) keeps the band
-    (``CAP_BAND``: the fill and ``width`` px around it, feathered over ``feather`` more, weighted as
-    ``metrics.band_psnr`` weighs it; from the fill's signed distance ``sd``) within ``cap_db`` PSNR of
-    where it was: √(10^(−cap/10) / MSE). A texture correction is a small change; this bounds what a
-    wrongly opened gate can do to a clean photo."""
-    width, feather = CAP_BAND
-    w_sum = float(np.clip((width + feather - 0.5 + sd) / feather, 0.0, 1.0).sum(dtype=np.float64))
-    flat = change.reshape(-1)
-    mse = float(np.dot(flat, flat)) / 3.0 / max(w_sum, 1e-9)
-    return 1.0 if mse <= 0.0 else float(min(1.0, np.sqrt(10.0 ** (-cap_db / 10.0) / mse)))
