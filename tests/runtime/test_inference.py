@@ -364,3 +364,21 @@ def test_refine_box_grows_the_masks_box_by_context_band_and_rings():
     corner = np.zeros((400, 500), bool)
     corner[:5, -5:] = True
     assert inference.refine_box(corner, man) == im.Box(0, 5 + grow, 495 - grow, 500)  # clipped
+
+
+def test_a_capped_colour_change_stands_without_the_network(models, monkeypatch):
+    from seamrefine.runtime import classical, harmonise
+
+    rng = np.random.default_rng(4)
+    clean = np.clip(0.45 + 0.1 * rng.standard_normal((96, 112, 3)), 0, 1).astype(np.float32)
+    mask = np.zeros((96, 112), np.float32)
+    mask[30:70, 35:85] = 1.0
+    comp = np.where(mask[..., None] > 0, np.clip(clean + 0.05, 0, 1), clean).astype(np.float32)
+    # the seam gate unsure: below its ramp, above CAPPED_FROM
+    monkeypatch.setattr(harmonise, "gate", lambda seam: 0.0)
+    monkeypatch.setattr(harmonise, "gate_logit", lambda seam: harmonise.CAPPED_FROM + 1.0)
+    out, info = Refiner(models["blur"], CPU_ONLY, threads=1).refine(comp, mask, RefineParams(samples=3))
+    assert "capped_rms" in info["harmonise"] and info["samples"] == 1
+    change, _ = classical.classical_change(comp, mask)
+    inside = mask > 0
+    np.testing.assert_allclose(out[inside], np.clip(comp + change, 0, 1)[inside], atol=1e-6)  # not blurred

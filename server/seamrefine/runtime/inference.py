@@ -124,14 +124,17 @@ def _classical(crop: np.ndarray, mask_crop: np.ndarray, linear: bool, width: int
     gates stay closed; whether its result stands without the network (the fill was given the photo's
     JPEG compression or grain, which the network would smooth away, or the fill is a JPEG in a photo
     that is not, which the network only blurs or sharpens: −0.03 dB on average on training photos,
-    never better); and its info ({"harmonise": …, "texture": …, "grain": …, "jpeg": …})."""
+    never better; or the seam gate was unsure and the colour change was capped, which bounds how far
+    a clean photo moves only if nothing moves it further); and its info ({"harmonise": …,
+    "texture": …, "grain": …, "jpeg": …})."""
     rgb, _ = im.to_float(crop)
     np.clip(rgb, 0.0, 1.0, out=rgb)
     if linear:
         rgb = im.linear_to_srgb(rgb)
     change, info = classical_change(rgb, float_mask(mask_crop), reach=width)
     opened = any(stage["gate"] > 0 for stage in info.values())
-    stands = info["jpeg"]["gate"] > 0 or "fill_grid" in info["jpeg"] or info["grain"]["gate"] > 0
+    stands = (info["jpeg"]["gate"] > 0 or "fill_grid" in info["jpeg"] or info["grain"]["gate"] > 0
+              or "capped_rms" in info["harmonise"])
     return (change if opened else None), stands, info
 
 
