@@ -338,17 +338,19 @@ def apply(x: np.ndarray, m: Measurement, reach: int = 16) -> tuple[np.ndarray, d
     if conf <= 0.0 and not logit >= CAPPED_FROM:
         return np.zeros_like(x), info
     sd = full_distance(m)
-    full, cmap = correction(x, m, 1.0, reach, sd)
+    # from CAPPED_MAX up the ramp decides alone (the capped strength is never more): one correction
+    strength = 1.0 if conf < CAPPED_MAX else conf
+    change, cmap = correction(x, m, strength, reach, sd)
     info.update(gain=cmap.gain.tolist(), offset=cmap.offset.tolist())
-    size = float(np.abs(full[m.inside]).mean()) if m.inside.any() else 0.0
+    size = float(np.abs(change[m.inside]).mean()) / strength if m.inside.any() else 0.0
     if size > MAX_MEAN_CHANGE:  # larger than any seam the gate learned to open on: not a seam
         info.update(gate=0.0, refused_mean_change=size)
         return np.zeros_like(x), info
-    capped = min(capped_strength(full, sd, *CAP_BAND, CAP_DB), CAPPED_MAX)
-    if conf >= 1.0:
-        return full, info
+    if conf >= CAPPED_MAX:
+        return change, info
+    capped = min(capped_strength(change, sd, *CAP_BAND, CAP_DB), CAPPED_MAX)  # change: the full map's
     if conf >= capped:
         return correction(x, m, conf, reach, sd)[0], info
-    info.update(gate=capped, capped_rms=capped * band_rms(full, sd, *CAP_BAND))
-    full *= np.float32(capped)
-    return full, info
+    info.update(gate=capped, capped_rms=capped * band_rms(change, sd, *CAP_BAND))
+    change *= np.float32(capped)
+    return change, info
