@@ -145,15 +145,21 @@ def test_change_stays_inside_the_fill_and_scales_with_confidence():
     assert not texture.texture_change(bands, sd, np.ones(2), 1.0).any()
 
 
-def test_open_gate_restores_the_sharpness_of_an_upscaled_fill(monkeypatch):
-    clean, inside = grainy(5), disc()
+def upscaled_fill(seed: int = 5):
+    """(clean, composite, mask, inside): a disc of ``grainy(seed)`` generated at 2/3 of the size and
+    upscaled, pasted back hard."""
+    clean, inside = grainy(seed), disc()
     h, w = inside.shape
-    small = (round(w / 1.5), round(h / 1.5))  # generated at 2/3 of the size, then upscaled
+    small = (round(w / 1.5), round(h / 1.5))
     upscaled = cv2.resize(cv2.resize(clean, small, interpolation=cv2.INTER_AREA), (w, h),
                           interpolation=cv2.INTER_CUBIC)
     comp = np.where(inside[..., None], upscaled, clean).astype(np.float32)
+    return clean, comp, inside.astype(np.float32), inside
+
+
+def test_open_gate_restores_the_sharpness_of_an_upscaled_fill(monkeypatch):
+    clean, comp, mask, inside = upscaled_fill()
     monkeypatch.setattr(texture, "load_gate", always_open)
-    mask = inside.astype(np.float32)
     change, info = texture.match_texture(comp, mask)
     assert info["gains"][0] > 1.5  # here at its limit, GAIN_LIMITS[1]
     # strong grain: the full correction would move the band past the cap, so it is scaled to meet it
@@ -166,12 +172,7 @@ def test_open_gate_restores_the_sharpness_of_an_upscaled_fill(monkeypatch):
 
 
 def test_the_cap_lifts_only_beyond_the_gates_certain_logit(monkeypatch):
-    clean, inside = grainy(5), disc()
-    h, w = inside.shape
-    soft = cv2.resize(cv2.resize(clean, (round(w / 1.5), round(h / 1.5)), interpolation=cv2.INTER_AREA),
-                      (w, h), interpolation=cv2.INTER_CUBIC)
-    comp = np.where(inside[..., None], soft, clean).astype(np.float32)
-    mask = inside.astype(np.float32)
+    _, comp, mask, inside = upscaled_fill()
     base = always_open()  # logit 0, lo −10: fully open
     for certain, want_capped in ((float("inf"), True), (0.25, True), (-0.25, None), (-0.5, False)):
         gate = GateModel(base.mean, base.scale, base.weights, base.bias, base.lo, base.hi, base.features,
@@ -190,12 +191,7 @@ def test_the_cap_lifts_only_beyond_the_gates_certain_logit(monkeypatch):
 
 
 def test_a_change_an_earlier_stage_made_on_its_cap_shrinks_the_texture_caps_budget(monkeypatch):
-    clean, inside = grainy(5), disc()
-    h, w = inside.shape
-    soft = cv2.resize(cv2.resize(clean, (round(w / 1.5), round(h / 1.5)), interpolation=cv2.INTER_AREA),
-                      (w, h), interpolation=cv2.INTER_CUBIC)
-    comp = np.where(inside[..., None], soft, clean).astype(np.float32)
-    mask = inside.astype(np.float32)
+    _, comp, mask, inside = upscaled_fill()
     monkeypatch.setattr(texture, "load_gate", always_open)  # 'certain' is +inf: the cap holds
     budget = 10 ** (-texture.CAP_DB / 20)
     sd = signed_distance(inside)
