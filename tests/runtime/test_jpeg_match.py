@@ -143,7 +143,7 @@ def test_empty_and_full_masks_change_nothing():
 def test_classical_stage_runs_it_last():
     comp, mask, truth = pasted(50, 2)
     change, info = classical.classical_change(comp, mask)
-    assert set(info) == {"harmonise", "texture", "grain", "jpeg"} and info["jpeg"]["gate"] == 1.0
+    assert set(info) == {"harmonise", "membrane", "texture", "grain", "jpeg"} and info["jpeg"]["gate"] == 1.0
     inner = cv2.erode(mask, np.ones((17, 17), np.uint8)) > 0
     assert psnr(np.clip(comp + change, 0, 1), truth, inner) > 45
 

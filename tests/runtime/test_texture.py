@@ -235,7 +235,7 @@ def test_classical_stage_is_colour_then_texture(monkeypatch):
     mask = inside.astype(np.float32)
     change, info = classical.classical_change(comp, mask)
     colour, colour_info = harmonise.harmonise(comp, mask)
-    assert set(info) == {"harmonise", "texture", "grain", "jpeg"}
+    assert set(info) == {"harmonise", "membrane", "texture", "grain", "jpeg"}
     assert info["harmonise"]["gate"] == colour_info["gate"] == 1.0
     np.testing.assert_array_equal(change, colour)  # the texture gate stays closed on matching grain
     monkeypatch.setattr(texture, "load_gate", always_open)

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import grain, harmonise, jpeg_match, texture
+from . import edge_membrane, grain, harmonise, jpeg_match, texture
 
 
 def classical_change(x: np.ndarray, mask: np.ndarray, reach: int = 16) -> tuple[np.ndarray, dict]:
     """The classical stage's change to ``x`` (H×W×3 float32 sRGB; mask H×W in [0, 1]) and its info.
 
     First ``harmonise.harmonise`` (the fill's colour, behind the seam gate), then
-    ``texture.match_texture`` on the harmonised image (its detail bands, behind the texture gate),
-    then ``grain.match_grain`` on that (its noise floor, behind the grain gate), then
-    ``jpeg_match.match_jpeg`` on that result (a clean fill in a JPEG photo gets the photo's
-    compression). info: {"harmonise": …, "texture": …, "grain": …, "jpeg": …}, each stage's own
-    info with its ``gate``. Raises what ``harmonise`` raises on bad input."""
+    ``edge_membrane.edge_membrane`` on its result (the jump left at the selection's edge, where a
+    step stands out right there), then ``texture.match_texture`` on the harmonised image (its detail
+    bands, behind the texture gate), then ``grain.match_grain`` on that (its noise floor, behind the
+    grain gate), then ``jpeg_match.match_jpeg`` on that result (a clean fill in a JPEG photo gets the
+    photo's compression). info: {"harmonise": …, "membrane": …, "texture": …, "grain": …, "jpeg": …},
+    each stage's own info with its ``gate``. Raises what ``harmonise`` raises on bad input."""
     textured, change, sd, info = colour_and_texture(x, mask, reach)
     noise, info["grain"] = grain.match_grain(textured, mask, sd)
     if info["grain"]["gate"] > 0:
@@ -33,18 +34,25 @@ def classical_change(x: np.ndarray, mask: np.ndarray, reach: int = 16) -> tuple[
 
 
 def colour_and_texture(x: np.ndarray, mask: np.ndarray, reach: int = 16):
-    """The first two steps of ``classical_change``, which the grain gate's trainer measures after:
-    returns (the image after them, their change to ``x``, the fill's signed distance, info
-    {"harmonise": …, "texture": …})."""
+    """The colour, membrane and texture steps of ``classical_change``, which the grain gate's trainer
+    measures after: returns (the image after them, their change to ``x``, the fill's signed distance,
+    info {"harmonise": …, "membrane": …, "texture": …})."""
     measured = harmonise.measure(x, mask)
     colour, colour_info = harmonise.apply(x, measured, reach=reach)
     harmonised = np.clip(x + colour, 0.0, 1.0) if colour_info["gate"] > 0 else x
-    # a colour change made on its cap (an uncertain seam) uses up part of the texture cap's budget
-    spent = colour_info.get("capped_rms", 0.0)
+    seam = measured.seam
+    edge, edge_info = edge_membrane.edge_membrane(harmonised, measured.inside, seam.edge_z, seam.gap)
+    if edge_info["gate"] > 0:
+        colour = colour + edge
+        harmonised = np.clip(x + colour, 0.0, 1.0)
+    # a colour change made on its cap (an uncertain seam) uses up part of the texture cap's budget, and
+    # so does the membrane (its RMS inside the fill bounds its RMS over the band, which holds the fill)
+    spent = colour_info.get("capped_rms", 0.0) + edge_info.get("rms", 0.0)
     detail, texture_info = texture.match_texture(harmonised, mask, measured.sd, spent)
     if texture_info["gate"] > 0:
         change = colour + detail
         textured = np.clip(x + change, 0.0, 1.0)
     else:  # no detail: clip(x + colour) is the harmonised image already (x itself where no colour)
         change, textured = colour, harmonised
-    return textured, change, measured.sd, {"harmonise": colour_info, "texture": texture_info}
+    return textured, change, measured.sd, {"harmonise": colour_info, "membrane": edge_info,
+                                           "texture": texture_info}

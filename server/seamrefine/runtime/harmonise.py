@@ -76,7 +76,9 @@ class Seam:
     ``grow_zone``); z: the robust significance of the found candidate's excess coherent step (see
     ``RingProfile.stats``); step: that step's size; features: what the learned gate sees
     (``seam_gate.FEATURES``, of the found candidate and its map); colour_map: the map fitted across the
-    grown zone (``fit_colour_map``; None when no candidate could be measured)."""
+    grown zone (``fit_colour_map``; None when no candidate could be measured); edge_z: the excess z
+    of the candidate right at the selection's edge (position 0, gap 0; 0 when it cannot be measured),
+    which ``edge_membrane`` runs from."""
 
     position: int
     gap: int
@@ -84,6 +86,7 @@ class Seam:
     step: float
     features: tuple[float, ...]
     colour_map: ColourMap | None = None
+    edge_z: float = 0.0
 
 
 def find_seam(profile: RingProfile) -> Seam:
@@ -93,13 +96,14 @@ def find_seam(profile: RingProfile) -> Seam:
     cands = [st for g in GAPS for s in POSITIONS if (st := profile.stats(s, g)) is not None]
     if not cands:
         return Seam(0, 0, 0.0, 0.0, ())
+    edge_z = next((c.z_excess for c in cands if c.position == 0 and c.gap == 0), 0.0)
     best = max(cands, key=lambda c: c.z)
     cmap = fit_colour_map(profile, best.position, best.gap)
     features = gate_features(profile, best, max(c.z_excess for c in cands), cmap)
     position, gap = grow_zone(profile, best.position, best.gap)
     if (position, gap) != (best.position, best.gap):
         cmap = fit_colour_map(profile, position, gap)
-    return Seam(position, gap, best.z_excess, best.step, features, cmap)
+    return Seam(position, gap, best.z_excess, best.step, features, cmap, edge_z)
 
 
 def grow_zone(profile: RingProfile, position: int, gap: int) -> tuple[int, int]:

@@ -1,0 +1,172 @@
+"""The membrane of the jump left at the selection's edge, after the colour map.
+
+Where the selection hugs the pasted fill, the seam is the jump between each pixel just inside the
+selection and its neighbour just outside it, and a drift that varies across the fill (a gradient, a
+patchy drift) leaves part of that jump behind the colour map's gain, offset and plane. Per pixel
+pair across the edge the jump is measured as the plain Poisson blend does: the difference of the two
+pixels less the mean of the parallel differences one pixel further in and out (what the content
+itself steps there). Content makes those jumps noisy, a seam makes them coherent, so:
+
+* they are averaged along the edge (a Gaussian of ``SIGMA`` px, on cells of ``CELL`` px) and each
+  cell's mean is shrunk by ``SHRINK`` standard errors of itself (error-tolerant compositing, after
+  Tao, Johnson & Paris: what the content's own scatter could explain is not corrected);
+* the shrunk jumps are spread into the fill as a membrane: harmonic inside the selection, equal to
+  minus the jump on the edge's cells (Laplace by red-black over-relaxation on the cells, started from
+  a pull–push interpolation, then upsampled);
+* it runs only where the ring profile found a significant step right at the selection's edge (the
+  excess z of position 0, gap 0 at least ``MIN_Z``; elsewhere the selection's edge lies in the photo
+  and its jumps are content) and the seam found is sharp (a ramp of half-width at most ``MAX_GAP``:
+  one pixel pair sees only a slice of a wide feather, whose ramp the colour map follows already).
+
+Measured on training photos (MODEL.md, "Stage 1e"). Pure numpy/OpenCV on H×W×3 float32 RGB.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+SIGMA = 32.0  # px: how far along the edge the jumps are averaged
+SHRINK = 3.0  # standard errors taken off each averaged jump (0: none)
+MIN_Z = 2.0  # the excess z of the step at the selection's edge from which the membrane runs
+MAX_GAP = 2  # ... when the seam found has a ramp this narrow (half-width, working px)
+CELL = 8  # px: the least side of the cells the jumps are averaged on and the membrane is solved on
+MAX_CELLS = 64  # cells along the crop's longer side at most (larger crops get larger cells)
+SWEEPS = 60  # red-black over-relaxation sweeps on the cells (from pull–push: within 1e-6 after 40)
+OMEGA = 1.8  # over-relaxation factor
+_DIRECTIONS = ((0, 1), (0, -1), (1, 0), (-1, 0))
+
+
+def edge_jumps(x: np.ndarray, inside: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every 4-neighbour pair (p inside, q outside) across the edge of ``inside``: p's row and column
+    and the jump (N×3, float64) x_p − x_q less the mean of the parallel differences x_{p−e} − x_p
+    (where p − e is inside) and x_q − x_{q+e} (where q + e is outside), e = q − p. Image-border
+    neighbours do not count."""
+    h, w = inside.shape
+    cross = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+    edge = inside & ~cv2.erode(inside.astype(np.uint8), cross, borderType=cv2.BORDER_REPLICATE).astype(bool)
+    py, px = np.nonzero(edge)
+
+    def within(y: np.ndarray, x_: np.ndarray) -> np.ndarray:
+        return (y >= 0) & (y < h) & (x_ >= 0) & (x_ < w)
+
+    def where(y: np.ndarray, x_: np.ndarray, want: bool) -> np.ndarray:
+        ok = within(y, x_)
+        ok[ok] = inside[y[ok], x_[ok]] == want
+        return ok
+
+    rows, cols, jumps = [], [], []
+    for dy, dx in _DIRECTIONS:
+        pair = where(py + dy, px + dx, False)
+        ys, xs = py[pair], px[pair]
+        xp, xq = x[ys, xs].astype(np.float64), x[ys + dy, xs + dx].astype(np.float64)
+        trend = np.zeros_like(xp)
+        count = np.zeros((ys.size, 1))
+        ok = where(ys - dy, xs - dx, True)
+        trend[ok] += x[ys[ok] - dy, xs[ok] - dx] - xp[ok]
+        count[ok] += 1
+        ok = where(ys + 2 * dy, xs + 2 * dx, False)
+        trend[ok] += xq[ok] - x[ys[ok] + 2 * dy, xs[ok] + 2 * dx]
+        count[ok] += 1
+        rows.append(ys)
+        cols.append(xs)
+        jumps.append(xp - xq - trend / np.maximum(count, 1.0))
+    return np.concatenate(rows), np.concatenate(cols), np.concatenate(jumps)
+
+
+def cell_size(shape: tuple[int, int]) -> int:
+    """The side (px) of the cells for a crop of ``shape``: ``CELL``, or larger so that at most
+    ``MAX_CELLS`` span its longer side."""
+    return max(CELL, -(-max(shape) // MAX_CELLS))
+
+
+def coherent_jumps(rows: np.ndarray, cols: np.ndarray, jumps: np.ndarray, shape: tuple[int, int],
+                   cell: int = CELL, sigma: float = SIGMA,
+                   shrink: float = SHRINK) -> tuple[np.ndarray, np.ndarray]:
+    """The jumps averaged along the edge, per cell of ``cell`` px: (cells' mean jump hc×wc×3 with
+    each cell's mean m shrunk to m·max(0, 1 − shrink·se/|m|), which cells hold edge pixels). se is
+    the Gaussian-weighted scatter of the jumps around m over √(3.5 σ), the independent samples of a
+    σ-window along a line of pixels (neighbouring jumps share pixels)."""
+    hc, wc = -(-shape[0] // cell), -(-shape[1] // cell)
+    at = (rows // cell) * wc + cols // cell
+    count = np.bincount(at, minlength=hc * wc).reshape(hc, wc)
+    sums = np.stack([np.bincount(at, jumps[:, c], hc * wc) for c in range(3)], -1).reshape(hc, wc, 3)
+    squares = np.stack([np.bincount(at, jumps[:, c] ** 2, hc * wc) for c in range(3)], -1)
+    s = sigma / cell
+
+    def blur(a: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(a, (0, 0), s, borderType=cv2.BORDER_CONSTANT)
+
+    weight = np.maximum(blur(count.astype(np.float64)), 1e-12)[..., None]
+    mean = blur(sums) / weight
+    spread = np.maximum(blur(squares.reshape(hc, wc, 3)) / weight - mean**2, 0.0).sum(-1)
+    size = np.linalg.norm(mean, axis=-1)
+    keep = np.clip(1.0 - shrink * np.sqrt(spread / (3.5 * sigma)) / np.maximum(size, 1e-12), 0.0, 1.0)
+    held = count > 0
+    return np.where(held[..., None], mean * keep[..., None], 0.0), held
+
+
+def pull_push(values: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """A smooth interpolation of ``values`` (h×w×3) from the ``known`` cells to all cells: weighted
+    means pulled down a Gaussian pyramid, pushed back up where a level knows too little (Gortler et
+    al.'s pull–push)."""
+    vs, ws = [values * known[..., None]], [known.astype(np.float64)]
+    while min(ws[-1].shape) > 2:
+        vs.append(cv2.pyrDown(vs[-1]))
+        ws.append(cv2.pyrDown(ws[-1]))
+    out = vs[-1] / np.maximum(ws[-1], 1e-12)[..., None]
+    for level in range(len(vs) - 2, -1, -1):
+        up = cv2.pyrUp(out, dstsize=vs[level].shape[1::-1])
+        own = vs[level] / np.maximum(ws[level], 1e-12)[..., None]
+        trust = known.astype(np.float64) if level == 0 else np.minimum(4.0 * ws[level], 1.0)
+        out = trust[..., None] * own + (1.0 - trust[..., None]) * up
+    return out
+
+
+def membrane(values: np.ndarray, known: np.ndarray, region: np.ndarray, sweeps: int = SWEEPS) -> np.ndarray:
+    """The harmonic function on the cells of ``region`` (h×w bool) equal to ``values`` on the
+    ``known`` cells, with no flux across the other edges of region: red-black over-relaxation
+    (``OMEGA``) from ``pull_push``, on the flat indices of the free cells. h×w×3."""
+    u = pull_push(values, known)
+    h, w = known.shape
+    active = np.pad(region | known, 1)
+    flat = np.where(active[..., None], np.pad(u, ((1, 1), (1, 1), (0, 0))), 0.0).reshape(-1, 3)
+    steps = (1, -1, w + 2, -(w + 2))
+    free = np.pad(region & ~known, 1)
+    parity = np.add.outer(np.arange(h + 2), np.arange(w + 2)) % 2
+    colours = [np.flatnonzero(free & (parity == p)) for p in (0, 1)]
+    links = [np.maximum(sum(active.ravel()[idx + d] for d in steps), 1)[:, None].astype(np.float64)
+             for idx in colours]
+    for _ in range(sweeps):
+        for idx, n in zip(colours, links, strict=True):
+            total = flat[idx + steps[0]] + flat[idx + steps[1]] + flat[idx + steps[2]] + flat[idx + steps[3]]
+            flat[idx] += OMEGA * (total / n - flat[idx])
+    inner = flat.reshape(h + 2, w + 2, 3)[1:-1, 1:-1]
+    return np.where((region | known)[..., None], inner, u)
+
+
+def edge_membrane(x: np.ndarray, inside: np.ndarray, edge_z: float, gap: int = 0) -> tuple[np.ndarray, dict]:
+    """The membrane's change to ``x`` (H×W×3 float32, zero outside ``inside``) and its info {"gate":
+    1 or 0, "edge_z", and when it ran "rms": the change's RMS inside}. Runs when ``edge_z`` (the ring
+    profile's excess z of the step at the selection's edge) is at least ``MIN_Z`` and the seam's
+    ramp half-width ``gap`` at most ``MAX_GAP``."""
+    info: dict = {"gate": 0.0, "edge_z": float(edge_z)}
+    if not edge_z >= MIN_Z or gap > MAX_GAP or not inside.any() or inside.all():
+        return np.zeros_like(x), info
+    rows, cols, jumps = edge_jumps(x, inside)
+    if rows.size == 0:
+        return np.zeros_like(x), info
+    h, w = inside.shape
+    cell = cell_size((h, w))
+    values, known = coherent_jumps(rows, cols, jumps, (h, w), cell)
+    if not values.any():
+        return np.zeros_like(x), info
+    hc, wc = known.shape
+    padded = np.zeros((hc * cell, wc * cell), np.float32)
+    padded[:h, :w] = inside
+    region = cv2.resize(padded, (wc, hc), interpolation=cv2.INTER_AREA) >= 0.5
+    cells = membrane(-values, known, region).astype(np.float32)
+    change = cv2.resize(cells, (wc * cell, hc * cell), interpolation=cv2.INTER_LINEAR)[:h, :w]
+    change *= inside[..., None]
+    info.update(gate=1.0, rms=float(np.sqrt(np.vdot(change, change) / (3.0 * np.count_nonzero(inside)))))
+    return change, info

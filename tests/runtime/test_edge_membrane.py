@@ -1,0 +1,133 @@
+"""seamrefine.runtime.edge_membrane: the jumps across the edge (known values: a step, a content ramp),
+their coherent part (a coherent jump kept, scatter shrunk away), the membrane (constant and linear
+boundary values), the stage's gate, and the classical stage running it on a hugging drift."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from seamrefine.imaging import imagemath
+from seamrefine.imaging import metrics as M
+from seamrefine.runtime import classical, edge_membrane
+from seamrefine.runtime.edge_membrane import coherent_jumps, edge_jumps, membrane, pull_push
+
+SAMPLE = Path(edge_membrane.__file__).resolve().parents[1] / "samples" / "coffee.png"
+
+
+def square(h: int = 64, w: int = 80) -> np.ndarray:
+    inside = np.zeros((h, w), bool)
+    inside[16:48, 20:60] = True
+    return inside
+
+
+def test_edge_jumps_of_a_step_are_the_step_once_per_pair():
+    inside = square()
+    x = np.full((*inside.shape, 3), 0.4, np.float32)
+    x[inside] += np.float32([0.1, 0.0, -0.05])
+    rows, cols, jumps = edge_jumps(x, inside)
+    assert rows.size == 2 * (32 + 40)  # one pair per edge pixel side: the square's perimeter
+    assert inside[rows, cols].all()
+    np.testing.assert_allclose(jumps, np.tile([0.1, 0.0, -0.05], (rows.size, 1)), atol=1e-6)
+
+
+def test_edge_jumps_leave_out_content_that_ramps_across_the_edge():
+    inside = square()
+    ramp = (0.01 * np.arange(inside.shape[1], dtype=np.float32))[None, :, None]
+    x = np.broadcast_to(ramp, (*inside.shape, 3)).astype(np.float32)
+    _, _, jumps = edge_jumps(x, inside)
+    np.testing.assert_allclose(jumps, 0.0, atol=1e-6)
+
+
+def test_edge_jumps_skip_the_image_border():
+    inside = np.zeros((20, 20), bool)
+    inside[:, :10] = True  # touches three borders: only the edge at column 10 has pairs
+    rows, cols, _ = edge_jumps(np.zeros((20, 20, 3), np.float32), inside)
+    assert rows.size == 20 and (cols == 9).all()
+
+
+def test_coherent_jumps_keep_a_coherent_jump_and_shrink_scatter_away():
+    inside = square(160, 160)
+    rows, cols, jumps = edge_jumps(np.zeros((160, 160, 3), np.float32), inside)
+    coherent = np.tile([0.03, 0.0, 0.0], (rows.size, 1))
+    values, known = coherent_jumps(rows, cols, coherent, inside.shape)
+    np.testing.assert_allclose(values[known], np.tile([0.03, 0.0, 0.0], (known.sum(), 1)), atol=1e-9)
+    assert not values[~known].any()
+    noise = np.random.default_rng(0).normal(0.0, 0.05, (rows.size, 3))
+    values, known = coherent_jumps(rows, cols, noise, inside.shape)
+    assert np.abs(values).max() < 0.2 * np.abs(noise).mean()
+
+
+def test_membrane_of_constant_and_linear_boundary_values():
+    region = np.zeros((12, 16), bool)
+    region[2:10, 3:13] = True
+    known = region & ~np.pad(np.ones((6, 8), bool), ((3, 3), (4, 4)))  # the region's outer ring
+    const = np.broadcast_to(np.float64([0.2, -0.1, 0.05]), (12, 16, 3)).copy()
+    np.testing.assert_allclose(membrane(const, known, region)[region], const[region], atol=1e-9)
+    linear = np.zeros((12, 16, 3))
+    linear[..., 0] = 0.01 * np.arange(16)[None, :]  # harmonic: the membrane reproduces it inside
+    np.testing.assert_allclose(membrane(linear, known, region)[region], linear[region], atol=1e-6)
+
+
+def test_pull_push_fills_from_the_known_cells():
+    known = np.zeros((9, 9), bool)
+    known[0, 0] = known[8, 8] = True
+    values = np.zeros((9, 9, 3))
+    values[known] = 0.3
+    filled = pull_push(values, known)
+    np.testing.assert_allclose(filled, 0.3, atol=1e-9)
+
+
+def photo() -> np.ndarray:
+    return np.asarray(Image.open(SAMPLE).convert("RGB"), np.float32) / 255.0
+
+
+def hugging_drift() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The sample with a hard-edged ellipse whose colour drifts left to right (+0 … +6 %), selected
+    exactly: (composite, inside, clean)."""
+    clean = photo()
+    h, w = clean.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w]
+    inside = ((yy - 200) / 110.0) ** 2 + ((xx - 300) / 170.0) ** 2 < 1.0
+    drift = (0.06 * (xx - 130) / 340.0)[..., None] * np.float32([1.0, 0.7, 0.3])
+    comp = np.where(inside[..., None], np.clip(clean + drift, 0, 1), clean).astype(np.float32)
+    return comp, inside, clean
+
+
+def test_edge_membrane_removes_a_hugging_drift_and_stays_inside():
+    comp, inside, clean = hugging_drift()
+    change, info = edge_membrane.edge_membrane(comp, inside, 10.0)
+    assert info["gate"] == 1.0 and info["rms"] > 0.005 and change.dtype == np.float32
+    assert not change[~inside].any()
+    band = imagemath.band_weights(inside.astype(np.float32), 16, 8)
+    assert M.band_psnr(comp + change, clean, band) > M.band_psnr(comp, clean, band) + 2.0  # measured +2.6
+
+
+@pytest.mark.parametrize("edge_z", [0.0, edge_membrane.MIN_Z - 0.01, float("nan")])
+def test_edge_membrane_stays_shut_below_its_z(edge_z):
+    comp, inside, _ = hugging_drift()
+    change, info = edge_membrane.edge_membrane(comp, inside, edge_z)
+    assert info["gate"] == 0.0 and "rms" not in info and not change.any()
+
+
+@pytest.mark.parametrize("fill", [False, True])
+def test_edge_membrane_without_an_edge_changes_nothing(fill):
+    comp, inside, _ = hugging_drift()
+    change, info = edge_membrane.edge_membrane(comp, np.full(inside.shape, fill), 10.0)
+    assert info["gate"] == 0.0 and not change.any()
+
+
+def test_classical_stage_reports_the_membrane_and_counts_it_against_the_texture_cap():
+    comp, inside, _ = hugging_drift()
+    change, info = classical.classical_change(comp, inside.astype(np.float32))
+    assert {"gate", "edge_z"} <= set(info["membrane"]) and info["membrane"]["edge_z"] >= edge_membrane.MIN_Z
+    assert not change[imagemath.band_weights(inside.astype(np.float32), 16, 8) == 0].any()
+
+
+def test_edge_membrane_leaves_wide_feathers_to_the_colour_map():
+    comp, inside, _ = hugging_drift()
+    change, info = edge_membrane.edge_membrane(comp, inside, 10.0, edge_membrane.MAX_GAP + 1)
+    assert info["gate"] == 0.0 and not change.any()
+    assert edge_membrane.edge_membrane(comp, inside, 10.0, edge_membrane.MAX_GAP)[1]["gate"] == 1.0
