@@ -50,22 +50,22 @@ def edge_jumps(x: np.ndarray, inside: np.ndarray) -> tuple[np.ndarray, np.ndarra
     def within(y: np.ndarray, x_: np.ndarray) -> np.ndarray:
         return (y >= 0) & (y < h) & (x_ >= 0) & (x_ < w)
 
-    def where(y: np.ndarray, x_: np.ndarray, want: bool) -> np.ndarray:
+    def on_side(y: np.ndarray, x_: np.ndarray, want: bool) -> np.ndarray:  # in the image, inside == want
         ok = within(y, x_)
         ok[ok] = inside[y[ok], x_[ok]] == want
         return ok
 
     rows, cols, jumps = [], [], []
     for dy, dx in _DIRECTIONS:
-        pair = where(py + dy, px + dx, False)
+        pair = on_side(py + dy, px + dx, False)
         ys, xs = py[pair], px[pair]
         xp, xq = x[ys, xs].astype(np.float64), x[ys + dy, xs + dx].astype(np.float64)
         trend = np.zeros_like(xp)
         count = np.zeros((ys.size, 1))
-        ok = where(ys - dy, xs - dx, True)
+        ok = on_side(ys - dy, xs - dx, True)
         trend[ok] += x[ys[ok] - dy, xs[ok] - dx] - xp[ok]
         count[ok] += 1
-        ok = where(ys + 2 * dy, xs + 2 * dx, False)
+        ok = on_side(ys + 2 * dy, xs + 2 * dx, False)
         trend[ok] += xq[ok] - x[ys[ok] + 2 * dy, xs[ok] + 2 * dx]
         count[ok] += 1
         rows.append(ys)

@@ -126,7 +126,7 @@ def _classical(crop: np.ndarray, mask_crop: np.ndarray, linear: bool, width: int
     that is not, which the network only blurs or sharpens: −0.03 dB on average on training photos,
     never better; or the seam gate was unsure and the colour change was capped, which bounds how far
     a clean photo moves only if nothing moves it further); and its info ({"harmonise": …,
-    "texture": …, "grain": …, "jpeg": …})."""
+    "membrane": …, "texture": …, "grain": …, "jpeg": …})."""
     rgb, _ = im.to_float(crop)
     np.clip(rgb, 0.0, 1.0, out=rgb)
     if linear:
@@ -194,8 +194,8 @@ class Refiner:
         progress(done, total) is called after each tile × sample; cancel (threading.Event) is checked
         between tiles and raises CancelledError. info holds ``seam_score_before``/``seam_score_after``
         (None where the score cannot be measured), ``elapsed_ms``, ``box``, ``provider``, ``tiles``,
-        ``samples``, ``sample_scores``, ``chosen`` and, when it ran, ``harmonise``, ``texture``,
-        ``grain`` and ``jpeg`` (each classical stage's info).
+        ``samples``, ``sample_scores``, ``chosen`` and, when it ran, ``harmonise``, ``membrane``,
+        ``texture``, ``grain`` and ``jpeg`` (each classical stage's info).
         """
         t0 = time.perf_counter()
         params = RefineParams() if params is None else params
