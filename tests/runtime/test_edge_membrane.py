@@ -119,10 +119,20 @@ def test_edge_membrane_without_an_edge_changes_nothing(fill):
     assert info["gate"] == 0.0 and not change.any()
 
 
-def test_classical_stage_reports_the_membrane_and_counts_it_against_the_texture_cap():
+def test_classical_stage_reports_the_membrane_and_counts_it_against_the_texture_cap(monkeypatch):
     comp, inside, _ = hugging_drift()
+    budgets = []
+    real = classical.texture.match_texture
+
+    def spy(x, mask, sd, spent=0.0):
+        budgets.append(spent)
+        return real(x, mask, sd, spent)
+
+    monkeypatch.setattr(classical.texture, "match_texture", spy)
     change, info = classical.classical_change(comp, inside.astype(np.float32))
     assert {"gate", "edge_z"} <= set(info["membrane"]) and info["membrane"]["edge_z"] >= edge_membrane.MIN_Z
+    assert info["membrane"]["gate"] == 1.0
+    assert budgets == [pytest.approx(info["harmonise"].get("capped_rms", 0.0) + info["membrane"]["rms"])]
     assert not change[imagemath.band_weights(inside.astype(np.float32), 16, 8) == 0].any()
 
 
