@@ -21,6 +21,7 @@ HOSTS_CACHE = os.environ.get("HOSTS_CACHE", "/var/cache/plugin-hosts")
 X_RACE = "could not connect to display"
 SHIPPED_MODEL = REPO / "server" / "seamrefine" / "models" / "seam_refiner.onnx"
 H, W = 160, 224  # the test image the Krita scripts open (larger than the selection plus its context)
+SEL = (40, 30, 60, 50)  # x, y, w, h of the selection e2e_refine.py makes (feathered by 6 px there)
 
 
 def _hosts_env(**extra) -> dict:
@@ -90,12 +91,16 @@ def profile_actions(action_file: Path, mode: str = "chroot"):
 
 
 def make_png(path: Path) -> np.ndarray:
-    """Write the H×W RGB test image (gradients, a pattern and noise) to ``path``; return its pixels."""
+    """Write the H×W RGB test image (gradients, a pattern and noise, and inside ``SEL`` a fake
+    generative fill pasted warmer and brighter with a hard edge: a visible colour seam the refiner
+    removes) to ``path``; return its pixels."""
     from PIL import Image
 
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:H, 0:W]
     img = np.stack([xx * 255 / W, yy * 255 / H, (xx + yy) % 64 * 4], -1) + rng.normal(0, 8, (H, W, 3))
+    x, y, w, h = SEL
+    img[y : y + h, x : x + w] = 0.9 * img[y : y + h, x : x + w] + np.array([25.0, 12.0, 0.0])
     img = np.clip(img, 0, 255).astype(np.uint8)
     Image.fromarray(img, "RGB").save(path)
     return img

@@ -14,11 +14,10 @@ import pytest
 from seamrefine.app import install_plugin
 from seamrefine.imaging.imagemath import srgb_to_linear
 
-from .krita_host import SCRIPTS, Daemon, H, W, describe, krita_run, make_png, model_path, require_krita
+from .krita_host import SCRIPTS, SEL, Daemon, H, W, describe, krita_run, make_png, model_path, require_krita
 from .plugin_client_servers import load_client, load_common
 
 pytestmark = [pytest.mark.hosts, pytest.mark.slow]
-SEL = (40, 30, 60, 50)  # must match e2e_refine.py; feathered by 6 px there
 START_HINT = "seam-refine serve"
 policy = load_common("seamrefine_policy")
 client = load_client()

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ..support.synthetic_images import seam_image
 from .krita_host import Daemon
 from .plugin_client_servers import RouterDaemon, load_client
 
@@ -149,11 +150,10 @@ def test_watch_that_cannot_start_does_nothing():
 def test_a_real_daemon_sends_a_patch_that_composites_to_its_image(tmp_path, fixture_model):
     daemon = Daemon(fixture_model, tmp_path / "run", tmp_path / "log")
     try:
-        rng = np.random.default_rng(5)
-        image = rng.integers(0, 256, (128, 160, 4), dtype=np.uint8)
-        image[..., 3] = 255
         mask = np.zeros((128, 160), np.uint8)
         mask[40:88, 50:110] = 255
+        image = seam_image(np.random.default_rng(5), mask, channels=4)
+        image[..., 3] = 255
         out = {}
         with sc.Client(daemon.info["endpoint"], token=daemon.info["token"], timeout=60) as c:
             for output in ("image", "patch"):

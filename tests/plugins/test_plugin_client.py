@@ -14,6 +14,7 @@ import pytest
 import zmq
 from seamrefine.runtime.params import RefineParams
 
+from ..support.synthetic_images import seam_image
 from .krita_host import Daemon
 from .plugin_client_servers import ChoppingProxy, RawZmtpServer, RouterDaemon, load_client, write_endpoint
 
@@ -367,10 +368,9 @@ def test_real_daemon_end_to_end(real_daemon, monkeypatch):
         info = c.hello()
         assert info["type"] == "info" and info["protocol"] == 1 and info["model"]["name"]
         assert info["provider"] == "CPUExecutionProvider"
-        rng = np.random.default_rng(0)
-        img = (rng.random((64, 96, 4)) * 255).astype(np.uint8)
         mask = np.zeros((64, 96), np.uint8)
         mask[16:48, 32:64] = 255
+        img = seam_image(np.random.default_rng(0), mask, channels=4)
         seen = []
         pixels, header = c.refine(img.tobytes(), 96, 64, 4, "uint8", "BGRA", mask.tobytes(),
                                   progress=lambda d, t: seen.append((d, t)))

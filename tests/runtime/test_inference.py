@@ -330,27 +330,6 @@ def test_concurrent_calls_match_serial(refiners):
         np.testing.assert_array_equal(got, want)
 
 
-def test_classical_stage_removes_the_colour_step_before_the_model(models):
-    rng = np.random.default_rng(7)
-    image, mask = make_image(rng, 160, 200, np.float32)
-    clean = image.copy()
-    inside = mask > 0
-    clean[inside] -= 0.1  # make_image's fill is 0.1 brighter (plus grain)
-    both = Refiner(models["pointwise"], CPU_ONLY, threads=1)
-    model_only = Refiner(models["pointwise"], CPU_ONLY, threads=1, classical=False)
-    out, info = both.refine(image, mask)
-    plain = model_only.refine(image, mask)[0]
-    assert info["harmonise"]["gate"] == 1.0 and info["harmonise"]["position"] == 0
-    band = im.band_weights(mask.astype(np.float32) / 255, 16, 8)
-    assert np.array_equal(out[band == 0], image[band == 0])  # still nothing outside the band
-    # the pointwise fixture model pulls colours by 0.8·x + 0.1; with the step removed first, the
-    # fill and its surroundings are pulled alike, so the step across the edge nearly vanishes
-    ring_in = inside & ~np.roll(inside, 3, 0)
-    ring_out = np.roll(ring_in, -3, 0) & ~inside
-    step = lambda a: abs(float(a[ring_in].mean() - a[ring_out].mean()))  # noqa: E731
-    assert step(out) < 0.25 * step(plain)
-
-
 def test_refine_box_grows_the_masks_box_by_context_band_and_rings():
     from seamrefine.runtime.ring_profile import REACH
 
@@ -364,21 +343,3 @@ def test_refine_box_grows_the_masks_box_by_context_band_and_rings():
     corner = np.zeros((400, 500), bool)
     corner[:5, -5:] = True
     assert inference.refine_box(corner, man) == im.Box(0, 5 + grow, 495 - grow, 500)  # clipped
-
-
-def test_a_capped_colour_change_stands_without_the_network(models, monkeypatch):
-    from seamrefine.runtime import classical, harmonise
-
-    rng = np.random.default_rng(4)
-    clean = np.clip(0.45 + 0.1 * rng.standard_normal((96, 112, 3)), 0, 1).astype(np.float32)
-    mask = np.zeros((96, 112), np.float32)
-    mask[30:70, 35:85] = 1.0
-    comp = np.where(mask[..., None] > 0, np.clip(clean + 0.05, 0, 1), clean).astype(np.float32)
-    # the seam gate unsure: below its ramp, above CAPPED_FROM
-    monkeypatch.setattr(harmonise, "gate", lambda seam: 0.0)
-    monkeypatch.setattr(harmonise, "gate_logit", lambda seam: harmonise.CAPPED_FROM + 1.0)
-    out, info = Refiner(models["blur"], CPU_ONLY, threads=1).refine(comp, mask, RefineParams(samples=3))
-    assert "capped_rms" in info["harmonise"] and info["samples"] == 1
-    change, _ = classical.classical_change(comp, mask)
-    inside = mask > 0
-    np.testing.assert_allclose(out[inside], np.clip(comp + change, 0, 1)[inside], atol=1e-6)  # not blurred

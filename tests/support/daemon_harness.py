@@ -12,6 +12,8 @@ import zmq
 from seamrefine.app.demo import start_daemon, stop_daemon
 from seamrefine.service.protocol import Reply
 
+from .synthetic_images import seam_image
+
 # Keep the daemons light on a shared 2-core machine.
 DAEMON_ENV = {"OMP_NUM_THREADS": "1", "SEAM_REFINE_THREADS": "1"}
 
@@ -51,14 +53,11 @@ def reset_peak_rss(pid: int) -> bool:
 
 
 def sample_pair(rng: np.random.Generator, h: int = 96, w: int = 128, channels: int = 3, dtype=np.uint8):
-    """A random image with a rectangle mask in the middle (uint8 0/255)."""
-    if np.dtype(dtype).kind == "f":
-        img = rng.random((h, w, channels), dtype=np.float32).astype(dtype)
-    else:
-        img = rng.integers(0, np.iinfo(dtype).max, (h, w, channels), dtype=dtype, endpoint=True)
+    """An image with a rectangle mask in the middle (uint8 0/255) pasted with a visible colour seam
+    (``synthetic_images.seam_image``), so the refiner changes it."""
     mask = np.zeros((h, w), np.uint8)
     mask[h // 4 : 3 * h // 4, w // 3 : 2 * w // 3] = 255
-    return img, mask
+    return seam_image(rng, mask, channels, dtype), mask
 
 
 class RawPeer:

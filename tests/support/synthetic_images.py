@@ -84,3 +84,21 @@ def noise_photo_folder(folder: Path, seed: int, count: int = 2, size: int = 300)
         img = np.clip(0.5 + 0.2 * rng.standard_normal((size, size, 3)), 0, 1)
         Image.fromarray((img * 255).astype(np.uint8)).save(folder / f"p{i}.png")
     return folder
+
+
+def seam_image(rng: np.random.Generator, mask: np.ndarray, channels: int = 3, dtype=np.uint8) -> np.ndarray:
+    """A photo-like picture (smooth colour gradients, mild grain) whose ``mask`` (H×W, nonzero = fill)
+    was pasted warmer and brighter with a hard edge: a visible colour seam that the refiner's seam
+    gate opens on. A fourth channel is random alpha. float dtypes in [0, 1], integers full range."""
+    h, w = mask.shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = np.stack([0.3 + 0.4 * xx / w, 0.25 + 0.4 * yy / h,
+                     0.45 + 0.15 * np.sin(xx / 23.0 + yy / 31.0)], axis=2)
+    base += rng.normal(0, 0.015, base.shape).astype(np.float32)
+    base[mask > 0] += np.float32([0.09, 0.06, 0.03])
+    rgb = np.clip(base, 0, 1)
+    if channels == 4:
+        rgb = np.concatenate([rgb, rng.random((h, w, 1), dtype=np.float32)], axis=2)
+    if np.dtype(dtype).kind == "f":
+        return rgb.astype(dtype)
+    return np.rint(rgb * np.iinfo(dtype).max).astype(dtype)

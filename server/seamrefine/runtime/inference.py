@@ -156,10 +156,10 @@ class Refiner:
 
     Each call first runs the classical stage (``seamrefine.runtime.classical``: the colour harmonisation
     behind the learned seam gate, texture matching behind the texture gate, grain matching behind the
-    grain gate, JPEG block matching) on the crop, then the model on its result (on the crop as it is
-    where all gates stay closed; not at all where the fill was given the photo's grain or JPEG
-    compression or is a JPEG in a photo that is not: there the classical result stands, one
-    sample); ``classical=False`` runs the model alone (tile-engine tests)."""
+    grain gate, JPEG block matching) on the crop, then the model on its result (not at all where
+    all gates stay closed: then the image comes back unchanged; nor where the fill was given the
+    photo's grain or JPEG compression or is a JPEG in a photo that is not: there the classical
+    result stands, one sample); ``classical=False`` runs the model alone (tile-engine tests)."""
 
     def __init__(
         self,
@@ -246,16 +246,21 @@ class Refiner:
             "sample_scores": [],
         }
         band = None
-        if params.strength == 0:
+        pre, stands = None, False
+        if params.strength != 0 and self.classical:
+            pre, stands, stages = _classical(crop, mask_crop, linear, width)
+            info.update(stages)
+        if params.strength == 0 or (self.classical and pre is None):
+            # nothing to do, or no stage of the classical stage saw a seam: the network alone, on a
+            # crop stage 1 left as it was, changed too little to matter and made clean-looking
+            # composites worse (MODEL.md, "Stage 2"), so the image comes back unchanged
             after = before = before_job.result()[0]
+            if params.strength != 0:
+                info["samples"] = 1  # one result, the crop as it came
         else:
             if samples > 1 and metrics is None:
                 log.warning("the seam score is unavailable: multi-sample pooling keeps sample 0 only")
                 samples = 1
-            pre, stands = None, False
-            if self.classical:
-                pre, stands, stages = _classical(crop, mask_crop, linear, width)
-                info.update(stages)
             before, band = before_job.result()
             model = _Passthrough(self.session) if stands else self.session
             samples = 1 if stands else samples

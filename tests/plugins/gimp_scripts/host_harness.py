@@ -26,6 +26,7 @@ HOSTS_CACHE = Path(os.environ.get("HOSTS_CACHE", "/var/cache/plugin-hosts"))
 SCRIPT = REPO / "tests" / "plugins" / "gimp_scripts" / "refine_cases.py"
 # the selection most cases refine (an ellipse on the 256×192 test photo), feathered by 12 px
 SEL_U16 = {"kind": "ellipse", "x": 100, "y": 70, "w": 50, "h": 40, "feather": 12}
+SEL_FLOAT = {"kind": "rectangle", "x": 30, "y": 20, "w": 60, "h": 50, "feather": 8}
 GUI_SCRIPTS = REPO / "tests" / "plugins" / "gimp_scripts"
 PLUGIN_TIMEOUT = 8  # s, through $SEAM_REFINE_PLUGIN_TIMEOUT: long for these crops, short for the hung daemon
 PLUGIN_SRC = REPO / "plugins" / "gimp" / "seam-refine"
@@ -34,14 +35,18 @@ SHIPPED_MODEL = REPO / "server" / "seamrefine" / "models" / "seam_refiner.onnx"
 
 
 def make_photo(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    """A textured test picture (gradient, stripes, noise) with two fake generative fills whose colour,
-    grain and sharpness differ from their surroundings; float32 H×W×3 in [0, 1]."""
+    """A textured test picture (gradient, stripes, noise) with two fake generative fills pasted warmer
+    and brighter with a hard edge, where the ``SEL_U16`` ellipse and the ``SEL_FLOAT`` rectangle
+    select them (visible colour seams the refiner removes); float32 H×W×3 in [0, 1]."""
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     img = np.stack([xx / width, yy / height, 0.5 + 0.2 * np.sin(xx / 7 + yy / 11)], axis=-1)
     img += rng.normal(0.0, 0.04, img.shape).astype(np.float32)
-    for cx, cy, r in ((160, 112, 30), (60, 45, 35)):
-        inside = (xx - cx) ** 2 + (yy - cy) ** 2 < r * r
-        img[inside] = 0.6 * img[inside] + np.float32([0.25, 0.1, 0.0])
+    ell, box = SEL_U16, SEL_FLOAT
+    rx, ry = ell["w"] / 2, ell["h"] / 2
+    fills = (((xx - ell["x"] - rx) / rx) ** 2 + ((yy - ell["y"] - ry) / ry) ** 2 < 1,
+             (xx >= box["x"]) & (xx < box["x"] + box["w"]) & (yy >= box["y"]) & (yy < box["y"] + box["h"]))
+    for inside in fills:
+        img[inside] = 0.9 * img[inside] + np.float32([0.1, 0.05, 0.0])
     return np.clip(img, 0.0, 1.0).astype(np.float32)
 
 
@@ -163,7 +168,6 @@ def start_daemon(model: Path, runtime: Path, logs: Path) -> subprocess.Popen:
 
 
 SEL_U8 = {"kind": "ellipse", "x": 24 + 110, "y": 16 + 80, "w": 44, "h": 34, "feather": 10}
-SEL_FLOAT = {"kind": "rectangle", "x": 30, "y": 20, "w": 60, "h": 50, "feather": 8}
 # crop of ~780×650 px: past the daemon's 400k-pixel seam-score downsampling threshold
 SEL_LARGE = {"kind": "ellipse", "x": 250, "y": 200, "w": 500, "h": 350, "feather": 20}
 
