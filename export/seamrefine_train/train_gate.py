@@ -1,14 +1,16 @@
 """Train the learned seam gate (``seamrefine.runtime.seam_gate``) on synthetic seams from the training photos.
 
     python -m seamrefine_train train_gate [--photos ../shared/data/train] [--cases 3000] [--seed 0]
-        [--out server/seamrefine/models/seam_gate.json] [--workers 2]
+        [--out server/seamrefine/models/seam_gate.json] [--workers 2] [--hidden 8] [--members 5]
 
 Top to bottom: draw cases (a random crop, a family from ``FAMILY_WEIGHTS``, and with probability
 ``P_EDGE_ALIGNED`` a selection that hugs the fill's edge, else the default synthesis with grown /
 shrunk selections); for each, measure the seam and its gate features, and apply the full correction
-(gate = 1) to learn what it would gain (band PSNR over the composite). Then fit a cost-weighted,
-L2-regularised logistic regression: label = the correction gains more than ``GAIN_OK`` dB, weight =
-|gain| clipped to [0.3, 10]; clean cases are labelled 0 with weight ``CLEAN_WEIGHT``. The ramp starts
+(gate = 1) to learn what it would gain (band PSNR over the composite). Then fit a cost-weighted
+classifier: label = the correction gains more than ``GAIN_OK`` dB, weight = |gain| clipped to
+[0.3, 10]; clean cases are labelled 0 with weight ``CLEAN_WEIGHT``. The classifier is the mean of
+``--members`` small tanh networks of ``--hidden`` units (``gate_mlp``; since the seventeenth session),
+or with ``--hidden 0`` an L2-regularised logistic regression (``GATE_L2``). The ramp starts
 ``MARGIN`` above the highest clean logit, so no clean training case is touched. The JSON gets the
 weights and a training record (command, photos, cases, per-family gains under the gate).
 """
@@ -28,7 +30,7 @@ from seamrefine.imaging import imagemath
 from seamrefine.imaging import metrics as M
 from seamrefine.runtime import harmonise, seam_gate
 
-from . import synthesis
+from . import gate_mlp, synthesis
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PHOTOS = REPO_ROOT.parent / "shared" / "data" / "train"
@@ -132,14 +134,22 @@ def fit_rows(rows: list[dict], gain_ok: float, clean_weight: float, harm_weight:
     (clean cases 0), weight = |gain| clipped to [0.3, 10] (clean cases ``clean_weight``; cases made
     worse at least ``harm_weight``), ridge ``l2``. Returns ((mean, scale, weights, bias), logits, gain,
     clean)."""
+    x, y, w, gain, clean = gate_labels(rows, gain_ok, clean_weight, harm_weight)
+    mean, scale, weights, bias = fit_logistic(x, y, w, l2)
+    return (mean, scale, weights, bias), ((x - mean) / scale) @ weights + bias, gain, clean
+
+
+def gate_labels(rows: list[dict], gain_ok: float, clean_weight: float, harm_weight: float = 0.0):
+    """A gate trainer's rows as (features N×F, labels, weights, gains, clean flags): label = gain >
+    ``gain_ok`` (clean cases 0), weight = |gain| clipped to [0.3, 10] (clean cases ``clean_weight``;
+    cases made worse at least ``harm_weight``)."""
     x = np.array([r["features"] for r in rows])
     gain = np.array([r["gain"] for r in rows])
     clean = np.array([r["family"] == "clean" for r in rows])
     y = ((gain > gain_ok) & ~clean).astype(float)
     w = np.where(clean, clean_weight, np.clip(np.abs(gain), 0.3, 10.0))
     w = np.where(~clean & (gain < -0.1), np.maximum(w, harm_weight), w)
-    mean, scale, weights, bias = fit_logistic(x, y, w, l2)
-    return (mean, scale, weights, bias), ((x - mean) / scale) @ weights + bias, gain, clean
+    return x, y, w, gain, clean
 
 
 def record(rows: list[dict], model: seam_gate.GateModel, families=FAMILY_WEIGHTS) -> dict:
@@ -217,17 +227,31 @@ def save(model: seam_gate.GateModel, rows: list[dict], args: argparse.Namespace,
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = gate_parser("python -m seamrefine_train train_gate", __doc__, seam_gate.DEFAULT_PATH,
-                       SIZES).parse_args(argv)
+    ap = gate_parser("python -m seamrefine_train train_gate", __doc__, seam_gate.DEFAULT_PATH, SIZES)
+    ap.add_argument("--hidden", type=int, default=gate_mlp.HIDDEN, help="units per network (0: logistic)")
+    ap.add_argument("--members", type=int, default=gate_mlp.MEMBERS, help="networks averaged")
+    args = ap.parse_args(argv)
     t0 = time.perf_counter()
     try:
+        if args.hidden < 0 or args.members < 1:
+            raise InputError(f"need --hidden ≥ 0 and --members ≥ 1, got {args.hidden} and {args.members}",
+                             (args.hidden, args.members))
         rows = gather(args, _case)
     except SeamRefineError as e:
         print(f"train_gate: {e.message}", file=sys.stderr)
         return 2
-    (mean, scale, weights, bias), logits, gain, clean = fit_rows(rows, GAIN_OK, CLEAN_WEIGHT, l2=GATE_L2)
+    x, y, w, gain, clean = gate_labels(rows, GAIN_OK, CLEAN_WEIGHT)
+    layer = {}
+    if args.hidden:
+        mean, scale, w1, b1, weights, bias = gate_mlp.fit_members(x, y, w, args.seed, args.hidden,
+                                                                   args.members)
+        layer = {"hidden": w1, "hidden_bias": b1}
+        logits = np.tanh(((x - mean) / scale) @ w1.T + b1) @ weights + bias
+    else:
+        mean, scale, weights, bias = fit_logistic(x, y, w, GATE_L2)
+        logits = ((x - mean) / scale) @ weights + bias
     lo = float(logits[clean].max() + MARGIN) if clean.any() else 0.0
-    model = seam_gate.GateModel(mean, scale, weights, bias, lo, lo + RAMP)
+    model = seam_gate.GateModel(mean, scale, weights, bias, lo, lo + RAMP, **layer)
     command = f"python -m seamrefine_train train_gate {' '.join(argv)}".strip()
     save(model, rows, args, command, time.perf_counter() - t0, FAMILY_WEIGHTS)
     return 0

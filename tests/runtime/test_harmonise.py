@@ -279,6 +279,8 @@ def test_a_change_larger_than_any_learned_seam_is_refused():
 class _FixedGate:
     """A seam gate with a fixed logit and confidence."""
 
+    lo = 3.0  # its ramp's start: capped from 3.0 − CAPPED_BELOW
+
     def __init__(self, logit: float, confidence: float):
         self._logit, self._conf = logit, confidence
 
@@ -296,15 +298,15 @@ def test_below_the_ramp_the_correction_is_capped(monkeypatch):
     full, _ = H.correction(comp, m, 1.0)
     band = imagemath.band_weights(mask, *H.CAP_BAND)
     assert M.band_psnr(comp + full, comp, band) < H.CAP_DB - 3  # the full map moves the band further
-    monkeypatch.setattr(H.seam_gate, "load", lambda: _FixedGate(H.CAPPED_FROM + 0.5, 0.0))
+    monkeypatch.setattr(H.seam_gate, "load", lambda: _FixedGate(_FixedGate.lo - H.CAPPED_BELOW + 0.5, 0.0))
     change, info = H.apply(comp, m)
     assert info["confidence"] == 0.0 and 0.0 < info["gate"] < 1.0
     np.testing.assert_allclose(change, full * np.float32(info["gate"]), atol=1e-7)
     assert M.band_psnr(comp + change, comp, band) == pytest.approx(H.CAP_DB, abs=0.1)
     assert info["capped_rms"] == pytest.approx(10 ** (-H.CAP_DB / 20), rel=1e-4)
     assert band_gain(change, comp, clean, mask) > 0.5  # part of the seam is gone
-    # below CAPPED_FROM nothing changes; where the ramp gives more than the cap, the ramp stands
-    monkeypatch.setattr(H.seam_gate, "load", lambda: _FixedGate(H.CAPPED_FROM - 0.5, 0.0))
+    # below capped_from() nothing changes; where the ramp gives more than the cap, the ramp stands
+    monkeypatch.setattr(H.seam_gate, "load", lambda: _FixedGate(_FixedGate.lo - H.CAPPED_BELOW - 0.5, 0.0))
     change, info = H.apply(comp, m)
     assert not change.any() and info["gate"] == 0.0
     monkeypatch.setattr(H.seam_gate, "load", lambda: _FixedGate(5.0, 0.6))
@@ -313,7 +315,7 @@ def test_below_the_ramp_the_correction_is_capped(monkeypatch):
     np.testing.assert_array_equal(change, H.correction(comp, m, 0.6)[0])
     # a change the cap does not bind is still applied at CAPPED_MAX at most
     monkeypatch.setattr(H, "CAP_DB", 0.0)
-    monkeypatch.setattr(H.seam_gate, "load", lambda: _FixedGate(H.CAPPED_FROM + 0.5, 0.2))
+    monkeypatch.setattr(H.seam_gate, "load", lambda: _FixedGate(_FixedGate.lo - H.CAPPED_BELOW + 0.5, 0.2))
     change, info = H.apply(comp, m)
     assert info["gate"] == H.CAPPED_MAX and info["confidence"] == 0.2
     np.testing.assert_allclose(change, full * np.float32(H.CAPPED_MAX), atol=1e-7)

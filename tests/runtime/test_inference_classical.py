@@ -41,9 +41,9 @@ def test_a_capped_colour_change_stands_without_the_network(models, monkeypatch):
     mask = np.zeros((96, 112), np.float32)
     mask[30:70, 35:85] = 1.0
     comp = np.where(mask[..., None] > 0, np.clip(clean + 0.05, 0, 1), clean).astype(np.float32)
-    # the seam gate unsure: below its ramp, above CAPPED_FROM
+    # the seam gate unsure: below its ramp, above capped_from()
     monkeypatch.setattr(harmonise, "gate", lambda seam: 0.0)
-    monkeypatch.setattr(harmonise, "gate_logit", lambda seam: harmonise.CAPPED_FROM + 1.0)
+    monkeypatch.setattr(harmonise, "gate_logit", lambda seam: harmonise.capped_from() + 1.0)
     out, info = Refiner(models["blur"], CPU_ONLY, threads=1).refine(comp, mask, RefineParams(samples=3))
     assert "capped_rms" in info["harmonise"] and info["samples"] == 1
     change, _ = classical.classical_change(comp, mask)

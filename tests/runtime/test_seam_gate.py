@@ -56,6 +56,59 @@ def test_round_trip_and_shipped_model():
     assert 0.0 <= shipped.confidence(np.zeros(N)) <= 1.0
 
 
+def test_hidden_layer_known_value_and_round_trip():
+    hidden = np.zeros((2, N))
+    hidden[0, 0], hidden[1, 1] = 1.0, 2.0
+    m = model(hidden=hidden, hidden_bias=np.array([0.0, 0.5]), weights=np.array([2.0, -1.0]), bias=0.25)
+    f = np.zeros(N)
+    f[0], f[1] = 0.3, -0.4
+    want = 2.0 * np.tanh(0.3) - np.tanh(2.0 * -0.4 + 0.5) + 0.25
+    assert m.logit(f) == pytest.approx(want)
+    back = seam_gate.GateModel.from_dict(json.loads(json.dumps(m.to_dict())))
+    assert back.hidden.shape == (2, N) and back.logit(f) == pytest.approx(want)
+    assert "hidden" not in model().to_dict()  # a logistic gate's file has no layer
+
+
+def test_the_shipped_seam_gate_has_its_hidden_layer():
+    shipped = seam_gate.load()
+    assert shipped.hidden is not None and shipped.hidden.shape == (40, N) and shipped.weights.shape == (40,)
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment", "value"),
+    [
+        ({"hidden": [[0.0] * N]}, "'hidden' and 'hidden_bias' must be", "hidden"),
+        ({"hidden": [[0.0] * (N - 1)], "hidden_bias": [0.0]}, f"must be H×{N}", "hidden"),
+        ({"hidden": [[float("nan")] * N], "hidden_bias": [0.0], "weights": [1.0]}, "finite", "hidden"),
+        ({"hidden": [[0.0] * N] * 2, "hidden_bias": [0.0, 0.0]}, "'weights' must be 2", "weights"),
+        ({"hidden": "x", "hidden_bias": [0.0]}, "'hidden' and 'hidden_bias' must be", "hidden"),
+    ],
+)
+def test_bad_hidden_layers_are_typed_errors(change, fragment, value):
+    doc = {**model().to_dict(), **change}
+    with pytest.raises(ModelError, match=fragment) as e:
+        seam_gate.GateModel.from_dict(doc)
+    assert e.value.value == value
+
+
+def test_gate_mlp_is_the_mean_of_its_members_and_learns_the_direction():
+    from seamrefine_train import gate_mlp
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 2))
+    y = (x[:, 0] > 0).astype(float)
+    mean, scale, w1, b1, w2, b2 = gate_mlp.fit_members(x, y, np.ones(200), seed=0, hidden=3, members=2)
+    assert w1.shape == (6, 2) and b1.shape == (6,) and w2.shape == (6,)
+    gate = seam_gate.GateModel(mean, scale, w2, b2, 0.0, 1.0, ("a", "b"), hidden=w1, hidden_bias=b1)
+    assert gate.logit(np.array([2.0, 0.0])) > 2.0 > -2.0 > gate.logit(np.array([-2.0, 0.0]))
+    z = (x[:5] - mean) / scale
+    members = [gate_mlp.fit_member(z0, y, np.ones(200), 3, k) for z0, k in (((x - mean) / scale, 0),
+                                                                              ((x - mean) / scale, 1))]
+    each = [np.tanh(z @ a.T + b) @ c + d for a, b, c, d in members]
+    merged = [gate.logit(v) for v in x[:5]]
+    np.testing.assert_allclose(merged, np.mean(each, 0), atol=1e-9)
+
+
 @pytest.mark.parametrize(
     ("change", "fragment", "value"),
     [
@@ -117,8 +170,11 @@ def test_train_gate_smoke(tmp_path, capsys):
     doc = json.loads(out.read_text())
     assert doc["training"]["cases"] >= 30 and "clean" in doc["training"]["per_family"]
     assert doc["training"]["per_family"]["clean"]["opened"] == 0.0  # the ramp starts above every clean case
-    assert trained.lo < trained.hi
+    assert trained.lo < trained.hi and trained.hidden.shape == (40, len(seam_gate.FEATURES))
     assert '"per_family"' in capsys.readouterr().out
+    logistic = tmp_path / "logistic.json"
+    assert train_gate.main([*argv[:-4], "--out", str(logistic), "--hidden", "0"]) == 0
+    assert seam_gate.load(logistic).hidden is None and "hidden" not in json.loads(logistic.read_text())
 
 
 def test_train_gate_errors(tmp_path, capsys):
@@ -130,6 +186,8 @@ def test_train_gate_errors(tmp_path, capsys):
     for bad in ("32", "a,b"):
         assert train_gate.main(["--photos", str(tmp_path), "--cases", "40", "--sizes", bad]) == 2
         assert "--sizes must list crop sizes" in capsys.readouterr().err
+    assert train_gate.main(["--photos", str(tmp_path), "--cases", "40", "--members", "0"]) == 2
+    assert "need --hidden ≥ 0 and --members ≥ 1, got 8 and 0" in capsys.readouterr().err
 
 
 def test_texture_gate_clean_threshold_known_value():

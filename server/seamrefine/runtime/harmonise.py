@@ -12,11 +12,11 @@ means along the contour (``RingProfile``: box sums of each ring, sampled at the 
 * **Whether.** A smooth colour gradient crossing the edge (a sky) is coherent too, but it steps as
   much across the parallel contours beside the seam zone, so the *excess* step over theirs matters
   too; and a colour seam is one map between the two sides, so that map should explain the local
-  jumps. ``gate`` is a learned logistic regression on such features (``seam_features``,
+  jumps. ``gate`` is a small learned classifier on such features (``seam_features``,
   ``seam_gate``). Well below its ramp nothing changes (clean edges and texture mismatches stay
-  bit-identical); just below it (from logit ``CAPPED_FROM``) and where the ramp gives less, the
-  correction applies only as far as moves the band ``CAP_DB`` (``apply``), so a clean photo the gate
-  misjudges stays that close to its input.
+  bit-identical); just below it (from ``CAPPED_BELOW`` logit units under it) and where the ramp
+  gives less, the correction applies only as far as moves the band ``CAP_DB`` (``apply``), so a
+  clean photo the gate misjudges stays that close to its input.
 * **How wide.** The candidate with the largest z is often narrower than a feathered paste's ramp
   (narrow bands see more alike content, so their step is more significant though smaller). The zone
   is grown ring by ring while the one-ring step at its border still continues the seam's step
@@ -62,7 +62,7 @@ BIN_PIXELS = 150_000  # their box means are taken on bins of b×b px, b the leas
 GROW_Z = 3.0  # robust z a one-ring step beside the zone needs, along the seam's step, to join the zone
 MAX_GAP = 8  # half-width of the widest zone (feathers up to ~16 px)
 MAX_MEAN_CHANGE = 0.15  # mean |change| in the fill (full map) beyond which the correction is refused
-CAPPED_FROM = 0.0  # gate logit from which, below the gate's ramp, the correction applies capped
+CAPPED_BELOW = 2.15  # logit units under the gate's ramp start from which the correction applies capped
 CAP_DB = 46.0  # ... at the strength that moves the band (CAP_BAND: the fill + 16 px, feathered 8) this far
 CAP_BAND = (16, 8)
 CAPPED_MAX = 0.5  # ... and at most this strength (a small change is not capped, but still uncertain)
@@ -160,6 +160,13 @@ def gate_logit(seam: Seam) -> float:
     if not seam.features:
         return -np.inf
     return seam_gate.load().logit(np.asarray(seam.features))
+
+
+def capped_from() -> float:
+    """The gate logit from which, below the learned gate's ramp, the correction applies capped
+    (``apply``): ``CAPPED_BELOW`` under the ramp's start (the fifteenth session's logit 0 for the
+    logistic gate of then, whose ramp started at 2.15)."""
+    return seam_gate.load().lo - CAPPED_BELOW
 
 
 def _check(x: object, mask: object) -> None:
@@ -323,7 +330,7 @@ def apply(x: np.ndarray, m: Measurement, reach: int = 16) -> tuple[np.ndarray, d
     """``harmonise`` on a seam already measured in ``x`` (``measure``): (change, info).
 
     The correction comes in with the gate's confidence; below the gate's ramp, from logit
-    ``CAPPED_FROM`` on, it is applied at the strength that moves the band ``CAP_DB`` from where it was
+    ``capped_from()`` on, it is applied at the strength that moves the band ``CAP_DB`` from where it was
     (``imagemath.capped_strength``), at most ``CAPPED_MAX``, and where the ramp gives less than that,
     at that strength too: a clean photo the gate misjudges stays within ``CAP_DB``, a seam the gate
     is unsure of is still partly corrected (held-out training cases, MODEL.md: all artifacts +2.22 →
@@ -339,7 +346,7 @@ def apply(x: np.ndarray, m: Measurement, reach: int = 16) -> tuple[np.ndarray, d
     conf, logit = gate(m.seam), gate_logit(m.seam)
     info = {"z": m.seam.z, "step": m.seam.step, "position": m.seam.position * m.f,
             "gap": m.seam.gap * m.f, "gate": conf, "confidence": conf, "scale": m.f}
-    if conf <= 0.0 and not logit >= CAPPED_FROM:
+    if conf <= 0.0 and not logit >= capped_from():
         return np.zeros_like(x), info
     sd = full_distance(m)
     # from CAPPED_MAX up the ramp decides alone (the capped strength is never more): one correction

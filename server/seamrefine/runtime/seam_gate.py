@@ -1,7 +1,9 @@
 """The learned seam gate: how sure we are that a fill has a colour seam worth correcting.
 
-A logistic regression on features of the strongest candidate seam (``FEATURES``, computed by
-``seam_features.gate_features`` for ``harmonise.find_seam``). Its weights are ours:
+A small classifier on features of the strongest candidate seam (``FEATURES``, computed by
+``seam_features.gate_features`` for ``harmonise.find_seam``): since the seventeenth session the mean
+logit of five one-hidden-layer networks (8 tanh units each), stored as one layer of 40; the texture
+and grain gates are logistic regressions (no hidden layer). Its weights are ours:
 ``python -m seamrefine_train train_gate`` fits them on synthetic seams from the training photos and
 writes ``models/seam_gate.json`` (weights, feature standardisation, the logit ramp and the training
 record). The confidence is the logit ramped linearly from 0 at ``lo`` to 1 at ``hi``, where ``lo``
@@ -47,7 +49,9 @@ FEATURES = (
 
 @dataclass(frozen=True)
 class GateModel:
-    """Standardised logistic regression: logit = ((f − mean) / scale) · weights + bias."""
+    """Standardised logistic regression, logit = z · weights + bias with z = (f − mean) / scale; or,
+    with a ``hidden`` layer (H×F) and its ``hidden_bias`` (H), logit = tanh(hidden · z + hidden_bias) ·
+    weights + bias (``weights`` then has H entries)."""
 
     mean: np.ndarray
     scale: np.ndarray
@@ -57,9 +61,13 @@ class GateModel:
     hi: float
     features: tuple[str, ...] = FEATURES  # the names of what it reads, in order
     certain: float = math.inf  # the logit above which no clean calibration case needed holding back
+    hidden: np.ndarray | None = None
+    hidden_bias: np.ndarray | None = None
 
     def logit(self, features: np.ndarray) -> float:
         f = (np.asarray(features, np.float64) - self.mean) / self.scale
+        if self.hidden is not None:
+            f = np.tanh(self.hidden @ f + self.hidden_bias)
         return float(f @ self.weights + self.bias)
 
     def confidence(self, features: np.ndarray) -> float:
@@ -72,6 +80,8 @@ class GateModel:
 
     def to_dict(self) -> dict:
         extra = {"certain": self.certain} if math.isfinite(self.certain) else {}
+        if self.hidden is not None:
+            extra.update(hidden=self.hidden.tolist(), hidden_bias=self.hidden_bias.tolist())
         return {
             "features": list(self.features),
             "mean": self.mean.tolist(),
@@ -90,11 +100,13 @@ class GateModel:
         if list(doc.get("features", [])) != list(features):
             raise ModelError(f"gate features {doc.get('features')!r} do not match {list(features)}",
                              doc.get("features"))
+        hidden = _layer(doc, len(features))
         arrays = {}
         for key in ("mean", "scale", "weights"):
             a = np.asarray(doc.get(key), np.float64)
-            if a.shape != (len(features),) or not np.isfinite(a).all():
-                raise ModelError(f"gate field {key!r} must be {len(features)} finite numbers", key)
+            n = len(features) if key != "weights" or hidden is None else len(hidden[1])
+            if a.shape != (n,) or not np.isfinite(a).all():
+                raise ModelError(f"gate field {key!r} must be {n} finite numbers", key)
             arrays[key] = a
         if (arrays["scale"] <= 0).any():
             raise ModelError("seam gate scales must be positive", "scale")
@@ -105,7 +117,24 @@ class GateModel:
         if not isinstance(certain, (int, float)) or math.isnan(certain) or certain < nums[1]:
             raise ModelError(f"gate field 'certain' must be a number ≥ lo, got {certain!r}", certain)
         return cls(arrays["mean"], arrays["scale"], arrays["weights"], *map(float, nums), tuple(features),
-                   float(certain))
+                   float(certain), *(hidden or (None, None)))
+
+
+def _layer(doc: dict, n_features: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The gate file's hidden layer (H×F weights, H biases), None when it has none; ModelError when
+    only one of the two is there or their shapes or values are wrong."""
+    if "hidden" not in doc and "hidden_bias" not in doc:
+        return None
+    try:
+        w = np.asarray(doc.get("hidden"), np.float64)
+        b = np.asarray(doc.get("hidden_bias"), np.float64)
+    except (TypeError, ValueError):
+        w = b = np.zeros(0)
+    if w.ndim != 2 or w.shape[1] != n_features or w.shape[0] < 1 or b.shape != (w.shape[0],) or not (
+            np.isfinite(w).all() and np.isfinite(b).all()):
+        raise ModelError(f"gate fields 'hidden' and 'hidden_bias' must be H×{n_features} and H finite "
+                         f"numbers, got shapes {w.shape} and {b.shape}", "hidden")
+    return w, b
 
 
 _cache: dict[tuple[Path, tuple[str, ...]], GateModel] = {}
