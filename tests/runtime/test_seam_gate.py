@@ -101,10 +101,9 @@ def test_gate_mlp_is_the_mean_of_its_members_and_learns_the_direction():
     assert w1.shape == (6, 2) and b1.shape == (6,) and w2.shape == (6,)
     gate = seam_gate.GateModel(mean, scale, w2, b2, 0.0, 1.0, ("a", "b"), hidden=w1, hidden_bias=b1)
     assert gate.logit(np.array([2.0, 0.0])) > 2.0 > -2.0 > gate.logit(np.array([-2.0, 0.0]))
-    z = (x[:5] - mean) / scale
-    members = [gate_mlp.fit_member(z0, y, np.ones(200), 3, k) for z0, k in (((x - mean) / scale, 0),
-                                                                              ((x - mean) / scale, 1))]
-    each = [np.tanh(z @ a.T + b) @ c + d for a, b, c, d in members]
+    z = (x - mean) / scale
+    members = [gate_mlp.fit_member(z, y, np.ones(200), 3, k) for k in (0, 1)]  # fit_members' seeds
+    each = [np.tanh(z[:5] @ a.T + b) @ c + d for a, b, c, d in members]
     merged = [gate.logit(v) for v in x[:5]]
     np.testing.assert_allclose(merged, np.mean(each, 0), atol=1e-9)
 

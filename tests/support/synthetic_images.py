@@ -66,12 +66,17 @@ def make_image(rng, h=120, w=160, dtype=np.uint8, channels=3):
     mask = np.zeros((h, w), np.uint8)
     mask[h // 3 : 2 * h // 3, w // 3 : 2 * w // 3] = 255
     base[mask > 0] += 0.1 + rng.normal(0, 0.05, ((mask > 0).sum(), 3)).astype(np.float32)
-    rgb = np.clip(base, 0, 1)
+    return _in_dtype(np.clip(base, 0, 1), rng, channels, dtype), mask
+
+
+def _in_dtype(rgb: np.ndarray, rng: np.random.Generator, channels: int, dtype) -> np.ndarray:
+    """Float RGB in [0, 1] with a random alpha channel when ``channels`` is 4, as ``dtype``: float
+    dtypes as they are, integers scaled to their full range."""
     if channels == 4:
-        rgb = np.concatenate([rgb, rng.random((h, w, 1), dtype=np.float32)], axis=2)
-    if dtype in (np.uint8, np.uint16):
-        return np.rint(rgb * np.iinfo(dtype).max).astype(dtype), mask
-    return rgb.astype(dtype), mask
+        rgb = np.concatenate([rgb, rng.random(rgb.shape[:2] + (1,), dtype=np.float32)], axis=2)
+    if np.dtype(dtype).kind == "f":
+        return rgb.astype(dtype)
+    return np.rint(rgb * np.iinfo(dtype).max).astype(dtype)
 
 
 def noise_photo_folder(folder: Path, seed: int, count: int = 2, size: int = 300) -> Path:
@@ -96,9 +101,4 @@ def seam_image(rng: np.random.Generator, mask: np.ndarray, channels: int = 3, dt
                      0.45 + 0.15 * np.sin(xx / 23.0 + yy / 31.0)], axis=2)
     base += rng.normal(0, 0.015, base.shape).astype(np.float32)
     base[mask > 0] += np.float32([0.09, 0.06, 0.03])
-    rgb = np.clip(base, 0, 1)
-    if channels == 4:
-        rgb = np.concatenate([rgb, rng.random((h, w, 1), dtype=np.float32)], axis=2)
-    if np.dtype(dtype).kind == "f":
-        return rgb.astype(dtype)
-    return np.rint(rgb * np.iinfo(dtype).max).astype(dtype)
+    return _in_dtype(np.clip(base, 0, 1), rng, channels, dtype)

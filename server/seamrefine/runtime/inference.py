@@ -254,7 +254,8 @@ class Refiner:
             # nothing to do, or no stage of the classical stage saw a seam: the network alone, on a
             # crop stage 1 left as it was, changed too little to matter and made clean-looking
             # composites worse (MODEL.md, "Stage 2"), so the image comes back unchanged
-            after = before = before_job.result()[0]
+            before, band = before_job.result()  # the band, when measured, serves output="patch"
+            after = before
             if params.strength != 0:
                 info["samples"] = 1  # one result, the crop as it came
         else:
