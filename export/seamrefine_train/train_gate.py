@@ -47,7 +47,7 @@ CLEAN_WEIGHT = 10.0
 L2 = 1e-2  # fit_logistic's default (the texture and grain gates')
 GATE_L2 = 1e-3  # the seam gate's (tenth session; was L2)
 MARGIN = 0.25  # logit units above the highest clean case
-RAMP = 1.5  # logit units from no correction to full correction
+RAMP = 1.0  # logit units from no correction to full correction (1.5 before the eighteenth session)
 
 
 def draw_case(args: tuple[list[Path], list[int], int, int, tuple[int, ...]], weights: dict):

@@ -63,8 +63,18 @@ PROGRESS = "Seam Refine: refining the seam…"
 PROGRESS_ON_SOURCE = "Seam Refine: refining “{source}”, the layer under the last result…"
 REPEAT_ON_RESULT = ("“{layer}” is the result of an earlier run, so Seam Refine refined the layer it was "
                     "made from, “{source}”, and put the new result right above it.")
+NO_SEAM = ("Seam Refine found no visible seam along the edge of the selection, so nothing was changed "
+           "and no layer was added.\nIf you can see a seam, select the generated region along its own "
+           "edge, then try again.")
 SOURCE_GONE = ("“{layer}” is the result of an earlier run, and the layer it was made from is gone. "
                "Select the layer to refine, then run Seam Refine again.")
+
+
+def changed(header):
+    """Whether a refine's result differs from the layer: False only when the daemon's result header says
+    ``changed: false`` (it found no seam, so the plug-ins add no layer and show ``NO_SEAM``); a daemon
+    that does not report it counts as a change."""
+    return header.get("changed", True) is not False
 
 
 def refine_timeout(environ, default=REFINE_TIMEOUT_S):

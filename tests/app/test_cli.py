@@ -14,6 +14,7 @@ from seamrefine.runtime.inference import Refiner
 from seamrefine.runtime.params import RefineParams
 
 from ..support.daemon_harness import launch, sample_pair, stop
+from ..support.synthetic_images import photo
 
 
 @pytest.fixture(scope="module")
@@ -194,6 +195,22 @@ def test_unknown_output_format_fails_before_refining(tmp_path, monkeypatch, caps
     argv = ["refine", str(p16), "--mask", str(m16), "-o", str(tmp_path / "b.jpg"), "--no-daemon"]
     assert cli.main(argv) == 1
     assert "16-bit output must be a .png" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", ["--no-daemon", "--daemon"])
+def test_a_clean_picture_is_written_unchanged_and_the_line_says_so(tmp_path, model, daemon, monkeypatch,
+                                                                   capsys, where):
+    monkeypatch.setenv("SEAM_REFINE_RUNTIME_DIR", str(daemon))
+    clean = (photo(3, 160) * 255).round().astype(np.uint8)
+    mask = np.zeros((160, 160), np.uint8)
+    mask[50:110, 40:120] = 255
+    Image.fromarray(clean).save(tmp_path / "c.png")
+    Image.fromarray(mask).save(tmp_path / "m.png")
+    argv = ["refine", str(tmp_path / "c.png"), "--mask", str(tmp_path / "m.png"), "-o",
+            str(tmp_path / "o.png"), where]
+    assert cli.main(argv + (["--model", str(model), "--cpu"] if where == "--no-daemon" else [])) == 0
+    assert capsys.readouterr().out.rstrip().endswith("; no seam found, the image is unchanged")
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "o.png")), clean)
 
 
 @pytest.mark.parametrize("where", ["--no-daemon", "--daemon"])

@@ -19,6 +19,7 @@ from .gimp_scripts.host_harness import (
     PLUGIN_TIMEOUT,
     REPO,
     SCRIPT,
+    SEL_LARGE,
     ensure_gimp,
     install_plugin_folder,
     load_client,
@@ -64,7 +65,7 @@ def gimp_run(tmp_path_factory):
     photo = make_photo(np.random.default_rng(7), 192, 256)
     write_png8(root / "photo8.png", photo)
     write_png16(root / "photo16.png", photo)
-    write_png8(root / "large8.png", make_photo(np.random.default_rng(8), 750, 1000))
+    write_png8(root / "large8.png", make_photo(np.random.default_rng(8), 750, 1000, (SEL_LARGE,)))
     plugin = install_plugin_folder(root / "plug-ins")
     client_mod = load_client(plugin)
     cases = refine_cases(root)

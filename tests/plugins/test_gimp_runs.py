@@ -81,8 +81,16 @@ def test_repeat_refines_the_source_not_the_result(gimp_run):
     assert (out / rep["file"]).read_bytes() == (out / res["files"]["new"]).read_bytes()
 
 
-ALL_CASES = SUCCESS_CASES + ["no_selection", "layer_mask", "all_selected", "outside_layer", "daemon_paused",
-                             "daemon_killed", "daemon_gone"]
+def test_no_seam_found_adds_no_layer_and_says_so(gimp_run):
+    """Where the daemon finds no seam it changes nothing: the plug-in succeeds, adds no layer (one
+    identical to the source would be clutter) and tells the artist (a script: GIMP's message)."""
+    res = _succeeded(gimp_run[0]["no_seam"])
+    assert res["new_layers"] == 0 and res["layers"] == ["Background"]
+    assert policy.NO_SEAM.split("\n")[0] in gimp_run[3]
+
+
+ALL_CASES = SUCCESS_CASES + ["no_seam", "no_selection", "layer_mask", "all_selected", "outside_layer",
+                             "daemon_paused", "daemon_killed", "daemon_gone"]
 
 
 @pytest.mark.parametrize("name", ALL_CASES)

@@ -129,9 +129,23 @@ def test_unexpected_error_keeps_the_type_in_the_details():
     assert msg.details == "OSError: disk on fire"
 
 
+@pytest.mark.parametrize("header,changed", [({"changed": False}, False), ({"changed": True}, True),
+                                            ({"seam_score_before": 3.0}, True), ({}, True)])
+def test_changed_reads_the_result_header(header, changed):
+    """Only a daemon that says ``changed: false`` makes the plug-ins skip the layer; an older daemon that
+    does not report it still gets its layer."""
+    assert policy.changed(header) is changed
+
+
+def test_no_seam_message_says_nothing_changed_and_what_to_do():
+    text, _, hint = policy.NO_SEAM.partition("\n")
+    assert "no visible seam" in text and "nothing was changed" in text and "no layer was added" in text
+    assert hint.startswith("If you can see a seam, select")
+
+
 def test_no_message_text_has_backticks():
     texts = [policy.NO_SELECTION, policy.CANCELLED, policy.DESCRIPTION, policy.REPEAT_ON_RESULT,
-             policy.SOURCE_GONE, *(policy.tooltip(n) for n in policy.FIELDS)]
+             policy.SOURCE_GONE, policy.NO_SEAM, *(policy.tooltip(n) for n in policy.FIELDS)]
     for exc in (_not_running(), client.DaemonBusy("busy", "x"), client.DaemonTimeout("x"), OSError("x"),
                 client.DaemonNotRunning("x", code="connection_lost"), client.DaemonError("model", "x")):
         texts += list(policy.describe_error(exc))

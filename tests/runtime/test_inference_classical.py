@@ -63,9 +63,10 @@ def test_without_a_seam_the_image_comes_back_unchanged_and_the_network_does_not_
     assert all(info[k]["gate"] == 0 for k in ("harmonise", "membrane", "texture", "grain", "jpeg"))
     np.testing.assert_array_equal(out, clean)
     assert info["tiles"] == 0 and info["samples"] == 1 and not seen
-    assert info["seam_score_after"] == info["seam_score_before"]
+    assert info["seam_score_after"] == info["seam_score_before"] and info["changed"] is False
     seam = np.where(mask[..., None] > 0, np.clip(clean + np.float32([0.08, 0.05, 0.02]), 0, 1), clean)
     out, info = refiner.refine(seam.astype(np.float32), mask)
-    assert info["harmonise"]["gate"] > 0 and info["tiles"] > 0
+    assert info["harmonise"]["gate"] > 0 and info["tiles"] > 0 and info["changed"] is True
     band = im.band_weights(mask > 0, 16, 8)
     assert not np.array_equal(out[band > 0], seam[band > 0])
+    assert refiner.refine(seam.astype(np.float32), mask, RefineParams(strength=0))[1]["changed"] is False

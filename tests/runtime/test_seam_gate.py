@@ -72,6 +72,7 @@ def test_hidden_layer_known_value_and_round_trip():
 def test_the_shipped_seam_gate_has_its_hidden_layer():
     shipped = seam_gate.load()
     assert shipped.hidden is not None and shipped.hidden.shape == (40, N) and shipped.weights.shape == (40,)
+    assert shipped.hi - shipped.lo == pytest.approx(train_gate.RAMP)  # what the trainer now writes
 
 
 @pytest.mark.parametrize(
@@ -169,7 +170,8 @@ def test_train_gate_smoke(tmp_path, capsys):
     doc = json.loads(out.read_text())
     assert doc["training"]["cases"] >= 30 and "clean" in doc["training"]["per_family"]
     assert doc["training"]["per_family"]["clean"]["opened"] == 0.0  # the ramp starts above every clean case
-    assert trained.lo < trained.hi and trained.hidden.shape == (40, len(seam_gate.FEATURES))
+    assert trained.hi - trained.lo == pytest.approx(train_gate.RAMP)
+    assert trained.hidden.shape == (40, len(seam_gate.FEATURES))
     assert '"per_family"' in capsys.readouterr().out
     logistic = tmp_path / "logistic.json"
     assert train_gate.main([*argv[:-4], "--out", str(logistic), "--hidden", "0"]) == 0

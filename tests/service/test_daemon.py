@@ -23,6 +23,7 @@ from seamrefine.service.frames import swap_order
 from seamrefine.service.protocol import encode_refine
 
 from ..support.daemon_harness import DAEMON_ENV, RawPeer, launch, no_cuda_device, rss_kib, sample_pair, stop
+from ..support.synthetic_images import photo
 
 CONCURRENT_CLIENTS = 8
 REQUESTS_PER_CLIENT = 4
@@ -95,6 +96,16 @@ def test_refine_matches_in_process(client, refiner, dtype):
         local["seam_score_before"],
         local["seam_score_after"],
     )
+    assert info["changed"] is local["changed"] is True
+
+
+def test_a_clean_picture_comes_back_identical_and_the_header_says_so(client):
+    clean = (photo(3, 160) * 255).round().astype(np.uint8)
+    mask = np.zeros((160, 160), np.uint8)
+    mask[50:110, 40:120] = 255
+    out, info = client.refine(clean, mask)
+    np.testing.assert_array_equal(out, clean)
+    assert info["changed"] is False
 
 
 def test_bgra_order_and_alpha(client, refiner):

@@ -12,7 +12,8 @@ Registers the ImageProcedure ``python-fu-seam-refine`` (Filters ▸ Enhance ▸ 
    refined pixels inside the band, the band's feather as alpha, transparent elsewhere, composited in
    perceptual (sRGB-curve) space like the values it was computed on, so that over the layer it gives
    the refined image. The new layer remembers its source (a parasite); run again on it (Filters ▸
-   Repeat), the plug-in refines that source instead.
+   Repeat), the plug-in refines that source instead. Where the daemon found no seam and changed
+   nothing, no layer is added; the artist is told so (a message, not an error).
 
 Nothing else is modified. Failures in interactive runs are shown in the plug-in's own dialog (text,
 and the technical detail behind "Details"); non-interactive calls get them as an EXECUTION_ERROR.
@@ -80,7 +81,8 @@ def read_region(image: Gimp.Image, drawable: Gimp.Drawable):
 
 
 def request_refine(box: Box, fmt, pixels: bytes, mask: bytes, settings: dict, progress_text: str):
-    """Send the crop to the daemon, keeping GIMP's progress bar alive; returns the patch's bytes."""
+    """Send the crop to the daemon, keeping GIMP's progress bar alive; returns the patch's bytes and
+    the result header."""
     import seamrefine_client
 
     state = refine_job.ProgressState()
@@ -90,13 +92,12 @@ def request_refine(box: Box, fmt, pixels: bytes, mask: bytes, settings: dict, pr
     def call():
         client = seamrefine_client.Client(timeout=timeout)
         try:
-            out, _header = client.refine(
+            return client.refine(
                 pixels, box.width, box.height, 4, fmt.dtype, "RGBA", mask,
                 mask_dtype="uint8", strength=float(settings["strength"]), samples=int(settings["samples"]),
                 band=int(settings["band"]) or None, progress=state.report, output="patch",
                 request_id=request_id,
             )
-            return out
         finally:
             client.close()
 
@@ -110,7 +111,7 @@ def request_refine(box: Box, fmt, pixels: bytes, mask: bytes, settings: dict, pr
     Gimp.progress_init(progress_text)
     watch = cancel_watch.start(request_id)  # GIMP's Cancel kills this process: the watcher tells the daemon
     try:
-        out = refine_job.run_in_background(call, tick)
+        out, header = refine_job.run_in_background(call, tick)
     except (seamrefine_client.ClientError, OSError) as exc:
         raise PluginError(*policy.describe_error(exc, timeout)) from exc
     finally:
@@ -119,7 +120,7 @@ def request_refine(box: Box, fmt, pixels: bytes, mask: bytes, settings: dict, pr
     expected = box.pixels * 4 * fmt.itemsize
     if len(out) != expected:
         raise PluginError(f"The daemon answered {len(out)} bytes, expected {expected}.")
-    return bytes(out)
+    return bytes(out), header
 
 
 def insert_result(image: Gimp.Image, drawable: Gimp.Drawable, box: Box, fmt, patch: bytes):
@@ -165,7 +166,8 @@ def source_of(image: Gimp.Image, drawable: Gimp.Drawable):
 
 
 def refine_drawable(image, drawable, settings: dict):
-    """The whole run: read, ask the daemon, insert. Returns the new layer."""
+    """The whole run: read, ask the daemon, insert. Returns the new layer, or None when the daemon found
+    no seam and changed nothing (then no layer is added)."""
     if not isinstance(drawable, Gimp.Layer):
         raise PluginError("Select a layer (not a layer mask or channel) to refine.")
     source = source_of(image, drawable)
@@ -174,9 +176,11 @@ def refine_drawable(image, drawable, settings: dict):
         text = policy.PROGRESS_ON_SOURCE.format(source=source.get_name())
     box, fmt, pixels, mask = read_region(image, source)
     try:
-        patch = request_refine(box, fmt, pixels, mask, settings, text)
+        patch, header = request_refine(box, fmt, pixels, mask, settings, text)
     finally:
         Gimp.progress_end()
+    if not policy.changed(header):
+        return None
     if not (image.is_valid() and source.is_valid()):  # closed or deleted while the daemon worked
         raise PluginError("The image or layer went away while Seam Refine was working; nothing was added.")
     return insert_result(image, source, box, fmt, patch)
@@ -234,10 +238,12 @@ def _show_dialog(procedure, config) -> bool:
         dialog.destroy()
 
 
-def _show_message(text: str, details: str) -> None:
-    """The artist's message in the plug-in's own dialog, the technical detail behind "Details"."""
+def _show_message(text: str, details: str, kind: str = "WARNING") -> None:
+    """The artist's message in the plug-in's own dialog, the technical detail behind "Details";
+    ``kind`` names the Gtk.MessageType (WARNING, INFO)."""
     GimpUi, Gtk = _ui()
-    dialog = Gtk.MessageDialog(message_type=Gtk.MessageType.WARNING, buttons=Gtk.ButtonsType.OK, text=text)
+    dialog = Gtk.MessageDialog(message_type=getattr(Gtk.MessageType, kind), buttons=Gtk.ButtonsType.OK,
+                               text=text)
     dialog.set_title("Seam Refine")
     if details:
         expander = Gtk.Expander.new_with_mnemonic("_Details")
@@ -298,12 +304,17 @@ class SeamRefine(Gimp.PlugIn):
             return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
         settings = {name: config.get_property(name) for name in ("strength", "samples", "band")}
         try:
-            refine_drawable(image, drawables[0], settings)
+            layer = refine_drawable(image, drawables[0], settings)
         except PluginError as exc:
             return _failed(procedure, run_mode, exc)
         except Exception as exc:  # an unexpected failure still ends as a message, not a crash
             traceback.print_exc()
             return _failed(procedure, run_mode, PluginError(*policy.describe_error(exc)))
+        if layer is None:  # no seam found: nothing changed, which the artist is told (not an error)
+            if run_mode == Gimp.RunMode.NONINTERACTIVE:
+                Gimp.message(policy.NO_SEAM)
+            else:
+                _show_message(policy.NO_SEAM, "", "INFO")
         Gimp.displays_flush()
         return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
 

@@ -5,7 +5,8 @@ mask) → worker thread sends them to the daemon, asking for a *patch* (``output
 thread a new paint layer "Seam Refine" is created directly above the active layer, holding the patch
 at the crop's offset: the refined pixels inside the band around the selection, the band's feather as
 their alpha, transparent everywhere else, so that composited over the layer it gives the refined image
-(one undo step; no existing layer is touched). The shortcut (Ctrl+Alt+R) comes from
+(one undo step; no existing layer is touched). Where the daemon found no seam and changed nothing, no
+layer is added and a message says so. The shortcut (Ctrl+Alt+R) comes from
 ``seam_refine.action``, which the installer puts in Krita's actions folder.
 """
 
@@ -122,7 +123,8 @@ class SeamRefineExtension(Extension):
             write_settings(dialog.values())
 
     def run(self):
-        """The action: gather on the GUI thread, refine on a worker, add the patch layer (or say why not)."""
+        """The action: gather on the GUI thread, refine on a worker, add the patch layer (or say why
+        not, also when the daemon found no seam and changed nothing)."""
         if self.request is not None:
             ui.show_message("Seam Refine is already working on a selection.", "info", self._parent())
             return
@@ -180,6 +182,11 @@ class SeamRefineExtension(Extension):
             return
         pixels_out, header = result
         LAST_RUN["daemon_ms"] = float(header.get("elapsed_ms") or 0.0)
+        LAST_RUN["header"] = {k: v for k, v in header.items() if k != "frames"}
+        if not policy.changed(header):  # no seam found: a layer identical to the source would be clutter
+            LAST_RUN["unchanged"] = True
+            ui.show_message(policy.NO_SEAM, "info", self._parent())
+            return
         t = time.perf_counter()
         try:
             add_result_layer(doc, req, pixels_out)
@@ -190,7 +197,6 @@ class SeamRefineExtension(Extension):
             ui.show_message(f"Could not add the result layer: {e}", "error", self._parent())
             return
         LAST_RUN["paste_s"] = time.perf_counter() - t
-        LAST_RUN["header"] = {k: v for k, v in header.items() if k != "frames"}
         if os.environ.get("SEAM_REFINE_TEST_MODE") == "1":
             LAST_RUN["result"] = pixels_out
 

@@ -115,7 +115,9 @@ def cmd_refine(args) -> int:
     finally:
         _close(refiner)
     before, after = format_score(info.get("seam_score_before")), format_score(info.get("seam_score_after"))
-    print(f"{args.output}: seam score {before} → {after} ({where}, {time.perf_counter() - t0:.2f} s)")
+    unchanged = "; no seam found, the image is unchanged" if info.get("changed") is False else ""
+    took = time.perf_counter() - t0
+    print(f"{args.output}: seam score {before} → {after} ({where}, {took:.2f} s){unchanged}")
     return 0
 
 

@@ -194,7 +194,8 @@ class Refiner:
         progress(done, total) is called after each tile × sample; cancel (threading.Event) is checked
         between tiles and raises CancelledError. info holds ``seam_score_before``/``seam_score_after``
         (None where the score cannot be measured), ``elapsed_ms``, ``box``, ``provider``, ``tiles``,
-        ``samples``, ``sample_scores``, ``chosen`` and, when it ran, ``harmonise``, ``membrane``,
+        ``samples``, ``sample_scores``, ``chosen``, ``changed`` (False when the image comes back
+        identical: no seam was found) and, when it ran, ``harmonise``, ``membrane``,
         ``texture``, ``grain`` and ``jpeg`` (each classical stage's info).
         """
         t0 = time.perf_counter()
@@ -288,6 +289,7 @@ class Refiner:
                         target[...] = candidate
                     after, info["chosen"] = s, k
         info["seam_score_before"], info["seam_score_after"] = _measured(before), _measured(after)
+        info["changed"] = not np.array_equal(out[box.slices], crop)
         if params.output == "patch":
             if band is None:
                 band = im.band_weights(mask_crop, width, feather)

@@ -338,6 +338,7 @@ class Daemon:
                 out,
                 seam_score_before=info["seam_score_before"],
                 seam_score_after=info["seam_score_after"],
+                changed=bool(info["changed"]),
                 elapsed_ms=round(elapsed, 2),
                 wait_ms=round((t0 - job.received) * 1000, 2) if t0 > job.received else 0.0,
             )

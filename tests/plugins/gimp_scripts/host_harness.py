@@ -27,6 +27,12 @@ SCRIPT = REPO / "tests" / "plugins" / "gimp_scripts" / "refine_cases.py"
 # the selection most cases refine (an ellipse on the 256×192 test photo), feathered by 12 px
 SEL_U16 = {"kind": "ellipse", "x": 100, "y": 70, "w": 50, "h": 40, "feather": 12}
 SEL_FLOAT = {"kind": "rectangle", "x": 30, "y": 20, "w": 60, "h": 50, "feather": 8}
+# the SEL_U16 ellipse on a layer offset by (24, 16) in its canvas, less feathered
+SEL_U8 = {"kind": "ellipse", "x": 24 + 100, "y": 16 + 70, "w": 50, "h": 40, "feather": 10}
+# crop of ~780×650 px: past the daemon's 400k-pixel seam-score downsampling threshold
+SEL_LARGE = {"kind": "ellipse", "x": 250, "y": 200, "w": 500, "h": 350, "feather": 20}
+# clean photo under it and 40+ px around it: the refiner finds no seam there
+SEL_CLEAN = {"kind": "ellipse", "x": 190, "y": 125, "w": 50, "h": 40, "feather": 12}
 GUI_SCRIPTS = REPO / "tests" / "plugins" / "gimp_scripts"
 PLUGIN_TIMEOUT = 8  # s, through $SEAM_REFINE_PLUGIN_TIMEOUT: long for these crops, short for the hung daemon
 PLUGIN_SRC = REPO / "plugins" / "gimp" / "seam-refine"
@@ -34,18 +40,19 @@ CLIENT_SRC = REPO / "plugins" / "common" / "seamrefine_client.py"
 SHIPPED_MODEL = REPO / "server" / "seamrefine" / "models" / "seam_refiner.onnx"
 
 
-def make_photo(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    """A textured test picture (gradient, stripes, noise) with two fake generative fills pasted warmer
-    and brighter with a hard edge, where the ``SEL_U16`` ellipse and the ``SEL_FLOAT`` rectangle
-    select them (visible colour seams the refiner removes); float32 H×W×3 in [0, 1]."""
+def make_photo(rng: np.random.Generator, height: int, width: int, fills=(SEL_U16, SEL_FLOAT)) -> np.ndarray:
+    """A textured test picture (gradient, stripes, noise) with fake generative fills pasted warmer and
+    brighter with a hard edge, one where each selection of ``fills`` (ellipse or rectangle, photo
+    coordinates) selects (visible colour seams the refiner removes); float32 H×W×3 in [0, 1]."""
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     img = np.stack([xx / width, yy / height, 0.5 + 0.2 * np.sin(xx / 7 + yy / 11)], axis=-1)
     img += rng.normal(0.0, 0.04, img.shape).astype(np.float32)
-    ell, box = SEL_U16, SEL_FLOAT
-    rx, ry = ell["w"] / 2, ell["h"] / 2
-    fills = (((xx - ell["x"] - rx) / rx) ** 2 + ((yy - ell["y"] - ry) / ry) ** 2 < 1,
-             (xx >= box["x"]) & (xx < box["x"] + box["w"]) & (yy >= box["y"]) & (yy < box["y"] + box["h"]))
-    for inside in fills:
+    for sel in fills:
+        rx, ry = sel["w"] / 2, sel["h"] / 2
+        if sel["kind"] == "ellipse":
+            inside = ((xx - sel["x"] - rx) / rx) ** 2 + ((yy - sel["y"] - ry) / ry) ** 2 < 1
+        else:
+            inside = (abs(xx + 0.5 - sel["x"] - rx) < rx) & (abs(yy + 0.5 - sel["y"] - ry) < ry)
         img[inside] = 0.9 * img[inside] + np.float32([0.1, 0.05, 0.0])
     return np.clip(img, 0.0, 1.0).astype(np.float32)
 
@@ -167,10 +174,6 @@ def start_daemon(model: Path, runtime: Path, logs: Path) -> subprocess.Popen:
     return proc
 
 
-SEL_U8 = {"kind": "ellipse", "x": 24 + 110, "y": 16 + 80, "w": 44, "h": 34, "feather": 10}
-# crop of ~780×650 px: past the daemon's 400k-pixel seam-score downsampling threshold
-SEL_LARGE = {"kind": "ellipse", "x": 250, "y": 200, "w": 500, "h": 350, "feather": 20}
-
 
 def refine_cases(d: Path) -> list[dict]:
     """The cases refine_cases.py runs in one GIMP (pictures in ``d``)."""
@@ -188,6 +191,7 @@ def refine_cases(d: Path) -> list[dict]:
         {"name": "u16_linear", "png": png16, "precision": "u16-linear", "select": SEL_U16, "strength": 1.0},
         {"name": "adobe_u8", "png": png8, "adobe_rgb": True, "select": SEL_U16, "strength": 1.0},
         {"name": "large_u8", "png": large, "select": SEL_LARGE, "strength": 1.0},
+        {"name": "no_seam", "png": png8, "select": SEL_CLEAN},
         {"name": "no_selection", "png": png8, "select": None},
         {"name": "layer_mask", "png": png8, "target": "mask", "select": SEL_U16},
         {"name": "all_selected", "png": png8,

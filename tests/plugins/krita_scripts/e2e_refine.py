@@ -6,8 +6,8 @@ For U8, U16, F16, F32, an 8-bit image with a 16-bit layer, F32 with a linear (g1
 transparent and half-transparent stripes in the layer: open the PNG, add a layer "Top", keep the image
 layer active, make a feathered selection, trigger the real action, dump what was sent/received, the
 new layer and Krita's projection (the new layer composited over the source), record the layer stack,
-then undo ("edit_undo"). Then the
-messages: no selection, group layer, stopped daemon, stale endpoint.json, Grayscale, no document.
+then undo ("edit_undo"). Then the messages: no selection, group layer, a clean selection (no seam
+found), stopped daemon, stale endpoint.json, Grayscale, no document.
 Writes SR_OUT/summary.json; the outer pytest checks it.
 """
 import json
@@ -38,6 +38,7 @@ def exited(pid):
 app = Krita.instance()
 OUT = os.environ["SR_OUT"]
 SEL = (40, 30, 60, 50)
+CLEAN_SEL = (140, 90, 50, 45)  # clean photo under it and 40 px around it (no fill there)
 LINEAR_PROFILE = "sRGB-elle-V2-g10.icc"
 summary = {"runs": {}, "errors": {}, "krita": app.version()}
 
@@ -177,11 +178,23 @@ def main():
     doc.setActiveNode(base)
     yield 100
 
+    n_before = len(doc.topLevelNodes())
+    # a selection of clean photo: the daemon finds no seam, so no layer, and a message says so
+    clean = Selection()
+    clean.select(*CLEAN_SEL, 255)
+    clean.feather(6)
+    doc.setSelection(clean)
+    doc.waitForDone()
+    yield from trigger()
+    summary["errors"]["no_seam"] = list(ui.MESSAGES)
+    summary["no_seam_run"] = {"unchanged": host.LAST_RUN.get("unchanged"),
+                              "changed": host.LAST_RUN.get("header", {}).get("changed")}
+    select(doc)
+
     # stop the real daemon (it removes endpoint.json), then try again
     endpoint_json = os.path.join(os.environ["SEAM_REFINE_RUNTIME_DIR"], "endpoint.json")
     with open(endpoint_json) as f:
         stale = f.read()
-    n_before = len(doc.topLevelNodes())
     daemon_pid = int(os.environ["SR_DAEMON_PID"])
     os.kill(daemon_pid, signal.SIGTERM)
     assert (yield from wait_until(lambda: not os.path.exists(endpoint_json), 20)), "daemon did not stop"
