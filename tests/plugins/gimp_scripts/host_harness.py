@@ -53,7 +53,7 @@ def make_photo(rng: np.random.Generator, height: int, width: int, fills=(SEL_U16
             inside = ((xx - sel["x"] - rx) / rx) ** 2 + ((yy - sel["y"] - ry) / ry) ** 2 < 1
         else:
             inside = (abs(xx + 0.5 - sel["x"] - rx) < rx) & (abs(yy + 0.5 - sel["y"] - ry) < ry)
-        img[inside] = 0.9 * img[inside] + np.float32([0.1, 0.05, 0.0])
+        img[inside] = 0.9 * img[inside] + np.float32([0.15, 0.1, 0.03])  # brighter: a step in grey too
     return np.clip(img, 0.0, 1.0).astype(np.float32)
 
 
