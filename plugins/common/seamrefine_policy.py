@@ -66,6 +66,8 @@ REPEAT_ON_RESULT = ("“{layer}” is the result of an earlier run, so Seam Refi
 NO_SEAM = ("Seam Refine found no visible seam along the edge of the selection, so nothing was changed "
            "and no layer was added.\nIf you can see a seam, select the generated region along its own "
            "edge, then try again.")
+ZERO_STRENGTH = ("Strength is 0, so Seam Refine changed nothing and added no layer. Raise Strength in the "
+                 "settings, then try again.")
 SOURCE_GONE = ("“{layer}” is the result of an earlier run, and the layer it was made from is gone. "
                "Select the layer to refine, then run Seam Refine again.")
 
@@ -75,6 +77,12 @@ def changed(header):
     ``changed: false`` (it found no seam, so the plug-ins add no layer and show ``NO_SEAM``); a daemon
     that does not report it counts as a change."""
     return header.get("changed", True) is not False
+
+
+def unchanged_message(strength):
+    """What the artist reads when a refine changed nothing (``changed``): ``NO_SEAM``, or
+    ``ZERO_STRENGTH`` when the run asked for strength 0."""
+    return ZERO_STRENGTH if float(strength) == 0 else NO_SEAM
 
 
 def refine_timeout(environ, default=REFINE_TIMEOUT_S):

@@ -215,6 +215,7 @@ def test_clear_messages_instead_of_layers(e2e):
         assert "install-autostart" in details
     assert only("no_seam") == policy.NO_SEAM  # a clean selection: no layer, the artist is told
     assert only("no_seam", 0) == "info" and e2e[4]["no_seam_run"] == {"unchanged": True, "changed": False}
+    assert only("zero_strength") == policy.ZERO_STRENGTH
     assert "endpoint.json" in only("daemon_stopped", 2)
     assert "which has ended" in only("daemon_killed", 2)  # a stale endpoint.json: its pid is not used
     assert errors["layers_added"] == 0

@@ -143,9 +143,16 @@ def test_no_seam_message_says_nothing_changed_and_what_to_do():
     assert hint.startswith("If you can see a seam, select")
 
 
+@pytest.mark.parametrize("strength,text", [(1.0, "NO_SEAM"), (0.3, "NO_SEAM"), (0, "ZERO_STRENGTH"),
+                                           (0.0, "ZERO_STRENGTH")])
+def test_unchanged_message_tells_a_zero_strength_from_no_seam(strength, text):
+    assert policy.unchanged_message(strength) == getattr(policy, text)
+
+
 def test_no_message_text_has_backticks():
     texts = [policy.NO_SELECTION, policy.CANCELLED, policy.DESCRIPTION, policy.REPEAT_ON_RESULT,
-             policy.SOURCE_GONE, policy.NO_SEAM, *(policy.tooltip(n) for n in policy.FIELDS)]
+             policy.SOURCE_GONE, policy.NO_SEAM, policy.ZERO_STRENGTH,
+             *(policy.tooltip(n) for n in policy.FIELDS)]
     for exc in (_not_running(), client.DaemonBusy("busy", "x"), client.DaemonTimeout("x"), OSError("x"),
                 client.DaemonNotRunning("x", code="connection_lost"), client.DaemonError("model", "x")):
         texts += list(policy.describe_error(exc))

@@ -311,10 +311,11 @@ class SeamRefine(Gimp.PlugIn):
             traceback.print_exc()
             return _failed(procedure, run_mode, PluginError(*policy.describe_error(exc)))
         if layer is None:  # no seam found: nothing changed, which the artist is told (not an error)
+            text = policy.unchanged_message(settings["strength"])
             if run_mode == Gimp.RunMode.NONINTERACTIVE:
-                Gimp.message(policy.NO_SEAM)
+                Gimp.message(text)
             else:
-                _show_message(policy.NO_SEAM, "", "INFO")
+                _show_message(text, "", "INFO")
         Gimp.displays_flush()
         return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
 

@@ -144,7 +144,7 @@ class SeamRefineExtension(Extension):
             ui.show_message(str(e), "warning", self._parent())
             return
         settings = read_settings()
-        req["timeout"] = settings["timeout"]
+        req["timeout"], req["strength"] = settings["timeout"], settings["strength"]
         LAST_RUN.clear()
         LAST_RUN.update(box=req["box"], dtype=req["dtype"], order=req["order"], linear=req["linear"],
                         gather_s=time.perf_counter() - t0, settings=settings)
@@ -185,7 +185,7 @@ class SeamRefineExtension(Extension):
         LAST_RUN["header"] = {k: v for k, v in header.items() if k != "frames"}
         if not policy.changed(header):  # no seam found: a layer identical to the source would be clutter
             LAST_RUN["unchanged"] = True
-            ui.show_message(policy.NO_SEAM, "info", self._parent())
+            ui.show_message(policy.unchanged_message(req["strength"]), "info", self._parent())
             return
         t = time.perf_counter()
         try:

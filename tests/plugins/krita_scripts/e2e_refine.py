@@ -7,7 +7,7 @@ transparent and half-transparent stripes in the layer: open the PNG, add a layer
 layer active, make a feathered selection, trigger the real action, dump what was sent/received, the
 new layer and Krita's projection (the new layer composited over the source), record the layer stack,
 then undo ("edit_undo"). Then the messages: no selection, group layer, a clean selection (no seam
-found), stopped daemon, stale endpoint.json, Grayscale, no document.
+found), the seam at strength 0, stopped daemon, stale endpoint.json, Grayscale, no document.
 Writes SR_OUT/summary.json; the outer pytest checks it.
 """
 import json
@@ -190,6 +190,11 @@ def main():
     summary["no_seam_run"] = {"unchanged": host.LAST_RUN.get("unchanged"),
                               "changed": host.LAST_RUN.get("header", {}).get("changed")}
     select(doc)
+    # the seam, at strength 0: nothing changes either, and the message says why
+    app.writeSetting(host.SETTINGS_GROUP, "strength", "0")
+    yield from trigger()
+    summary["errors"]["zero_strength"] = list(ui.MESSAGES)
+    app.writeSetting(host.SETTINGS_GROUP, "strength", str(host.DEFAULTS["strength"]))
 
     # stop the real daemon (it removes endpoint.json), then try again
     endpoint_json = os.path.join(os.environ["SEAM_REFINE_RUNTIME_DIR"], "endpoint.json")
