@@ -74,8 +74,8 @@ SOURCE_GONE = ("“{layer}” is the result of an earlier run, and the layer it 
 
 def changed(header):
     """Whether a refine's result differs from the layer: False only when the daemon's result header says
-    ``changed: false`` (it found no seam, so the plug-ins add no layer and show ``NO_SEAM``); a daemon
-    that does not report it counts as a change."""
+    ``changed: false`` (no seam found, or strength 0: the plug-ins then add no layer and show
+    ``unchanged_message``); a daemon that does not report it counts as a change."""
     return header.get("changed", True) is not False
 
 

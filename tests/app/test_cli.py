@@ -211,6 +211,11 @@ def test_a_clean_picture_is_written_unchanged_and_the_line_says_so(tmp_path, mod
     assert cli.main(argv + (["--model", str(model), "--cpu"] if where == "--no-daemon" else [])) == 0
     assert capsys.readouterr().out.rstrip().endswith("; no seam found, the image is unchanged")
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "o.png")), clean)
+    if where == "--no-daemon":  # a seam at strength 0 is left alone too, and the line says why
+        p, m, _, _ = _write_pair(tmp_path)
+        argv = ["refine", str(p), "--mask", str(m), "-o", str(tmp_path / "z.png"), "--strength", "0", where]
+        assert cli.main(argv + ["--model", str(model), "--cpu"]) == 0
+        assert capsys.readouterr().out.rstrip().endswith("; strength 0, the image is unchanged")
 
 
 @pytest.mark.parametrize("where", ["--no-daemon", "--daemon"])

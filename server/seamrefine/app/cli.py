@@ -115,7 +115,10 @@ def cmd_refine(args) -> int:
     finally:
         _close(refiner)
     before, after = format_score(info.get("seam_score_before")), format_score(info.get("seam_score_after"))
-    unchanged = "; no seam found, the image is unchanged" if info.get("changed") is False else ""
+    unchanged = ""
+    if info.get("changed") is False:
+        unchanged = "; strength 0, the image is unchanged" if params.strength == 0 else (
+            "; no seam found, the image is unchanged")
     took = time.perf_counter() - t0
     print(f"{args.output}: seam score {before} → {after} ({where}, {took:.2f} s){unchanged}")
     return 0

@@ -195,7 +195,7 @@ class Refiner:
         between tiles and raises CancelledError. info holds ``seam_score_before``/``seam_score_after``
         (None where the score cannot be measured), ``elapsed_ms``, ``box``, ``provider``, ``tiles``,
         ``samples``, ``sample_scores``, ``chosen``, ``changed`` (False when the image comes back
-        identical: no seam was found) and, when it ran, ``harmonise``, ``membrane``,
+        identical: no seam was found, or strength 0) and, when it ran, ``harmonise``, ``membrane``,
         ``texture``, ``grain`` and ``jpeg`` (each classical stage's info).
         """
         t0 = time.perf_counter()

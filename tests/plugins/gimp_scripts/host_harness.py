@@ -174,7 +174,6 @@ def start_daemon(model: Path, runtime: Path, logs: Path) -> subprocess.Popen:
     return proc
 
 
-
 def refine_cases(d: Path) -> list[dict]:
     """The cases refine_cases.py runs in one GIMP (pictures in ``d``)."""
     png8, png16, large = str(d / "photo8.png"), str(d / "photo16.png"), str(d / "large8.png")
