@@ -36,14 +36,7 @@ from seamrefine.runtime.params import RefineParams
 from seamrefine.runtime.session import DEFAULT_MODEL, load_manifest
 
 from . import baselines, synthesis
-from .bench_report import (
-    TIMING_RUNS,
-    colour_shift,
-    contact_sheet,
-    format_bins,
-    format_report,
-    timing_1mp,
-)
+from .bench_report import TIMING_RUNS, colour_shift, contact_sheet, format_bins, format_report, timing_1mp
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PHOTOS = REPO_ROOT.parent / "shared" / "data" / "val"
@@ -102,16 +95,18 @@ def build_cases(photos_dir: Path, per_family: int, size: int, seed: int, familie
 
 def make_methods(names: list[str], model: str | None, samples: int) -> dict[str, Callable]:
     methods: dict[str, Callable] = {}
+    refiner = None  # the session (onnxruntime, the model file) only when asked for, one for both
     for name in names:
-        if name == "refiner":
-            refiner = Refiner(model)  # the session (onnxruntime, the model file) only when asked for
-            methods[name] = lambda c, m, r=refiner: r.refine(c, m, RefineParams(samples=samples))[0]
+        if name in ("refiner", "refiner_unscored"):  # unscored: without the seam scores, as the plug-ins ask
+            refiner = refiner or Refiner(model)
+            params = RefineParams(samples=samples, scores=name == "refiner")
+            methods[name] = lambda c, m, r=refiner, p=params: r.refine(c, m, p)[0]
         elif name == "harmonise":  # the refiner's classical stage alone
             methods[name] = harmonised
         elif name in baselines.BASELINES:
             methods[name] = baselines.BASELINES[name]
         else:
-            known = ", ".join([*baselines.BASELINES, "harmonise", "refiner"])
+            known = ", ".join([*baselines.BASELINES, "harmonise", "refiner", "refiner_unscored"])
             raise InputError(f"unknown method {name!r}; known: {known}", name)
     return methods
 
@@ -334,9 +329,8 @@ def main(argv=None) -> int:
         args.per_family, args.size, args.no_timing = min(args.per_family, 2), min(args.size, 128), True
     try:
         if args.per_family < 1 or args.size < 32:
-            raise InputError(
-                f"need --per-family ≥ 1 and --size ≥ 32, got {args.per_family}, {args.size}", args.size
-            )
+            raise InputError(f"need --per-family ≥ 1 and --size ≥ 32, got {args.per_family}, {args.size}",
+                             args.size)
         families = [f.strip() for f in args.families.split(",") if f.strip()]
         bad = [f for f in families if f not in synthesis.FAMILIES]
         if bad:
@@ -367,13 +361,15 @@ def main(argv=None) -> int:
     print(format_targets(summary, names))
     timing = {}
     if not args.no_timing and "poisson" in methods and "refiner" in methods:
-        timing = timing_1mp({k: methods[k] for k in ("poisson", "refiner")}, args.photos, args.seed,
-                            jpeg_photo=("refiner",))
+        timed = {k: methods[k] for k in ("poisson", "refiner")}
+        timed |= make_methods(["refiner_unscored"], model, args.samples)
+        timing = timing_1mp(timed, args.photos, args.seed, jpeg_photo=("refiner",))
         print(
             f"\n1 MP timing (median of {TIMING_RUNS} after a warm-up): refiner {timing['refiner']:.2f} s, "
             f"poisson {timing['poisson']:.2f} s, "
             f"ratio refiner/poisson {timing['refiner'] / timing['poisson']:.2f}; "
-            f"refiner with the photo a JPEG {timing['refiner_jpeg_photo']:.2f} s"
+            f"refiner with the photo a JPEG {timing['refiner_jpeg_photo']:.2f} s; without the seam scores "
+            f"(as the plug-ins ask) {timing['refiner_unscored']:.2f} s"
         )
     if args.json:
         per_case = [{k: v for k, v in r.items() if k != "out"} for r in rows]

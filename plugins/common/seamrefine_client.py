@@ -608,7 +608,7 @@ def new_request_id(counter=0):
     return f"{os.getpid()}-{counter}-{os.urandom(4).hex()}"
 
 
-def refine_params(strength=1.0, samples=1, band=None, colorspace="srgb", output="image"):
+def refine_params(strength=1.0, samples=1, band=None, colorspace="srgb", output="image", scores=True):
     """The ``params`` map of a refine request, as ``seamrefine.runtime.params.RefineParams.to_wire``
     writes it (the daemon checks the values; tests/plugins keeps the two identical)."""
     params = {"strength": float(strength), "samples": int(samples),
@@ -617,6 +617,8 @@ def refine_params(strength=1.0, samples=1, band=None, colorspace="srgb", output=
         params["colorspace"] = colorspace
     if output != "image":  # likewise: absent means the refined image
         params["output"] = output
+    if not scores:  # and absent means scored (a daemon before the key refuses it)
+        params["scores"] = False
     return params
 
 
@@ -647,13 +649,14 @@ class Client:
 
     def refine(self, image, width, height, channels, dtype, order, mask, mask_dtype="uint8",
                strength=1.0, samples=1, band=None, progress=None, cancel=None, timeout=None,
-               colorspace="srgb", output="image", request_id=None):
+               colorspace="srgb", output="image", request_id=None, scores=True):
         """Refine the seam of ``mask`` in ``image``; returns (pixels bytes, result header).
 
         ``image`` is H×W×channels of ``dtype`` in ``order`` (RGB/RGBA/BGR/BGRA), ``mask`` H×W of
         ``mask_dtype`` (uint8 0–255 or float32 0–1). ``colorspace`` says how the image values are
         encoded: "srgb" (default) or "linear" (linear-light, e.g. a float layer with a g10 profile).
-        ``output="patch"`` asks for the layer to put over the image instead (docs/protocol.md).
+        ``output="patch"`` asks for the layer to put over the image instead (docs/protocol.md);
+        ``scores=False`` skips the seam scores (the header's are then nil), which saves time.
         ``progress(done, total)`` is called for each progress reply; ``cancel`` (threading.Event or
         callable → bool) sends the cancel op. ``request_id`` (see ``new_request_id``) lets another
         process cancel the request (``cancel_request``). The daemon checks the parameters (bad_input).
@@ -671,7 +674,7 @@ class Client:
                                   f"{expected} for shape {list(shape)} {dt}")
         frames_desc = [{"name": "image", "shape": [height, width, channels], "dtype": dtype, "order": order},
                        {"name": "mask", "shape": [height, width], "dtype": mask_dtype, "order": "Y"}]
-        params = refine_params(strength, samples, band, colorspace, output)
+        params = refine_params(strength, samples, band, colorspace, output, scores)
         frames, header = self._call("refine", params, (image, mask), "result", frames_desc,
                                     progress, cancel, timeout, request_id,
                                     reply_bytes=memoryview(image).nbytes)

@@ -235,7 +235,7 @@ def test_bad_input_sizes_fail_before_sending(daemon):
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"strength": 0.25, "samples": 3}, {"band": 24},
-                                    {"colorspace": "linear"}, {"output": "patch"},
+                                    {"colorspace": "linear"}, {"output": "patch"}, {"scores": False},
                                     {"strength": 1, "samples": 8, "band": 0, "colorspace": "srgb"}])
 def test_params_map_is_the_one_refine_params_writes(daemon, kwargs):
     """The stdlib client cannot import seamrefine: its params map is RefineParams.to_wire's, byte for byte

@@ -70,3 +70,8 @@ def test_without_a_seam_the_image_comes_back_unchanged_and_the_network_does_not_
     band = im.band_weights(mask > 0, 16, 8)
     assert not np.array_equal(out[band > 0], seam[band > 0])
     assert refiner.refine(seam.astype(np.float32), mask, RefineParams(strength=0))[1]["changed"] is False
+    quiet, info = refiner.refine(seam.astype(np.float32), mask, RefineParams(scores=False))
+    np.testing.assert_array_equal(quiet, out)  # the scores only report: the same pixels without them
+    assert info["seam_score_before"] is None and info["seam_score_after"] is None and info["changed"]
+    pooled = refiner.refine(seam.astype(np.float32), mask, RefineParams(samples=2, scores=False))[1]
+    assert len(pooled["sample_scores"]) == 2 and pooled["seam_score_after"] is not None  # pooling scores

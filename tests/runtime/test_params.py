@@ -27,6 +27,7 @@ def test_defaults_and_normalised_types():
         ({"colorspace": "x" * 100}, r"got 'xxxx.*\.\.\.$"),
         ({"colorspace": None}, "colorspace must be 'srgb' or 'linear', got None"),
         ({"output": "layer"}, "output must be 'image' or 'patch', got 'layer'"),
+        ({"scores": 0}, "scores must be true or false, got 0"),
     ],
 )
 def test_bad_values_raise_input_error_with_the_value(kwargs, pattern):
@@ -44,6 +45,9 @@ def test_wire_round_trip_and_srgb_leaves_the_key_out():
     patch = RefineParams(output="patch")
     assert patch.to_wire() == {"strength": 1.0, "samples": 1, "band": None, "output": "patch"}
     assert RefineParams.from_wire(patch.to_wire()) == patch
+    quiet = RefineParams(scores=False)  # scored is the default and leaves the key out
+    assert quiet.to_wire() == {"strength": 1.0, "samples": 1, "band": None, "scores": False}
+    assert RefineParams.from_wire(quiet.to_wire()) == quiet
 
 
 def test_from_wire_errors():

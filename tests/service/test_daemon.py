@@ -99,6 +99,14 @@ def test_refine_matches_in_process(client, refiner, dtype):
     assert info["changed"] is local["changed"] is True
 
 
+def test_unscored_refine_gives_the_same_pixels_and_nil_scores(client):
+    img, mask = sample_pair(np.random.default_rng(3), dtype=np.uint8)
+    scored, _ = client.refine(img, mask)
+    out, info = client.refine(img, mask, RefineParams(scores=False))
+    np.testing.assert_array_equal(out, scored)
+    assert info["seam_score_before"] is None and info["seam_score_after"] is None and info["changed"]
+
+
 def test_a_clean_picture_comes_back_identical_and_the_header_says_so(client):
     clean = (photo(3, 160) * 255).round().astype(np.uint8)
     mask = np.zeros((160, 160), np.uint8)

@@ -179,7 +179,7 @@ def test_bench_runs_the_refiner_with_a_real_onnx_model(photos, tmp_path, capsys)
         "--families",
         "clean,color_uniform",
         "--methods",
-        "identity,poisson,harmonise,refiner",
+        "identity,poisson,harmonise,refiner,refiner_unscored",
         "--model",
         str(model),
         "--json",
@@ -193,6 +193,8 @@ def test_bench_runs_the_refiner_with_a_real_onnx_model(photos, tmp_path, capsys)
     assert doc["summary"]["clean"]["refiner"]["psnr_in_min"] == 100.0  # no seam seen: the input comes back
     uniform = doc["summary"]["color_uniform"]
     assert uniform["refiner"]["gain"] < uniform["harmonise"]["gain"]  # the fixture pulled stage 1's colours
+    # without the seam scores (as the plug-ins ask): the same pixels, so the same gain
+    assert uniform["refiner_unscored"]["gain"] == uniform["refiner"]["gain"]
 
 
 def test_timing_1mp_reports_the_median_after_a_warm_up(photos, monkeypatch):

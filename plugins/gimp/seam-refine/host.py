@@ -96,7 +96,7 @@ def request_refine(box: Box, fmt, pixels: bytes, mask: bytes, settings: dict, pr
                 pixels, box.width, box.height, 4, fmt.dtype, "RGBA", mask,
                 mask_dtype="uint8", strength=float(settings["strength"]), samples=int(settings["samples"]),
                 band=int(settings["band"]) or None, progress=state.report, output="patch",
-                request_id=request_id,
+                request_id=request_id, scores=False,  # no score is shown: skipping them saves ~20 %
             )
         finally:
             client.close()

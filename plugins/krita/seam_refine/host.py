@@ -159,7 +159,8 @@ class SeamRefineExtension(Extension):
                 return c.refine(req["image"], w, h, req["channels"], req["dtype"], req["order"], req["mask"],
                                 strength=settings["strength"], samples=settings["samples"],
                                 band=settings["band"] or None, progress=progress, cancel=cancel,
-                                colorspace="linear" if req["linear"] else "srgb", output="patch")
+                                colorspace="linear" if req["linear"] else "srgb", output="patch",
+                                scores=False)  # no score is shown: skipping them saves ~20 %
             finally:
                 c.close()
                 LAST_RUN["request_s"] = time.perf_counter() - t

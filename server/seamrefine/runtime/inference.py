@@ -227,7 +227,7 @@ class Refiner:
         crop = image[box.slices]
         mask_crop = m[box.slices]  # uint8/bool view or float32; converted piecewise (float_mask)
         linear = params.colorspace == "linear"
-        metrics = _metrics()
+        metrics = _metrics() if params.scores or params.samples > 1 else None
         score = _Scorer(metrics, mask_crop, linear) if metrics else (lambda a: math.nan)
         # the "before" score and, for a crop composited in one strip, its band overlap stage 1 (all
         # mostly single-threaded numpy, and the band depends on the mask alone)
