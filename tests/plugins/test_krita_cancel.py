@@ -70,8 +70,11 @@ def test_cancel_busy_timeout_in_krita(tmp_path):
     # settings from the dialog are stored in Krita's settings and sent with the next request
     assert summary["settings_dialog"] == "SettingsDialog"
     assert float(summary["settings"]["strength"]) == 0.5 and summary["settings"]["samples"] == "3"
-    assert script.refines[3]["params"] == {"strength": 0.5, "samples": 3, "band": 24, "output": "patch"}
-    assert script.refines[0]["params"] == {"strength": 1.0, "samples": 1, "band": None, "output": "patch"}
+    # the plug-in asks for the layer to lay over, and no seam scores (it shows none)
+    assert script.refines[3]["params"] == {"strength": 0.5, "samples": 3, "band": 24, "output": "patch",
+                                           "scores": False}
+    assert script.refines[0]["params"] == {"strength": 1.0, "samples": 1, "band": None, "output": "patch",
+                                           "scores": False}
     failed = policy.describe_error(client.DaemonError("model", "the model file is corrupt"))
     assert summary["daemon_error"] == [["warning", failed.text, "model: the model file is corrupt"]]
     assert summary["layers_added"] == 0
