@@ -18,6 +18,7 @@ weights and a training record (command, photos, cases, per-family gains under th
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -246,12 +247,12 @@ def main(argv: list[str] | None = None) -> int:
         mean, scale, w1, b1, weights, bias = gate_mlp.fit_members(x, y, w, args.seed, args.hidden,
                                                                    args.members)
         layer = {"hidden": w1, "hidden_bias": b1}
-        logits = np.tanh(((x - mean) / scale) @ w1.T + b1) @ weights + bias
     else:
         mean, scale, weights, bias = fit_logistic(x, y, w, GATE_L2)
-        logits = ((x - mean) / scale) @ weights + bias
+    fitted = seam_gate.GateModel(mean, scale, weights, bias, 0.0, RAMP, **layer)  # ramp placed below
+    logits = fitted.logits(x)
     lo = float(logits[clean].max() + MARGIN) if clean.any() else 0.0
-    model = seam_gate.GateModel(mean, scale, weights, bias, lo, lo + RAMP, **layer)
+    model = dataclasses.replace(fitted, lo=lo, hi=lo + RAMP)
     command = f"python -m seamrefine_train train_gate {' '.join(argv)}".strip()
     save(model, rows, args, command, time.perf_counter() - t0, FAMILY_WEIGHTS)
     return 0

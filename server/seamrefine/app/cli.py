@@ -115,10 +115,8 @@ def cmd_refine(args) -> int:
     finally:
         _close(refiner)
     before, after = format_score(info.get("seam_score_before")), format_score(info.get("seam_score_after"))
-    unchanged = ""
-    if info.get("changed") is False:
-        unchanged = "; strength 0, the image is unchanged" if params.strength == 0 else (
-            "; no seam found, the image is unchanged")
+    why = "strength 0" if params.strength == 0 else "no seam found"
+    unchanged = f"; {why}, the image is unchanged" if info.get("changed") is False else ""
     took = time.perf_counter() - t0
     print(f"{args.output}: seam score {before} → {after} ({where}, {took:.2f} s){unchanged}")
     return 0

@@ -64,11 +64,15 @@ class GateModel:
     hidden: np.ndarray | None = None
     hidden_bias: np.ndarray | None = None
 
-    def logit(self, features: np.ndarray) -> float:
+    def logits(self, features: np.ndarray) -> np.ndarray:
+        """The logits of N×F feature rows (N), or of one F-vector (a 0-d array)."""
         f = (np.asarray(features, np.float64) - self.mean) / self.scale
         if self.hidden is not None:
-            f = np.tanh(self.hidden @ f + self.hidden_bias)
-        return float(f @ self.weights + self.bias)
+            f = np.tanh(f @ self.hidden.T + self.hidden_bias)
+        return f @ self.weights + self.bias
+
+    def logit(self, features: np.ndarray) -> float:
+        return float(self.logits(features))
 
     def confidence(self, features: np.ndarray) -> float:
         """The gate in [0, 1]: 0 below ``lo``, 1 above ``hi``, linear between."""
