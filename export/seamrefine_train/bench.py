@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
+from seamrefine.app.allocator import keep_large_buffers
 from seamrefine.errors import InputError, SeamRefineError
 from seamrefine.imaging import imagemath
 from seamrefine.imaging import metrics as M
@@ -327,6 +328,7 @@ def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.quick:
         args.per_family, args.size, args.no_timing = min(args.per_family, 2), min(args.size, 128), True
+    keep_large_buffers()  # the daemon's malloc settings (``seam-refine serve``), for every method alike
     try:
         if args.per_family < 1 or args.size < 32:
             raise InputError(f"need --per-family ≥ 1 and --size ≥ 32, got {args.per_family}, {args.size}",

@@ -14,7 +14,7 @@ from seamrefine.runtime.jpeg_match import recompress, to_u8
 from . import synthesis
 
 JPEG_PHOTO = (85, 2)  # quality and PIL subsampling (4:2:0) of the timing case's JPEG photo
-TIMING_RUNS = 3  # timed calls per method on the 1 MP case (after one warm-up); the median is reported
+TIMING_RUNS = 7  # timed calls per method on the 1 MP case (after one warm-up); the median is reported
 
 
 def format_report(summary: dict, methods: list[str]) -> str:
@@ -135,10 +135,10 @@ def timing_1mp(
     methods: dict[str, Callable], photos_dir: Path, seed: int, runs: int = TIMING_RUNS, jpeg_photo=()
 ) -> dict[str, float]:
     """Median seconds per refine for each method on one 1024×1024 colour_uniform case: one untimed
-    warm-up call (session start-up, allocator, caches), then the median of ``runs`` timed calls. The
-    methods named in ``jpeg_photo`` are timed again, as ``<name>_jpeg_photo``, on the same fill pasted
-    into the photo saved as a JPEG (``JPEG_PHOTO``: most photos are, and then the refiner's JPEG stage
-    measures how it was compressed)."""
+    warm-up call each (session start-up, allocator, caches), then the median of ``runs`` timed calls,
+    the methods taking turns within each round. The methods named in ``jpeg_photo`` are timed again,
+    as ``<name>_jpeg_photo``, on the same fill pasted into the photo saved as a JPEG (``JPEG_PHOTO``:
+    most photos are, and then the refiner's JPEG stage measures how it was compressed)."""
     paths = synthesis.list_photos(photos_dir)
     rng = np.random.default_rng([seed, 999_999])
     crop = synthesis.random_crop(synthesis.load_photo(paths[int(rng.integers(len(paths)))]), 1024, rng)
@@ -149,13 +149,12 @@ def timing_1mp(
         alpha = case.alpha[..., None]
         pasted = (photo * (1.0 - alpha) + case.composite * alpha).astype(np.float32)
         jobs += [(f"{name}_jpeg_photo", methods[name], pasted) for name in jpeg_photo]
-    res = {}
-    for name, fn, image in jobs:
+    for _, fn, image in jobs:
         fn(image, case.mask)
-        times = []
-        for _ in range(runs):
+    times: dict[str, list[float]] = {name: [] for name, _, _ in jobs}
+    for _ in range(runs):  # interleaved: a slow spell of the machine hits every method alike
+        for name, fn, image in jobs:
             t0 = time.perf_counter()
             fn(image, case.mask)
-            times.append(time.perf_counter() - t0)
-        res[name] = float(np.median(times))
-    return res
+            times[name].append(time.perf_counter() - t0)
+    return {name: float(np.median(t)) for name, t in times.items()}

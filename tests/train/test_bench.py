@@ -212,6 +212,14 @@ def test_timing_1mp_reports_the_median_after_a_warm_up(photos, monkeypatch):
     assert len(calls) == 4  # one warm-up + three timed
 
 
+def test_timing_1mp_interleaves_the_methods(photos):
+    order = []
+    got = bench.timing_1mp({"a": lambda c, m: order.append("a"), "b": lambda c, m: order.append("b")},
+                           photos, 0, runs=2)
+    assert set(got) == {"a", "b"}
+    assert order == ["a", "b"] + ["a", "b"] * 2  # warm-ups, then the methods take turns per round
+
+
 def test_timing_1mp_times_the_named_methods_again_with_the_photo_a_jpeg(photos):
     from seamrefine.runtime.jpeg_match import recompress
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..service import paths
+from .allocator import keep_large_buffers
 
 
 def _rss_mib(pid: int) -> float | None:
@@ -101,6 +102,7 @@ def run(args: argparse.Namespace) -> dict:
         try:
             info = json.loads((Path(tmp) / "lat" / "rt" / "endpoint.json").read_text())
             endpoint = info["ipc"] if args.ipc else info["endpoint"]
+            keep_large_buffers()  # the in-process side with the daemon's malloc settings
             refiner = Refiner(args.model, providers)
             with Client(endpoint, info["token"], timeout=600) as client:
                 provider = client.hello()["provider"]

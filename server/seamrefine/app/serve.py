@@ -24,25 +24,9 @@ from ..service import paths
 from ..service.daemon import Daemon, warm_up
 from ..service.paths import InstanceLock, sd_notify
 from ..service.protocol import DEFAULT_MAX_PIXELS
+from .allocator import IdleRelease, keep_large_buffers, one_malloc_arena, release_free_memory
 
 log = logging.getLogger("seamrefine.daemon")
-
-
-def one_malloc_arena() -> bool:
-    """Ask glibc for a single malloc arena (M_ARENA_MAX = 1); True when applied.
-
-    glibc gives each thread its own arena and trims it eagerly, so the worker thread page-faults its
-    large numpy buffers back in on every request (~5,000 minor faults per 1 MP refine, measured); with
-    one arena it reuses them like the main thread does. Two threads do not contend for it.
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        import ctypes
-
-        return bool(ctypes.CDLL("libc.so.6").mallopt(-8, 1))  # -8 = M_ARENA_MAX
-    except (OSError, AttributeError):
-        return False
 
 
 class PrivateLogFile(logging.handlers.RotatingFileHandler):
@@ -100,6 +84,7 @@ def serve(args: argparse.Namespace) -> int:
     """Lock, load + warm the model, bind, publish endpoint.json, notify READY, serve; exit code."""
     t_start = time.perf_counter()
     one_malloc_arena()
+    keep_large_buffers()
     if args.runtime_dir:
         os.environ[paths.ENV_RUNTIME_DIR] = str(args.runtime_dir)
     log_path = setup_logging(args.log_level)
@@ -144,6 +129,7 @@ def serve(args: argparse.Namespace) -> int:
             use_ipc=not args.no_ipc,
             max_pixels=args.max_pixels,
             max_message_bytes=args.max_message_bytes,
+            idle=IdleRelease(release_free_memory),
         )
         try:
             daemon.bind()

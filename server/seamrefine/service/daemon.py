@@ -85,8 +85,12 @@ class Daemon:
         use_ipc: bool = True,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         max_message_bytes: int | None = None,
+        idle=None,
     ):
+        """``idle``: told when each request finishes (``busy(now)``) and asked while the worker waits
+        (``tick(now)``), ``time.monotonic`` seconds (``seamrefine.app.allocator.IdleRelease``)."""
         self.refiner = refiner
+        self.idle = idle
         self.root = root
         self.port = port
         self.queue_size = max(1, queue_size)
@@ -305,6 +309,8 @@ class Daemon:
                 with self._cv:
                     while not self._pending and not self._stop.is_set():
                         self._cv.wait(0.5)
+                        if self.idle is not None:
+                            self.idle.tick(time.monotonic())
                     if self._stop.is_set():
                         return
                     job = self._pending.popleft()
@@ -315,6 +321,8 @@ class Daemon:
                     with self._cv:
                         job.state = "done"
                         self._jobs.pop(job.key, None)
+                    if self.idle is not None:
+                        self.idle.busy(time.monotonic())
                 push.send_multipart([job.identity, *reply.encode()], copy=False)
         finally:
             push.close(0)
