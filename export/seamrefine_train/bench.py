@@ -365,13 +365,14 @@ def main(argv=None) -> int:
     if not args.no_timing and "poisson" in methods and "refiner" in methods:
         timed = {k: methods[k] for k in ("poisson", "refiner")}
         timed |= make_methods(["refiner_unscored"], model, args.samples)
-        timing = timing_1mp(timed, args.photos, args.seed, jpeg_photo=("refiner",))
+        timing = timing_1mp(timed, args.photos, args.seed, jpeg_photo=("refiner", "refiner_unscored"))
         print(
             f"\n1 MP timing (median of {TIMING_RUNS} after a warm-up): refiner {timing['refiner']:.2f} s, "
             f"poisson {timing['poisson']:.2f} s, "
             f"ratio refiner/poisson {timing['refiner'] / timing['poisson']:.2f}; "
             f"refiner with the photo a JPEG {timing['refiner_jpeg_photo']:.2f} s; without the seam scores "
-            f"(as the plug-ins ask) {timing['refiner_unscored']:.2f} s"
+            f"(as the plug-ins ask) {timing['refiner_unscored']:.2f} s, with the photo a JPEG "
+            f"{timing['refiner_unscored_jpeg_photo']:.2f} s"
         )
     if args.json:
         per_case = [{k: v for k, v in r.items() if k != "out"} for r in rows]
