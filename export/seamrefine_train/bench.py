@@ -26,11 +26,11 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
-from seamrefine.app.allocator import keep_large_buffers
 from seamrefine.errors import InputError, SeamRefineError
 from seamrefine.imaging import imagemath
 from seamrefine.imaging import metrics as M
 from seamrefine.imaging.seam_score import seam_score
+from seamrefine.runtime.allocator import keep_large_buffers
 from seamrefine.runtime.classical import classical_change
 from seamrefine.runtime.inference import Refiner, refine_box
 from seamrefine.runtime.params import RefineParams

@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--side", type=int, default=4096, help="image side in px (default 4096: 16 MP)")
     p.add_argument("--frame", type=int, default=300, help="width of the frame-shaped fill in px")
     args = p.parse_args(argv)
-    from seamrefine.app.allocator import keep_large_buffers
+    from seamrefine.runtime.allocator import keep_large_buffers
     from seamrefine.runtime.inference import Refiner  # lazy: loads onnxruntime and the model
 
     keep_large_buffers()  # the daemon's malloc settings (``seam-refine serve``)

@@ -115,3 +115,30 @@ def test_stats_on_thinned_samples_keep_the_full_count(monkeypatch):
     thinned = prof.stats(0, 0)
     assert thinned.n == full.n and full.n > 64
     assert thinned.z == pytest.approx(full.z, rel=0.25) and thinned.step == pytest.approx(full.step, rel=0.1)
+
+
+def test_row_medians_give_robust_z_values_exactly():
+    rng = np.random.default_rng(3)
+    samples = [rng.normal(0.01, 0.05, (n, 3)).astype(np.float32) for n in (8, 9, 64, 2047, 2048)]
+    meds, mads = R.row_medians(samples)
+    for v, med, mad in zip(samples, meds, mads, strict=True):
+        z, ref_med = R.robust_z(v, 3.5)
+        np.testing.assert_array_equal(med, ref_med)
+        np.testing.assert_array_equal(med / mad * 3.5, z)
+    assert R.row_medians([]) == ([], [])
+
+
+def test_row_medians_known_values():
+    (med,), (mad,) = R.row_medians([np.array([[1.0], [5.0], [2.0], [10.0]], np.float32)])
+    assert med.tolist() == [3.5]  # the mean of the middle pair, as np.median
+    assert mad[0] == pytest.approx(1.4826 * 2.0 + 1e-5)  # |v − 3.5| = 2.5, 1.5, 1.5, 6.5 → 2
+
+
+def test_all_stats_are_stats_one_by_one():
+    inside = ellipse()
+    x = two_tone(inside) + np.random.default_rng(0).normal(0, 0.02, (160, 200, 3)).astype(np.float32)
+    profile = R.RingProfile(x, R.signed_distance(inside))
+    cands = [(s, g) for g in H.GAPS for s in H.POSITIONS] + [(40, 0)]  # the last: no rings there
+    together = profile.all_stats(cands)
+    assert together[-1] is None and all(st is not None for st in together[:-1])
+    assert together == [profile.stats(s, g) for s, g in cands]

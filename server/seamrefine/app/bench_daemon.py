@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..runtime.allocator import keep_large_buffers
 from ..service import paths
-from .allocator import keep_large_buffers
 
 
 def _rss_mib(pid: int) -> float | None:

@@ -20,11 +20,11 @@ from pathlib import Path
 import zmq
 
 from ..errors import SeamRefineError
+from ..runtime.allocator import IdleRelease, keep_large_buffers, one_malloc_arena, release_free_memory
 from ..service import paths
 from ..service.daemon import Daemon, warm_up
 from ..service.paths import InstanceLock, sd_notify
 from ..service.protocol import DEFAULT_MAX_PIXELS
-from .allocator import IdleRelease, keep_large_buffers, one_malloc_arena, release_free_memory
 
 log = logging.getLogger("seamrefine.daemon")
 

@@ -93,7 +93,7 @@ def find_seam(profile: RingProfile) -> Seam:
     """The candidate (position, gap) with the most significant coherent step (largest robust z), the
     features the learned gate judges it by (``seam_gate.FEATURES``), and the colour map fitted across
     its zone grown to the whole ramp (``grow_zone``)."""
-    cands = [st for g in GAPS for s in POSITIONS if (st := profile.stats(s, g)) is not None]
+    cands = [st for st in profile.all_stats([(s, g) for g in GAPS for s in POSITIONS]) if st is not None]
     if not cands:
         return Seam(0, 0, 0.0, 0.0, ())
     edge_z = next((c.z_excess for c in cands if c.position == 0 and c.gap == 0), 0.0)

@@ -88,7 +88,7 @@ class Daemon:
         idle=None,
     ):
         """``idle``: told when each request finishes (``busy(now)``) and asked while the worker waits
-        (``tick(now)``), ``time.monotonic`` seconds (``seamrefine.app.allocator.IdleRelease``)."""
+        (``tick(now)``), ``time.monotonic`` seconds (``seamrefine.runtime.allocator.IdleRelease``)."""
         self.refiner = refiner
         self.idle = idle
         self.root = root

@@ -1,4 +1,4 @@
-"""glibc malloc settings for a process that refines large images (the daemon, the benchmark).
+"""glibc malloc settings for a process that refines large images (the daemon, the benchmarks).
 
 A 1 MP refine allocates and frees dozens of 4–12 MB numpy buffers. With glibc's defaults, memory
 freed at the top of the heap is handed back to the kernel at once and buffers above the (adaptive)

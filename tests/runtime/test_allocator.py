@@ -1,4 +1,4 @@
-"""glibc malloc settings (``seamrefine.app.allocator``): the calls apply on glibc, the idle release
+"""glibc malloc settings (``seamrefine.runtime.allocator``): the calls apply on glibc, the idle release
 fires once per idle spell, and a real daemon (real sockets, the fixture model) drives it."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import time
 
 import numpy as np
 import pytest
-from seamrefine.app import allocator
-from seamrefine.app.allocator import IdleRelease
+from seamrefine.runtime import allocator
+from seamrefine.runtime.allocator import IdleRelease
 from seamrefine.runtime.inference import Refiner
 from seamrefine.service.client import Client
 from seamrefine.service.daemon import Daemon
