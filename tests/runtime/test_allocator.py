@@ -37,16 +37,15 @@ def test_no_op_without_glibc(monkeypatch):
 
 
 def test_idle_release_known_values():
-    calls = []
-    idle = IdleRelease(lambda: calls.append(1), after_s=10.0)
-    assert idle.tick(100.0) is False  # nothing ran yet: nothing kept to release
+    idle = IdleRelease(allocator.release_free_memory, after_s=10.0)
+    assert idle.due(100.0) is False  # nothing ran yet: nothing kept to release
     idle.busy(100.0)
-    assert idle.tick(109.9) is False
-    assert idle.tick(110.0) is True
-    assert idle.tick(500.0) is False  # once per idle spell
+    assert idle.due(109.9) is False
+    assert idle.due(110.0) is True
+    assert idle.due(500.0) is False  # once per idle spell
     idle.busy(600.0)
-    assert idle.tick(605.0) is False and idle.tick(611.0) is True
-    assert calls == [1, 1]
+    assert idle.due(605.0) is False and idle.due(611.0) is True
+    assert idle.release is allocator.release_free_memory
 
 
 def test_daemon_releases_after_a_request_then_idle(tmp_path, fixture_model):

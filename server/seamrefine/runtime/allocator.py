@@ -59,9 +59,9 @@ def release_free_memory() -> bool:
 
 
 class IdleRelease:
-    """Calls ``release`` once when ``after_s`` seconds have passed since the last ``busy`` without
-    another: the daemon's worker keeps its buffers between requests that come in a row, and hands
-    them back when the artist has stopped refining."""
+    """When to hand kept memory back: ``due`` is True once ``after_s`` seconds have passed since the
+    last ``busy`` without another, so the daemon's worker keeps its buffers between requests that come
+    in a row and calls ``release`` (outside its queue's lock) when the artist has stopped refining."""
 
     def __init__(self, release, after_s: float = IDLE_RELEASE_S):
         self.release, self.after_s = release, float(after_s)
@@ -71,10 +71,9 @@ class IdleRelease:
         """A request just finished at ``now`` (time.monotonic seconds)."""
         self._since = now
 
-    def tick(self, now: float) -> bool:
-        """Release when idle long enough; True when it released now."""
+    def due(self, now: float) -> bool:
+        """True once per idle spell, when it has lasted ``after_s`` seconds at ``now``."""
         if self._since is None or now - self._since < self.after_s:
             return False
         self._since = None
-        self.release()
         return True

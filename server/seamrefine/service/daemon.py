@@ -88,7 +88,8 @@ class Daemon:
         idle=None,
     ):
         """``idle``: told when each request finishes (``busy(now)``) and asked while the worker waits
-        (``tick(now)``), ``time.monotonic`` seconds (``seamrefine.runtime.allocator.IdleRelease``)."""
+        whether to ``release()`` now (``due(now)``), ``time.monotonic`` seconds
+        (``seamrefine.runtime.allocator.IdleRelease``)."""
         self.refiner = refiner
         self.idle = idle
         self.root = root
@@ -309,12 +310,16 @@ class Daemon:
                 with self._cv:
                     while not self._pending and not self._stop.is_set():
                         self._cv.wait(0.5)
-                        if self.idle is not None:
-                            self.idle.tick(time.monotonic())
+                        if self.idle is not None and not self._pending and self.idle.due(time.monotonic()):
+                            break
                     if self._stop.is_set():
                         return
-                    job = self._pending.popleft()
-                    job.state = "running"
+                    job = self._pending.popleft() if self._pending else None
+                    if job is not None:
+                        job.state = "running"
+                if job is None:  # idle long enough: hand kept memory back, outside the queue's lock
+                    self.idle.release()
+                    continue
                 try:
                     reply = self._run_job(job, push)
                 finally:
