@@ -26,6 +26,8 @@ SHORTCUT = "Ctrl+Alt+R"  # the default in seam_refine.action (Krita ignores a se
 LAYER_NAME = policy.LAYER_NAME
 SETTINGS_GROUP = "SeamRefine"
 DEFAULTS = {"strength": 1.0, "samples": 1, "band": 0, "endpoint": "", "timeout": policy.REFINE_TIMEOUT_S}
+SPACE_MISMATCH = ("The active layer's colour space differs from the image's. Convert the layer to the "
+                  "image's colour space and try again.")
 # Timings (and, in test mode, the exact request) of the last run; read by tests and the benchmark.
 LAST_RUN = {}
 
@@ -76,19 +78,40 @@ def gather(doc):
             "space": (node.colorModel(), node.colorDepth(), node.colorProfile())}
 
 
+def _detached_layer(doc, node, space):
+    """A new paint layer, not yet in ``doc``, in ``space`` with ``node``'s blending mode, made without
+    leaving a step in ``doc``'s undo history.
+
+    libkis converts colour spaces and sets blending modes through undoable commands, even on a layer
+    not yet in the image: each would be one more Ctrl+Z that changes nothing the artist can see (and
+    the conversion's step could land after the layer's own). So where the layer must differ from what
+    ``doc.createNode`` gives, it is made in a throwaway document of that colour space and duplicated.
+    """
+    layer = doc.createNode(LAYER_NAME, "paintlayer")
+    if (layer.colorModel(), layer.colorDepth(), layer.colorProfile()) == space and \
+            layer.blendingMode() == node.blendingMode():
+        return layer
+    app = Krita.instance()
+    scratch = app.createDocument(doc.width(), doc.height(), LAYER_NAME, *space, doc.resolution())
+    try:
+        made = scratch.createNode(LAYER_NAME, "paintlayer")
+        made.setBlendingMode(node.blendingMode())
+        layer = made.duplicate()
+    finally:
+        scratch.setModified(False)
+        scratch.close()
+    if (layer.colorModel(), layer.colorDepth()) != space[:2]:
+        raise pixels.Unsupported(SPACE_MISMATCH)
+    return layer
+
+
 def add_result_layer(doc, req, result):
     """New paint layer above the active one holding the patch at the crop; a single undoable step."""
     node = req["node"]
     x, y, w, h = req["box"]
-    layer = doc.createNode(LAYER_NAME, "paintlayer")
-    if (layer.colorModel(), layer.colorDepth()) != req["space"][:2]:
-        layer.setColorSpace(*req["space"])
-        if (layer.colorModel(), layer.colorDepth()) != req["space"][:2]:
-            raise pixels.Unsupported("The active layer's colour space differs from the image's. Convert "
-                                     "the layer to the image's colour space and try again.")
+    layer = _detached_layer(doc, node, tuple(req["space"]))
     layer.setPixelData(QByteArray(result), x, y, w, h)
     layer.setOpacity(node.opacity())
-    layer.setBlendingMode(node.blendingMode())
     parent = node.parentNode() or doc.rootNode()
     parent.addChildNode(layer, node)
     doc.setActiveNode(layer)

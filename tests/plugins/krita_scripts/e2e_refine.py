@@ -6,8 +6,10 @@ For U8, U16, F16, F32, an 8-bit image with a 16-bit layer, F32 with a linear (g1
 transparent and half-transparent stripes in the layer: open the PNG, add a layer "Top", keep the image
 layer active, make a feathered selection, trigger the real action, dump what was sent/received, the
 new layer and Krita's projection (the new layer composited over the source), record the layer stack,
-then undo ("edit_undo"). Then the messages: no selection, group layer, a clean selection (no seam
-found), the seam at strength 0, stopped daemon, stale endpoint.json, Grayscale, no document.
+then undo ("edit_undo") twice: the first removes exactly the new layer, the second reaches the
+previous step of the artist's own. The same on a multiply layer at 80 % opacity. Then the messages:
+no selection, group layer, a clean selection (no seam found), the seam at strength 0, stopped daemon,
+stale endpoint.json, Grayscale, no document.
 Writes SR_OUT/summary.json; the outer pytest checks it.
 """
 import json
@@ -108,6 +110,26 @@ def select(doc):
     doc.waitForDone()
 
 
+def state(doc):
+    """What the artist sees of the layers: names, types, blending modes, opacities, pixels."""
+    return ([[n.name(), n.type(), n.blendingMode(), n.opacity()] for n in doc.topLevelNodes()],
+            full_pixels(doc))
+
+
+def undo_twice(doc, before_px):
+    """Edit ▸ Undo once (the new layer must go, nothing else change), then once more: that second step
+    must change what the artist had (their own last step), not be a step the plug-in left behind."""
+    app.action("edit_undo").trigger()
+    yield from wait_until(lambda: doc.nodeByName(host.LAYER_NAME) is None, 10)
+    yield 100
+    out = {"undo_stack": stack(doc), "undo_pixels_unchanged": full_pixels(doc) == before_px}
+    before = state(doc)
+    app.action("edit_undo").trigger()
+    yield from wait_until(lambda: state(doc) != before, 5)
+    out["second_undo_reaches_own_step"] = state(doc) != before
+    return out
+
+
 def close(doc):
     doc.setModified(False)
     doc.close()
@@ -154,13 +176,26 @@ def main():
             "header": run["header"],
         }
         stage("undo " + depth)
-        app.action("edit_undo").trigger()
-        yield from wait_until(lambda d=doc: d.nodeByName(host.LAYER_NAME) is None, 10)
-        yield 100
-        info["undo_stack"], info["undo_pixels_unchanged"] = stack(doc), full_pixels(doc) == before_px
+        info.update((yield from undo_twice(doc, before_px)))
         summary["runs"][depth] = info
         stage("close " + depth)
         yield from close(doc)
+
+    stage("blending mode")  # a multiply layer at 80 % opacity: the new layer takes both, still one step
+    doc, base = yield from open_doc("U8")
+    base.setBlendingMode("multiply")
+    base.setOpacity(204)
+    select(doc)
+    yield 100
+    before_stack, before_px = stack(doc), full_pixels(doc)
+    yield from trigger()
+    layer = doc.nodeByName(host.LAYER_NAME)
+    summary["blend"] = {"messages": list(ui.MESSAGES), "before_stack": before_stack,
+                        "layer_mode": layer and [layer.blendingMode(), layer.opacity()],
+                        "layer_color": layer and [layer.colorModel(), layer.colorDepth()],
+                        "after_stack": stack(doc)}
+    summary["blend"].update((yield from undo_twice(doc, before_px)))
+    yield from close(doc)
 
     stage("errors")
     doc, base = yield from open_doc("U8")
