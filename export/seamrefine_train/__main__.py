@@ -1,5 +1,5 @@
-"""``python -m seamrefine_train COMMAND [args]``, COMMAND one of train, train_gate, train_texture_gate,
-train_grain_gate, export, bench, bench_memory, colour_ceiling."""
+"""``python -m seamrefine_train COMMAND [args]``, COMMAND one of train, train_gate, train_rank,
+train_texture_gate, train_grain_gate, export, bench, bench_memory, colour_ceiling."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import sys
 
 USAGE = (
     "usage: python -m seamrefine_train"
-    " {train,train_gate,train_texture_gate,train_grain_gate,export,bench,bench_memory,colour_ceiling}"
+    " {train,train_gate,train_rank,train_texture_gate,train_grain_gate,export,bench,bench_memory,"
+    "colour_ceiling}"
     " [args]"
     "  (train: --key=value overrides)"
 )
@@ -23,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
         from .train import main as run
     elif cmd == "train_gate":
         from .train_gate import main as run
+    elif cmd == "train_rank":
+        from .train_rank import main as run
     elif cmd == "train_texture_gate":
         from .train_texture_gate import main as run
     elif cmd == "train_grain_gate":

@@ -141,3 +141,24 @@ def test_edge_membrane_leaves_wide_feathers_to_the_colour_map():
     change, info = edge_membrane.edge_membrane(comp, inside, 10.0, edge_membrane.MAX_GAP + 1)
     assert info["gate"] == 0.0 and not change.any()
     assert edge_membrane.edge_membrane(comp, inside, 10.0, edge_membrane.MAX_GAP)[1]["gate"] == 1.0
+
+
+def test_edge_membrane_waits_for_the_seam_gate():
+    comp, inside, _ = hugging_drift()
+    change, info = edge_membrane.edge_membrane(comp, inside, 10.0, 0, confidence=0.0)
+    assert info == {"gate": 0.0, "edge_z": 10.0} and not change.any()
+    assert edge_membrane.edge_membrane(comp, inside, 10.0, 0, confidence=0.01)[1]["gate"] == 1.0
+
+
+def test_classical_passes_the_gates_confidence_to_the_membrane(monkeypatch):
+    comp, inside, _ = hugging_drift()
+    seen = []
+    real = edge_membrane.edge_membrane
+
+    def spy(x, inside_, edge_z, gap, confidence):
+        seen.append(confidence)
+        return real(x, inside_, edge_z, gap, confidence)
+
+    monkeypatch.setattr(classical.edge_membrane, "edge_membrane", spy)
+    _, info = classical.classical_change(comp, inside.astype(np.float32))
+    assert seen == [info["harmonise"]["confidence"]]

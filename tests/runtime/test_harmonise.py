@@ -8,7 +8,7 @@ import pytest
 from seamrefine.errors import DTypeError, EmptyMaskError, ShapeError
 from seamrefine.imaging import imagemath
 from seamrefine.imaging import metrics as M
-from seamrefine.runtime import colour_map
+from seamrefine.runtime import colour_map, seam_rank
 from seamrefine.runtime import harmonise as H
 from seamrefine.runtime import ring_profile as R
 
@@ -242,10 +242,12 @@ def test_grow_zone_covers_a_wide_feather():
         t = np.clip((sd + 7.0) / 14.0, 0, 1)
         comp = pasted(clean, (t * t * (3 - 2 * t)).astype(np.float32), clean + drift)
         m = H.measure(comp, mask)
-        found = max((st for g in H.GAPS for s in H.POSITIONS if (st := m.profile.stats(s, g))),
-                    key=lambda c: c.z)
+        cands = [st for st in m.profile.all_stats(H.CANDIDATES) if st is not None]
+        found = max(cands, key=lambda c: c.z)
         position, gap = H.grow_zone(m.profile, found.position, found.gap)
-        assert gap > found.gap and (m.seam.position, m.seam.gap) == (position, gap)
+        assert gap > found.gap
+        picked = seam_rank.pick(cands)  # the seam's zone: the ranker's pick, grown
+        assert (m.seam.position, m.seam.gap) == H.grow_zone(m.profile, picked.position, picked.gap)
         steps = [np.median(st[ok], 0) for st, ok in (m.profile.step(found.position, found.gap),
                                                      m.profile.step(position, gap))]
         share = [float(-v @ drift / (drift @ drift)) for v in steps]  # outer − inner = −drift
@@ -319,3 +321,16 @@ def test_below_the_ramp_the_correction_is_capped(monkeypatch):
     change, info = H.apply(comp, m)
     assert info["gate"] == H.CAPPED_MAX and info["confidence"] == 0.2
     np.testing.assert_allclose(change, full * np.float32(H.CAPPED_MAX), atol=1e-7)
+
+
+def test_a_paste_edge_deep_inside_a_grown_selection_is_found():
+    # the selection grown 6 px beyond the fill's hard edge (a tool that grows its mask): the seam sits
+    # 6 px inside the selection, and the fill's offset is still removed
+    for seed in (21, 22):
+        clean, mask = texture(seed), ellipse()
+        sd = R.signed_distance(mask > 0.5)
+        alpha = (sd > 6.0).astype(np.float32)
+        comp = pasted(clean, alpha, clean + np.float32([0.06, 0.02, -0.05]))
+        change, info = H.harmonise(comp, mask)
+        assert info["gate"] == 1.0 and info["position"] in (6, 7), info
+        assert band_gain(change, comp, clean, mask) > 10.0

@@ -138,7 +138,7 @@ def test_all_stats_are_stats_one_by_one():
     inside = ellipse()
     x = two_tone(inside) + np.random.default_rng(0).normal(0, 0.02, (160, 200, 3)).astype(np.float32)
     profile = R.RingProfile(x, R.signed_distance(inside))
-    cands = [(s, g) for g in H.GAPS for s in H.POSITIONS] + [(40, 0)]  # the last: no rings there
+    cands = [*H.CANDIDATES, (40, 0)]  # the last: no rings there
     together = profile.all_stats(cands)
     assert together[-1] is None and all(st is not None for st in together[:-1])
     assert together == [profile.stats(s, g) for s, g in cands]

@@ -41,7 +41,8 @@ def colour_and_texture(x: np.ndarray, mask: np.ndarray, reach: int = 16):
     colour, colour_info = harmonise.apply(x, measured, reach=reach)
     harmonised = np.clip(x + colour, 0.0, 1.0) if colour_info["gate"] > 0 else x
     seam = measured.seam
-    edge, edge_info = edge_membrane.edge_membrane(harmonised, measured.inside, seam.edge_z, seam.gap)
+    edge, edge_info = edge_membrane.edge_membrane(harmonised, measured.inside, seam.edge_z, seam.gap,
+                                                  colour_info["confidence"])
     if edge_info["gate"] > 0:
         colour = colour + edge
         harmonised = np.clip(x + colour, 0.0, 1.0)

@@ -15,8 +15,11 @@ itself steps there). Content makes those jumps noisy, a seam makes them coherent
   a pull–push interpolation, then upsampled);
 * it runs only where the ring profile found a significant step right at the selection's edge (the
   excess z of position 0, gap 0 at least ``MIN_Z``; elsewhere the selection's edge lies in the photo
-  and its jumps are content) and the seam found is sharp (a ramp of half-width at most ``MAX_GAP``:
-  one pixel pair sees only a slice of a wide feather, whose ramp the colour map follows already).
+  and its jumps are content), the seam found is sharp (a ramp of half-width at most ``MAX_GAP``:
+  one pixel pair sees only a slice of a wide feather, whose ramp the colour map follows already),
+  and the seam gate is at least a little confident (on a clean photo whose colour change the gate
+  only capped, the membrane would be uncapped: one of 1,500 fresh clean selections fell to 39 dB
+  once the seam ranker picked sharper seams, twenty-first session).
 
 Measured on training photos (MODEL.md, "Stage 1e"). Pure numpy/OpenCV on H×W×3 float32 RGB.
 """
@@ -145,13 +148,14 @@ def membrane(values: np.ndarray, known: np.ndarray, region: np.ndarray, sweeps: 
     return np.where((region | known)[..., None], inner, u)
 
 
-def edge_membrane(x: np.ndarray, inside: np.ndarray, edge_z: float, gap: int = 0) -> tuple[np.ndarray, dict]:
+def edge_membrane(x: np.ndarray, inside: np.ndarray, edge_z: float, gap: int = 0,
+                  confidence: float = 1.0) -> tuple[np.ndarray, dict]:
     """The membrane's change to ``x`` (H×W×3 float32, zero outside ``inside``) and its info {"gate":
     1 or 0, "edge_z", and when it ran "rms": the change's RMS inside}. Runs when ``edge_z`` (the ring
-    profile's excess z of the step at the selection's edge) is at least ``MIN_Z`` and the seam's
-    ramp half-width ``gap`` at most ``MAX_GAP``."""
+    profile's excess z of the step at the selection's edge) is at least ``MIN_Z``, the seam's ramp
+    half-width ``gap`` at most ``MAX_GAP`` and the seam gate's ``confidence`` above 0."""
     info: dict = {"gate": 0.0, "edge_z": float(edge_z)}
-    if not edge_z >= MIN_Z or gap > MAX_GAP or not inside.any() or inside.all():
+    if not edge_z >= MIN_Z or gap > MAX_GAP or not confidence > 0 or not inside.any() or inside.all():
         return np.zeros_like(x), info
     rows, cols, jumps = edge_jumps(x, inside)
     if rows.size == 0:

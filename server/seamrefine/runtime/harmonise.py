@@ -5,10 +5,13 @@ edge, not in statistics of wide rings (the content differs across the seam). So 
 measured on thin bands of ``BAND`` one-pixel rings either side of a candidate seam contour, as local
 means along the contour (``RingProfile``: box sums of each ring, sampled at the mask's contour pixels):
 
-* **Where.** A fill's colour step may sit a few px inside or outside the user's mask edge, and a
-  feathered paste spreads it over a ramp. Each candidate (position, ramp half-width ``gap``) is scored
-  by the robust z of its coherent step: the median local step along the contour over its MAD-based
-  standard error. Content steps change sign along a contour, a fill's colour drift does not.
+* **Where.** A fill's colour step may sit a few px outside or up to 7 px inside the user's mask edge
+  (a selection grown beyond the paste), and a feathered paste spreads it over a ramp. Each candidate
+  (position, ramp half-width ``gap``) is measured by the robust z of its coherent step (the median
+  local step along the contour over its MAD-based standard error; content steps change sign along a
+  contour, a fill's colour drift does not) and a few more step statistics, and a small learned
+  ranker (``seam_rank``) picks the one whose map should remove the most (twenty-first session; the
+  largest z before).
 * **Whether.** A smooth colour gradient crossing the edge (a sky) is coherent too, but it steps as
   much across the parallel contours beside the seam zone, so the *excess* step over theirs matters
   too; and a colour seam is one map between the two sides, so that map should explain the local
@@ -17,7 +20,7 @@ means along the contour (``RingProfile``: box sums of each ring, sampled at the 
   bit-identical); just below it (from ``CAPPED_BELOW`` logit units under it) and where the ramp
   gives less, the correction applies only as far as moves the band ``CAP_DB`` (``apply``), so a
   clean photo the gate misjudges stays that close to its input.
-* **How wide.** The candidate with the largest z is often narrower than a feathered paste's ramp
+* **How wide.** The candidate picked is often narrower than a feathered paste's ramp
   (narrow bands see more alike content, so their step is more significant though smaller). The zone
   is grown ring by ring while the one-ring step at its border still continues the seam's step
   (``grow_zone``), so the map is fitted across the whole ramp, not across its steepest part.
@@ -47,14 +50,15 @@ import numpy as np
 
 from ..errors import EmptyMaskError
 from ..imaging.imagemath import band_rms, capped_strength, check_stage_input
-from . import seam_gate
+from . import seam_gate, seam_rank
 from .background import split_work
 from .colour_map import IDENTITY_MAP, ColourMap, fit_colour_map
 from .ring_profile import REACH, RingProfile, robust_z, signed_distance
 from .seam_features import gate_features
 
-POSITIONS = tuple(range(-3, 6))  # candidate seam positions: between ring s − 1 and ring s
+POSITIONS = tuple(range(-3, 8))  # candidate seam positions: between ring s − 1 and ring s
 GAPS = (0, 2, 4, 6)  # half-widths of the ramp a seam may be spread over (feathered pastes)
+CANDIDATES = [(s, g) for g in GAPS for s in POSITIONS]
 ALPHA_TAU = 0.03  # colour distance (RSS over channels) at which a pixel's own weight is half-trusted
 PIXEL_ALPHA_MAX_GAP = 2  # per-pixel weights only in zones this narrow (wide feathers: the ring's share)
 WORK_PIXELS = 1_100_000  # the rings are measured on the region they reach, area-reduced to at most this
@@ -90,14 +94,14 @@ class Seam:
 
 
 def find_seam(profile: RingProfile) -> Seam:
-    """The candidate (position, gap) with the most significant coherent step (largest robust z), the
-    features the learned gate judges it by (``seam_gate.FEATURES``), and the colour map fitted across
-    its zone grown to the whole ramp (``grow_zone``)."""
-    cands = [st for st in profile.all_stats([(s, g) for g in GAPS for s in POSITIONS]) if st is not None]
+    """The candidate (position, gap) the learned ranker picks (``seam_rank.pick``), the features the
+    learned gate judges it by (``seam_gate.FEATURES``), and the colour map fitted across its zone
+    grown to the whole ramp (``grow_zone``)."""
+    cands = [st for st in profile.all_stats(CANDIDATES) if st is not None]
     if not cands:
         return Seam(0, 0, 0.0, 0.0, ())
     edge_z = next((c.z_excess for c in cands if c.position == 0 and c.gap == 0), 0.0)
-    best = max(cands, key=lambda c: c.z)
+    best = seam_rank.pick(cands)
     cmap = fit_colour_map(profile, best.position, best.gap)
     features = gate_features(profile, best, max(c.z_excess for c in cands), cmap)
     position, gap = grow_zone(profile, best.position, best.gap)
@@ -205,9 +209,17 @@ def _reach_box(inside: np.ndarray, margin: int) -> tuple[slice, slice]:
 
 
 def measure(x: np.ndarray, mask: np.ndarray) -> Measurement:
-    """Find the seam of the fill ``mask`` in ``x``. The rings are measured only where they reach:
-    around the edge of the fill (``REACH`` working px), area-reduced by the smallest integer factor
-    that brings that region to ≤ ``WORK_PIXELS``."""
+    """Find the seam of the fill ``mask`` in ``x`` (``ring_profile_of``, ``find_seam``)."""
+    f, inside, profile, sd = ring_profile_of(x, mask)
+    return Measurement(f, inside, profile, find_seam(profile), sd)
+
+
+def ring_profile_of(x: np.ndarray, mask: np.ndarray
+                    ) -> tuple[int, np.ndarray, RingProfile, np.ndarray | None]:
+    """The fill's ring profile, measured only where the rings reach: around the edge of the fill
+    (``REACH`` working px), area-reduced by the smallest integer factor f that brings that region to
+    ≤ ``WORK_PIXELS``. Returns (f, the fill ``mask`` ≥ ½ (> 0 where none is), the profile, the
+    full-resolution signed distance when f is 1, else None)."""
     _check(x, mask)
     h, w = mask.shape
     inside = mask >= 0.5
@@ -224,7 +236,7 @@ def measure(x: np.ndarray, mask: np.ndarray) -> Measurement:
     area = (ys.stop - ys.start) * (xs.stop - xs.start)
     b = max(1, int(np.ceil(np.sqrt(area / BIN_PIXELS))))
     profile = RingProfile(small[ys, xs], sd[ys, xs], (ys.start, xs.start), b)
-    return Measurement(f, inside, profile, find_seam(profile), sd if f == 1 else None)
+    return f, inside, profile, sd if f == 1 else None
 
 
 def ramp_profile(profile: RingProfile, seam: Seam) -> tuple[np.ndarray, np.ndarray]:

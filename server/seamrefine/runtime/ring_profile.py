@@ -139,7 +139,7 @@ class RingProfile:
 
     def all_stats(self, candidates: list[tuple[int, int]]) -> list[CandidateStats | None]:
         """``stats`` of each (s, g) in ``candidates``, in order: the same values, with the medians of
-        all candidates taken in two sorts instead of four medians each (the seam finder's 36)."""
+        all candidates taken in two sorts instead of four medians each (the seam finder's 44)."""
         samples, out = [], []
         for s, g in candidates:
             step, ok = self.step(s, g)

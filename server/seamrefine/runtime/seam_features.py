@@ -84,6 +84,14 @@ def null_scores(profile: RingProfile, s: int, g: int) -> tuple[float, float] | N
     return float(np.linalg.norm(v[:3]) / np.sqrt(3)), float(np.linalg.norm(v[3:]) / np.sqrt(3))
 
 
+def step_features(c: CandidateStats, max_z_excess: float) -> tuple[float, ...]:
+    """What the candidate's step statistics alone say (``seam_gate.FEATURES``' first nine, and all of
+    ``seam_rank.FEATURES``): its z, excess z, excess step, the largest excess z among all candidates,
+    where it sits (px / 4), how many contour pixels see it, how busy the content is, how coherent."""
+    return (np.log1p(c.z), np.log1p(c.z_excess), np.log(c.step + 1e-3), np.log1p(max_z_excess),
+            c.position / 4.0, c.gap / 4.0, np.log(c.n), np.log(c.busy + 1e-3), c.coherent / max(c.busy, 1e-6))
+
+
 def gate_features(profile: RingProfile, best: CandidateStats, max_z_excess: float,
                   cmap: ColourMap) -> tuple[float, ...]:
     """The gate's features (``seam_gate.FEATURES``, in order) of the candidate ``best``, whose fitted
@@ -91,11 +99,7 @@ def gate_features(profile: RingProfile, best: CandidateStats, max_z_excess: floa
     s, g = best.position, best.gap
     gain = cmap.gain
     clipped = np.isclose(gain, GAIN_LIMITS[0]) | np.isclose(gain, GAIN_LIMITS[1])
-    step = (
-        np.log1p(best.z), np.log1p(best.z_excess), np.log(best.step + 1e-3), np.log1p(max_z_excess),
-        s / 4.0, g / 4.0, np.log(best.n), np.log(best.busy + 1e-3), best.coherent / max(best.busy, 1e-6),
-        float(np.abs(np.log(gain)).mean()), float(clipped.mean()),
-    )
+    step = (*step_features(best, max_z_excess), float(np.abs(np.log(gain)).mean()), float(clipped.mean()))
     here = map_reduction(profile, s, g, cmap) or (0.0, 0.0, 0.0)
     reach = 2 * g + 2 * BAND + 1
     beside = [r for k in (s - reach, s + reach) if (r := map_reduction(profile, k, g)) is not None]

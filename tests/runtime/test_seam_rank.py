@@ -1,0 +1,112 @@
+"""seamrefine.runtime.seam_rank: the learned candidate ranker (smoke, known values, errors, the shipped
+file and its trainer)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from seamrefine.errors import ModelError
+from seamrefine.runtime import harmonise, seam_gate, seam_rank
+from seamrefine.runtime.ring_profile import CandidateStats
+from seamrefine.runtime.seam_features import gate_features, step_features
+from seamrefine_train import train_rank
+
+from ..support.synthetic_images import noise_photo_folder
+from .test_harmonise import ellipse, pasted, texture
+
+
+def cand(s, g, z, z_excess=1.0, step=0.05, n=400):
+    return CandidateStats(s, g, z, z_excess, step, 0.1, 0.05, n)
+
+
+def linear_ranker(path, weights):
+    """A ranker file without a hidden layer: score = features · weights (unit standardisation)."""
+    model = seam_gate.GateModel(np.zeros(9), np.ones(9), np.asarray(weights, float), 0.0, 0.0, 1.0,
+                                seam_rank.FEATURES)
+    path.write_text(json.dumps(model.to_dict()))
+    seam_gate.forget(path)
+    return path
+
+
+def test_pick_smoke_with_the_shipped_ranker():
+    cands = [cand(0, 0, 2.0), cand(3, 2, 9.0, 8.0, 0.1), cand(6, 0, 4.0)]
+    assert seam_rank.pick(cands) in cands
+    assert seam_rank.candidate_features(cands).shape == (3, 9)
+
+
+def test_pick_known_values(tmp_path):
+    cands = [cand(0, 0, 2.0), cand(3, 2, 9.0), cand(6, 0, 4.0)]
+    by_z = linear_ranker(tmp_path / "z.json", [1.0] + [0.0] * 8)  # log1p(z) alone: the largest z
+    assert seam_rank.pick(cands, by_z) is cands[1]
+    by_position = linear_ranker(tmp_path / "s.json", [0.0] * 4 + [1.0] + [0.0] * 4)  # the deepest
+    assert seam_rank.pick(cands, by_position) is cands[2]
+    tie = linear_ranker(tmp_path / "tie.json", [0.0] * 9)
+    assert seam_rank.pick(cands, tie) is cands[0]  # equals: the first
+
+
+def test_features_are_the_gates_step_features():
+    c = cand(2, 4, 5.0, 3.0, 0.08, 900)
+    f = step_features(c, 6.0)
+    assert f == pytest.approx((np.log1p(5.0), np.log1p(3.0), np.log(0.08 + 1e-3), np.log1p(6.0), 0.5,
+                               1.0, np.log(900), np.log(0.1 + 1e-3), 0.5))
+    assert seam_rank.FEATURES == seam_gate.FEATURES[:9]
+    assert seam_rank.candidate_features([c, cand(0, 0, 1.0, 6.0)])[0] == pytest.approx(f)
+
+
+def test_gate_features_start_with_the_step_features():
+    clean, mask = texture(4), ellipse()
+    x = pasted(clean, mask, clean + np.float32([0.06, 0.02, -0.03]))
+    m = harmonise.measure(x, mask)
+    cands = [c for c in m.profile.all_stats(harmonise.CANDIDATES) if c is not None]
+    best = seam_rank.pick(cands)
+    mx = max(c.z_excess for c in cands)
+    feats = gate_features(m.profile, best, mx, m.seam.colour_map)
+    assert feats[:9] == pytest.approx(step_features(best, mx))
+
+
+def test_missing_or_bad_ranker_is_a_typed_error(tmp_path):
+    with pytest.raises(ModelError, match="seam ranker"):
+        seam_rank.load(tmp_path / "none.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"features": list(seam_gate.FEATURES)}))
+    with pytest.raises(ModelError, match="do not match") as e:
+        seam_rank.load(bad)
+    assert e.value.value == list(seam_gate.FEATURES)
+
+
+def test_shipped_ranker_record():
+    doc = json.loads(seam_rank.DEFAULT_PATH.read_text())
+    assert doc["features"] == list(seam_rank.FEATURES)
+    assert doc["training"]["command"].startswith("python -m seamrefine_train train_rank")
+    for fam, rec in doc["training"]["per_family"].items():  # the ranker's pick beats the largest z
+        assert rec["picked_db"] > rec["max_z_db"], fam
+
+
+def test_train_rank_smoke(tmp_path, capsys):
+    photos = noise_photo_folder(tmp_path / "photos", seed=3)
+    out = tmp_path / "rank.json"
+    argv = ["--photos", str(photos), "--cases", "24", "--workers", "1", "--sizes", "160",
+            "--out", str(out), "--members", "2", "--hidden", "4"]
+    assert train_rank.main(argv) == 0
+    model = seam_rank.load(out)
+    assert model.hidden.shape == (8, 9) and model.features == seam_rank.FEATURES
+    rec = json.loads(out.read_text())["training"]
+    assert rec["cases"] >= 20 and set(rec["per_family"]) <= set(train_rank.FAMILY_WEIGHTS)
+    assert '"picked_db"' in capsys.readouterr().out
+
+
+def test_train_rank_rejects_bad_options(tmp_path, capsys):
+    assert train_rank.main(["--photos", str(tmp_path), "--cases", "40"]) == 2
+    assert "no .jpg/.png photos" in capsys.readouterr().err
+    assert train_rank.main(["--photos", str(tmp_path), "--hidden", "0"]) == 2
+    assert "--hidden" in capsys.readouterr().err
+
+
+def test_padded_known_values():
+    rows = [{"features": [[1.0, 2.0]], "gains": [3.0]},
+            {"features": [[4.0, 5.0], [6.0, 7.0]], "gains": [1.0, 2.0]}]
+    x, gain, valid = train_rank.padded(rows)
+    assert x.shape == (2, 2, 2) and valid.tolist() == [[True, False], [True, True]]
+    assert gain.tolist() == [[3.0, 0.0], [1.0, 2.0]] and x[1, 1].tolist() == [6.0, 7.0]
