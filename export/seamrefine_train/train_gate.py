@@ -185,6 +185,22 @@ def gate_parser(prog: str, doc: str, default_out: Path, sizes: tuple[int, ...]) 
     return ap
 
 
+def add_network_options(ap: argparse.ArgumentParser, hidden: int, members: int, min_hidden: int) -> None:
+    """``--hidden`` (units per network; 0 means a logistic regression where ``min_hidden`` is 0) and
+    ``--members`` (networks averaged), checked by ``check_network_options``."""
+    ap.add_argument("--hidden", type=int, default=hidden,
+                    help="units per network" + (" (0: logistic)" if min_hidden == 0 else ""))
+    ap.add_argument("--members", type=int, default=members, help="networks averaged")
+    ap.set_defaults(min_hidden=min_hidden)
+
+
+def check_network_options(args: argparse.Namespace) -> None:
+    """InputError (carrying both values) unless --hidden and --members are in range."""
+    if args.hidden < args.min_hidden or args.members < 1:
+        raise InputError(f"need --hidden ≥ {args.min_hidden} and --members ≥ 1, got {args.hidden} and "
+                         f"{args.members}", (args.hidden, args.members))
+
+
 def gather(args: argparse.Namespace, case_fn, indices: range | None = None) -> list[dict]:
     """Check the options (InputError naming the bad one), then ``case_fn`` on every case (``indices``,
     default ``range(args.cases)``), on ``args.workers`` processes; the cases it could not measure
@@ -229,14 +245,11 @@ def save(model: seam_gate.GateModel, rows: list[dict], args: argparse.Namespace,
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ap = gate_parser("python -m seamrefine_train train_gate", __doc__, seam_gate.DEFAULT_PATH, SIZES)
-    ap.add_argument("--hidden", type=int, default=gate_mlp.HIDDEN, help="units per network (0: logistic)")
-    ap.add_argument("--members", type=int, default=gate_mlp.MEMBERS, help="networks averaged")
+    add_network_options(ap, gate_mlp.HIDDEN, gate_mlp.MEMBERS, min_hidden=0)
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     try:
-        if args.hidden < 0 or args.members < 1:
-            raise InputError(f"need --hidden ≥ 0 and --members ≥ 1, got {args.hidden} and {args.members}",
-                             (args.hidden, args.members))
+        check_network_options(args)
         rows = gather(args, _case)
     except SeamRefineError as e:
         print(f"train_gate: {e.message}", file=sys.stderr)

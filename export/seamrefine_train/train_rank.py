@@ -1,7 +1,8 @@
 """Train the learned seam ranker (``seamrefine.runtime.seam_rank``) on synthetic colour seams.
 
-    python -m seamrefine_train train_rank [--photos ../shared/data/train] [--cases 1500] [--seed 0]
+    python -m seamrefine_train train_rank [--photos ../shared/data/train] [--cases 1600] [--seed 0]
         [--out server/seamrefine/models/seam_rank.json] [--workers 2] [--hidden 8] [--members 3]
+        [--rows ROWS.npz]
 
 Top to bottom: draw colour cases as the gate trainer does (``train_gate.draw_case``: a random crop,
 a colour family, a hugging or a default selection); for each, measure every candidate seam
@@ -21,7 +22,7 @@ import time
 
 import numpy as np
 import torch
-from seamrefine.errors import InputError, SeamRefineError
+from seamrefine.errors import SeamRefineError
 from seamrefine.imaging import imagemath
 from seamrefine.imaging import metrics as M
 from seamrefine.runtime import harmonise, seam_gate, seam_rank
@@ -36,6 +37,8 @@ MAX_GAIN = 20.0  # dB; gains are clipped to [−MAX_GAIN / 2, MAX_GAIN] for the 
 EPOCHS = 400
 LEARNING_RATE = 1e-2
 WEIGHT_DECAY = 1e-3
+HIDDEN = 8  # tanh units per network
+MEMBERS = 3  # networks whose scores are averaged
 
 
 def _case(args) -> dict | None:
@@ -130,15 +133,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ap = train_gate.gate_parser("python -m seamrefine_train train_rank", __doc__, seam_rank.DEFAULT_PATH,
                                 SIZES)
-    ap.add_argument("--hidden", type=int, default=8, help="units per network")
-    ap.add_argument("--members", type=int, default=3, help="networks averaged")
-    ap.set_defaults(cases=1500)
+    train_gate.add_network_options(ap, HIDDEN, MEMBERS, min_hidden=1)
+    ap.set_defaults(cases=1600)
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     try:
-        if args.hidden < 1 or args.members < 1:
-            raise InputError(f"need --hidden ≥ 1 and --members ≥ 1, got {args.hidden} and {args.members}",
-                             (args.hidden, args.members))
+        train_gate.check_network_options(args)
         rows = train_gate.gather(args, _case)
     except SeamRefineError as e:
         print(f"train_rank: {e.message}", file=sys.stderr)
@@ -152,6 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=1) + "\n")
     seam_gate.forget(args.out)
+    if args.rows:
+        x, gain, valid = padded(rows)
+        np.savez_compressed(args.rows, features=x, gains=gain, valid=valid,
+                            family=np.array([r["family"] for r in rows]))
     print(json.dumps(doc["training"], indent=1))
     return 0
 

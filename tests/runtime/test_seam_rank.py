@@ -88,8 +88,11 @@ def test_train_rank_smoke(tmp_path, capsys):
     photos = noise_photo_folder(tmp_path / "photos", seed=3)
     out = tmp_path / "rank.json"
     argv = ["--photos", str(photos), "--cases", "24", "--workers", "1", "--sizes", "160",
-            "--out", str(out), "--members", "2", "--hidden", "4"]
+            "--out", str(out), "--members", "2", "--hidden", "4", "--rows", str(tmp_path / "rows.npz")]
     assert train_rank.main(argv) == 0
+    rows = np.load(tmp_path / "rows.npz")
+    assert rows["features"].shape[2] == 9 and rows["gains"].shape == rows["valid"].shape
+    assert rows["valid"].sum(1).min() >= 2  # every case kept ranks at least two candidates
     model = seam_rank.load(out)
     assert model.hidden.shape == (8, 9) and model.features == seam_rank.FEATURES
     rec = json.loads(out.read_text())["training"]
@@ -101,7 +104,7 @@ def test_train_rank_rejects_bad_options(tmp_path, capsys):
     assert train_rank.main(["--photos", str(tmp_path), "--cases", "40"]) == 2
     assert "no .jpg/.png photos" in capsys.readouterr().err
     assert train_rank.main(["--photos", str(tmp_path), "--hidden", "0"]) == 2
-    assert "--hidden" in capsys.readouterr().err
+    assert "need --hidden ≥ 1" in capsys.readouterr().err
 
 
 def test_padded_known_values():
