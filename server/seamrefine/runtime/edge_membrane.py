@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 SIGMA = 32.0  # px: how far along the edge the jumps are averaged
-SHRINK = 3.0  # standard errors taken off each averaged jump (0: none)
+SHRINK = 1.0  # standard errors taken off each averaged jump (0: none; 3 before the twenty-second session)
 MIN_Z = 2.0  # the excess z of the step at the selection's edge from which the membrane runs
 MAX_GAP = 2  # ... when the seam found has a ramp this narrow (half-width, working px)
 CELL = 8  # px: the least side of the cells the jumps are averaged on and the membrane is solved on
