@@ -1,6 +1,7 @@
 """seamrefine.runtime.edge_membrane: the jumps across the edge (known values: a step, a content ramp),
-their coherent part (a coherent jump kept, scatter shrunk away), the membrane (constant and linear
-boundary values), the stage's gate, and the classical stage running it on a hugging drift."""
+their coherent part (a coherent jump kept, scatter shrunk away, the shrinkage's known value), the
+membrane (constant and linear boundary values), the stage's gate, and the classical stage running it
+on a hugging drift."""
 
 from __future__ import annotations
 
@@ -59,6 +60,23 @@ def test_coherent_jumps_keep_a_coherent_jump_and_shrink_scatter_away():
     values, known = coherent_jumps(rows, cols, noise, inside.shape)
     assert np.abs(values).max() < 0.2 * np.abs(noise).mean()
 
+
+
+@pytest.mark.parametrize("shrink", [None, 3.0])
+def test_coherent_jumps_shrink_by_their_standard_error_known_value(shrink):
+    # a straight edge along row 100, jumps 0.03 ± 0.05 alternating along it: every cell of 8 px holds
+    # four of each, so its Gaussian mean is 0.03 and its scatter 0.05² exactly, anywhere on the edge
+    cols = np.arange(800)
+    rows = np.full(cols.size, 100)
+    jumps = np.zeros((cols.size, 3))
+    jumps[:, 0] = 0.03 + 0.05 * np.where(cols % 2 == 0, 1.0, -1.0)
+    kwargs = {} if shrink is None else {"shrink": shrink}
+    values, known = coherent_jumps(rows, cols, jumps, (200, 800), **kwargs)
+    se = 0.05 / np.sqrt(3.5 * edge_membrane.SIGMA)
+    keep = 1.0 - (edge_membrane.SHRINK if shrink is None else shrink) * se / 0.03
+    assert known.sum() == 100 and 0.0 < keep < 1.0
+    np.testing.assert_allclose(values[known][:, 0], 0.03 * keep, rtol=1e-9)
+    assert not values[known][:, 1:].any()
 
 def test_membrane_of_constant_and_linear_boundary_values():
     region = np.zeros((12, 16), bool)

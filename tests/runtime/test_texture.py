@@ -11,7 +11,7 @@ import pytest
 from seamrefine.errors import ModelError
 from seamrefine.imaging import imagemath
 from seamrefine.imaging import metrics as M
-from seamrefine.runtime import classical, harmonise, texture
+from seamrefine.runtime import classical, edge_membrane, harmonise, texture
 from seamrefine.runtime.ring_profile import signed_distance
 from seamrefine.runtime.seam_gate import GateModel
 
@@ -237,7 +237,12 @@ def test_classical_stage_is_colour_then_texture(monkeypatch):
     colour, colour_info = harmonise.harmonise(comp, mask)
     assert set(info) == {"harmonise", "membrane", "texture", "grain", "jpeg"}
     assert info["harmonise"]["gate"] == colour_info["gate"] == 1.0
-    np.testing.assert_array_equal(change, colour)  # the texture gate stays closed on matching grain
+    # then the edge membrane on the harmonised image (it runs here: a hard paste the selection hugs)
+    m = harmonise.measure(comp, mask)
+    edge, edge_info = edge_membrane.edge_membrane(np.clip(comp + colour, 0.0, 1.0), m.inside, m.seam.edge_z,
+                                                  m.seam.gap, colour_info["confidence"])
+    assert info["membrane"] == edge_info and edge_info["gate"] == 1.0
+    np.testing.assert_array_equal(change, colour + edge)  # the texture gate stays closed on matching grain
     monkeypatch.setattr(texture, "load_gate", always_open)
     change, info = classical.classical_change(comp, mask)
     assert info["texture"]["gate"] == 1.0 and not np.array_equal(change, colour)
