@@ -61,7 +61,6 @@ def test_coherent_jumps_keep_a_coherent_jump_and_shrink_scatter_away():
     assert np.abs(values).max() < 0.2 * np.abs(noise).mean()
 
 
-
 @pytest.mark.parametrize("shrink", [None, 3.0])
 def test_coherent_jumps_shrink_by_their_standard_error_known_value(shrink):
     # a straight edge along row 100, jumps 0.03 ± 0.05 alternating along it: every cell of 8 px holds
@@ -77,6 +76,7 @@ def test_coherent_jumps_shrink_by_their_standard_error_known_value(shrink):
     assert known.sum() == 100 and 0.0 < keep < 1.0
     np.testing.assert_allclose(values[known][:, 0], 0.03 * keep, rtol=1e-9)
     assert not values[known][:, 1:].any()
+
 
 def test_membrane_of_constant_and_linear_boundary_values():
     region = np.zeros((12, 16), bool)
