@@ -79,6 +79,29 @@ def test_fit_recovers_a_gain_and_an_offset():
     np.testing.assert_allclose(cmap.offset, 0.05, atol=0.03)
 
 
+@pytest.mark.parametrize(("drift", "tol"), [(0.0, 0.02), (0.05, 0.07)])
+def test_fit_reads_the_gain_from_the_pixels_spread(drift, tol):
+    # fine grey noise either side, the photo's spreading 1.2 times as far as the fill's (known value:
+    # gain 1.2), and a drift across the fill of ±drift: the box means' spread alone gave 1.10 without
+    # the drift and 0.55 with it (clipped to 0.8), since the drift spreads the fill's means
+    mask = ellipse()
+    noise = np.random.default_rng(1).normal(0.0, 0.08, mask.shape).astype(np.float32)
+    photo = np.repeat((0.5 + noise)[..., None], 3, 2)
+    across = np.linspace(-1.0, 1.0, mask.shape[1], dtype=np.float32)[None, :, None]
+    fill = 0.5 + (photo - 0.5) / 1.2 + drift * across
+    profile = profile_of(np.where(mask[..., None], fill, photo), mask)
+    np.testing.assert_allclose(C.fit_colour_map(profile, 0, 0).gain, 1.2, atol=tol)
+    means_only = C.fit_colour_map(profile, 0, 0, pixel_gain=False).gain  # what the seam gate judges
+    np.testing.assert_allclose(means_only, 1.10 if drift == 0.0 else C.GAIN_LIMITS[0], atol=0.01)
+
+
+def test_pixel_variance_known_value():
+    means = np.array([[0.4, 0.6], [0.5, 0.5], [0.0, 0.0]])  # 3 channels × 2 samples
+    squares = np.array([[0.17, 0.37], [0.24, 0.24], [0.0, 0.0]])  # local mean of x² per sample
+    # mean(x²) − mean(x)²: 0.27 − 0.25, 0.24 − 0.25 (rounding below 0: clipped), 0
+    np.testing.assert_allclose(C._pixel_variance(means, squares.T), [0.02, 0.0, 0.0], atol=1e-12)
+
+
 def test_fit_is_the_identity_without_samples():
     clean = texture(4)
     tiny = np.zeros(clean.shape[:2], np.float32)

@@ -137,6 +137,24 @@ def test_features_separate_a_seam_from_a_clean_edge():
     assert H.gate(seam) == 1.0 and H.gate(plain) == 0.0
 
 
+def test_the_gate_judges_the_means_map_and_the_pixels_map_is_applied():
+    # the gate's features were learned on the map whose gain is the local means' spread ratio; the
+    # map applied takes its gain from the pixels' spread (twenty-third session)
+    from seamrefine.runtime import seam_features
+
+    clean, mask = texture(2), ellipse()
+    profile = H.ring_profile_of(pasted(clean, mask, clean * 1.12 - 0.02), mask)[2]
+    seam = H.find_seam(profile)
+    cands = [c for c in profile.all_stats(H.CANDIDATES) if c is not None]
+    best = seam_rank.pick(cands)
+    judged = colour_map.fit_colour_map(profile, best.position, best.gap, pixel_gain=False)
+    want = seam_features.gate_features(profile, best, max(c.z_excess for c in cands), judged)
+    np.testing.assert_array_equal(seam.features, want)
+    applied = colour_map.fit_colour_map(profile, seam.position, seam.gap)
+    np.testing.assert_array_equal(seam.colour_map.gain, applied.gain)
+    assert not np.allclose(applied.gain, judged.gain)
+
+
 def test_errors_carry_the_bad_value():
     x, mask = texture(6), ellipse()
     with pytest.raises(DTypeError, match="float32") as e:

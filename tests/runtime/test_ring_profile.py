@@ -49,6 +49,36 @@ def test_band_means_are_computed_once_and_read_only():
         mean[0, 0] = 1.0  # a caller that changed it would change every later candidate
 
 
+@pytest.mark.parametrize("bin_size", [1, 2, 3])
+def test_band_squares_known_value(bin_size):
+    # the mean of x² over the same boxes and pixels as the band means: 0.8² inside, 0.2² outside
+    inside = ellipse()
+    prof = R.RingProfile(two_tone(inside), R.signed_distance(inside), bin_size=bin_size)
+    assert np.allclose(prof.band_squares(-3, 0), 0.04, atol=1e-5)
+    out, into = prof.across_squares(0, 0)
+    assert np.allclose(out, 0.04, atol=1e-5) and np.allclose(into, 0.64, atol=1e-5)
+
+
+def test_band_squares_see_the_spread_within_each_box():
+    # outside the fill every pixel is 0.5 ± 0.2 at random: each box mean is near 0.5, yet the pixels
+    # spread by 0.2 (variance 0.04), which the squares hold
+    inside = ellipse()
+    x = two_tone(inside)
+    signs = np.random.default_rng(0).choice([-1.0, 1.0], inside.shape).astype(np.float32)
+    x[~inside] = (0.5 + 0.2 * signs)[~inside, None]
+    prof = R.RingProfile(x, R.signed_distance(inside))
+    squares, (mean, _) = prof.band_squares(-1, 0), prof.band(-1, 0)
+    assert np.median(squares - mean**2) == pytest.approx(0.04, abs=0.004)
+    assert np.abs(mean - 0.5).max() < 0.2  # the local means alone hardly see it
+    np.testing.assert_array_equal(prof.band_squares(-1, 0), squares)  # the ring's sums are kept
+
+
+def test_band_squares_outside_the_rings_are_zero():
+    inside = ellipse()
+    prof = R.RingProfile(two_tone(inside), R.signed_distance(inside))
+    assert not prof.band_squares(R.RINGS[1] + 5, R.RINGS[1] + 6).any()
+
+
 def test_robust_z_known_values():
     v = np.array([[1.0, -2.0], [2.0, -2.0], [3.0, -4.0], [4.0, -6.0], [100.0, -6.0]], np.float32)
     z, med = R.robust_z(v, 2.0)  # medians 3 and −4; MADs 1 and 2

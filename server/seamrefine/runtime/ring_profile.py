@@ -56,43 +56,71 @@ class RingProfile:
         near = np.flatnonzero(((ring >= self.lo) & (ring < RINGS[1])).ravel())
         flat = (ring.ravel()[near] - self.lo).astype(np.int16)
         ranked = np.argsort(flat, kind="stable")  # a radix sort on int16; raster order within a ring
-        order = near[ranked]
-        bounds = np.searchsorted(flat[ranked], np.arange(n + 1))
+        self._order = near[ranked]
+        self._bounds = np.searchsorted(flat[ranked], np.arange(n + 1))
         at = np.flatnonzero(self.contour.ravel())
         self.num = np.zeros((n, at.size, 3), np.float32)
         self.den = np.zeros((n, at.size), np.float32)
-        h, w = ring.shape
+        self._squares: dict[int, np.ndarray] = {}
+        h, w = self._shape = ring.shape
         self._yx = (at // w + origin[0], at % w + origin[1])  # contour pixels, working resolution
-        b = int(bin_size)
-        hb, wb = -(-h // b), -(-w // b)
-        colour = x.reshape(-1, 3)
-        at_box = (at // w // b) * wb + (at % w) // b if b > 1 else at
+        self._b = b = int(bin_size)
+        self._colour = x.reshape(-1, 3)
+        self._at_box = (at // w // b) * -(-w // b) + (at % w) // b if b > 1 else at
 
         def rings(js) -> None:
             field = np.zeros((h * w, 4), np.float32) if b == 1 else None
             for j in js:
-                members = order[bounds[j] : bounds[j + 1]]
+                members = self._order[self._bounds[j] : self._bounds[j + 1]]
                 if members.size == 0:
                     continue
                 x1 = np.ones((members.size, 4), np.float32)  # colour and a count
-                x1[:, :3] = colour[members]
-                half = BOX // 2 + abs(self.lo + j)  # far rings must still reach the contour pixels
-                if b > 1:  # ring pixels summed into b×b bins, boxes on the bins: ~b² times less filtering
-                    bins = (members // w // b) * wb + (members % w) // b
-                    idx = (bins[:, None] * 4 + np.arange(4)).ravel()
-                    plane = np.bincount(idx, x1.ravel(), hb * wb * 4).astype(np.float32).reshape(hb, wb, 4)
-                    side = 2 * int(round(half / b)) + 1
-                else:
-                    field[members] = x1
-                    plane = field.reshape(h, w, 4)
-                    side = 2 * half + 1
-                box = cv2.boxFilter(plane, -1, (side, side), normalize=False,
-                                    borderType=cv2.BORDER_CONSTANT).reshape(-1, 4)[at_box]
-                if b == 1:
-                    field[members] = 0.0
+                x1[:, :3] = self._colour[members]
+                box = self._box_sums(j, members, x1, field)
                 self.num[j], self.den[j] = box[:, :3], box[:, 3]
 
         split_work(rings, range(n))  # independent rings, mostly GIL-free work: ~1.6× faster on 2 cores
+
+    def _box_sums(self, j: int, members: np.ndarray, values: np.ndarray,
+                  field: np.ndarray | None = None) -> np.ndarray:
+        """Σ ``values`` (M×C, of the ring j's pixels ``members``) over the box around each contour
+        pixel (N×C): on b×b bins of them when the profile is binned. ``field``: an all-zero (H·W)×C
+        buffer to reuse (unbinned), left all-zero."""
+        h, w = self._shape
+        b, c = self._b, values.shape[1]
+        half = BOX // 2 + abs(self.lo + j)  # far rings must still reach the contour pixels
+        if b > 1:  # ring pixels summed into b×b bins, boxes on the bins: ~b² times less filtering
+            hb, wb = -(-h // b), -(-w // b)
+            bins = (members // w // b) * wb + (members % w) // b
+            idx = (bins[:, None] * c + np.arange(c)).ravel()
+            plane = np.bincount(idx, values.ravel(), hb * wb * c).astype(np.float32).reshape(hb, wb, c)
+            side = 2 * int(round(half / b)) + 1
+        else:
+            field = np.zeros((h * w, c), np.float32) if field is None else field
+            field[members] = values
+            plane = field.reshape(h, w, c)
+            side = 2 * half + 1
+        box = cv2.boxFilter(plane, -1, (side, side), normalize=False,
+                            borderType=cv2.BORDER_CONSTANT).reshape(-1, c)[self._at_box]
+        if b == 1:
+            field[members] = 0.0
+        return box
+
+    def band_squares(self, k0: int, k1: int) -> np.ndarray:
+        """Local mean of the squared colour (N×3) of rings k0 ≤ k < k1 at each contour pixel (the boxes
+        and pixels of ``band(k0, k1)``); each ring's box sums are taken on first use."""
+        sums = np.zeros(self.num.shape[1:], np.float32)
+        for j in range(max(k0 - self.lo, 0), max(min(k1 - self.lo, len(self.den)), 0)):
+            if j not in self._squares:
+                members = self._order[self._bounds[j] : self._bounds[j + 1]]
+                self._squares[j] = (self._box_sums(j, members, np.square(self._colour[members]))
+                                    if members.size else np.zeros_like(sums))
+            sums += self._squares[j]
+        return sums / np.maximum(self.band(k0, k1)[1], 1.0)[:, None]
+
+    def across_squares(self, s: int, g: int) -> tuple[np.ndarray, np.ndarray]:
+        """``band_squares`` of the two bands of ``across(s, g)``: (outside, inside), N×3 each."""
+        return self.band_squares(s - g - BAND, s - g), self.band_squares(s + g, s + g + BAND)
 
     def band(self, k0: int, k1: int) -> tuple[np.ndarray, np.ndarray]:
         """Local mean (N×3) and pixel count (N) of rings k0 ≤ k < k1 at each contour pixel (read-only

@@ -37,7 +37,7 @@ def map_reduction(profile: RingProfile, s: int, g: int,
         return None
     root_n = np.sqrt(ok.sum() / profile.samples_per_box(s, g))  # independent samples along the contour
     ok = thin(ok)
-    cmap = fit_colour_map(profile, s, g) if cmap is None else cmap
+    cmap = fit_colour_map(profile, s, g, pixel_gain=False) if cmap is None else cmap
     o, i = outer[ok].astype(np.float64), inner[ok].astype(np.float64)
     ys, xs = profile.positions(ok)
     before = np.linalg.norm(o - i, axis=1)
