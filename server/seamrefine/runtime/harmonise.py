@@ -104,7 +104,7 @@ def find_seam(profile: RingProfile) -> Seam:
     best = seam_rank.pick(cands)
     # the gate judges the map it was trained on (gain from the local means' spread); the map applied
     # takes its gain from the pixels' spread, which errs less but makes more clean selections look
-    # explained by a map (twenty-third session: with the gate retrained on it, 9 instead of 5 of 3000
+    # explained by a map (twenty-third session: with the gate retrained on it, 9 instead of 6 of 3000
     # fresh clean selections below 45 dB)
     judged = fit_colour_map(profile, best.position, best.gap, pixel_gain=False)
     features = gate_features(profile, best, max(c.z_excess for c in cands), judged)
