@@ -102,7 +102,7 @@ def fit_colour_map(profile: RingProfile, position: int, gap: int, pixel_gain: bo
 
     Measured on training photos: a regression of outer on inner means gives worse gains than the
     spread ratio (the content's difference across the seam regresses to the mean), and a free
-    intercept in the plane worse offsets than the median; the pixels' spread errs 25–30 % less in log
+    intercept in the plane worse offsets than the median; the pixels' spread errs 20–31 % less in log
     gain than the local means' alone (twenty-third session), whose ratio drifts with the content's
     spread from ring to ring.
     """
