@@ -70,7 +70,7 @@ def test_band_squares_see_the_spread_within_each_box():
     squares, (mean, _) = prof.band_squares(-1, 0), prof.band(-1, 0)
     assert np.median(squares - mean**2) == pytest.approx(0.04, abs=0.004)
     assert np.abs(mean - 0.5).max() < 0.2  # the local means alone hardly see it
-    np.testing.assert_array_equal(prof.band_squares(-1, 0), squares)  # the ring's sums are kept
+    np.testing.assert_array_equal(prof.band_squares(-1, 0), squares)  # asked again: the same values
 
 
 def test_band_squares_outside_the_rings_are_zero():
