@@ -1,21 +1,31 @@
 """How much of a colour seam can be recovered at all? Oracles and simple estimators on bench cases.
 
     python -m seamrefine_train colour_ceiling [--photos DIR] [--per-family 12] [--size 320] [--seed 0]
+                                              [--selection default|hug]
 
-Per family it prints the identity band PSNR and the band PSNR *gain* of:
+Per family it prints the identity band PSNR and band ΔE00, and the band PSNR *gain* (and ΔE00) of:
 
 * ``oracle_affine``: one global affine colour map (3×3 + offset) fitted by least squares from the
   composite to the **clean** image on the fully pasted pixels, applied with the mask as weight — the
   best a single per-image colour transform could do (it cheats: it sees the clean image);
 * ``oracle_offset``: the same with only a constant offset (mean clean − composite, cheating too);
+* ``oracle_map``: the refiner's colour map form (per channel a gain, an offset and a plane in x, y;
+  ``seamrefine.runtime.colour_map``) fitted by least squares to the clean image over the fully
+  pasted pixels, applied with the true paste alpha (it cheats);
+* ``edge_map``: the same form fitted only on the fully pasted pixels within ``STRIP_PX`` px of the
+  paste's edge: what perfect knowledge of the colour drift *at the seam* gives a map (it cheats there);
+* ``edge_harmonic``: that drift at the seam carried into the fill by a harmonic membrane
+  (``edge_membrane.membrane``), the ramp taking its nearest fully pasted pixel's drift times alpha:
+  the best a boundary-driven (Poisson-like) correction could do;
 * ``ring_offset``: the offset estimated from the image alone, as the difference between the median
   colour of a 1 px ring ``RING_PX`` px outside the mask edge and one ``RING_PX`` px inside;
 * ``ring_offset_shrunk``: that estimate per 40 px cell, the median over cells, shrunk towards zero by
   its standard error (James–Stein style, factor ``1 − 2·se²/e²``).
 
-It answers whether the colour targets are limited by the network or by the information in the
-composite: when an honest estimator loses against identity, the content difference across the seam
-is larger than the colour step, and no refiner can see the step either.
+It answers whether the colour targets are limited by the form of the correction, by the information
+at the seam, or by how well the composite lets that information be estimated: the edge oracles see
+the true drift at the seam, the refiner (``harmonise``, its classical stage as shipped) estimates it
+from the composite.
 """
 
 from __future__ import annotations
@@ -24,17 +34,22 @@ import argparse
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 from seamrefine.errors import SeamRefineError
 from seamrefine.imaging import imagemath
 from seamrefine.imaging import metrics as M
+from seamrefine.runtime.edge_membrane import membrane
 
-from .bench import COLOR, DEFAULT_PHOTOS, build_cases
+from .bench import COLOR, DEFAULT_PHOTOS, SELECTIONS, build_cases, harmonised
 from .masks import signed_distance
 
 RING_PX = 2
 CELL_PX = 40
-METHODS = ("oracle_affine", "oracle_offset", "ring_offset", "ring_offset_shrunk")
+STRIP_PX = 3
+MEMBRANE_SWEEPS = 400  # full-resolution fills of a 320 px crop: converged well before
+METHODS = ("oracle_affine", "oracle_offset", "oracle_map", "edge_map", "edge_harmonic",
+           "ring_offset", "ring_offset_shrunk", "harmonise")
 
 
 def _fully_pasted(alpha: np.ndarray) -> np.ndarray:
@@ -62,6 +77,40 @@ def oracle_offset(
     sel = _fully_pasted(alpha)
     off = (clean[sel] - composite[sel]).mean(0)
     return np.clip(composite + mask[..., None] * off, 0, 1).astype(np.float32)
+
+
+def edge_strip(alpha: np.ndarray, width: int = STRIP_PX) -> np.ndarray:
+    """The fully pasted pixels (``_fully_pasted``) within ``width`` px of the rest of the image."""
+    full = _fully_pasted(alpha)
+    dist = cv2.distanceTransform(np.pad(full, 1).astype(np.uint8), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    return full & (dist <= width)
+
+
+def oracle_map(composite: np.ndarray, clean: np.ndarray, alpha: np.ndarray, fit: np.ndarray) -> np.ndarray:
+    """Per channel c: clean ≈ g·composite + b + s_x·x + s_y·y by least squares over the pixels
+    ``fit`` (x, y in units of the longer side), applied as composite + alpha·(map − composite)."""
+    h, w = alpha.shape
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    ys, xs = np.nonzero(fit)
+    mapped = np.empty_like(composite)
+    for c in range(3):
+        design = np.stack([composite[ys, xs, c], np.ones(ys.size), xx[ys, xs], yy[ys, xs]], 1)
+        g, b, sx, sy = np.linalg.lstsq(design, clean[ys, xs, c], rcond=None)[0]
+        mapped[..., c] = g * composite[..., c] + b + sx * xx + sy * yy
+    return np.clip(composite + alpha[..., None] * (mapped - composite), 0, 1).astype(np.float32)
+
+
+def edge_harmonic(composite: np.ndarray, clean: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """The true drift clean − composite on ``edge_strip`` carried over the fully pasted pixels by a
+    harmonic membrane; each partly pasted pixel takes its nearest fully pasted pixel's drift × alpha."""
+    full, strip = _fully_pasted(alpha), edge_strip(alpha)
+    drift = np.where(strip[..., None], clean - composite, 0.0).astype(np.float64)
+    field = membrane(drift, strip, full, MEMBRANE_SWEEPS)
+    _, label = cv2.distanceTransformWithLabels((~full).astype(np.uint8), cv2.DIST_L2, 5,
+                                               labelType=cv2.DIST_LABEL_PIXEL)
+    lut = np.zeros((int(label.max()) + 1, 3))
+    lut[label[full]] = field[full]
+    return np.clip(composite + alpha[..., None] * lut[label], 0, 1).astype(np.float32)
 
 
 def ring_offset(composite: np.ndarray, mask: np.ndarray, shrink: bool) -> np.ndarray:
@@ -92,19 +141,26 @@ def ring_offset(composite: np.ndarray, mask: np.ndarray, shrink: bool) -> np.nda
 
 
 def gains(case) -> dict[str, float]:
-    """Band PSNR of identity and the gain of every method in ``METHODS`` for one synthetic case."""
+    """Band PSNR of identity and the gain of every method in ``METHODS`` for one synthetic case, and
+    the band ΔE00 of each (``de_`` + name)."""
     band = imagemath.band_weights(case.mask, 16, 8)
     base = M.band_psnr(case.composite, case.clean, band)
+    c, clean, alpha = case.composite, case.clean, case.alpha
     outs = {
-        "oracle_affine": oracle_affine(case.composite, case.clean, case.alpha, case.mask),
-        "oracle_offset": oracle_offset(case.composite, case.clean, case.alpha, case.mask),
-        "ring_offset": ring_offset(case.composite, case.mask, shrink=False),
-        "ring_offset_shrunk": ring_offset(case.composite, case.mask, shrink=True),
+        "oracle_affine": oracle_affine(c, clean, alpha, case.mask),
+        "oracle_offset": oracle_offset(c, clean, alpha, case.mask),
+        "oracle_map": oracle_map(c, clean, alpha, _fully_pasted(alpha)),
+        "edge_map": oracle_map(c, clean, alpha, edge_strip(alpha)),
+        "edge_harmonic": edge_harmonic(c, clean, alpha),
+        "ring_offset": ring_offset(c, case.mask, shrink=False),
+        "ring_offset_shrunk": ring_offset(c, case.mask, shrink=True),
+        "harmonise": harmonised(c, case.mask),
     }
-    res = {"identity": base}
+    res = {"identity": base, "de_identity": M.band_delta_e(c, clean, band)}
     for name, out in outs.items():
-        out = imagemath.composite(case.composite, out, band)
-        res[name] = M.band_psnr(out, case.clean, band) - base
+        out = imagemath.composite(c, out, band)
+        res[name] = M.band_psnr(out, clean, band) - base
+        res["de_" + name] = M.band_delta_e(out, clean, band)
     return res
 
 
@@ -117,21 +173,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=320)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--families", default=",".join((*COLOR, "latent_smear", "mixed")))
+    p.add_argument("--selection", default="default", choices=sorted(SELECTIONS),
+                   help="how selections meet the fill, as in the benchmark")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     fams = [f for f in args.families.split(",") if f]
     per: dict[str, list[dict]] = {}
     try:
-        cases = build_cases(args.photos, args.per_family, args.size, args.seed, fams)
+        cases = build_cases(args.photos, args.per_family, args.size, args.seed, fams, args.selection)
     except SeamRefineError as e:
         print(f"colour_ceiling: {e.message}", file=sys.stderr)
         return 2
     for case in cases:
         per.setdefault(case.family, []).append(gains(case))
-    print(f"band PSNR gain over identity, dB ({args.per_family}/family, {args.size} px, seed {args.seed})")
+    print(f"band PSNR gain over identity, dB / band ΔE00 ({args.per_family}/family, {args.size} px, "
+          f"seed {args.seed}, {args.selection} selections)")
     print(f"| family | identity | {' | '.join(METHODS)} |\n|---|---|{'---|' * len(METHODS)}")
     for fam, rows in per.items():
-        vals = " | ".join(f"{np.mean([r[m] for r in rows]):+.2f}" for m in METHODS)
-        print(f"| {fam} | {np.mean([r['identity'] for r in rows]):.2f} | {vals} |")
+        mean = {k: np.mean([r[k] for r in rows]) for k in rows[0]}
+        vals = " | ".join(f"{mean[m]:+.2f} / {mean['de_' + m]:.2f}" for m in METHODS)
+        print(f"| {fam} | {mean['identity']:.2f} / {mean['de_identity']:.2f} | {vals} |")
     return 0
 
 

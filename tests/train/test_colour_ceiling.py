@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image
 from seamrefine_train import colour_ceiling as cc
 from seamrefine_train.__main__ import main as cli
@@ -28,6 +29,30 @@ def test_oracles_and_ring_estimate_recover_a_uniform_shift():
     assert g["ring_offset_shrunk"] > 10
 
 
+def test_edge_strip_is_the_fully_pasted_pixels_within_three_px_of_the_edge():
+    alpha = _shifted_case().alpha
+    strip = cc.edge_strip(alpha)
+    assert strip.sum() == 48**2 - 42**2  # the square's outer three rings
+    assert strip[24, 24] and strip[26, 40] and not strip[27, 40] and not strip[10, 10]
+
+
+def test_map_oracles_recover_a_gain_and_a_drift_across_the_fill():
+    case = _shifted_case()
+    yy = np.mgrid[0:96, 0:96][0] / 96
+    inside = case.mask[..., None] > 0
+    drift = np.array([1.1, 0.92, 1.05], np.float32) * case.clean + 0.05 * yy[..., None] - 0.02
+    case.composite = np.where(inside, drift, case.clean).astype(np.float32)
+    g = cc.gains(case)
+    assert g["oracle_map"] > 40 and g["edge_map"] > 40  # the map's form holds this drift exactly
+    assert g["de_edge_map"] < 0.05 < g["de_identity"]
+
+
+def test_edge_harmonic_carries_a_uniform_shift_at_the_edge_into_the_fill():
+    case = _shifted_case()
+    out = cc.edge_harmonic(case.composite, case.clean, case.alpha)
+    assert np.abs(out - case.clean).max() < 1e-4
+
+
 def test_ring_offset_leaves_an_unestimable_case_alone():
     case = _shifted_case()
     tiny = np.zeros_like(case.mask)
@@ -41,7 +66,14 @@ def test_cli_prints_the_table(tmp_path, capsys):
     argv = ["colour_ceiling", "--photos", str(tmp_path), "--per-family", "1", "--size", "96"]
     assert cli(argv) == 0
     out = capsys.readouterr().out
-    assert "| color_uniform |" in out and "oracle_affine" in out
+    assert "| color_uniform |" in out and "oracle_affine" in out and "edge_map" in out
+
+
+def test_cli_unknown_selection_is_a_clear_error(capsys):
+    with pytest.raises(SystemExit) as e:
+        cc.main(["--selection", "loose"])
+    assert e.value.code == 2
+    assert "invalid choice: 'loose'" in capsys.readouterr().err
 
 
 def test_cli_missing_folder_is_a_clear_error(capsys):
