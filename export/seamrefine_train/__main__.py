@@ -1,5 +1,6 @@
 """``python -m seamrefine_train COMMAND [args]``, COMMAND one of train, train_gate, train_rank,
-train_texture_gate, train_grain_gate, export, bench, bench_memory, colour_ceiling."""
+train_texture_gate, train_grain_gate, export, bench, bench_memory, colour_ceiling,
+map_decompose."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 USAGE = (
     "usage: python -m seamrefine_train"
     " {train,train_gate,train_rank,train_texture_gate,train_grain_gate,export,bench,bench_memory,"
-    "colour_ceiling}"
+    "colour_ceiling,map_decompose}"
     " [args]"
     "  (train: --key=value overrides)"
 )
@@ -38,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         from .bench_memory import main as run
     elif cmd == "colour_ceiling":
         from .colour_ceiling import main as run
+    elif cmd == "map_decompose":
+        from .map_decompose import main as run
     else:
         print(f"unknown command {cmd!r}\n{USAGE}", file=sys.stderr)
         return 2

@@ -52,7 +52,7 @@ METHODS = ("oracle_affine", "oracle_offset", "oracle_map", "edge_map", "edge_har
            "ring_offset", "ring_offset_shrunk", "harmonise")
 
 
-def _fully_pasted(alpha: np.ndarray) -> np.ndarray:
+def fully_pasted(alpha: np.ndarray) -> np.ndarray:
     """Pixels with alpha ≥ 0.99, or ≥ 0.5 when fewer than 50 are fully pasted (narrow strokes)."""
     sel = alpha >= 0.99
     return sel if sel.sum() >= 50 else alpha >= 0.5
@@ -62,7 +62,7 @@ def oracle_affine(
     composite: np.ndarray, clean: np.ndarray, alpha: np.ndarray, mask: np.ndarray
 ) -> np.ndarray:
     """Least-squares affine map composite → clean on pixels with alpha ≥ 0.99, applied with weight mask."""
-    sel = _fully_pasted(alpha)
+    sel = fully_pasted(alpha)
     x = np.concatenate([composite[sel], np.ones((int(sel.sum()), 1), np.float32)], 1)
     coef, *_ = np.linalg.lstsq(x, clean[sel], rcond=None)
     flat = np.concatenate([composite.reshape(-1, 3), np.ones((composite[..., 0].size, 1), np.float32)], 1)
@@ -74,14 +74,14 @@ def oracle_offset(
     composite: np.ndarray, clean: np.ndarray, alpha: np.ndarray, mask: np.ndarray
 ) -> np.ndarray:
     """The mean clean − composite offset over the fully pasted pixels, applied with weight mask."""
-    sel = _fully_pasted(alpha)
+    sel = fully_pasted(alpha)
     off = (clean[sel] - composite[sel]).mean(0)
     return np.clip(composite + mask[..., None] * off, 0, 1).astype(np.float32)
 
 
 def edge_strip(alpha: np.ndarray, width: int = STRIP_PX) -> np.ndarray:
-    """The fully pasted pixels (``_fully_pasted``) within ``width`` px of the rest of the image."""
-    full = _fully_pasted(alpha)
+    """The fully pasted pixels (``fully_pasted``) within ``width`` px of the rest of the image."""
+    full = fully_pasted(alpha)
     dist = cv2.distanceTransform(np.pad(full, 1).astype(np.uint8), cv2.DIST_L2, 3)[1:-1, 1:-1]
     return full & (dist <= width)
 
@@ -103,7 +103,7 @@ def oracle_map(composite: np.ndarray, clean: np.ndarray, alpha: np.ndarray, fit:
 def edge_harmonic(composite: np.ndarray, clean: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """The true drift clean − composite on ``edge_strip`` carried over the fully pasted pixels by a
     harmonic membrane; each partly pasted pixel takes its nearest fully pasted pixel's drift × alpha."""
-    full, strip = _fully_pasted(alpha), edge_strip(alpha)
+    full, strip = fully_pasted(alpha), edge_strip(alpha)
     drift = np.where(strip[..., None], clean - composite, 0.0).astype(np.float64)
     field = membrane(drift, strip, full, MEMBRANE_SWEEPS)
     _, label = cv2.distanceTransformWithLabels((~full).astype(np.uint8), cv2.DIST_L2, 5,
@@ -149,7 +149,7 @@ def gains(case) -> dict[str, float]:
     outs = {
         "oracle_affine": oracle_affine(c, clean, alpha, case.mask),
         "oracle_offset": oracle_offset(c, clean, alpha, case.mask),
-        "oracle_map": oracle_map(c, clean, alpha, _fully_pasted(alpha)),
+        "oracle_map": oracle_map(c, clean, alpha, fully_pasted(alpha)),
         "edge_map": oracle_map(c, clean, alpha, edge_strip(alpha)),
         "edge_harmonic": edge_harmonic(c, clean, alpha),
         "ring_offset": ring_offset(c, case.mask, shrink=False),

@@ -95,6 +95,18 @@ def test_fit_reads_the_gain_from_the_pixels_spread(drift, tol):
     np.testing.assert_allclose(means_only, 1.10 if drift == 0.0 else C.GAIN_LIMITS[0], atol=0.01)
 
 
+def test_fit_takes_a_given_gain_as_it_is():
+    clean, mask = texture(3), ellipse()
+    profile = profile_of(pasted(clean, mask, np.clip((clean - 0.05) / 1.15, 0, 1)), mask)
+    fitted = C.fit_colour_map(profile, 0, 0)
+    again = C.fit_colour_map(profile, 0, 0, gain=fitted.gain)  # the same gain: the same map
+    np.testing.assert_array_equal(again.offset, fitted.offset)
+    np.testing.assert_array_equal(again.slopes, fitted.slopes)
+    given = C.fit_colour_map(profile, 0, 0, gain=np.array([1.5, 1.0, 0.7]))  # not clipped to the limits
+    np.testing.assert_array_equal(given.gain, [1.5, 1.0, 0.7])
+    assert not np.allclose(given.offset, fitted.offset)  # the offset follows the gain
+
+
 def test_pixel_variance_known_value():
     means = np.array([[0.4, 0.6], [0.5, 0.5], [0.0, 0.0]])  # 3 channels × 2 samples
     squares = np.array([[0.17, 0.37], [0.24, 0.24], [0.0, 0.0]])  # local mean of x² per sample

@@ -90,7 +90,8 @@ def _runs(pasted: np.ndarray) -> list[tuple[int, int, int]]:
 IDENTITY_MAP = ColourMap(np.ones(3), np.zeros(3), np.zeros((2, 3)), (0.0, 0.0), 1.0)
 
 
-def fit_colour_map(profile: RingProfile, position: int, gap: int, pixel_gain: bool = True) -> ColourMap:
+def fit_colour_map(profile: RingProfile, position: int, gap: int, pixel_gain: bool = True,
+                   gain: np.ndarray | None = None) -> ColourMap:
     """The colour map that takes the fill's side of the seam onto the photo's, from the band means
     either side of the seam's ramp at each contour pixel (both bands see the same content up to the
     seam): per channel, gain g = spread of the outer band's pixels over that of the inner band's
@@ -98,7 +99,8 @@ def fit_colour_map(profile: RingProfile, position: int, gap: int, pixel_gain: bo
     with ``pixel_gain`` False, of the local means alone, as the seam gate's features were learned on;
     clipped to ``GAIN_LIMITS``), offset b = median(outer − g·inner), and a plane through the
     jump that is left, fitted by Huber-weighted ridge least squares (``IRLS_ROUNDS``, ridge
-    ``PLANE_RIDGE`` on the slopes), so a colour drift across the fill is followed.
+    ``PLANE_RIDGE`` on the slopes), so a colour drift across the fill is followed. ``gain``, when
+    given (3 values), is taken as it is instead (diagnostics: an oracle's gain with this fitter's offset).
 
     Measured on training photos: a regression of outer on inner means gives worse gains than the
     spread ratio (the content's difference across the seam regresses to the mean), and a free
@@ -112,13 +114,15 @@ def fit_colour_map(profile: RingProfile, position: int, gap: int, pixel_gain: bo
         return IDENTITY_MAP
     # channel rows (3×n): every statistic below runs along contiguous memory
     inner, outer = inner[ok].T.astype(np.float64, order="C"), outer[ok].T.astype(np.float64, order="C")
-    if pixel_gain:
+    if gain is not None:
+        gain = np.asarray(gain, np.float64)
+    elif pixel_gain:
         sq_out, sq_in = profile.across_squares(position, gap)
         spread_out, spread_in = _pixel_variance(outer, sq_out[ok]), _pixel_variance(inner, sq_in[ok])
         gain = np.sqrt((spread_out + 1e-6) / (spread_in + 1e-6))
+        gain = np.clip(gain, *GAIN_LIMITS)
     else:
-        gain = (outer.std(1) + 1e-3) / (inner.std(1) + 1e-3)
-    gain = np.clip(gain, *GAIN_LIMITS)
+        gain = np.clip((outer.std(1) + 1e-3) / (inner.std(1) + 1e-3), *GAIN_LIMITS)
     offset = np.median(outer - inner * gain[:, None], axis=1)
     residual = outer - (inner * gain[:, None] + offset[:, None])
     ys, xs = profile.positions(ok)
