@@ -91,6 +91,15 @@ def noise_photo_folder(folder: Path, seed: int, count: int = 2, size: int = 300)
     return folder
 
 
+def photo_folder(folder: Path, count: int = 2, size: int = 160) -> Path:
+    """``count`` synthetic photos (``photo(i, size)``, PNG) written into the existing ``folder``."""
+    from PIL import Image
+
+    for i in range(count):
+        Image.fromarray((photo(i, size) * 255).astype(np.uint8)).save(folder / f"p{i}.png")
+    return folder
+
+
 def seam_image(rng: np.random.Generator, mask: np.ndarray, channels: int = 3, dtype=np.uint8) -> np.ndarray:
     """A photo-like picture (smooth colour gradients, mild grain) whose ``mask`` (H×W, nonzero = fill)
     was pasted warmer and brighter with a hard edge: a visible colour seam that the refiner's seam

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
 from seamrefine_train import colour_ceiling as cc
 from seamrefine_train.__main__ import main as cli
 from seamrefine_train.synthesis import Case
 
-from ..support.synthetic_images import photo
+from ..support.synthetic_images import photo_folder
 
 
 def _shifted_case(shift=(0.04, -0.02, 0.03), h=96, w=96):
@@ -61,9 +60,7 @@ def test_ring_offset_leaves_an_unestimable_case_alone():
 
 
 def test_cli_prints_the_table(tmp_path, capsys):
-    for i in range(2):
-        Image.fromarray((photo(i, 160) * 255).astype(np.uint8)).save(tmp_path / f"p{i}.png")
-    argv = ["colour_ceiling", "--photos", str(tmp_path), "--per-family", "1", "--size", "96"]
+    argv = ["colour_ceiling", "--photos", str(photo_folder(tmp_path)), "--per-family", "1", "--size", "96"]
     assert cli(argv) == 0
     out = capsys.readouterr().out
     assert "| color_uniform |" in out and "oracle_affine" in out and "edge_map" in out

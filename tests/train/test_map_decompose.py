@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image
 from seamrefine.runtime.colour_map import ColourMap
 from seamrefine_train import map_decompose as md
 from seamrefine_train.__main__ import main as cli
 from seamrefine_train.synthesis import Case
 
-from ..support.synthetic_images import photo
+from ..support.synthetic_images import photo, photo_folder
 
 LIKE = ColourMap(np.ones(3), np.zeros(3), np.zeros((2, 3)), (48.0, 48.0), 96.0)
 
@@ -56,9 +55,7 @@ def test_decompose_skips_a_case_without_a_pasted_region():
 
 
 def test_cli_prints_the_table(tmp_path, capsys):
-    for i in range(2):
-        Image.fromarray((photo(i, 160) * 255).astype(np.uint8)).save(tmp_path / f"p{i}.png")
-    argv = ["map_decompose", "--photos", str(tmp_path), "--per-family", "2", "--size", "128"]
+    argv = ["map_decompose", "--photos", str(photo_folder(tmp_path)), "--per-family", "2", "--size", "128"]
     assert cli(argv) == 0
     out = capsys.readouterr().out
     assert "| family | edges | cases | est |" in out and "| color_uniform |" in out
