@@ -11,7 +11,7 @@ Per family it prints the identity band PSNR and band ΔE00, and the band PSNR *g
 * ``oracle_offset``: the same with only a constant offset (mean clean − composite, cheating too);
 * ``oracle_map``: the refiner's colour map form (per channel a gain, an offset and a plane in x, y;
   ``seamrefine.runtime.colour_map``) fitted by least squares to the clean image over the fully
-  pasted pixels, applied with the true paste alpha (it cheats);
+  pasted pixels, undone through the true paste alpha as the refiner undoes its map (it cheats);
 * ``edge_map``: the same form fitted only on the fully pasted pixels within ``STRIP_PX`` px of the
   paste's edge: what perfect knowledge of the colour drift *at the seam* gives a map (it cheats there);
 * ``edge_harmonic``: that drift at the seam carried into the fill by a harmonic membrane
@@ -39,6 +39,7 @@ import numpy as np
 from seamrefine.errors import SeamRefineError
 from seamrefine.imaging import imagemath
 from seamrefine.imaging import metrics as M
+from seamrefine.runtime.colour_map import ColourMap
 from seamrefine.runtime.edge_membrane import membrane
 
 from .bench import COLOR, DEFAULT_PHOTOS, SELECTIONS, build_cases, harmonised
@@ -86,18 +87,32 @@ def edge_strip(alpha: np.ndarray, width: int = STRIP_PX) -> np.ndarray:
     return full & (dist <= width)
 
 
-def oracle_map(composite: np.ndarray, clean: np.ndarray, alpha: np.ndarray, fit: np.ndarray) -> np.ndarray:
-    """Per channel c: clean ≈ g·composite + b + s_x·x + s_y·y by least squares over the pixels
-    ``fit`` (x, y in units of the longer side), applied as composite + alpha·(map − composite)."""
-    h, w = alpha.shape
-    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+def least_squares_map(composite: np.ndarray, clean: np.ndarray, fit: np.ndarray, centre: tuple[float, float],
+                      scale: float, gain: np.ndarray | None = None) -> ColourMap:
+    """The ``ColourMap`` (position relative to ``centre``, in units of ``scale``) whose prediction from
+    ``composite`` best fits ``clean`` over the pixels ``fit``, by least squares per channel: clean ≈
+    g·composite + b + s_x·X + s_y·Y. With ``gain`` given, only the offset and plane are fitted."""
     ys, xs = np.nonzero(fit)
-    mapped = np.empty_like(composite)
+    gx, gy = (xs - centre[1]) / scale, (ys - centre[0]) / scale
+    coef = np.zeros((4, 3))
     for c in range(3):
-        design = np.stack([composite[ys, xs, c], np.ones(ys.size), xx[ys, xs], yy[ys, xs]], 1)
-        g, b, sx, sy = np.linalg.lstsq(design, clean[ys, xs, c], rcond=None)[0]
-        mapped[..., c] = g * composite[..., c] + b + sx * xx + sy * yy
-    return np.clip(composite + alpha[..., None] * (mapped - composite), 0, 1).astype(np.float32)
+        x, y = composite[ys, xs, c].astype(np.float64), clean[ys, xs, c].astype(np.float64)
+        if gain is None:
+            coef[:, c] = np.linalg.lstsq(np.stack([x, np.ones(ys.size), gx, gy], 1), y, rcond=None)[0]
+        else:
+            coef[0, c] = gain[c]
+            design = np.stack([np.ones(ys.size), gx, gy], 1)
+            coef[1:, c] = np.linalg.lstsq(design, y - gain[c] * x, rcond=None)[0]
+    return ColourMap(coef[0], coef[1], coef[2:], centre, scale)
+
+
+def oracle_map(composite: np.ndarray, clean: np.ndarray, alpha: np.ndarray, fit: np.ndarray) -> np.ndarray:
+    """``least_squares_map`` over the pixels ``fit`` (centred on the image, in units of its longer
+    side), undone where the fill was pasted with ``alpha`` as the refiner undoes its own map
+    (``ColourMap.change``)."""
+    h, w = alpha.shape
+    cmap = least_squares_map(composite, clean, fit, ((h - 1) / 2, (w - 1) / 2), float(max(h, w)))
+    return np.clip(composite + cmap.change(composite, 1, alpha.astype(np.float32)), 0, 1).astype(np.float32)
 
 
 def edge_harmonic(composite: np.ndarray, clean: np.ndarray, alpha: np.ndarray) -> np.ndarray:

@@ -33,33 +33,13 @@ from seamrefine.errors import SeamRefineError
 from seamrefine.imaging import imagemath
 from seamrefine.imaging import metrics as M
 from seamrefine.runtime import harmonise
-from seamrefine.runtime.colour_map import ColourMap, fit_colour_map
+from seamrefine.runtime.colour_map import fit_colour_map
 
 from .bench import COLOR, SELECTIONS, iter_cases
-from .colour_ceiling import edge_strip, fully_pasted
+from .colour_ceiling import edge_strip, fully_pasted, least_squares_map
 from .train_gate import DEFAULT_PHOTOS
 
 VARIANTS = ("est", "est_true_alpha", "oracle", "oracle_true_alpha", "oracle_gain", "oracle_offset")
-
-
-def oracle_map(composite: np.ndarray, clean: np.ndarray, fit: np.ndarray, like: ColourMap,
-               gain: np.ndarray | None = None) -> ColourMap:
-    """The ``ColourMap`` (in ``like``'s centre and scale) whose prediction from ``composite`` best fits
-    ``clean`` over the pixels ``fit``, by least squares per channel; with ``gain`` given, only the
-    offset and plane are fitted."""
-    ys, xs = np.nonzero(fit)
-    gx, gy = (xs - like.centre[1]) / like.scale, (ys - like.centre[0]) / like.scale
-    coef = np.zeros((4, 3))
-    for c in range(3):
-        x, y = composite[ys, xs, c].astype(np.float64), clean[ys, xs, c].astype(np.float64)
-        if gain is None:
-            design = np.stack([x, np.ones(ys.size), gx, gy], 1)
-            coef[:, c] = np.linalg.lstsq(design, y, rcond=None)[0]
-        else:
-            coef[0, c] = gain[c]
-            design = np.stack([np.ones(ys.size), gx, gy], 1)
-            coef[1:, c] = np.linalg.lstsq(design, y - gain[c] * x, rcond=None)[0]
-    return ColourMap(coef[0], coef[1], coef[2:], like.centre, like.scale)
 
 
 def decompose(case) -> dict | None:
@@ -72,11 +52,12 @@ def decompose(case) -> dict | None:
     est = m.seam.colour_map
     if est is None or m.f != 1:
         return None
-    oracle = oracle_map(x, clean, edge_strip(alpha), est)
+    strip = edge_strip(alpha)
+    oracle = least_squares_map(x, clean, strip, est.centre, est.scale)
     maps = {
         "est": est, "oracle": oracle,
         "oracle_gain": fit_colour_map(m.profile, m.seam.position, m.seam.gap, gain=oracle.gain),
-        "oracle_offset": oracle_map(x, clean, edge_strip(alpha), est, gain=est.gain),
+        "oracle_offset": least_squares_map(x, clean, strip, est.centre, est.scale, gain=est.gain),
     }
     sd = harmonise.full_distance(m)
     changes = {name: harmonise.correction(

@@ -8,7 +8,7 @@ from seamrefine_train import colour_ceiling as cc
 from seamrefine_train.__main__ import main as cli
 from seamrefine_train.synthesis import Case
 
-from ..support.synthetic_images import photo_folder
+from ..support.synthetic_images import photo, photo_folder
 
 
 def _shifted_case(shift=(0.04, -0.02, 0.03), h=96, w=96):
@@ -26,6 +26,27 @@ def test_oracles_and_ring_estimate_recover_a_uniform_shift():
     assert g["oracle_affine"] > 40 and g["oracle_offset"] > 40  # exact up to float rounding
     assert g["ring_offset"] > 15  # smooth image: the ring difference is the step (minus a 4 px slope)
     assert g["ring_offset_shrunk"] > 10
+
+
+def drifted_fill(h=96, w=96):
+    """A synthetic photo and the fill its colour map (known gain, offset and plane) takes back to it."""
+    clean = photo(2, h)[:h, :w].astype(np.float32)
+    yy, xx = np.mgrid[0:h, 0:w]
+    gx, gy = (xx - 48.0) / 96.0, (yy - 48.0) / 96.0
+    gain, offset, sx, sy = np.array([1.1, 0.95, 1.0]), np.array([0.02, -0.03, 0.01]), 0.04, -0.02
+    fill = (clean - offset - (sx * gx + sy * gy)[..., None]) / gain  # clean = g·fill + b + sx·X + sy·Y
+    return clean, fill.astype(np.float32), gain, offset
+
+
+def test_least_squares_map_recovers_the_drift_it_was_made_with():
+    clean, fill, gain, offset = drifted_fill()
+    fit = np.ones(clean.shape[:2], bool)
+    cmap = cc.least_squares_map(fill, clean, fit, (48.0, 48.0), 96.0)
+    np.testing.assert_allclose(cmap.gain, gain, atol=1e-5)
+    np.testing.assert_allclose(cmap.offset, offset, atol=1e-5)
+    np.testing.assert_allclose(cmap.slopes, [[0.04] * 3, [-0.02] * 3], atol=1e-5)
+    fixed = cc.least_squares_map(fill, clean, fit, (48.0, 48.0), 96.0, gain=gain)  # offset, plane only
+    np.testing.assert_allclose(fixed.offset, offset, atol=1e-5)
 
 
 def test_edge_strip_is_the_fully_pasted_pixels_within_three_px_of_the_edge():
