@@ -7,7 +7,8 @@ its ramp.
 On the benchmark's colour cases (``bench.iter_cases``; by default training photos, so that val stays
 for the benchmark) the classical stage measures the seam as it serves (``harmonise.measure``: the
 ranker's candidate, the grown zone, ``fit_colour_map``), and the map is applied in full, without the
-seam gate, in six ways. Band PSNR gain over the composite, per family and edge kind:
+seam gate, in six ways, and as served, behind the shipped gate, in two. Band PSNR gain over the
+composite, per family and edge kind:
 
 * ``est``: the map as fitted, through the measured ramp (``harmonise.correction``);
 * ``est_true_alpha``: the same parameters through the paste's true alpha;
@@ -18,7 +19,11 @@ seam gate, in six ways. Band PSNR gain over the composite, per family and edge k
 * ``oracle_gain``: the oracle's gain with the offset and plane the refiner's fitter finds for it
   across the found zone;
 * ``oracle_offset``: the refiner's gain with the offset and plane the oracle's least squares give
-  for it.
+  for it;
+* ``served``: the classical colour stage as it serves (``harmonise.apply``: the seam gate's
+  confidence, its capped lower ramp and refusal; without the edge membrane and the later stages);
+* ``served_oracle``: the same gate and policy (it judges the features of the seam as measured)
+  applying the ``oracle`` map instead: what an exact map would add to what is served.
 """
 
 from __future__ import annotations
@@ -39,7 +44,8 @@ from .bench import COLOR, SELECTIONS, iter_cases
 from .colour_ceiling import edge_strip, fully_pasted, least_squares_map
 from .train_gate import DEFAULT_PHOTOS
 
-VARIANTS = ("est", "est_true_alpha", "oracle", "oracle_true_alpha", "oracle_gain", "oracle_offset")
+VARIANTS = ("est", "est_true_alpha", "oracle", "oracle_true_alpha", "oracle_gain", "oracle_offset",
+            "served", "served_oracle")
 
 
 def decompose(case) -> dict | None:
@@ -60,9 +66,11 @@ def decompose(case) -> dict | None:
         "oracle_offset": least_squares_map(x, clean, strip, est.centre, est.scale, gain=est.gain),
     }
     sd = harmonise.full_distance(m)
-    changes = {name: harmonise.correction(
-        x, dataclasses.replace(m, seam=dataclasses.replace(m.seam, colour_map=cmap)), 1.0, sd=sd)[0]
-        for name, cmap in maps.items()}
+    swapped = {name: dataclasses.replace(m, seam=dataclasses.replace(m.seam, colour_map=cmap))
+               for name, cmap in maps.items()}
+    changes = {name: harmonise.correction(x, mm, 1.0, sd=sd)[0] for name, mm in swapped.items()}
+    changes["served"] = harmonise.apply(x, m)[0]
+    changes["served_oracle"] = harmonise.apply(x, swapped["oracle"])[0]
     pasted = alpha.astype(np.float32)
     changes["est_true_alpha"] = est.change(x, 1, pasted)
     changes["oracle_true_alpha"] = oracle.change(x, 1, pasted)
@@ -103,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     except SeamRefineError as e:
         print(f"map_decompose: {e.message}", file=sys.stderr)
         return 2
-    print(f"full map, no gate: band PSNR gain over the composite, dB ({args.per_family}/family, "
+    print(f"band PSNR gain over the composite, dB: the maps in full without the gate, and as served "
+          f"({args.per_family}/family, "
           f"{args.size} px, seed {args.seed}, {args.selection} selections)")
     print(format_table(rows))
     return 0

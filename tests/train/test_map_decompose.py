@@ -20,6 +20,8 @@ def test_decompose_scores_every_variant_and_the_oracle_removes_the_seam():
     row = md.decompose(case)
     assert row is not None and set(md.VARIANTS) <= set(row)
     assert row["oracle_true_alpha"] > 30  # the map's form holds this drift exactly
+    # a seam this clear opens the gate fully: served is the map applied in full, through the same ramp
+    assert row["served"] == row["est"] and row["served_oracle"] == row["oracle"]
     assert all(np.isfinite(row[v]) for v in md.VARIANTS)
     assert "| color_gradient | hard | 1 |" in md.format_table([row])
 
