@@ -106,7 +106,15 @@ def test_fill_compressed_with_the_photo_is_left_alone():
     _, mask, truth = pasted(60, 2)
     change, info = match_jpeg(truth, mask)
     assert info["gate"] == 0.0 and info["quality"] == 60 and not change.any()
-    assert info["fill_rms"] < jpeg_match.FILL_SHARE * info["fill_fresh"]
+    assert jpeg_match.compressed_with_photo(info["fill_rms"], info["fill_fresh"])
+
+
+def test_fill_share_known_values():
+    # clean selections of JPEG photos whose IJG round trip is no exact fixed point changed 0.70-0.87
+    # of the off-grid change (twenty-fifth session): up to 0.8 they count as compressed with the photo
+    assert jpeg_match.compressed_with_photo(0.75, 1.0) and jpeg_match.compressed_with_photo(0.0, 2.0)
+    assert not jpeg_match.compressed_with_photo(0.85, 1.0)
+    assert not jpeg_match.compressed_with_photo(0.0, 0.0)  # a flat fill is no evidence either way
 
 
 def test_soft_fill_is_not_compressed():
