@@ -110,8 +110,8 @@ def test_fill_compressed_with_the_photo_is_left_alone():
 
 
 def test_fill_share_known_values():
-    # clean selections of JPEG photos whose IJG round trip is no exact fixed point changed 0.70-0.87
-    # of the off-grid change (twenty-fifth session): up to 0.8 they count as compressed with the photo
+    # clean selections of JPEG training photos measured 0.70-0.87 of the off-grid change (twenty-fifth
+    # session): below 0.8 a fill counts as compressed with the photo
     assert jpeg_match.compressed_with_photo(0.75, 1.0) and jpeg_match.compressed_with_photo(0.0, 2.0)
     assert not jpeg_match.compressed_with_photo(0.85, 1.0)
     assert not jpeg_match.compressed_with_photo(0.0, 0.0)  # a flat fill is no evidence either way

@@ -40,8 +40,8 @@ from .ring_profile import signed_distance
 
 FIXED_SHARE = 0.5  # a JPEG changes less than this share of what the same settings do off its grid
 # a fill changes at least this share of that on the grid: it was not compressed there (0.7 until the
-# twenty-fifth session; clean selections of JPEG photos whose own IJG round trip is no exact fixed
-# point reach 0.70-0.87, fresh fills mostly 0.9-1.05)
+# twenty-fifth session: clean selections of JPEG photos, the fill the photo's own pixels, measured
+# 0.70-0.87 on training photos, fresh fills mostly 0.9-1.05)
 FILL_SHARE = 0.8
 COMMON_QUALITIES = (75, 85, 90, 92, 95, 98)  # always tried: what cameras and editors save at
 SAMPLE = 256  # px: side of the windows compressed again to judge settings
