@@ -1,5 +1,5 @@
 """``python -m seamrefine_train COMMAND [args]``, COMMAND one of train, train_gate, train_rank,
-train_texture_gate, train_grain_gate, export, bench, bench_memory, colour_ceiling,
+train_texture_gate, train_grain_gate, train_content_step, export, bench, bench_memory, colour_ceiling,
 map_decompose."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import sys
 
 USAGE = (
     "usage: python -m seamrefine_train"
-    " {train,train_gate,train_rank,train_texture_gate,train_grain_gate,export,bench,bench_memory,"
-    "colour_ceiling,map_decompose}"
+    " {train,train_gate,train_rank,train_texture_gate,train_grain_gate,train_content_step,export,bench,"
+    "bench_memory,colour_ceiling,map_decompose}"
     " [args]"
     "  (train: --key=value overrides)"
 )
@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
         from .train_texture_gate import main as run
     elif cmd == "train_grain_gate":
         from .train_grain_gate import main as run
+    elif cmd == "train_content_step":
+        from .train_content_step import main as run
     elif cmd == "export":
         from .export_onnx import main as run
     elif cmd == "bench":

@@ -17,7 +17,7 @@ composite, per family and edge kind:
   the fitted map's own coordinates, through the measured ramp;
 * ``oracle_true_alpha``: those parameters through the true alpha (``colour_ceiling``'s ``edge_map``);
 * ``oracle_gain``: the oracle's gain with the offset and plane the refiner's fitter finds for it
-  across the found zone;
+  across the found zone (its samples weighed as served, ``content_step``);
 * ``oracle_offset``: the refiner's gain with the offset and plane the oracle's least squares give
   for it;
 * ``served``: the classical colour stage as it serves (``harmonise.apply``: the seam gate's
@@ -37,7 +37,7 @@ import numpy as np
 from seamrefine.errors import SeamRefineError
 from seamrefine.imaging import imagemath
 from seamrefine.imaging import metrics as M
-from seamrefine.runtime import harmonise
+from seamrefine.runtime import content_step, harmonise
 from seamrefine.runtime.colour_map import fit_colour_map
 
 from .bench import COLOR, SELECTIONS, iter_cases
@@ -62,7 +62,9 @@ def decompose(case) -> dict | None:
     oracle = least_squares_map(x, clean, strip, est.centre, est.scale)
     maps = {
         "est": est, "oracle": oracle,
-        "oracle_gain": fit_colour_map(m.profile, m.seam.position, m.seam.gap, gain=oracle.gain),
+        "oracle_gain": fit_colour_map(m.profile, m.seam.position, m.seam.gap, gain=oracle.gain,
+                                      weights=content_step.sample_weights(m.profile, m.seam.position,
+                                                                          m.seam.gap)),
         "oracle_offset": least_squares_map(x, clean, strip, est.centre, est.scale, gain=est.gain),
     }
     sd = harmonise.full_distance(m)

@@ -120,3 +120,47 @@ def test_fit_is_the_identity_without_samples():
     tiny[80, 100] = 1.0  # one pixel: too few contour samples for any statistic
     cmap = C.fit_colour_map(profile_of(clean, tiny), 0, 0)
     assert cmap is C.IDENTITY_MAP
+
+
+def test_weighted_median_known_value():
+    values, share = np.array([3.0, 1.0, 2.0, 10.0]), np.array([0.1, 0.2, 0.3, 0.4])
+    # sorted 1, 2, 3, 10 with cumulative shares 0.2, 0.5, 0.6, 1.0: ½ is reached at 2
+    assert C._weighted_median(values, share) == 2.0
+    assert C._weighted_median(values, np.array([0.0, 0.0, 0.0, 1.0])) == 10.0
+
+
+def test_weighted_pixel_variance_known_value():
+    means = np.array([[0.4, 0.6], [0.5, 0.5], [0.0, 0.0]])
+    squares = np.array([[0.17, 0.37], [0.24, 0.24], [0.0, 0.0]])
+    # 0.75·0.17 + 0.25·0.37 − (0.75·0.4 + 0.25·0.6)² = 0.22 − 0.2025
+    got = C._pixel_variance(means, squares.T, np.array([0.75, 0.25]))
+    np.testing.assert_allclose(got, [0.0175, 0.0, 0.0], atol=1e-12)
+
+
+def test_weights_leave_out_the_samples_where_the_content_steps():
+    # the fill is the photo less 0.05; on the right 60 % of the contour the photo's side is also
+    # 0.2 brighter than what continues into the fill (an object's edge on the seam): the plain fit reads
+    # that content step as contrast (gain at its limit) and offset, the samples weighed out read the
+    # fill's drift
+    clean, mask = texture(3), ellipse()
+    fake = clean - 0.05
+    right = np.arange(mask.shape[1])[None, :] > 83
+    photo = clean + 0.2 * (right & (mask == 0))[..., None]
+    profile = profile_of(pasted(photo, mask, fake), mask)
+    _, xs = profile.positions(np.ones(profile.num.shape[1], bool))
+    plain = C.fit_colour_map(profile, 0, 0)
+    # weighed out: every sample whose box reaches the brighter part
+    weighed = C.fit_colour_map(profile, 0, 0, weights=np.where(xs > 83 - R.BOX, 1e-9, 1.0))
+    assert (plain.gain == C.GAIN_LIMITS[1]).all() and (np.abs(plain.offset - 0.05) > 0.04).all()
+    np.testing.assert_allclose(weighed.offset, 0.05, atol=0.025)
+    np.testing.assert_allclose(weighed.gain, 1.0, atol=0.07)
+
+
+def test_equal_weights_give_the_plain_fit():
+    clean, mask = texture(5), ellipse()
+    profile = profile_of(pasted(clean, mask, np.clip((clean - 0.05) / 1.15, 0, 1)), mask)
+    plain = C.fit_colour_map(profile, 0, 0)
+    equal = C.fit_colour_map(profile, 0, 0, weights=np.full(profile.num.shape[1], 3.0))
+    np.testing.assert_allclose(equal.gain, plain.gain, rtol=1e-9)
+    np.testing.assert_allclose(equal.offset, plain.offset, atol=2e-3)  # the median of an even count
+    np.testing.assert_allclose(equal.slopes, plain.slopes, atol=2e-3)

@@ -139,8 +139,9 @@ def test_features_separate_a_seam_from_a_clean_edge():
 
 def test_the_gate_judges_the_means_map_and_the_pixels_map_is_applied():
     # the gate's features were learned on the map whose gain is the local means' spread ratio; the
-    # map applied takes its gain from the pixels' spread (twenty-third session)
-    from seamrefine.runtime import seam_features
+    # map applied takes its gain from the pixels' spread (twenty-third session), its samples weighed
+    # by the content step learned there (twenty-sixth session)
+    from seamrefine.runtime import content_step, seam_features
 
     clean, mask = texture(2), ellipse()
     profile = H.ring_profile_of(pasted(clean, mask, clean * 1.12 - 0.02), mask)[2]
@@ -150,8 +151,10 @@ def test_the_gate_judges_the_means_map_and_the_pixels_map_is_applied():
     judged = colour_map.fit_colour_map(profile, best.position, best.gap, pixel_gain=False)
     want = seam_features.gate_features(profile, best, max(c.z_excess for c in cands), judged)
     np.testing.assert_array_equal(seam.features, want)
-    applied = colour_map.fit_colour_map(profile, seam.position, seam.gap)
+    weights = content_step.sample_weights(profile, seam.position, seam.gap)
+    applied = colour_map.fit_colour_map(profile, seam.position, seam.gap, weights=weights)
     np.testing.assert_array_equal(seam.colour_map.gain, applied.gain)
+    np.testing.assert_array_equal(seam.colour_map.offset, applied.offset)
     assert not np.allclose(applied.gain, judged.gain)
 
 

@@ -91,7 +91,7 @@ IDENTITY_MAP = ColourMap(np.ones(3), np.zeros(3), np.zeros((2, 3)), (0.0, 0.0), 
 
 
 def fit_colour_map(profile: RingProfile, position: int, gap: int, pixel_gain: bool = True,
-                   gain: np.ndarray | None = None) -> ColourMap:
+                   gain: np.ndarray | None = None, weights: np.ndarray | None = None) -> ColourMap:
     """The colour map that takes the fill's side of the seam onto the photo's, from the band means
     either side of the seam's ramp at each contour pixel (both bands see the same content up to the
     seam): per channel, gain g = spread of the outer band's pixels over that of the inner band's
@@ -101,6 +101,9 @@ def fit_colour_map(profile: RingProfile, position: int, gap: int, pixel_gain: bo
     jump that is left, fitted by Huber-weighted ridge least squares (``IRLS_ROUNDS``, ridge
     ``PLANE_RIDGE`` on the slopes), so a colour drift across the fill is followed. ``gain``, when
     given (3 values), is taken as it is instead (diagnostics: an oracle's gain with this fitter's offset).
+    ``weights``, when given (one per contour sample, ``content_step.sample_weights``), weigh the
+    samples in the pixel spreads, the offset's median and the plane's least squares; without them
+    every sample counts alike.
 
     Measured on training photos: a regression of outer on inner means gives worse gains than the
     spread ratio (the content's difference across the seam regresses to the mean), and a free
@@ -114,26 +117,31 @@ def fit_colour_map(profile: RingProfile, position: int, gap: int, pixel_gain: bo
         return IDENTITY_MAP
     # channel rows (3×n): every statistic below runs along contiguous memory
     inner, outer = inner[ok].T.astype(np.float64, order="C"), outer[ok].T.astype(np.float64, order="C")
+    share = None if weights is None else np.asarray(weights, np.float64)[ok] / np.sum(weights[ok])
     if gain is not None:
         gain = np.asarray(gain, np.float64)
     elif pixel_gain:
         sq_out, sq_in = profile.across_squares(position, gap)
-        spread_out, spread_in = _pixel_variance(outer, sq_out[ok]), _pixel_variance(inner, sq_in[ok])
+        spread_out = _pixel_variance(outer, sq_out[ok], share)
+        spread_in = _pixel_variance(inner, sq_in[ok], share)
         gain = np.sqrt((spread_out + 1e-6) / (spread_in + 1e-6))
         gain = np.clip(gain, *GAIN_LIMITS)
     else:
         gain = np.clip((outer.std(1) + 1e-3) / (inner.std(1) + 1e-3), *GAIN_LIMITS)
-    offset = np.median(outer - inner * gain[:, None], axis=1)
+    jump = outer - inner * gain[:, None]
+    offset = (np.median(jump, axis=1) if share is None
+              else np.array([_weighted_median(v, share) for v in jump]))
     residual = outer - (inner * gain[:, None] + offset[:, None])
     ys, xs = profile.positions(ok)
     cy, cx, scale = float(ys.mean()), float(xs.mean()), max(float(np.ptp(ys)), float(np.ptp(xs)), 1.0)
     a = np.stack([(xs - cx) / scale, (ys - cy) / scale])  # 2×n
     slopes = np.zeros((2, 3))
     wts = np.ones((3, n))
+    sample = np.ones(n) if share is None else share * n  # mean 1: the ridge keeps its scale
     ridge = PLANE_RIDGE * n * np.eye(2)
     for _ in range(IRLS_ROUNDS):
         for c in range(3):
-            aw = a * wts[c]
+            aw = a * (wts[c] * sample)
             slopes[:, c] = np.linalg.solve(aw @ a.T + ridge, aw @ residual[c])
         res = np.abs(residual - slopes.T @ a)
         k = 1.345 * np.median(res, 1) / 0.6745 + 1e-9
@@ -141,8 +149,17 @@ def fit_colour_map(profile: RingProfile, position: int, gap: int, pixel_gain: bo
     return ColourMap(gain, offset, slopes, (cy, cx), scale)
 
 
-def _pixel_variance(means: np.ndarray, squares: np.ndarray) -> np.ndarray:
+def _pixel_variance(means: np.ndarray, squares: np.ndarray, share: np.ndarray | None = None) -> np.ndarray:
     """Per channel, the variance of a band's pixels over the contour's boxes: the spread of the local
     ``means`` (3×n) along the contour plus the mean spread within each box, i.e. mean(local mean of
-    x²) − mean(local mean)², from the local means of the squares ``squares`` (n×3)."""
-    return np.maximum(squares.mean(0, dtype=np.float64) - means.mean(1) ** 2, 0.0)
+    x²) − mean(local mean)², from the local means of the squares ``squares`` (n×3); the means
+    weighted by ``share`` (n, summing to 1) when given."""
+    if share is None:
+        return np.maximum(squares.mean(0, dtype=np.float64) - means.mean(1) ** 2, 0.0)
+    return np.maximum(share @ squares.astype(np.float64) - (means @ share) ** 2, 0.0)
+
+
+def _weighted_median(values: np.ndarray, share: np.ndarray) -> float:
+    """The smallest of ``values`` (n) at which the cumulative ``share`` (n, summing to 1) reaches ½."""
+    order = np.argsort(values)
+    return float(values[order][np.searchsorted(np.cumsum(share[order]), 0.5)])

@@ -50,7 +50,7 @@ import numpy as np
 
 from ..errors import EmptyMaskError
 from ..imaging.imagemath import band_rms, capped_strength, check_stage_input
-from . import seam_gate, seam_rank
+from . import content_step, seam_gate, seam_rank
 from .background import split_work
 from .colour_map import IDENTITY_MAP, ColourMap, fit_colour_map
 from .ring_profile import REACH, RingProfile, robust_z, signed_distance
@@ -93,10 +93,11 @@ class Seam:
     edge_z: float = 0.0
 
 
-def find_seam(profile: RingProfile) -> Seam:
+def find_seam(profile: RingProfile, weigh: bool = True) -> Seam:
     """The candidate (position, gap) the learned ranker picks (``seam_rank.pick``), the features the
     learned gate judges it by (``seam_gate.FEATURES``), and the colour map fitted across its zone
-    grown to the whole ramp (``grow_zone``)."""
+    grown to the whole ramp (``grow_zone``), its samples weighed by the content step learned there
+    (``content_step.sample_weights``; every sample alike with ``weigh`` False, as its trainer asks)."""
     cands = [st for st in profile.all_stats(CANDIDATES) if st is not None]
     if not cands:
         return Seam(0, 0, 0.0, 0.0, ())
@@ -109,7 +110,8 @@ def find_seam(profile: RingProfile) -> Seam:
     judged = fit_colour_map(profile, best.position, best.gap, pixel_gain=False)
     features = gate_features(profile, best, max(c.z_excess for c in cands), judged)
     position, gap = grow_zone(profile, best.position, best.gap)
-    cmap = fit_colour_map(profile, position, gap)
+    weights = content_step.sample_weights(profile, position, gap) if weigh else None
+    cmap = fit_colour_map(profile, position, gap, weights=weights)
     return Seam(position, gap, best.z_excess, best.step, features, cmap, edge_z)
 
 
