@@ -1,10 +1,12 @@
 """Train the content-step regression that weighs the colour map's contour samples
 (``seamrefine.runtime.content_step``).
 
-    python -m seamrefine_train train_content_step [--photos DIR] [--per-family 24] [--size 320]
-        [--seeds 3101 3103 3104] [--held-out 3102] [--hidden 16] [--out PATH]
+    python -m seamrefine_train train_content_step [--photos DIR] [--per-family 24]
+        [--sizes 320 512 1024] [--seeds 3101 3103 3104] [--held-out 3102] [--hidden 16] [--out PATH]
 
-On the benchmark's colour cases (``bench.iter_cases``, default and hugging selections; training photos)
+On the benchmark's colour cases (``bench.iter_cases``, default and hugging selections; training photos;
+at each crop size, ``--per-family`` · 320 / size cases per family, so each size gives a like number
+of contour samples; the larger ones have their box sums taken on bins of pixels)
 the seam is measured as it serves (``harmonise.ring_profile_of``, ``find_seam`` without the weights),
 and every contour sample of its zone gets the composite's ``content_step.FEATURES`` and, as its
 target, log |step across the same zone in the clean photo's ring profile|: the step that is content,
@@ -53,17 +55,18 @@ def case_samples(case) -> tuple[np.ndarray, np.ndarray] | None:
     return content_step.sample_features(profile, s, g)[ok], target
 
 
-def gather(photos: Path, per_family: int, size: int, seeds: list[int]) -> tuple[np.ndarray, ...]:
-    """Features, targets and a case index per sample over ``seeds`` × ``SELECTIONS``."""
+def gather(photos: Path, per_family: int, sizes: list[int], seeds: list[int]) -> tuple[np.ndarray, ...]:
+    """Features, targets and a case index per sample over ``seeds`` × ``sizes`` × ``SELECTIONS``."""
     feats, targets, cases = [], [], []
-    for seed in seeds:
-        for selection in SELECTIONS:
-            for case in iter_cases(photos, per_family, size, seed, COLOR, selection):
-                got = case_samples(case)
-                if got is not None:
-                    feats.append(got[0])
-                    targets.append(got[1])
-                    cases.append(np.full(len(got[1]), len(cases)))
+    jobs = [(seed, size, sel) for seed in seeds for size in sizes for sel in SELECTIONS]
+    for seed, size, selection in jobs:
+        count = max(1, round(per_family * 320 / size))
+        for case in iter_cases(photos, count, size, seed, COLOR, selection):
+            got = case_samples(case)
+            if got is not None:
+                feats.append(got[0])
+                targets.append(got[1])
+                cases.append(np.full(len(got[1]), len(cases)))
     if not feats:
         raise SeamRefineError("no case gave contour samples", photos)
     return np.concatenate(feats), np.concatenate(targets), np.concatenate(cases)
@@ -110,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                                 description=__doc__.split("\n")[0])
     p.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS)
     p.add_argument("--per-family", type=int, default=24)
-    p.add_argument("--size", type=int, default=320)
+    p.add_argument("--sizes", type=int, nargs="+", default=[320, 512, 1024])
     p.add_argument("--seeds", type=int, nargs="+", default=[3101, 3103, 3104])
     p.add_argument("--held-out", type=int, default=3102)
     p.add_argument("--hidden", type=int, default=HIDDEN)
@@ -118,8 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     t0 = time.perf_counter()
     try:
-        x, y, _ = gather(args.photos, args.per_family, args.size, args.seeds)
-        xh, yh, ch = gather(args.photos, args.per_family, args.size, [args.held_out])
+        x, y, _ = gather(args.photos, args.per_family, args.sizes, args.seeds)
+        xh, yh, ch = gather(args.photos, args.per_family, args.sizes, [args.held_out])
     except SeamRefineError as e:
         print(f"train_content_step: {e.message}", file=sys.stderr)
         return 2

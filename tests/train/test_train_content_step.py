@@ -40,7 +40,7 @@ def test_within_case_rank_known_values():
 def test_cli_smoke(tmp_path, capsys):
     out = tmp_path / "content_step.json"
     (tmp_path / "photos").mkdir()
-    argv = ["--photos", str(photo_folder(tmp_path / "photos")), "--per-family", "1", "--size", "128",
+    argv = ["--photos", str(photo_folder(tmp_path / "photos")), "--per-family", "1", "--sizes", "128",
             "--seeds", "1", "--held-out", "2", "--hidden", "2", "--out", str(out)]
     assert T.main(argv) == 0
     model = content_step.load(out)
