@@ -78,7 +78,7 @@ def _case(args: tuple[list[Path], list[int], int, int, tuple[int, ...]],
     if measured is None:
         return None
     gains, features = measured
-    out = np.clip(x + texture.texture_change(texture.detail_bands(x), sd, gains, 1.0), 0.0, 1.0)
+    out = np.clip(x + texture.texture_change(x, sd, gains, 1.0), 0.0, 1.0)
     band = imagemath.band_weights(case.mask, 16, 8)
     base = M.band_psnr(x, case.clean, band)
     return {"family": family, "features": list(features), "gain": M.band_psnr(out, case.clean, band) - base,

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from seamrefine.runtime import colour_map as C
 from seamrefine.runtime import ring_profile as R
+from seamrefine.runtime.fill_runs import STRIP
 
 from .test_harmonise import ellipse, pasted, texture
 
@@ -43,11 +44,11 @@ def test_change_is_the_formula_at_every_pixel_across_strips():
     rng = np.random.default_rng(4)
     cmap = C.ColourMap(np.array([0.9, 1.2, 1.0]), np.array([0.03, -0.02, 0.01]),
                        np.array([[0.02, -0.01, 0.0], [0.01, 0.0, -0.03]]), (30.0, 20.0), 40.0)
-    x = rng.random((3 * C.STRIP + 7, 70, 3)).astype(np.float32)
+    x = rng.random((3 * STRIP + 7, 70, 3)).astype(np.float32)
     alpha = rng.random(x.shape[:2]).astype(np.float32) * (rng.random(x.shape[:2]) < 0.3)
-    alpha[C.STRIP : 2 * C.STRIP] = 0.0  # a strip with nothing pasted
+    alpha[STRIP : 2 * STRIP] = 0.0  # a strip with nothing pasted
     alpha[:, :9] = 0.0
-    alpha[C.STRIP :, 15 : 16 + C.STRIP] = 0.0  # two runs of columns in the last strip
+    alpha[STRIP :, 15 : 16 + STRIP] = 0.0  # two runs of columns in the last strip
     f = 2
     ys, xs = np.mgrid[0 : x.shape[0], 0 : x.shape[1]]
     gx, gy = ((xs + 0.5) / f - 0.5 - 20.0) / 40.0, ((ys + 0.5) / f - 0.5 - 30.0) / 40.0

@@ -11,6 +11,7 @@ from seamrefine.imaging import metrics as M
 from seamrefine.runtime import colour_map, seam_rank
 from seamrefine.runtime import harmonise as H
 from seamrefine.runtime import ring_profile as R
+from seamrefine.runtime.paste_weights import PIXEL_ALPHA_MAX_GAP
 
 
 def texture(seed: int, h: int = 160, w: int = 200) -> np.ndarray:
@@ -188,40 +189,7 @@ def test_ramp_profile_follows_the_paste():
     assert 0.2 < np.interp(3, edges, share) < 0.8  # half way through the feather
 
 
-def test_pixel_alpha_separates_pasted_from_unpasted_pixels_in_a_ring():
-    # flat photo 0.3, flat fill 0.6; the paste edge runs between pixel centres, so ring 1 holds
-    # pasted and unpasted pixels side by side: each gets its own weight, not the ring's share
-    mask = ellipse()
-    sd = R.signed_distance(mask > 0.5)
-    ring = np.floor(sd)
-    pasted_px = (ring >= 2) | ((ring == 1) & (np.arange(200)[None, :] % 2 == 0))
-    x = np.where(pasted_px[..., None], 0.6, 0.3).astype(np.float32) * np.ones(3, np.float32)
-    m = H.Measurement(1, mask > 0.5, None, H.Seam(1, 1, 9.0, 0.3, ()))  # ramp over boundaries 0 … 2
-    w = np.interp(ring, [0, 1, 2], [0.0, 0.5, 1.0], left=0.0, right=1.0)
-    got = H._pixel_alpha(x, ring, w, m)
-    r1 = ring == 1
-    np.testing.assert_allclose(got[r1 & pasted_px], 1.0, atol=0.02)
-    np.testing.assert_allclose(got[r1 & ~pasted_px], 0.0, atol=0.02)
-    assert np.array_equal(got[ring != 1], w[ring != 1])  # only the ramp's inner rings are re-weighted
-
-
-def test_pixel_alpha_at_the_image_border():
-    # a fill that runs off three sides of the image: its ramp's box reaches the border
-    mask = np.zeros((60, 80), np.float32)
-    mask[:, :40] = 1.0
-    ring = np.floor(R.signed_distance(mask > 0.5))
-    pasted_px = (ring >= 2) | ((ring == 1) & (np.arange(60)[:, None] % 2 == 0))
-    x = np.where(pasted_px[..., None], 0.6, 0.3).astype(np.float32) * np.ones(3, np.float32)
-    m = H.Measurement(1, mask > 0.5, None, H.Seam(1, 1, 9.0, 0.3, ()))
-    w = np.interp(ring, [0, 1, 2], [0.0, 0.5, 1.0], left=0.0, right=1.0)
-    got = H._pixel_alpha(x, ring, w, m)
-    r1 = ring == 1
-    np.testing.assert_allclose(got[r1 & pasted_px], 1.0, atol=0.02)
-    np.testing.assert_allclose(got[r1 & ~pasted_px], 0.0, atol=0.02)
-    assert np.array_equal(got[ring != 1], w[ring != 1]) and got.shape == w.shape
-
-
-@pytest.mark.parametrize("gap", [1, H.PIXEL_ALPHA_MAX_GAP + 1])
+@pytest.mark.parametrize("gap", [1, PIXEL_ALPHA_MAX_GAP + 1])
 def test_correction_weighs_pixels_in_narrow_zones_and_rings_in_wide_ones(monkeypatch, gap):
     # the same half-pasted ring 1 as above, under a pure offset map (change = weight · offset)
     mask = ellipse()
@@ -236,7 +204,7 @@ def test_correction_weighs_pixels_in_narrow_zones_and_rings_in_wide_ones(monkeyp
     change, _ = H.correction(x, m, 1.0)
     weight = change[..., 0] / offset[0]
     r1 = ring == 1
-    if gap <= H.PIXEL_ALPHA_MAX_GAP:
+    if gap <= PIXEL_ALPHA_MAX_GAP:
         np.testing.assert_allclose(weight[r1 & pasted_px], 1.0, atol=0.02)
         np.testing.assert_allclose(weight[r1 & ~pasted_px], 0.0, atol=0.02)
     else:

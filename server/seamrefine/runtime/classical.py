@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import edge_membrane, grain, harmonise, jpeg_match, texture
+from .pixel_ops import add_clipped
 
 
 def classical_change(x: np.ndarray, mask: np.ndarray, reach: int = 16) -> tuple[np.ndarray, dict]:
@@ -25,7 +26,7 @@ def classical_change(x: np.ndarray, mask: np.ndarray, reach: int = 16) -> tuple[
     textured, change, sd, info = colour_and_texture(x, mask, reach)
     noise, info["grain"] = grain.match_grain(textured, mask, sd)
     if info["grain"]["gate"] > 0:
-        textured = np.clip(textured + noise, 0.0, 1.0)
+        textured = add_clipped(textured, noise)
         change = textured - x
     blocks, info["jpeg"] = jpeg_match.match_jpeg(textured, mask, sd)
     if info["jpeg"]["gate"] > 0:
@@ -39,20 +40,20 @@ def colour_and_texture(x: np.ndarray, mask: np.ndarray, reach: int = 16):
     info {"harmonise": …, "membrane": …, "texture": …})."""
     measured = harmonise.measure(x, mask)
     colour, colour_info = harmonise.apply(x, measured, reach=reach)
-    harmonised = np.clip(x + colour, 0.0, 1.0) if colour_info["gate"] > 0 else x
+    harmonised = add_clipped(x, colour) if colour_info["gate"] > 0 else x
     seam = measured.seam
     edge, edge_info = edge_membrane.edge_membrane(harmonised, measured.inside, seam.edge_z, seam.gap,
                                                   colour_info["confidence"])
     if edge_info["gate"] > 0:
         colour = colour + edge
-        harmonised = np.clip(x + colour, 0.0, 1.0)
+        harmonised = add_clipped(x, colour)
     # a colour change made on its cap (an uncertain seam) uses up part of the texture cap's budget, and
     # so does the membrane (its RMS inside the fill bounds its RMS over the band, which holds the fill)
     spent = colour_info.get("capped_rms", 0.0) + edge_info.get("rms", 0.0)
     detail, texture_info = texture.match_texture(harmonised, mask, measured.sd, spent)
     if texture_info["gate"] > 0:
         change = colour + detail
-        textured = np.clip(x + change, 0.0, 1.0)
+        textured = add_clipped(x, change)
     else:  # no detail: clip(x + colour) is the harmonised image already (x itself where no colour)
         change, textured = colour, harmonised
     return textured, change, measured.sd, {"harmonise": colour_info, "membrane": edge_info,

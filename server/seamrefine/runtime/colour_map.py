@@ -14,13 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .background import split_work
+from .fill_runs import over_runs
 from .ring_profile import RingProfile
 
 GAIN_LIMITS = (0.8, 1.25)
 PLANE_RIDGE = 0.05  # ridge on the plane's slopes, relative to the number of contour samples
 IRLS_ROUNDS = 4
-STRIP = 32  # rows per strip (and the column gap that splits a run) of ``ColourMap.change``
 
 
 @dataclass(frozen=True)
@@ -39,31 +38,30 @@ class ColourMap:
         whose pixels were pasted with weight ``alpha`` (H×W): with F the inverse of this map, a pixel
         is x = c + α·(F(c) − c); solved for the photo's c per channel,
         c = (x + α·(b + plane)/g) / (1 + α·(1/g − 1)), which is g·x + b + plane where α = 1.
-        Computed on the runs of columns with α > 0 within each strip of ``STRIP`` rows (0 elsewhere),
-        in two threads."""
+        Computed on the runs of columns with α > 0 within strips of rows (``fill_runs``; 0
+        elsewhere), in two threads."""
         out = np.zeros(x.shape, x.dtype)
         f32 = np.float32
         inv = (1.0 / self.gain).astype(f32)
         slopes = (self.slopes * inv).astype(f32)
         offset = (self.offset * inv).astype(f32)
 
-        def runs(part) -> None:
-            for y0, x0, x1 in part:
-                y1 = min(y0 + STRIP, alpha.shape[0])
-                gx = (((np.arange(x0, x1) + 0.5) / f - 0.5 - self.centre[1]) / self.scale).astype(f32)
-                gy = (((np.arange(y0, y1) + 0.5) / f - 0.5 - self.centre[0]) / self.scale).astype(f32)
-                shift = (gx[:, None] * slopes[0] + offset)[None]  # (b + plane) / g, (rows, cols, 3)
-                shift = shift + (gy[:, None] * slopes[1])[:, None]
-                a = alpha[y0:y1, x0:x1, None].astype(f32, copy=False)
-                px = x[y0:y1, x0:x1]
-                num = a * shift
-                num += px
-                den = a * (inv - 1.0)
-                den += 1.0
-                np.divide(num, den, out=num)
-                np.subtract(num, px, out=out[y0:y1, x0:x1])
+        def block(win: tuple[slice, slice]) -> None:
+            rows, cols = (np.arange(s.start, s.stop) for s in win)
+            gx = (((cols + 0.5) / f - 0.5 - self.centre[1]) / self.scale).astype(f32)
+            gy = (((rows + 0.5) / f - 0.5 - self.centre[0]) / self.scale).astype(f32)
+            shift = (gx[:, None] * slopes[0] + offset)[None]  # (b + plane) / g, (rows, cols, 3)
+            shift = shift + (gy[:, None] * slopes[1])[:, None]
+            a = alpha[win][..., None].astype(f32, copy=False)
+            px = x[win]
+            num = a * shift
+            num += px
+            den = a * (inv - 1.0)
+            den += 1.0
+            np.divide(num, den, out=num)
+            np.subtract(num, px, out=out[win])
 
-        split_work(runs, _runs(alpha > 0))  # disjoint runs, large numpy passes: two threads
+        over_runs(block, alpha > 0)  # disjoint blocks, large numpy passes: two threads
         return out
 
     def predict(self, colours: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
@@ -72,19 +70,6 @@ class ColourMap:
         gx = ((xs - self.centre[1]) / self.scale)[:, None]
         gy = ((ys - self.centre[0]) / self.scale)[:, None]
         return colours * self.gain + self.offset + gx * self.slopes[0] + gy * self.slopes[1]
-
-
-def _runs(pasted: np.ndarray) -> list[tuple[int, int, int]]:
-    """(first row, first column, end column) of each run of columns holding a True pixel of ``pasted``
-    within each strip of ``STRIP`` rows, runs closer than ``STRIP`` columns merged."""
-    out = []
-    for y0 in range(0, pasted.shape[0], STRIP):
-        cols = np.flatnonzero(pasted[y0 : y0 + STRIP].any(0))
-        if cols.size:
-            cut = np.flatnonzero(np.diff(cols) > STRIP)
-            starts, ends = cols[np.r_[0, cut + 1]], cols[np.r_[cut, cols.size - 1]] + 1
-            out += [(y0, int(a), int(b)) for a, b in zip(starts, ends, strict=True)]
-    return out
 
 
 IDENTITY_MAP = ColourMap(np.ones(3), np.zeros(3), np.zeros((2, 3)), (0.0, 0.0), 1.0)

@@ -36,6 +36,7 @@ from .background import Background
 from .classical import classical_change
 from .limits import MAX_PIXELS, check_pixels
 from .params import RefineParams
+from .pixel_ops import clip_unit
 from .ring_profile import REACH
 from .session import ModelSession
 from .tiling import STRIP_PIXELS, TileJob, float_mask, sample_jitter
@@ -128,7 +129,7 @@ def _classical(crop: np.ndarray, mask_crop: np.ndarray, linear: bool, width: int
     a clean photo moves only if nothing moves it further); and its info ({"harmonise": …,
     "membrane": …, "texture": …, "grain": …, "jpeg": …})."""
     rgb, _ = im.to_float(crop)
-    np.clip(rgb, 0.0, 1.0, out=rgb)
+    clip_unit(rgb)
     if linear:
         rgb = im.linear_to_srgb(rgb)
     change, info = classical_change(rgb, float_mask(mask_crop), reach=width)

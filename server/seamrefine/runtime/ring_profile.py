@@ -23,6 +23,7 @@ BOX = 13  # px: side of the box that localises band means along the contour
 RINGS = (-26, 30)  # ring k holds the pixels with floor(signed distance) == k (0: first inside)
 REACH = max(-RINGS[0], RINGS[1]) + (BOX + 2 * max(-RINGS[0], RINGS[1])) // 2 + 1  # px around the edge
 MAX_SAMPLES = 2048  # contour samples a robust statistic reads: every k-th beyond this (boxes overlap anyway)
+_HALF_LUT = np.where(np.arange(256) == 1, -0.5, 0.5).astype(np.float32)  # ``signed_distance``'s ∓ ½ by uint8
 
 
 def signed_distance(inside: np.ndarray) -> np.ndarray:
@@ -33,7 +34,9 @@ def signed_distance(inside: np.ndarray) -> np.ndarray:
     u8 = inside.astype(np.uint8)
     d_in = cv2.distanceTransform(u8, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     d_out = cv2.distanceTransform(1 - u8, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    return np.where(inside, d_in - 0.5, 0.5 - d_out).astype(np.float32)
+    # d_in − d_out ∓ ½ (each is 0 on the other side), in OpenCV's threaded passes: the same floats as
+    # np.where(inside, d_in − ½, ½ − d_out) at a third of the time
+    return cv2.add(cv2.subtract(d_in, d_out), cv2.LUT(u8, _HALF_LUT))
 
 
 class RingProfile:

@@ -25,6 +25,7 @@ Pure numpy/OpenCV on H×W×3 float32 sRGB and H×W float32 masks in [0, 1].
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import cv2
@@ -32,6 +33,7 @@ import numpy as np
 
 from ..imaging.imagemath import capped_strength
 from . import seam_gate
+from .fill_runs import over_runs
 from .ring_profile import signed_distance
 from .seam_gate import GateModel
 
@@ -79,22 +81,24 @@ COARSE_SIGMAS = (4.0, 8.0)  # luma bands G₂ − G₄ and G₄ − G₈, for th
 
 def detail_bands(x: np.ndarray) -> list[np.ndarray]:
     """The two finest detail bands of ``x`` (H×W×C or H×W float32): x − G₁(x) and G₁(x) − G₂(x)."""
-    return _bands_and_low(x)[0]
+    levels = _levels(x)
+    return [a - b for a, b in pairwise(levels)]
 
 
-def _bands_and_low(x: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-    """``detail_bands`` of ``x`` and what is left below them, G₂(x)."""
-    out, prev = [], x
-    for s in SIGMAS:
-        low = cv2.GaussianBlur(x, (0, 0), s, borderType=cv2.BORDER_REFLECT)
-        out.append(prev - low)
-        prev = low
-    return out, prev
+def _levels(x: np.ndarray) -> list[np.ndarray]:
+    """[x, G₁(x), G₂(x)] (``SIGMAS``): ``detail_bands`` are the differences of neighbours."""
+    return [x, *(cv2.GaussianBlur(x, (0, 0), s, borderType=cv2.BORDER_REFLECT) for s in SIGMAS)]
 
 
-def _energy(v2: np.ndarray, at: np.ndarray) -> float:
-    """Mean of ``v2`` over the flat indices ``at`` (NaN when there are none)."""
-    return float(v2.reshape(-1)[at].mean()) if at.size else float("nan")
+def _energy(v2: np.ndarray) -> float:
+    """Mean of the squared band values ``v2`` gathered at some pixels (NaN when there are none)."""
+    return float(v2.mean()) if v2.size else float("nan")
+
+
+def _squares_at(levels: list[np.ndarray], at: np.ndarray) -> list[np.ndarray]:
+    """Per band, the squared differences of neighbouring ``levels`` at the flat indices ``at``."""
+    values = [a.reshape(-1)[at] for a in levels]
+    return [np.square(a - b) for a, b in pairwise(values)]
 
 
 class _CellGrids:
@@ -131,11 +135,11 @@ class _CellGrids:
         """Per placement, the sums over its cells of the per-half-cell sums ``half_sums`` (flat)."""
         return [np.bincount(cell, half_sums[at], n) for at, cell, n in self.placements]
 
-    def log_ratios(self, v2: np.ndarray) -> list[np.ndarray]:
-        """Per placement, log(E_out / E_in) of ``v2`` per cell holding ≥ 20 ring pixels on each side."""
-        flat = v2.reshape(-1)
-        s_in = self._cells(np.bincount(self.of_in, flat[self.inner], self.n))
-        s_out = self._cells(np.bincount(self.of_out, flat[self.outer], self.n))
+    def log_ratios(self, v2_in: np.ndarray, v2_out: np.ndarray) -> list[np.ndarray]:
+        """Per placement, log(E_out / E_in) per cell holding ≥ 20 ring pixels on each side, of the
+        squared band values ``v2_in`` at the inner ring's pixels and ``v2_out`` at the outer's."""
+        s_in = self._cells(np.bincount(self.of_in, v2_in, self.n))
+        s_out = self._cells(np.bincount(self.of_out, v2_out, self.n))
         out = []
         for e_in, e_out, n_in, n_out in zip(s_in, s_out, self.cnt_in, self.cnt_out, strict=True):
             ok = (n_in >= 20) & (n_out >= 20)
@@ -181,16 +185,17 @@ def measure_texture(x: np.ndarray, inside: np.ndarray, sd: np.ndarray | None = N
     if min(inner.size, outer.size) < 50:
         return None
     grids = _CellGrids(inner, outer, sd.shape[1])
-    luma_bands, low = _bands_and_low(x @ _LUMA)
+    # the bands' squares are read at the rings' pixels only: gathered there before squaring
+    levels = _levels(x @ _LUMA)
+    sq_in, sq_out, sq_deep, sq_far = (_squares_at(levels, at) for at in (inner, outer, deep, far))
     gains, ratio, control, deep_ratio, outside, cells = [], [], [], [], [], []
-    for v in luma_bands:
-        v2 = v * v
-        cells.append(grids.log_ratios(v2))
-        e_in, e_out = _energy(v2, inner), _energy(v2, outer)
+    for k in range(len(SIGMAS)):
+        cells.append(grids.log_ratios(sq_in[k], sq_out[k]))
+        e_in, e_out = _energy(sq_in[k]), _energy(sq_out[k])
         outside.append(e_out)
         r = float(np.log((e_out + _EPS**2) / (e_in + _EPS**2)))
         ratio.append(r)
-        e_deep, e_far = _energy(v2, deep), _energy(v2, far)
+        e_deep, e_far = _energy(sq_deep[k]), _energy(sq_far[k])
         r_deep = float(np.log((e_far + _EPS**2) / (e_deep + _EPS**2))) if np.isfinite(e_deep + e_far) else 0.0
         # the gain both ring pairs ask for: a fill softer or noisier all through, not only at its edge
         agreed = np.sign(r) * min(abs(r), abs(r_deep)) if np.sign(r) == np.sign(r_deep) else 0.0
@@ -200,8 +205,10 @@ def measure_texture(x: np.ndarray, inside: np.ndarray, sd: np.ndarray | None = N
         for e, ref in ((e_deep, e_in), (e_far, e_out)):
             control.append(abs(float(np.log((ref + _EPS**2) / (e + _EPS**2)))) if np.isfinite(e) else 0.0)
     level = float(np.log(np.sqrt(outside[0]) + _EPS))
-    coarse = [float(np.log((_energy(v2, outer) + _EPS**2) / (_energy(v2, inner) + _EPS**2)))
-              for v2 in _coarse_energies(low)]
+    coarse_levels = _coarse_levels(levels[-1])
+    coarse = [float(np.log((_energy(v_out) + _EPS**2) / (_energy(v_in) + _EPS**2)))
+              for v_in, v_out in zip(_squares_at(coarse_levels, inner), _squares_at(coarse_levels, outer),
+                                     strict=True)]
     r_abs = [abs(v) for v in ratio]
     excess = [r_abs[k] - max(control[2 * k], control[2 * k + 1]) for k in range(len(ratio))]
     features = (*ratio, *r_abs, *excess, *deep_ratio, *control, *_cell_features(cells, ratio), level,
@@ -209,25 +216,36 @@ def measure_texture(x: np.ndarray, inside: np.ndarray, sd: np.ndarray | None = N
     return np.asarray(gains), features
 
 
-def _coarse_energies(low: np.ndarray) -> list[np.ndarray]:
-    """Squared luma of the bands G₂ − G₄ and G₄ − G₈ (``COARSE_SIGMAS``), from the luma's G₂ ``low``."""
-    out, prev_sigma = [], SIGMAS[-1]
+def _coarse_levels(low: np.ndarray) -> list[np.ndarray]:
+    """[G₂, G₄, G₈] of the luma (``COARSE_SIGMAS``) from its G₂ ``low``: the bands G₂ − G₄ and G₄ − G₈
+    are their neighbours' differences."""
+    out, prev_sigma = [low], SIGMAS[-1]
     for s in COARSE_SIGMAS:
         step = float(np.sqrt(s * s - prev_sigma**2))
-        blurred = cv2.GaussianBlur(low, (0, 0), step, borderType=cv2.BORDER_REFLECT)
-        out.append((low - blurred) ** 2)
-        low, prev_sigma = blurred, s
+        out.append(cv2.GaussianBlur(out[-1], (0, 0), step, borderType=cv2.BORDER_REFLECT))
+        prev_sigma = s
     return out
 
 
-def texture_change(bands: list[np.ndarray], sd: np.ndarray, gains: np.ndarray, conf: float) -> np.ndarray:
-    """Σ_k (g_k − 1)·band_k inside the fill, coming in over ``RAMP`` px from its edge, times ``conf``."""
-    w = (conf * np.clip((sd - 0.5) / RAMP, 0.0, 1.0)).astype(np.float32)[..., None]
-    change = np.zeros_like(bands[0])
-    for g, band in zip(gains, bands, strict=True):
-        change += np.float32(g - 1.0) * band
-    change *= w
-    return change
+def texture_change(x: np.ndarray, sd: np.ndarray, gains: np.ndarray, conf: float) -> np.ndarray:
+    """Σ_k (g_k − 1)·band_k of ``x`` (``detail_bands``) inside the fill, coming in over ``RAMP`` px
+    from its edge, times ``conf``. The blurs run on the whole image; the bands and the sum only where
+    the change is not zero (``fill_runs``: more than ½ px inside the edge)."""
+    lows = _levels(x)[1:]
+    factors = [np.float32(g - 1.0) for g in gains]
+    out = np.zeros_like(x)
+
+    def block(win: tuple[slice, slice]) -> None:
+        w = (conf * np.clip((sd[win] - 0.5) / RAMP, 0.0, 1.0)).astype(np.float32)[..., None]
+        change, prev = np.zeros_like(out[win]), x[win]
+        for factor, low in zip(factors, lows, strict=True):
+            change += factor * (prev - low[win])
+            prev = low[win]
+        change *= w
+        out[win] = change
+
+    over_runs(block, sd > 0.5)
+    return out
 
 
 def load_gate(path: Path | str = DEFAULT_PATH) -> GateModel:
@@ -257,7 +275,7 @@ def match_texture(x: np.ndarray, mask: np.ndarray, sd: np.ndarray | None = None,
     info = {"gate": conf, "gains": gains.tolist()}
     if conf <= 0.0:
         return np.zeros_like(x), info
-    full = texture_change(detail_bands(x), sd, gains, 1.0)
+    full = texture_change(x, sd, gains, 1.0)
     cap = capped_strength(full, sd, *CAP_BAND, CAP_DB, spent)
     lift = gate.certainty(np.asarray(features), CERTAIN_RAMP)
     info["gate"] = conf = min(conf, cap + lift * (1.0 - cap))

@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import CancelledError
 from ..imaging import imagemath as im
 from .background import split_work
+from .pixel_ops import add_clipped, clip_unit
 from .session import ModelSession
 
 STRIP_PIXELS = 1 << 20
@@ -110,7 +111,7 @@ def run_reduced(model, rgb: np.ndarray, mask: np.ndarray, net_pixels: int | None
     weight = mask / np.maximum(cv2.resize(m_l, (w, h), interpolation=cv2.INTER_LINEAR), REDUCED_MASK_FLOOR)
     change *= weight[..., None]
     change += rgb
-    return np.clip(change, 0.0, 1.0, out=change)
+    return clip_unit(change)
 
 
 class TileJob:
@@ -156,12 +157,12 @@ class TileJob:
         else:
             win = np.ix_(self.rows_idx[y0:y1], self.cols_idx[x0:x1])
         rgb, _ = im.to_float(self.crop[win])
-        np.clip(rgb, 0.0, 1.0, out=rgb)
+        clip_unit(rgb)
         if self.linear:
             rgb = im.linear_to_srgb(rgb)
         base = rgb
         if self.pre is not None:
-            rgb = np.clip(rgb + self.pre[win], 0.0, 1.0)
+            rgb = add_clipped(rgb, self.pre[win])
         if jitter is not None:
             gain, offset, seed = jitter
             noise = hash_noise(seed, y0, y1, x0, x1, self.wp)
