@@ -72,7 +72,7 @@ class RingProfile:
         self._at_box = (at // w // b) * -(-w // b) + (at % w) // b if b > 1 else at
 
         def rings(js) -> None:
-            field = np.zeros((h * w, 4), np.float32) if b == 1 else None
+            field = np.zeros((h * w if b == 1 else -(-h // b) * -(-w // b), 4), np.float32)
             for j in js:
                 members = self._order[self._bounds[j] : self._bounds[j + 1]]
                 if members.size == 0:
@@ -87,26 +87,31 @@ class RingProfile:
     def _box_sums(self, j: int, members: np.ndarray, values: np.ndarray,
                   field: np.ndarray | None = None) -> np.ndarray:
         """Σ ``values`` (M×C, of the ring j's pixels ``members``) over the box around each contour
-        pixel (N×C): on b×b bins of them when the profile is binned. ``field``: an all-zero (H·W)×C
-        buffer to reuse (unbinned), left all-zero."""
+        pixel (N×C): on b×b bins of them when the profile is binned. ``field``: an all-zero buffer of
+        (H·W)×C (unbinned) or (bins)×C (binned) to reuse, left all-zero."""
         h, w = self._shape
         b, c = self._b, values.shape[1]
         half = BOX // 2 + abs(self.lo + j)  # far rings must still reach the contour pixels
         if b > 1:  # ring pixels summed into b×b bins, boxes on the bins: ~b² times less filtering
             hb, wb = -(-h // b), -(-w // b)
-            bins = (members // w // b) * wb + (members % w) // b
-            idx = (bins[:, None] * c + np.arange(c)).ravel()
-            plane = np.bincount(idx, values.ravel(), hb * wb * c).astype(np.float32).reshape(hb, wb, c)
+            # summed over the bins they touch only (a few % of the plane), in the order a bincount over
+            # the whole plane adds them: the same float64 sums, cast to float32 as before
+            touched, slot = np.unique((members // w // b) * wb + (members % w) // b, return_inverse=True)
+            idx = (slot[:, None] * c + np.arange(c)).ravel()
+            sums = np.bincount(idx, values.ravel(), touched.size * c).astype(np.float32).reshape(-1, c)
+            field = np.zeros((hb * wb, c), np.float32) if field is None else field
+            field[touched] = sums
+            plane = field.reshape(hb, wb, c)
             side = 2 * int(round(half / b)) + 1
         else:
             field = np.zeros((h * w, c), np.float32) if field is None else field
+            touched = members
             field[members] = values
             plane = field.reshape(h, w, c)
             side = 2 * half + 1
         box = cv2.boxFilter(plane, -1, (side, side), normalize=False,
                             borderType=cv2.BORDER_CONSTANT).reshape(-1, c)[self._at_box]
-        if b == 1:
-            field[members] = 0.0
+        field[touched] = 0.0
         return box
 
     def band_squares(self, k0: int, k1: int) -> np.ndarray:
