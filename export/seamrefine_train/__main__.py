@@ -1,6 +1,6 @@
 """``python -m seamrefine_train COMMAND [args]``, COMMAND one of train, train_gate, train_rank,
-train_texture_gate, train_grain_gate, train_content_step, export, bench, bench_memory, colour_ceiling,
-map_decompose."""
+train_texture_gate, train_grain_gate, train_content_step, export, bench, bench_ab, bench_memory,
+colour_ceiling, map_decompose."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 USAGE = (
     "usage: python -m seamrefine_train"
     " {train,train_gate,train_rank,train_texture_gate,train_grain_gate,train_content_step,export,bench,"
-    "bench_memory,colour_ceiling,map_decompose}"
+    "bench_ab,bench_memory,colour_ceiling,map_decompose}"
     " [args]"
     "  (train: --key=value overrides)"
 )
@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         from .export_onnx import main as run
     elif cmd == "bench":
         from .bench import main as run
+    elif cmd == "bench_ab":
+        from .bench_ab import main as run
     elif cmd == "bench_memory":
         from .bench_memory import main as run
     elif cmd == "colour_ceiling":
