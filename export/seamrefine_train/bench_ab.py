@@ -92,8 +92,10 @@ class Worker:
 
 def compare(this: Path, other: Path, case_path: str, rounds: int) -> dict:
     """Both builds' digests and per-round timings (this build's and the other's, in turns)."""
-    workers = {"this": Worker(this, case_path), "other": Worker(other, case_path)}
-    try:
+    workers: dict[str, Worker] = {}
+    try:  # the first worker is closed too when the second cannot start
+        workers["this"] = Worker(this, case_path)
+        workers["other"] = Worker(other, case_path)
         times: dict[str, list[dict]] = {"this": [], "other": []}
         for r in range(rounds):
             for name in ("this", "other") if r % 2 == 0 else ("other", "this"):
