@@ -172,3 +172,42 @@ def test_all_stats_are_stats_one_by_one():
     together = profile.all_stats(cands)
     assert together[-1] is None and all(st is not None for st in together[:-1])
     assert together == [profile.stats(s, g) for s, g in cands]
+
+
+def test_whitened_z_smoke_and_empty():
+    rng = np.random.default_rng(5)
+    samples = [rng.normal(0.0, 0.05, (n, 3)).astype(np.float32) for n in (8, 300)]
+    z = R.whitened_z(samples, *R.row_medians(samples))
+    assert z.shape == (2,) and np.isfinite(z).all()
+    assert R.whitened_z([], [], []).shape == (0,)
+
+
+def test_whitened_z_known_value_on_one_channel():
+    # the step and all the scatter in the red channel alone: the whitened direction is red, and the
+    # projection's robust z is that channel's
+    v = np.zeros((5, 3), np.float32)
+    v[:, 0] = [1.0, 2.0, 3.0, 4.0, 10.0]
+    z = R.whitened_z([v], *R.row_medians([v]))
+    assert z[0] == pytest.approx(3.0 / (1.4826 * 1.0 + 1e-5), rel=1e-4)
+
+
+def test_whitened_z_sees_a_hue_step_across_brightness_scatter():
+    # content steps in brightness (all channels alike, σ 0.1), a drift of +0.02 green / −0.02 red:
+    # per channel it hides in the scatter, across it it does not
+    rng = np.random.default_rng(6)
+    v = (rng.normal(0.0, 0.1, (400, 1)) * np.ones(3) + rng.normal(0.0, 0.005, (400, 3))
+         + [-0.02, 0.02, 0.0]).astype(np.float32)
+    meds, mads = R.row_medians([v])
+    per_channel = float(np.sqrt(np.mean((meds[0] / mads[0]) ** 2)))
+    whitened = float(R.whitened_z([v], meds, mads)[0])
+    assert per_channel < 0.5 and whitened > 2.0
+    assert R.WHITEN_CLIP == 3.0
+
+
+def test_candidate_stats_carry_the_whitened_z():
+    inside = ellipse()
+    rng = np.random.default_rng(7)
+    x = two_tone(inside) + (rng.normal(0, 0.05, (160, 200, 1)) * np.ones(3)).astype(np.float32)
+    x[inside] += np.float32([0.03, -0.03, 0.0])  # a hue step over brightness texture
+    st = R.RingProfile(x, R.signed_distance(inside)).stats(0, 0)
+    assert st.z_white > st.z and st.z_white_excess > 0

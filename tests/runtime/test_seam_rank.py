@@ -62,8 +62,12 @@ def test_gate_features_start_with_the_step_features():
     cands = [c for c in m.profile.all_stats(harmonise.CANDIDATES) if c is not None]
     best = seam_rank.pick(cands)
     mx = max(c.z_excess for c in cands)
-    feats = gate_features(m.profile, best, mx, m.seam.colour_map)
+    feats = gate_features(m.profile, best, cands, m.seam.colour_map)
+    assert len(feats) == len(seam_gate.FEATURES)
     assert feats[:9] == pytest.approx(step_features(best, mx))
+    white = [best.z_white, best.z_white_excess, max(c.z_white for c in cands),
+             max(c.z_white_excess for c in cands)]
+    assert feats[-4:] == pytest.approx(np.log1p(np.maximum(white, 0.0)))
 
 
 def test_missing_or_bad_ranker_is_a_typed_error(tmp_path):

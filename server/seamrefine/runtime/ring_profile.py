@@ -22,6 +22,7 @@ BAND = 1  # rings (px) in each band either side of a seam position
 BOX = 13  # px: side of the box that localises band means along the contour
 RINGS = (-26, 30)  # ring k holds the pixels with floor(signed distance) == k (0: first inside)
 REACH = max(-RINGS[0], RINGS[1]) + (BOX + 2 * max(-RINGS[0], RINGS[1])) // 2 + 1  # px around the edge
+WHITEN_CLIP = 3.0  # MADs at which samples are winsorised for the covariance of ``whitened_z``
 MAX_SAMPLES = 2048  # contour samples a robust statistic reads: every k-th beyond this (boxes overlap anyway)
 _HALF_LUT = np.where(np.arange(256) == 1, -0.5, 0.5).astype(np.float32)  # ``signed_distance``'s ∓ ½ by uint8
 
@@ -169,7 +170,8 @@ class RingProfile:
         z per channel is the median over its MAD-based standard error, one independent sample per
         box side of contour, RMS over channels. The excess step is the step minus the mean of the
         steps across the parallel contours just beyond its zone on either side: a smooth colour
-        gradient crossing the edge (sky) steps equally across all three and cancels there.
+        gradient crossing the edge (sky) steps equally across all three and cancels there. z_white and
+        z_white_excess are the same steps' robust z along their whitened direction (``whitened_z``).
         """
         return self.all_stats([(s, g)])[0]
 
@@ -191,7 +193,9 @@ class RingProfile:
             v = step[both]
             samples += [v, v - 0.5 * (before[both] + after[both])]
             out.append((s, g, v, n))
-        medians = iter(zip(*row_medians(samples), strict=True))
+        meds, mads = row_medians(samples)
+        white = iter(whitened_z(samples, meds, mads))
+        medians = iter(zip(meds, mads, strict=True))
         for k, c in enumerate(out):
             if c is None:
                 continue
@@ -199,8 +203,10 @@ class RingProfile:
             root_n = np.sqrt(n / self.samples_per_box(s, g))  # of all samples, though every k-th is read
             (med, mad), (med_excess, mad_excess) = next(medians), next(medians)
             z, z_excess = med / mad * root_n, med_excess / mad_excess * root_n
+            zw, zw_excess = next(white) * root_n, next(white) * root_n
             busy = float(np.linalg.norm(v, axis=-1).mean())
-            out[k] = CandidateStats(s, g, _rms(z), _rms(z_excess), _rms(med_excess), busy, _rms(med), n)
+            out[k] = CandidateStats(s, g, _rms(z), _rms(z_excess), _rms(med_excess), busy, _rms(med), n,
+                                    zw, zw_excess)
         return out
 
 
@@ -251,14 +257,43 @@ def row_medians(samples: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.nd
             [mad[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
 
 
+def whitened_z(samples: list[np.ndarray], meds: list[np.ndarray], mads: list[np.ndarray]) -> np.ndarray:
+    """For each N_i×3 array of ``samples`` (with its per-channel median and 1.4826·MAD + 1e-5 from
+    ``row_medians``): the robust z (median over 1.4826·MAD, one sample per row) of its rows projected
+    on the direction that best tells its median from its scatter, S⁻¹·median, S the rows' covariance
+    about the median winsorised at ``WHITEN_CLIP`` MADs. Content steps mostly in brightness, all
+    channels together; a hue or saturation drift steps across that, where the scatter is small, so
+    it stands out far more here than channel by channel (the RMS of per-channel z).
+
+    Returns one float per array (0 where there are no samples)."""
+    if not samples:
+        return np.zeros(0)
+    lengths = np.array([len(v) for v in samples])
+    rows = np.zeros((len(samples), int(lengths.max()), 3))
+    for r, v in enumerate(samples):
+        rows[r, : len(v)] = v
+    med, mad = np.array(meds, np.float64), np.array(mads, np.float64)  # K×3
+    valid = np.arange(rows.shape[1])[None, :] < lengths[:, None]  # K×N
+    clip = WHITEN_CLIP * mad[:, None]
+    d = np.clip(rows - med[:, None], -clip, clip) * valid[..., None]
+    cov = np.einsum("knc,knd->kcd", d, d) / np.maximum(lengths, 1)[:, None, None]
+    cov += np.eye(3) * (1e-3 * mad**2)[:, None, :]  # a flat channel keeps the solve finite
+    w = np.linalg.solve(cov, med[..., None])[..., 0]
+    w /= np.linalg.norm(w, axis=1, keepdims=True) + 1e-12  # a unit direction: projections in colour units
+    proj = np.einsum("knc,kc->kn", rows, w)
+    pm, pmad = row_medians([p[:n, None].astype(samples[0].dtype) for p, n in zip(proj, lengths, strict=True)])
+    return np.array([float(m[0] / s[0]) for m, s in zip(pm, pmad, strict=True)])
+
+
 def _rms(v: np.ndarray) -> float:
     return float(np.linalg.norm(v) / np.sqrt(v.size))
 
 
 @dataclass(frozen=True)
 class CandidateStats:
-    """One candidate seam (position s, gap g): z and z_excess as in ``RingProfile.stats``; step: the
-    excess step's size; busy: mean |local step|; coherent: |median local step|; n: contour pixels."""
+    """One candidate seam (position s, gap g): z, z_excess, z_white and z_white_excess as in
+    ``RingProfile.stats``; step: the excess step's size; busy: mean |local step|; coherent: |median
+    local step|; n: contour pixels."""
 
     position: int
     gap: int
@@ -268,3 +303,5 @@ class CandidateStats:
     busy: float
     coherent: float
     n: int
+    z_white: float = 0.0  # robust z of the step along its whitened direction (``whitened_z``)
+    z_white_excess: float = 0.0  # the same for the excess step

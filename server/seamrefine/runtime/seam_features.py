@@ -1,6 +1,6 @@
 """What the learned seam gate sees of a candidate seam (``seam_gate.FEATURES``).
 
-Three groups, all from the ring profile along the fill's contour (``RingProfile``):
+Four groups, all from the ring profile along the fill's contour (``RingProfile``):
 
 * **The step** (``RingProfile.stats``): its robust z along the contour, its excess over the parallel
   contours beside it, its size, where it sits and how busy the content is there.
@@ -9,6 +9,10 @@ Three groups, all from the ring profile along the fill's contour (``RingProfile`
   without the map (``map_reduction``), the robust z of that reduction, and the robust z of the step in
   log colour (a gain or contrast change steps by a share of the colour, which varies along the contour
   while its log does not). Each also as its excess over maps fitted at the parallel positions beside it.
+* **The whitened step.** Content steps mostly in brightness, in all channels together; a hue or
+  saturation drift steps across that. The step's robust z along the direction that best tells it
+  from the content's scatter (``ring_profile.whitened_z``), of the candidate and the largest among
+  all candidates, plain and excess (twenty-eighth session).
 * **The null.** Every pair of parallel rings away from the seam is a sample of how much this image's
   content alone steps and changes spread (``null_scores``): the seam's step and spread ratio, as
   robust z against those.
@@ -92,11 +96,12 @@ def step_features(c: CandidateStats, max_z_excess: float) -> tuple[float, ...]:
             c.position / 4.0, c.gap / 4.0, np.log(c.n), np.log(c.busy + 1e-3), c.coherent / max(c.busy, 1e-6))
 
 
-def gate_features(profile: RingProfile, best: CandidateStats, max_z_excess: float,
+def gate_features(profile: RingProfile, best: CandidateStats, cands: list[CandidateStats],
                   cmap: ColourMap) -> tuple[float, ...]:
     """The gate's features (``seam_gate.FEATURES``, in order) of the candidate ``best``, whose fitted
-    map is ``cmap``; ``max_z_excess`` is the largest excess z among all candidates."""
+    map is ``cmap``, among all candidates ``cands`` (their largest excess z, plain and whitened)."""
     s, g = best.position, best.gap
+    max_z_excess = max(c.z_excess for c in cands)
     gain = cmap.gain
     clipped = np.isclose(gain, GAIN_LIMITS[0]) | np.isclose(gain, GAIN_LIMITS[1])
     step = (*step_features(best, max_z_excess), float(np.abs(np.log(gain)).mean()), float(clipped.mean()))
@@ -110,4 +115,6 @@ def gate_features(profile: RingProfile, best: CandidateStats, max_z_excess: floa
     step_z, spread_z = null_scores(profile, s, g) or (0.0, 0.0)
     mapped = (red, red - par_red, z_red, z_red - par_z_red, z_log, z_log - par_z_log,
               np.log1p(step_z), np.log1p(spread_z))
-    return tuple(float(f) for f in (*step, *mapped))
+    white = (best.z_white, best.z_white_excess, max(c.z_white for c in cands),
+             max(c.z_white_excess for c in cands))
+    return tuple(float(f) for f in (*step, *mapped, *(np.log1p(max(v, 0.0)) for v in white)))

@@ -44,6 +44,10 @@ FEATURES = (
     "log1p_z_log_step_excess",  # the same minus the largest beside it
     "log1p_null_step",  # the step as robust z against all parallel ring pairs clear of the seam
     "log1p_null_spread",  # the log spread ratio, the same way
+    "log1p_z_white",  # robust z of the step along its whitened direction (ring_profile.whitened_z)
+    "log1p_z_white_excess",  # the same for the excess step
+    "log1p_max_z_white",  # the largest whitened z among all candidates
+    "log1p_max_z_white_excess",  # ... and of the excess step
 )
 
 
