@@ -263,25 +263,19 @@ def whitened_z(samples: list[np.ndarray], meds: list[np.ndarray], mads: list[np.
     on the direction that best tells its median from its scatter, S⁻¹·median, S the rows' covariance
     about the median winsorised at ``WHITEN_CLIP`` MADs. Content steps mostly in brightness, all
     channels together; a hue or saturation drift steps across that, where the scatter is small, so
-    it stands out far more here than channel by channel (the RMS of per-channel z).
-
-    Returns one float per array (0 where there are no samples)."""
+    it stands out far more here than channel by channel (the RMS of per-channel z). One float per
+    array; the caller multiplies by √(independent samples), as for the per-channel z."""
     if not samples:
         return np.zeros(0)
-    lengths = np.array([len(v) for v in samples])
-    rows = np.zeros((len(samples), int(lengths.max()), 3))
-    for r, v in enumerate(samples):
-        rows[r, : len(v)] = v
-    med, mad = np.array(meds, np.float64), np.array(mads, np.float64)  # K×3
-    valid = np.arange(rows.shape[1])[None, :] < lengths[:, None]  # K×N
-    clip = WHITEN_CLIP * mad[:, None]
-    d = np.clip(rows - med[:, None], -clip, clip) * valid[..., None]
-    cov = np.einsum("knc,knd->kcd", d, d) / np.maximum(lengths, 1)[:, None, None]
-    cov += np.eye(3) * (1e-3 * mad**2)[:, None, :]  # a flat channel keeps the solve finite
-    w = np.linalg.solve(cov, med[..., None])[..., 0]
-    w /= np.linalg.norm(w, axis=1, keepdims=True) + 1e-12  # a unit direction: projections in colour units
-    proj = np.einsum("knc,kc->kn", rows, w)
-    pm, pmad = row_medians([p[:n, None].astype(samples[0].dtype) for p, n in zip(proj, lengths, strict=True)])
+    projections = []
+    for v, med, mad in zip(samples, meds, mads, strict=True):
+        rows, med, mad = v.astype(np.float64), med.astype(np.float64), mad.astype(np.float64)
+        d = np.clip(rows - med, -WHITEN_CLIP * mad, WHITEN_CLIP * mad)
+        cov = d.T @ d / len(d) + np.diag(1e-3 * mad**2)  # a flat channel keeps the solve finite
+        w = np.linalg.solve(cov, med)
+        w /= np.linalg.norm(w) + 1e-12  # a unit direction: projections in colour units
+        projections.append((rows @ w)[:, None].astype(v.dtype))
+    pm, pmad = row_medians(projections)
     return np.array([float(m[0] / s[0]) for m, s in zip(pm, pmad, strict=True)])
 
 

@@ -9,13 +9,13 @@ Four groups, all from the ring profile along the fill's contour (``RingProfile``
   without the map (``map_reduction``), the robust z of that reduction, and the robust z of the step in
   log colour (a gain or contrast change steps by a share of the colour, which varies along the contour
   while its log does not). Each also as its excess over maps fitted at the parallel positions beside it.
+* **The null.** Every pair of parallel rings away from the seam is a sample of how much this image's
+  content alone steps and changes spread (``null_scores``): the seam's step and spread ratio, as
+  robust z against those.
 * **The whitened step.** Content steps mostly in brightness, in all channels together; a hue or
   saturation drift steps across that. The step's robust z along the direction that best tells it
   from the content's scatter (``ring_profile.whitened_z``), of the candidate and the largest among
   all candidates, plain and excess (twenty-eighth session).
-* **The null.** Every pair of parallel rings away from the seam is a sample of how much this image's
-  content alone steps and changes spread (``null_scores``): the seam's step and spread ratio, as
-  robust z against those.
 
 Pure numpy on the profile's float32 means; shared by serving and the gate trainer.
 """
