@@ -18,7 +18,7 @@ from .test_harmonise import ellipse, pasted, texture
 
 
 def cand(s, g, z, z_excess=1.0, step=0.05, n=400):
-    return CandidateStats(s, g, z, z_excess, step, 0.1, 0.05, n)
+    return CandidateStats(s, g, z, z_excess, step, 0.1, 0.05, n, z, z_excess)
 
 
 def linear_ranker(path, weights):

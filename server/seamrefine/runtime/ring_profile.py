@@ -297,5 +297,5 @@ class CandidateStats:
     busy: float
     coherent: float
     n: int
-    z_white: float = 0.0  # robust z of the step along its whitened direction (``whitened_z``)
-    z_white_excess: float = 0.0  # the same for the excess step
+    z_white: float  # robust z of the step along its whitened direction (``whitened_z``)
+    z_white_excess: float  # the same for the excess step
