@@ -1,21 +1,24 @@
-"""Train the learned seam ranker (``seamrefine.runtime.seam_rank``) on synthetic colour seams.
+"""Train a learned seam ranker (``seamrefine.runtime.seam_rank``) on synthetic colour seams.
 
-    python -m seamrefine_train train_rank [--photos ../shared/data/train] [--cases 1600] [--seed 0]
-        [--out server/seamrefine/models/seam_rank.json] [--workers 2] [--hidden 8] [--members 3]
-        [--rows ROWS.npz]
+    python -m seamrefine_train train_rank [--ranker gate|map] [--photos ../shared/data/train]
+        [--cases 1600] [--seed 0] [--out the ranker's file in server/seamrefine/models/] [--workers 2]
+        [--hidden 8] [--members 3] [--rows ROWS.npz]
 
 Top to bottom: draw colour cases as the gate trainer does (``train_gate.draw_case``: a random crop,
 a colour family, a hugging or a default selection); for each, measure every candidate seam
 (``harmonise.CANDIDATES``) and what the colour map fitted across its grown zone would gain applied in
-full (band PSNR over the composite). Then fit small tanh networks (``--members`` of ``--hidden``
-units, averaged) whose scores rank each case's candidates: a listwise loss, the cross-entropy of the
-scores' softmax against the softmax of the gains over ``TEMPERATURE`` dB. The JSON gets the weights
-(``seam_gate.GateModel``'s format, ramp unused) and a training record: per family, the mean gain of
-the candidate the ranker picks, of the one with the largest z (the rule before), and of the best.
+full (band PSNR over the composite). ``--ranker`` names one of ``seam_rank.RANKERS`` and so the
+features (the gate's: the nine plain step statistics; the map's: those and the whitened z). Then fit
+small tanh networks (``--members`` of ``--hidden`` units, averaged) whose scores rank each case's
+candidates: a listwise loss, the cross-entropy of the scores' softmax against the softmax of the
+gains over ``TEMPERATURE`` dB. The JSON gets the weights (``seam_gate.GateModel``'s format, ramp
+unused) and a training record: per family, the mean gain of the candidate the ranker picks, of the
+one with the largest z (the rule before), and of the best.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
@@ -41,8 +44,9 @@ HIDDEN = 8  # tanh units per network
 MEMBERS = 3  # networks whose scores are averaged
 
 
-def _case(args) -> dict | None:
-    """One case's candidates: their ranker features and what each one's map would gain."""
+def _case(args, ranker: str) -> dict | None:
+    """One case's candidates: their features for the ranker named ``ranker`` and what each one's map
+    would gain."""
     family, case = train_gate.draw_case(args, FAMILY_WEIGHTS)
     try:
         f, inside, profile, sd = harmonise.ring_profile_of(case.composite, case.mask)
@@ -64,7 +68,8 @@ def _case(args) -> dict | None:
             by_zone[zone] = M.band_psnr(np.clip(case.composite + change, 0.0, 1.0), case.clean, band) - base
         gains.append(by_zone[zone])
     z = [c.z for c in cands]
-    return {"family": family, "features": seam_rank.candidate_features(cands).tolist(), "gains": gains,
+    features = seam_rank.candidate_features(cands, seam_rank.RANKERS[ranker])
+    return {"family": family, "features": features.tolist(), "gains": gains,
             "max_z": int(np.argmax(z))}
 
 
@@ -102,16 +107,17 @@ def fit_member(z: np.ndarray, gain: np.ndarray, valid: np.ndarray, hidden: int, 
     return as64(net[0].weight), as64(net[0].bias), as64(net[2].weight)[0], float(net[2].bias.detach())
 
 
-def fit(rows: list[dict], seed: int, hidden: int, members: int) -> seam_gate.GateModel:
-    """The ranker: ``members`` networks of ``hidden`` units on the rows' candidates, merged into one
-    layer whose score is their mean."""
+def fit(rows: list[dict], seed: int, hidden: int, members: int,
+        ranker: seam_rank.Ranker = seam_rank.GATE) -> seam_gate.GateModel:
+    """The ``ranker``'s weights: ``members`` networks of ``hidden`` units on the rows' candidates,
+    merged into one layer whose score is their mean."""
     x, gain, valid = padded(rows)
     mean, scale = x[valid].mean(0), x[valid].std(0) + 1e-9
     z = np.where(valid[..., None], (x - mean) / scale, 0.0)
     parts = [fit_member(z, gain, valid, hidden, members * seed + k) for k in range(members)]
     return seam_gate.GateModel(
         mean, scale, np.concatenate([p[2] for p in parts]) / members, float(np.mean([p[3] for p in parts])),
-        0.0, 1.0, seam_rank.FEATURES, hidden=np.concatenate([p[0] for p in parts]),
+        0.0, 1.0, ranker.features, hidden=np.concatenate([p[0] for p in parts]),
         hidden_bias=np.concatenate([p[1] for p in parts]))
 
 
@@ -131,19 +137,22 @@ def record(rows: list[dict], model: seam_gate.GateModel) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    ap = train_gate.gate_parser("python -m seamrefine_train train_rank", __doc__, seam_rank.DEFAULT_PATH,
-                                SIZES)
+    ap = train_gate.gate_parser("python -m seamrefine_train train_rank", __doc__, None, SIZES)
+    ap.add_argument("--ranker", choices=list(seam_rank.RANKERS), default=seam_rank.GATE.name,
+                    help="which ranker to train (default: the gate's); --out defaults to its file")
     train_gate.add_network_options(ap, HIDDEN, MEMBERS, min_hidden=1)
     ap.set_defaults(cases=1600)
     args = ap.parse_args(argv)
+    ranker = seam_rank.RANKERS[args.ranker]
+    args.out = ranker.path if args.out is None else args.out
     t0 = time.perf_counter()
     try:
         train_gate.check_network_options(args)
-        rows = train_gate.gather(args, _case)
+        rows = train_gate.gather(args, functools.partial(_case, ranker=ranker.name))
     except SeamRefineError as e:
         print(f"train_rank: {e.message}", file=sys.stderr)
         return 2
-    model = fit(rows, args.seed, args.hidden, args.members)
+    model = fit(rows, args.seed, args.hidden, args.members, ranker)
     doc = model.to_dict()
     doc["training"] = {
         "command": f"python -m seamrefine_train train_rank {' '.join(argv)}".strip(),

@@ -148,7 +148,7 @@ def test_the_gate_judges_the_means_map_and_the_pixels_map_is_applied():
     profile = H.ring_profile_of(pasted(clean, mask, clean * 1.12 - 0.02), mask)[2]
     seam = H.find_seam(profile)
     cands = [c for c in profile.all_stats(H.CANDIDATES) if c is not None]
-    best = seam_rank.pick(cands)
+    best = seam_rank.pick(cands, seam_rank.GATE)
     judged = colour_map.fit_colour_map(profile, best.position, best.gap, pixel_gain=False)
     want = seam_features.gate_features(profile, best, cands, judged)
     np.testing.assert_array_equal(seam.features, want)
@@ -221,6 +221,36 @@ def test_apply_on_a_measurement_is_harmonise():
     assert info == info_again and info["gate"] > 0
 
 
+def test_the_gate_judges_one_rankers_pick_and_the_map_is_fitted_at_the_others(monkeypatch, tmp_path):
+    # twenty-ninth session: the map's ranker also reads the whitened z, the gate's does not
+    import dataclasses
+    import json
+
+    from seamrefine.runtime import seam_features, seam_gate
+
+    def linear(ranker, column):
+        n = len(ranker.features)
+        weights = np.eye(n)[column]
+        model = seam_gate.GateModel(np.zeros(n), np.ones(n), weights, 0.0, 0.0, 1.0, ranker.features)
+        path = tmp_path / f"{ranker.name}.json"
+        path.write_text(json.dumps(model.to_dict()))
+        seam_gate.forget(path)
+        return dataclasses.replace(ranker, path=path)
+
+    monkeypatch.setattr(seam_rank, "GATE", linear(seam_rank.GATE, 0))  # the largest z
+    monkeypatch.setattr(seam_rank, "MAP", linear(seam_rank.MAP, 4))  # the deepest candidate
+    clean, mask = texture(2), ellipse()
+    profile = H.ring_profile_of(pasted(clean, mask, clean + np.float32([0.06, 0.0, -0.04])), mask)[2]
+    seam = H.find_seam(profile)
+    cands = [c for c in profile.all_stats(H.CANDIDATES) if c is not None]
+    judged, fitted = max(cands, key=lambda c: c.z), max(cands, key=lambda c: c.position)
+    assert (judged.position, judged.gap) != (fitted.position, fitted.gap)
+    cmap = colour_map.fit_colour_map(profile, judged.position, judged.gap, pixel_gain=False)
+    np.testing.assert_array_equal(seam.features, seam_features.gate_features(profile, judged, cands, cmap))
+    assert (seam.position, seam.gap) == H.grow_zone(profile, fitted.position, fitted.gap)
+    assert (seam.z, seam.step) == (judged.z_excess, judged.step)
+
+
 def test_grow_zone_covers_a_wide_feather():
     # a 14 px smoothstep feather centred on the mask edge: the step across the grown zone is the whole
     # drift more nearly than the step across the most significant candidate
@@ -235,7 +265,7 @@ def test_grow_zone_covers_a_wide_feather():
         found = max(cands, key=lambda c: c.z)
         position, gap = H.grow_zone(m.profile, found.position, found.gap)
         assert gap > found.gap
-        picked = seam_rank.pick(cands)  # the seam's zone: the ranker's pick, grown
+        picked = seam_rank.pick(cands, seam_rank.MAP)  # the seam's zone: the map's ranker's pick, grown
         assert (m.seam.position, m.seam.gap) == H.grow_zone(m.profile, picked.position, picked.gap)
         steps = [np.median(st[ok], 0) for st, ok in (m.profile.step(found.position, found.gap),
                                                      m.profile.step(position, gap))]

@@ -1,5 +1,5 @@
-"""seamrefine.runtime.seam_rank: the learned candidate ranker (smoke, known values, errors, the shipped
-file and its trainer)."""
+"""seamrefine.runtime.seam_rank: the learned candidate rankers, the gate's and the map's (smoke, known
+values, errors, the shipped files and their trainer)."""
 
 from __future__ import annotations
 
@@ -10,49 +10,71 @@ import pytest
 from seamrefine.errors import ModelError
 from seamrefine.runtime import harmonise, seam_gate, seam_rank
 from seamrefine.runtime.ring_profile import CandidateStats
-from seamrefine.runtime.seam_features import gate_features, step_features
+from seamrefine.runtime.seam_features import gate_features, step_features, whitened_features
 from seamrefine_train import train_rank
 
 from ..support.synthetic_images import noise_photo_folder
 from .test_harmonise import ellipse, pasted, texture
 
 
-def cand(s, g, z, z_excess=1.0, step=0.05, n=400):
-    return CandidateStats(s, g, z, z_excess, step, 0.1, 0.05, n, z, z_excess)
+def cand(s, g, z, z_excess=1.0, step=0.05, n=400, z_white=None):
+    z_white = z if z_white is None else z_white
+    return CandidateStats(s, g, z, z_excess, step, 0.1, 0.05, n, z_white, z_excess)
 
 
-def linear_ranker(path, weights):
+def linear_ranker(path, weights, ranker=seam_rank.GATE):
     """A ranker file without a hidden layer: score = features · weights (unit standardisation)."""
-    model = seam_gate.GateModel(np.zeros(9), np.ones(9), np.asarray(weights, float), 0.0, 0.0, 1.0,
-                                seam_rank.FEATURES)
+    n = len(ranker.features)
+    model = seam_gate.GateModel(np.zeros(n), np.ones(n), np.asarray(weights, float), 0.0, 0.0, 1.0,
+                                ranker.features)
     path.write_text(json.dumps(model.to_dict()))
     seam_gate.forget(path)
     return path
 
 
-def test_pick_smoke_with_the_shipped_ranker():
+@pytest.mark.parametrize("ranker", [seam_rank.GATE, seam_rank.MAP])
+def test_pick_smoke_with_the_shipped_rankers(ranker):
     cands = [cand(0, 0, 2.0), cand(3, 2, 9.0, 8.0, 0.1), cand(6, 0, 4.0)]
-    assert seam_rank.pick(cands) in cands
-    assert seam_rank.candidate_features(cands).shape == (3, 9)
+    assert seam_rank.pick(cands, ranker) in cands
+    assert seam_rank.candidate_features(cands, ranker).shape == (3, len(ranker.features))
+    assert seam_rank.load(ranker).features == ranker.features
 
 
 def test_pick_known_values(tmp_path):
     cands = [cand(0, 0, 2.0), cand(3, 2, 9.0), cand(6, 0, 4.0)]
     by_z = linear_ranker(tmp_path / "z.json", [1.0] + [0.0] * 8)  # log1p(z) alone: the largest z
-    assert seam_rank.pick(cands, by_z) is cands[1]
+    assert seam_rank.pick(cands, path=by_z) is cands[1]
     by_position = linear_ranker(tmp_path / "s.json", [0.0] * 4 + [1.0] + [0.0] * 4)  # the deepest
-    assert seam_rank.pick(cands, by_position) is cands[2]
+    assert seam_rank.pick(cands, path=by_position) is cands[2]
     tie = linear_ranker(tmp_path / "tie.json", [0.0] * 9)
-    assert seam_rank.pick(cands, tie) is cands[0]  # equals: the first
+    assert seam_rank.pick(cands, path=tie) is cands[0]  # equals: the first
 
 
-def test_features_are_the_gates_step_features():
-    c = cand(2, 4, 5.0, 3.0, 0.08, 900)
+def test_the_maps_ranker_reads_the_whitened_z(tmp_path):
+    hue = [cand(0, 0, 9.0, z_white=2.0), cand(3, 0, 2.0, z_white=12.0)]  # a hue step the RGB z misses
+    by_z = linear_ranker(tmp_path / "z.json", [1.0] + [0.0] * 8)
+    by_white = linear_ranker(tmp_path / "w.json", [0.0] * 9 + [1.0, 0.0], seam_rank.MAP)
+    assert seam_rank.pick(hue, path=by_z) is hue[0]
+    assert seam_rank.pick(hue, seam_rank.MAP, by_white) is hue[1]
+    with pytest.raises(ModelError, match="do not match") as e:  # a file read as the wrong ranker
+        seam_rank.load(seam_rank.GATE, by_white)
+    assert e.value.value == list(seam_rank.MAP.features)
+
+
+def test_features_are_the_gates_step_features_and_the_whitened_z():
+    c = cand(2, 4, 5.0, 3.0, 0.08, 900, z_white=7.0)
     f = step_features(c, 6.0)
     assert f == pytest.approx((np.log1p(5.0), np.log1p(3.0), np.log(0.08 + 1e-3), np.log1p(6.0), 0.5,
                                1.0, np.log(900), np.log(0.1 + 1e-3), 0.5))
-    assert seam_rank.FEATURES == seam_gate.FEATURES[:9]
-    assert seam_rank.candidate_features([c, cand(0, 0, 1.0, 6.0)])[0] == pytest.approx(f)
+    assert whitened_features(c) == pytest.approx((np.log1p(7.0), np.log1p(3.0)))
+    assert seam_rank.GATE.features == seam_gate.FEATURES[:9] and not seam_rank.GATE.whitened
+    assert seam_rank.MAP.features[:9] == seam_gate.FEATURES[:9] and seam_rank.MAP.whitened
+    assert set(seam_rank.MAP.features) <= set(seam_gate.FEATURES)  # named and read as the gate has them
+    pair = [c, cand(0, 0, 1.0, 6.0)]
+    assert seam_rank.candidate_features(pair)[0] == pytest.approx(f)
+    assert seam_rank.candidate_features(pair, seam_rank.MAP)[0] == pytest.approx((*f, *whitened_features(c)))
+    against = CandidateStats(0, 0, 1.0, 2.0, 0.05, 0.1, 0.05, 400, -1.0, -0.5)  # projected against its median
+    assert whitened_features(against) == (0.0, 0.0)
 
 
 def test_gate_features_start_with_the_step_features():
@@ -60,7 +82,7 @@ def test_gate_features_start_with_the_step_features():
     x = pasted(clean, mask, clean + np.float32([0.06, 0.02, -0.03]))
     m = harmonise.measure(x, mask)
     cands = [c for c in m.profile.all_stats(harmonise.CANDIDATES) if c is not None]
-    best = seam_rank.pick(cands)
+    best = seam_rank.pick(cands, seam_rank.GATE)
     mx = max(c.z_excess for c in cands)
     feats = gate_features(m.profile, best, cands, m.seam.colour_map)
     assert len(feats) == len(seam_gate.FEATURES)
@@ -71,34 +93,39 @@ def test_gate_features_start_with_the_step_features():
 
 
 def test_missing_or_bad_ranker_is_a_typed_error(tmp_path):
-    with pytest.raises(ModelError, match="seam ranker"):
-        seam_rank.load(tmp_path / "none.json")
+    with pytest.raises(ModelError, match=r"seam ranker \(map\)"):
+        seam_rank.load(seam_rank.MAP, tmp_path / "none.json")
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"features": list(seam_gate.FEATURES)}))
     with pytest.raises(ModelError, match="do not match") as e:
-        seam_rank.load(bad)
+        seam_rank.load(path=bad)
     assert e.value.value == list(seam_gate.FEATURES)
 
 
-def test_shipped_ranker_record():
-    doc = json.loads(seam_rank.DEFAULT_PATH.read_text())
-    assert doc["features"] == list(seam_rank.FEATURES)
-    assert doc["training"]["command"].startswith("python -m seamrefine_train train_rank")
+@pytest.mark.parametrize("ranker", seam_rank.RANKERS.values(), ids=list(seam_rank.RANKERS))
+def test_shipped_ranker_records(ranker):
+    doc = json.loads(ranker.path.read_text())
+    assert doc["features"] == list(ranker.features)
+    command = doc["training"]["command"]
+    assert command.startswith("python -m seamrefine_train train_rank")
+    assert ("--ranker map" in command) == (ranker is seam_rank.MAP)
     for fam, rec in doc["training"]["per_family"].items():  # the ranker's pick beats the largest z
         assert rec["picked_db"] > rec["max_z_db"], fam
 
 
-def test_train_rank_smoke(tmp_path, capsys):
+@pytest.mark.parametrize("ranker", seam_rank.RANKERS.values(), ids=list(seam_rank.RANKERS))
+def test_train_rank_smoke(tmp_path, capsys, ranker):
     photos = noise_photo_folder(tmp_path / "photos", seed=3)
     out = tmp_path / "rank.json"
-    argv = ["--photos", str(photos), "--cases", "24", "--workers", "1", "--sizes", "160",
-            "--out", str(out), "--members", "2", "--hidden", "4", "--rows", str(tmp_path / "rows.npz")]
+    argv = ["--ranker", ranker.name, "--photos", str(photos), "--cases", "24", "--workers", "1", "--sizes",
+            "160", "--out", str(out), "--members", "2", "--hidden", "4", "--rows", str(tmp_path / "rows.npz")]
     assert train_rank.main(argv) == 0
+    n = len(ranker.features)
     rows = np.load(tmp_path / "rows.npz")
-    assert rows["features"].shape[2] == 9 and rows["gains"].shape == rows["valid"].shape
+    assert rows["features"].shape[2] == n and rows["gains"].shape == rows["valid"].shape
     assert rows["valid"].sum(1).min() >= 2  # every case kept ranks at least two candidates
-    model = seam_rank.load(out)
-    assert model.hidden.shape == (8, 9) and model.features == seam_rank.FEATURES
+    model = seam_rank.load(ranker, out)
+    assert model.hidden.shape == (8, n) and model.features == ranker.features
     rec = json.loads(out.read_text())["training"]
     assert rec["cases"] >= 20 and set(rec["per_family"]) <= set(train_rank.FAMILY_WEIGHTS)
     assert '"picked_db"' in capsys.readouterr().out

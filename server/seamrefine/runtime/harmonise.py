@@ -11,7 +11,8 @@ means along the contour (``RingProfile``: box sums of each ring, sampled at the 
   local step along the contour over its MAD-based standard error; content steps change sign along a
   contour, a fill's colour drift does not) and a few more step statistics, and a small learned
   ranker (``seam_rank``) picks the one whose map should remove the most (twenty-first session; the
-  largest z before).
+  largest z before; since the twenty-ninth session a second ranker, which also reads the step's
+  whitened z, picks where the map is fitted, while the gate judges the first one's pick).
 * **Whether.** A smooth colour gradient crossing the edge (a sky) is coherent too, but it steps as
   much across the parallel contours beside the seam zone, so the *excess* step over theirs matters
   too; and a colour seam is one map between the two sides, so that map should explain the local
@@ -94,22 +95,24 @@ class Seam:
 
 
 def find_seam(profile: RingProfile, weigh: bool = True) -> Seam:
-    """The candidate (position, gap) the learned ranker picks (``seam_rank.pick``), the features the
-    learned gate judges it by (``seam_gate.FEATURES``), and the colour map fitted across its zone
-    grown to the whole ramp (``grow_zone``), its samples weighed by the content step learned there
+    """The candidate (position, gap) the gate's ranker picks (``seam_rank.GATE``) and the features the
+    learned gate judges it by (``seam_gate.FEATURES``); the colour map fitted across the candidate
+    the map's ranker picks (``seam_rank.MAP``, which also reads the step's whitened z), its zone
+    grown to the whole ramp (``grow_zone``) and its samples weighed by the content step learned there
     (``content_step.sample_weights``; every sample alike with ``weigh`` False, as its trainer asks)."""
     cands = [st for st in profile.all_stats(CANDIDATES) if st is not None]
     if not cands:
         return Seam(0, 0, 0.0, 0.0, ())
     edge_z = next((c.z_excess for c in cands if c.position == 0 and c.gap == 0), 0.0)
-    best = seam_rank.pick(cands)
+    best = seam_rank.pick(cands, seam_rank.GATE)
     # the gate judges the map it was trained on (gain from the local means' spread); the map applied
     # takes its gain from the pixels' spread, which errs less but makes more clean selections look
     # explained by a map (twenty-third session: with the gate retrained on it, 9 instead of 6 of 3000
     # fresh clean selections below 45 dB)
     judged = fit_colour_map(profile, best.position, best.gap, pixel_gain=False)
     features = gate_features(profile, best, cands, judged)
-    position, gap = grow_zone(profile, best.position, best.gap)
+    fitted = seam_rank.pick(cands, seam_rank.MAP)
+    position, gap = grow_zone(profile, fitted.position, fitted.gap)
     weights = content_step.sample_weights(profile, position, gap) if weigh else None
     cmap = fit_colour_map(profile, position, gap, weights=weights)
     return Seam(position, gap, best.z_excess, best.step, features, cmap, edge_z)

@@ -89,11 +89,19 @@ def null_scores(profile: RingProfile, s: int, g: int) -> tuple[float, float] | N
 
 
 def step_features(c: CandidateStats, max_z_excess: float) -> tuple[float, ...]:
-    """What the candidate's step statistics alone say (``seam_gate.FEATURES``' first nine, and all of
-    ``seam_rank.FEATURES``): its z, excess z, excess step, the largest excess z among all candidates,
-    where it sits (px / 4), how many contour pixels see it, how busy the content is, how coherent."""
+    """What the candidate's step statistics alone say (``seam_gate.FEATURES``' first nine, all the
+    gate's ranker reads, the first nine the map's reads): its z, excess z, excess step, the largest
+    excess z among all candidates, where it sits (px / 4), how many contour pixels see it, how busy
+    the content is, how coherent."""
     return (np.log1p(c.z), np.log1p(c.z_excess), np.log(c.step + 1e-3), np.log1p(max_z_excess),
             c.position / 4.0, c.gap / 4.0, np.log(c.n), np.log(c.busy + 1e-3), c.coherent / max(c.busy, 1e-6))
+
+
+def whitened_features(c: CandidateStats) -> tuple[float, float]:
+    """The candidate's whitened z, plain and excess (``ring_profile.whitened_z``), as the gate reads
+    them: log1p of the non-negative part (a projection's median can fall against its direction). The
+    map's ranker reads them after the ``step_features`` (``seam_rank.MAP``)."""
+    return float(np.log1p(max(c.z_white, 0.0))), float(np.log1p(max(c.z_white_excess, 0.0)))
 
 
 def gate_features(profile: RingProfile, best: CandidateStats, cands: list[CandidateStats],
@@ -115,6 +123,6 @@ def gate_features(profile: RingProfile, best: CandidateStats, cands: list[Candid
     step_z, spread_z = null_scores(profile, s, g) or (0.0, 0.0)
     mapped = (red, red - par_red, z_red, z_red - par_z_red, z_log, z_log - par_z_log,
               np.log1p(step_z), np.log1p(spread_z))
-    white = (best.z_white, best.z_white_excess, max(c.z_white for c in cands),
-             max(c.z_white_excess for c in cands))
-    return tuple(float(f) for f in (*step, *mapped, *(np.log1p(max(v, 0.0)) for v in white)))
+    largest = (np.log1p(max(max(c.z_white for c in cands), 0.0)),
+               np.log1p(max(max(c.z_white_excess for c in cands), 0.0)))
+    return tuple(float(f) for f in (*step, *mapped, *whitened_features(best), *largest))

@@ -1,42 +1,74 @@
-"""The learned seam ranker: which candidate seam to fit the colour map across.
+"""The learned seam rankers: which candidate seam the gate judges, and which the colour map is fitted across.
 
 ``harmonise.find_seam`` measures every candidate (position, ramp half-width) of a fill's seam
 (``RingProfile.all_stats``). The one with the most significant step is often not the one whose map
 removes the seam: a paste edge a few px inside a grown selection, or a ramp whose narrow middle
-steps more coherently than the whole. The ranker scores each candidate from its step statistics
-alone (``FEATURES``: ``seam_features.step_features``, no map fitted, so scoring all of them costs
-nothing) and the highest score is fitted. Its weights are ours: ``python -m seamrefine_train
-train_rank`` fits them on synthetic colour seams from the training photos, so that the score ranks
-candidates by what their map gains (a listwise softmax loss), and writes ``models/seam_rank.json``:
-the seam gate's file format (``seam_gate.GateModel``: standardisation, one tanh layer, weights) with
-its ramp (``lo``/``hi``) unused.
+steps more coherently than the whole. A ranker scores each candidate from its step statistics alone
+(no map fitted, so scoring all of them costs nothing) and the highest score wins. There are two
+(``RANKERS``), both trained by ``python -m seamrefine_train train_rank [--ranker gate|map]`` on
+synthetic colour seams from the training photos, so that the score ranks candidates by what their
+map gains (a listwise softmax loss), and stored in the seam gate's file format
+(``seam_gate.GateModel``: standardisation, one tanh layer, weights; its ramp ``lo``/``hi`` unused):
+
+* ``GATE`` (``models/seam_rank.json``, twenty-first session) on the nine plain step statistics
+  (``seam_features.step_features``): the candidate the seam gate judges.
+* ``MAP`` (``models/seam_rank_map.json``, twenty-ninth session) on those and the step's whitened z
+  (``seam_features.whitened_features``): the candidate the colour map is fitted across. It picks
+  better maps (held-out folds of its training rows: +0.27 dB for the map in full), but on clean
+  selections it also picks content edges that step across the content's colour scatter, and the
+  gate retrained on its picks had to start its ramp 1.6 logit units higher; so the gate keeps
+  judging the plain ranker's candidate (MODEL.md, "Stage 1").
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from . import seam_gate
 from .ring_profile import CandidateStats
-from .seam_features import step_features
+from .seam_features import step_features, whitened_features
 
-DEFAULT_PATH = Path(__file__).resolve().parents[1] / "models" / "seam_rank.json"
-FEATURES = seam_gate.FEATURES[:9]  # what step_features gives, in order
-
-
-def load(path: Path | str = DEFAULT_PATH) -> seam_gate.GateModel:
-    """The ranker in ``path`` (cached); ModelError when it is missing or malformed."""
-    return seam_gate.load(path, FEATURES, "seam ranker")
+MODELS = Path(__file__).resolve().parents[1] / "models"
 
 
-def candidate_features(cands: list[CandidateStats]) -> np.ndarray:
-    """N×9 ``FEATURES`` of the candidates ``cands`` (the largest excess z is taken among them)."""
+@dataclass(frozen=True)
+class Ranker:
+    """One learned ranker: its name, its weights' file and the features it reads, in order."""
+
+    name: str
+    path: Path
+    features: tuple[str, ...]
+
+    @property
+    def whitened(self) -> bool:
+        """Whether it reads the whitened z beside the plain step statistics."""
+        return len(self.features) > len(GATE_FEATURES)
+
+
+GATE_FEATURES = seam_gate.FEATURES[:9]  # what step_features gives, in order
+GATE = Ranker("gate", MODELS / "seam_rank.json", GATE_FEATURES)
+MAP = Ranker("map", MODELS / "seam_rank_map.json", (*GATE_FEATURES, "log1p_z_white", "log1p_z_white_excess"))
+RANKERS = {r.name: r for r in (GATE, MAP)}
+
+
+def load(ranker: Ranker = GATE, path: Path | str | None = None) -> seam_gate.GateModel:
+    """The ``ranker``'s weights (from ``path`` instead of its own file when given; cached); ModelError
+    when the file is missing or malformed."""
+    what = f"seam ranker ({ranker.name})"
+    return seam_gate.load(ranker.path if path is None else path, ranker.features, what)
+
+
+def candidate_features(cands: list[CandidateStats], ranker: Ranker = GATE) -> np.ndarray:
+    """N×F ``ranker.features`` of the candidates ``cands`` (the largest excess z is taken among them)."""
     max_z_excess = max(c.z_excess for c in cands)
-    return np.array([step_features(c, max_z_excess) for c in cands], np.float64)
+    extra = whitened_features if ranker.whitened else (lambda c: ())
+    return np.array([(*step_features(c, max_z_excess), *extra(c)) for c in cands], np.float64)
 
 
-def pick(cands: list[CandidateStats], path: Path | str = DEFAULT_PATH) -> CandidateStats:
-    """The candidate the ranker scores highest (the first of equals)."""
-    return cands[int(np.argmax(load(path).logits(candidate_features(cands))))]
+def pick(cands: list[CandidateStats], ranker: Ranker = GATE,
+         path: Path | str | None = None) -> CandidateStats:
+    """The candidate the ``ranker`` scores highest (the first of equals)."""
+    return cands[int(np.argmax(load(ranker, path).logits(candidate_features(cands, ranker))))]
