@@ -12,7 +12,8 @@ map gains (a listwise softmax loss), and stored in the seam gate's file format
 
 * ``GATE`` (``models/seam_rank.json``, twenty-first session) on the nine plain step statistics
   (``seam_features.step_features``): the candidate the seam gate judges.
-* ``MAP`` (``models/seam_rank_map.json``, twenty-ninth session) on those and the step's whitened z
+* ``MAP`` (``models/seam_rank_map.json``, twenty-ninth session; since the thirtieth trained on 3,200
+  cases whose maps are weighed as served) on those and the step's whitened z
   (``seam_features.whitened_features``): the candidate the colour map is fitted across. It picks
   better maps (held-out folds of its training rows: +0.27 dB for the map in full), but on clean
   selections it also picks content edges that step across the content's colour scatter, and the
