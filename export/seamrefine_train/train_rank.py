@@ -12,9 +12,10 @@ session), would gain applied in full (band PSNR over the composite). ``--ranker`
 ``seam_rank.RANKERS`` and so the features (the gate's: the nine plain step statistics; the map's:
 those and the whitened z). Then fit small tanh networks (``--members`` of ``--hidden`` units,
 averaged) whose scores rank each case's candidates: a listwise loss, the cross-entropy of the
-scores' softmax against the softmax of the gains over ``TEMPERATURE`` dB. The JSON gets the weights (``seam_gate.GateModel``'s format, ramp
-unused) and a training record: per family, the mean gain of the candidate the ranker picks, of the
-one with the largest z (the rule before), and of the best.
+scores' softmax against the softmax of the gains over ``TEMPERATURE`` dB. The JSON gets the
+weights (``seam_gate.GateModel``'s format, ramp unused) and a training record: per family, the mean
+gain of the candidate the ranker picks, of the one with the largest z (the rule before), and of the
+best.
 """
 
 from __future__ import annotations
