@@ -144,3 +144,31 @@ def test_padded_known_values():
     x, gain, valid = train_rank.padded(rows)
     assert x.shape == (2, 2, 2) and valid.tolist() == [[True, False], [True, True]]
     assert gain.tolist() == [[3.0, 0.0], [1.0, 2.0]] and x[1, 1].tolist() == [6.0, 7.0]
+
+
+def test_train_rank_labels_are_the_served_maps_gains(monkeypatch):
+    """Each candidate's label is what the map fitted across its grown zone gains as served: weighed by
+    the content step, so the served zone's label is the served correction's gain (thirtieth session)."""
+    from types import SimpleNamespace
+
+    from seamrefine.imaging import imagemath
+    from seamrefine.imaging import metrics as M
+    from seamrefine.runtime import content_step
+
+    clean, mask = texture(4), ellipse()
+    xx = np.mgrid[:160, :200][1].astype(np.float32) / 200
+    comp = pasted(clean, mask, clean * (1.1 - 0.1 * xx[..., None]) + np.float32([0.05, 0.02, 0.0]))
+    case = SimpleNamespace(composite=comp, mask=mask, clean=clean)
+    monkeypatch.setattr(train_rank.train_gate, "draw_case", lambda args, weights: ("color_uniform", case))
+    gains = np.array(train_rank._case(None, seam_rank.MAP.name)["gains"])
+    band = imagemath.band_weights(mask, 16, 8)
+
+    def served_gain() -> float:
+        change, _ = harmonise.correction(comp, harmonise.measure(comp, mask), 1.0)
+        out = np.clip(comp + change, 0.0, 1.0)
+        return M.band_psnr(out, clean, band) - M.band_psnr(comp, clean, band)
+
+    served = served_gain()
+    assert np.abs(gains - served).min() < 1e-9
+    monkeypatch.setattr(content_step, "sample_weights", lambda profile, s, g, model=None: None)
+    assert abs(served_gain() - served) > 1e-3  # unweighed, the served zone's map gains otherwise
