@@ -7,7 +7,7 @@
 Top to bottom: draw colour cases as the gate trainer does (``train_gate.draw_case``: a random crop,
 a colour family, a hugging or a default selection); for each, measure every candidate seam
 (``harmonise.CANDIDATES``) and what the colour map fitted across its grown zone, its samples weighed
-by the content step as served (``content_step.sample_weights``; unweighed before the thirtieth
+by the content step as served (``harmonise.zone_map``; unweighed before the thirtieth
 session), would gain applied in full (band PSNR over the composite). ``--ranker`` names one of
 ``seam_rank.RANKERS`` and so the features (the gate's: the nine plain step statistics; the map's:
 those and the whitened z). Then fit small tanh networks (``--members`` of ``--hidden`` units,
@@ -30,8 +30,7 @@ import torch
 from seamrefine.errors import SeamRefineError
 from seamrefine.imaging import imagemath
 from seamrefine.imaging import metrics as M
-from seamrefine.runtime import content_step, harmonise, seam_gate, seam_rank
-from seamrefine.runtime.colour_map import fit_colour_map
+from seamrefine.runtime import harmonise, seam_gate, seam_rank
 
 from . import train_gate
 
@@ -64,8 +63,7 @@ def _case(args, ranker: str) -> dict | None:
     for c in cands:
         zone = harmonise.grow_zone(profile, c.position, c.gap)
         if zone not in by_zone:
-            cmap = fit_colour_map(profile, *zone, weights=content_step.sample_weights(profile, *zone))
-            seam = harmonise.Seam(*zone, 0.0, 0.0, (), cmap)
+            seam = harmonise.Seam(*zone, 0.0, 0.0, (), harmonise.zone_map(profile, *zone))
             m = harmonise.Measurement(f, inside, profile, seam, sd)
             change, _ = harmonise.correction(case.composite, m, 1.0)
             by_zone[zone] = M.band_psnr(np.clip(case.composite + change, 0.0, 1.0), case.clean, band) - base

@@ -113,9 +113,16 @@ def find_seam(profile: RingProfile, weigh: bool = True) -> Seam:
     features = gate_features(profile, best, cands, judged)
     fitted = seam_rank.pick(cands, seam_rank.MAP)
     position, gap = grow_zone(profile, fitted.position, fitted.gap)
+    return Seam(position, gap, best.z_excess, best.step, features, zone_map(profile, position, gap, weigh),
+                edge_z)
+
+
+def zone_map(profile: RingProfile, position: int, gap: int, weigh: bool = True) -> ColourMap:
+    """The colour map served across the zone (``position``, ``gap``): fitted to its contour samples,
+    each weighed by the content step learned there (``content_step.sample_weights``; every sample
+    alike with ``weigh`` False). The seam ranker's trainer labels candidates by it."""
     weights = content_step.sample_weights(profile, position, gap) if weigh else None
-    cmap = fit_colour_map(profile, position, gap, weights=weights)
-    return Seam(position, gap, best.z_excess, best.step, features, cmap, edge_z)
+    return fit_colour_map(profile, position, gap, weights=weights)
 
 
 def grow_zone(profile: RingProfile, position: int, gap: int) -> tuple[int, int]:
