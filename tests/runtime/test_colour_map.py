@@ -60,6 +60,32 @@ def test_change_is_the_formula_at_every_pixel_across_strips():
     assert not got[alpha == 0].any()
 
 
+def test_pooled_known_values():
+    # two maps about different centres and scales: where the fill is wholly pasted the pooled map's
+    # change is the weighted mean of theirs
+    rng = np.random.default_rng(5)
+    one = C.ColourMap(np.array([0.9, 1.1, 1.0]), np.array([0.02, -0.01, 0.0]),
+                      np.array([[0.01, 0.0, -0.02], [0.0, 0.03, 0.01]]), (10.0, 12.0), 20.0)
+    two = C.ColourMap(np.array([1.2, 1.0, 0.8]), np.array([-0.03, 0.02, 0.05]),
+                      np.array([[0.04, -0.02, 0.0], [0.01, 0.0, -0.05]]), (25.0, 30.0), 35.0)
+    x = rng.random((40, 50, 3)).astype(np.float32)
+    full = np.ones((40, 50), np.float32)
+    both = C.pooled([one, two], [0.25, 0.75])
+    assert both.centre == one.centre and both.scale == one.scale
+    np.testing.assert_allclose(both.gain, 0.25 * one.gain + 0.75 * two.gain)
+    want = 0.25 * one.change(x, 1, full) + 0.75 * two.change(x, 1, full)
+    np.testing.assert_allclose(both.change(x, 1, full), want, atol=2e-6)
+    alone = C.pooled([two], [1.0])
+    for a, b in ((alone.gain, two.gain), (alone.offset, two.offset), (alone.slopes, two.slopes)):
+        np.testing.assert_allclose(a, b, atol=1e-15)
+
+
+def test_pooled_needs_a_weight_per_map():
+    one = C.IDENTITY_MAP
+    with pytest.raises(ValueError, match="zip"):
+        C.pooled([one, one], [1.0])
+
+
 def test_predict_known_values():
     cmap = C.ColourMap(np.array([1.1, 1.0, 0.9]), np.array([0.0, 0.05, 0.0]),
                        np.array([[0.1, 0.0, 0.0], [0.0, 0.0, -0.2]]), (10.0, 20.0), 10.0)

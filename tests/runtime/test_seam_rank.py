@@ -50,6 +50,28 @@ def test_pick_known_values(tmp_path):
     assert seam_rank.pick(cands, path=tie) is cands[0]  # equals: the first
 
 
+def test_pool_known_values(tmp_path):
+    cands = [cand(0, 0, 2.0), cand(3, 2, 9.0), cand(6, 0, 4.0)]
+    by_z = linear_ranker(tmp_path / "z.json", [1.0] + [0.0] * 8)  # score log1p(z): log 3, log 10, log 5
+    # softmax at temperature 1: 3/18, 10/18, 5/18; at least 0.2 keeps the pick and z = 4
+    got = seam_rank.pool(cands, seam_rank.GATE, by_z, temperature=1.0, min_weight=0.2)
+    assert [c for c, _ in got] == [cands[1], cands[2]]
+    assert [w for _, w in got] == pytest.approx([10 / 15, 5 / 15])
+    assert seam_rank.pool(cands, seam_rank.GATE, by_z, temperature=0.01) == [(cands[1], 1.0)]
+    tie = linear_ranker(tmp_path / "tie.json", [0.0] * 9)
+    got = seam_rank.pool(cands, seam_rank.GATE, tie, min_weight=0.4)  # none reaches it: the pick alone
+    assert got == [(cands[0], 1.0)]
+    got = seam_rank.pool(cands, seam_rank.GATE, tie)
+    assert [c for c, _ in got] == cands and [w for _, w in got] == pytest.approx([1 / 3] * 3)
+
+
+def test_pool_smoke_with_the_shipped_ranker():
+    cands = [cand(0, 0, 2.0), cand(3, 2, 9.0, 8.0, 0.1), cand(6, 0, 4.0)]
+    got = seam_rank.pool(cands)
+    assert got[0][0] is seam_rank.pick(cands, seam_rank.MAP)
+    assert sum(w for _, w in got) == pytest.approx(1.0) and all(w > 0 for _, w in got)
+
+
 def test_the_maps_ranker_reads_the_whitened_z(tmp_path):
     hue = [cand(0, 0, 9.0, z_white=2.0), cand(3, 0, 2.0, z_white=12.0)]  # a hue step the RGB z misses
     by_z = linear_ranker(tmp_path / "z.json", [1.0] + [0.0] * 8)
@@ -148,7 +170,8 @@ def test_padded_known_values():
 
 def test_train_rank_labels_are_the_served_maps_gains(monkeypatch):
     """Each candidate's label is what the map fitted across its grown zone gains as served: weighed by
-    the content step, so the served zone's label is the served correction's gain (thirtieth session)."""
+    the content step, so the served zone's label is the served correction's gain (thirtieth session)
+    when the pool holds the pick alone (the served map averages the pool's maps)."""
     from types import SimpleNamespace
 
     from seamrefine.imaging import imagemath
@@ -160,6 +183,7 @@ def test_train_rank_labels_are_the_served_maps_gains(monkeypatch):
     comp = pasted(clean, mask, clean * (1.1 - 0.1 * xx[..., None]) + np.float32([0.05, 0.02, 0.0]))
     case = SimpleNamespace(composite=comp, mask=mask, clean=clean)
     monkeypatch.setattr(train_rank.train_gate, "draw_case", lambda args, weights: ("color_uniform", case))
+    monkeypatch.setattr(seam_rank, "POOL_TEMPERATURE", 1e-6)
     gains = np.array(train_rank._case(None, seam_rank.MAP.name)["gains"])
     band = imagemath.band_weights(mask, 16, 8)
 
@@ -172,3 +196,26 @@ def test_train_rank_labels_are_the_served_maps_gains(monkeypatch):
     assert np.abs(gains - served).min() < 1e-9
     monkeypatch.setattr(content_step, "sample_weights", lambda profile, s, g, model=None: None)
     assert abs(served_gain() - served) > 1e-3  # unweighed, the served zone's map gains otherwise
+
+
+def test_the_served_map_is_the_mean_of_the_pools_maps():
+    """A wide feather whose candidates the map's ranker scores alike: the map applied is the pool's
+    weighted mean map (``colour_map.pooled``), and the seam's zone, whose ramp it follows, the pick's."""
+    from seamrefine.runtime import colour_map
+    from seamrefine.runtime.ring_profile import signed_distance
+
+    clean, mask = texture(3), ellipse()
+    t = np.clip((signed_distance(mask > 0.5) + 7.0) / 14.0, 0, 1)
+    comp = pasted(clean, (t * t * (3 - 2 * t)).astype(np.float32), clean + np.float32([0.09, 0.05, -0.04]))
+    m = harmonise.measure(comp, mask)
+    cands = [c for c in m.profile.all_stats(harmonise.CANDIDATES) if c is not None]
+    zones = harmonise.pooled_zones(m.profile, cands)
+    assert len(zones) >= 2 and sum(zones.values()) == pytest.approx(1.0)
+    picked = seam_rank.pick(cands, seam_rank.MAP)
+    assert (m.seam.position, m.seam.gap) == next(iter(zones)) == harmonise.grow_zone(
+        m.profile, picked.position, picked.gap)
+    want = colour_map.pooled([harmonise.zone_map(m.profile, *z) for z in zones], list(zones.values()))
+    for got, exp in ((m.seam.colour_map.gain, want.gain), (m.seam.colour_map.offset, want.offset),
+                     (m.seam.colour_map.slopes, want.slopes)):
+        np.testing.assert_array_equal(got, exp)
+    assert not np.allclose(want.offset, harmonise.zone_map(m.profile, *next(iter(zones))).offset)

@@ -75,6 +75,21 @@ class ColourMap:
 IDENTITY_MAP = ColourMap(np.ones(3), np.zeros(3), np.zeros((2, 3)), (0.0, 0.0), 1.0)
 
 
+def pooled(maps: list[ColourMap], weights) -> ColourMap:
+    """The ``weights``-weighted mean (weights summing to 1) of the affine maps ``maps``, about the first
+    one's centre and scale: gain Σ wᵢgᵢ, and each plane re-expressed there, bᵢ + sᵢ·(c₀ − cᵢ)/rᵢ
+    added to the offset and sᵢ·r₀/rᵢ to the slopes (c the centre, r the scale, s the slopes). Where a
+    pixel is wholly pasted (α = 1) its change is then exactly Σ wᵢ · (map i's change)."""
+    ref = maps[0]
+    gain, offset, slopes = np.zeros(3), np.zeros(3), np.zeros((2, 3))
+    for m, w in zip(maps, weights, strict=True):
+        dy, dx = ((c0 - c) / m.scale for c0, c in zip(ref.centre, m.centre, strict=True))
+        gain += w * m.gain
+        offset += w * (m.offset + dx * m.slopes[0] + dy * m.slopes[1])
+        slopes += w * m.slopes * (ref.scale / m.scale)
+    return ColourMap(gain, offset, slopes, ref.centre, ref.scale)
+
+
 def fit_colour_map(profile: RingProfile, position: int, gap: int, pixel_gain: bool = True,
                    gain: np.ndarray | None = None, weights: np.ndarray | None = None) -> ColourMap:
     """The colour map that takes the fill's side of the seam onto the photo's, from the band means

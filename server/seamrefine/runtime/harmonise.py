@@ -12,7 +12,8 @@ means along the contour (``RingProfile``: box sums of each ring, sampled at the 
   contour, a fill's colour drift does not) and a few more step statistics, and a small learned
   ranker (``seam_rank``) picks the one whose map should remove the most (twenty-first session; the
   largest z before; since the twenty-ninth session a second ranker, which also reads the step's
-  whitened z, picks where the map is fitted, while the gate judges the first one's pick).
+  whitened z, picks where the map is fitted, while the gate judges the first one's pick; since the
+  thirty-first session the maps of the candidates it scores nearly as high are averaged in).
 * **Whether.** A smooth colour gradient crossing the edge (a sky) is coherent too, but it steps as
   much across the parallel contours beside the seam zone, so the *excess* step over theirs matters
   too; and a colour seam is one map between the two sides, so that map should explain the local
@@ -52,9 +53,9 @@ import numpy as np
 from ..errors import EmptyMaskError
 from ..imaging.imagemath import band_rms, capped_strength, check_stage_input
 from . import content_step, seam_gate, seam_rank
-from .colour_map import IDENTITY_MAP, ColourMap, fit_colour_map
+from .colour_map import IDENTITY_MAP, ColourMap, fit_colour_map, pooled
 from .paste_weights import paste_weights
-from .ring_profile import REACH, RingProfile, robust_z, signed_distance
+from .ring_profile import REACH, CandidateStats, RingProfile, robust_z, signed_distance
 from .seam_features import gate_features
 
 POSITIONS = tuple(range(-3, 8))  # candidate seam positions: between ring s − 1 and ring s
@@ -96,10 +97,12 @@ class Seam:
 
 def find_seam(profile: RingProfile, weigh: bool = True) -> Seam:
     """The candidate (position, gap) the gate's ranker picks (``seam_rank.GATE``) and the features the
-    learned gate judges it by (``seam_gate.FEATURES``); the colour map fitted across the candidate
-    the map's ranker picks (``seam_rank.MAP``, which also reads the step's whitened z), its zone
-    grown to the whole ramp (``grow_zone``) and its samples weighed by the content step learned there
-    (``content_step.sample_weights``; every sample alike with ``weigh`` False, as its trainer asks)."""
+    learned gate judges it by (``seam_gate.FEATURES``); the colour map: the mean of the maps fitted
+    across the candidates the map's ranker pools (``pooled_zones``: ``seam_rank.MAP``, which also
+    reads the step's whitened z), each zone grown to the whole ramp (``grow_zone``) and its samples
+    weighed by the content step learned there (``zone_map``; every sample alike with ``weigh`` False,
+    as its trainer asks); the seam's position and gap are the ranker's pick's zone, whose ramp the
+    change follows."""
     cands = [st for st in profile.all_stats(CANDIDATES) if st is not None]
     if not cands:
         return Seam(0, 0, 0.0, 0.0, ())
@@ -111,10 +114,20 @@ def find_seam(profile: RingProfile, weigh: bool = True) -> Seam:
     # fresh clean selections below 45 dB)
     judged = fit_colour_map(profile, best.position, best.gap, pixel_gain=False)
     features = gate_features(profile, best, cands, judged)
-    fitted = seam_rank.pick(cands, seam_rank.MAP)
-    position, gap = grow_zone(profile, fitted.position, fitted.gap)
-    return Seam(position, gap, best.z_excess, best.step, features, zone_map(profile, position, gap, weigh),
-                edge_z)
+    zones = pooled_zones(profile, cands)
+    (position, gap), maps = next(iter(zones)), [zone_map(profile, *z, weigh) for z in zones]
+    return Seam(position, gap, best.z_excess, best.step, features, pooled(maps, list(zones.values())), edge_z)
+
+
+def pooled_zones(profile: RingProfile, cands: list[CandidateStats]) -> dict[tuple[int, int], float]:
+    """The map ranker's pool of ``cands`` (``seam_rank.pool``), each grown to its zone (``grow_zone``):
+    {(position, gap): summed weight}, the pick's zone first. Its maps averaged (``colour_map.pooled``)
+    gained more than the pick's map alone on training colour seams (MODEL.md, thirty-first session)."""
+    zones: dict[tuple[int, int], float] = {}
+    for cand, weight in seam_rank.pool(cands, seam_rank.MAP):
+        zone = grow_zone(profile, cand.position, cand.gap)
+        zones[zone] = zones.get(zone, 0.0) + weight
+    return zones
 
 
 def zone_map(profile: RingProfile, position: int, gap: int, weigh: bool = True) -> ColourMap:
