@@ -1,6 +1,6 @@
 """``python -m seamrefine_train COMMAND [args]``, COMMAND one of train, train_gate, train_rank,
 train_texture_gate, train_grain_gate, train_content_step, export, bench, bench_ab, bench_memory,
-colour_ceiling, map_decompose."""
+colour_ceiling, map_decompose, pool_sweep."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 USAGE = (
     "usage: python -m seamrefine_train"
     " {train,train_gate,train_rank,train_texture_gate,train_grain_gate,train_content_step,export,bench,"
-    "bench_ab,bench_memory,colour_ceiling,map_decompose}"
+    "bench_ab,bench_memory,colour_ceiling,map_decompose,pool_sweep}"
     " [args]"
     "  (train: --key=value overrides)"
 )
@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         from .colour_ceiling import main as run
     elif cmd == "map_decompose":
         from .map_decompose import main as run
+    elif cmd == "pool_sweep":
+        from .pool_sweep import main as run
     else:
         print(f"unknown command {cmd!r}\n{USAGE}", file=sys.stderr)
         return 2

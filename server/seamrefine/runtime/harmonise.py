@@ -119,12 +119,14 @@ def find_seam(profile: RingProfile, weigh: bool = True) -> Seam:
     return Seam(position, gap, best.z_excess, best.step, features, pooled(maps, list(zones.values())), edge_z)
 
 
-def pooled_zones(profile: RingProfile, cands: list[CandidateStats]) -> dict[tuple[int, int], float]:
-    """The map ranker's pool of ``cands`` (``seam_rank.pool``), each grown to its zone (``grow_zone``):
-    {(position, gap): summed weight}, the pick's zone first. Its maps averaged (``colour_map.pooled``)
-    gained more than the pick's map alone on training colour seams (MODEL.md, thirty-first session)."""
+def pooled_zones(profile: RingProfile, cands: list[CandidateStats],
+                 temperature: float | None = None) -> dict[tuple[int, int], float]:
+    """The map ranker's pool of ``cands`` (``seam_rank.pool`` at ``temperature``, default its own),
+    each grown to its zone (``grow_zone``): {(position, gap): summed weight}, the pick's zone first.
+    Its maps averaged (``colour_map.pooled``) gained more than the pick's map alone on training colour
+    seams (MODEL.md, thirty-first session; ``python -m seamrefine_train pool_sweep``)."""
     zones: dict[tuple[int, int], float] = {}
-    for cand, weight in seam_rank.pool(cands, seam_rank.MAP):
+    for cand, weight in seam_rank.pool(cands, seam_rank.MAP, temperature=temperature):
         zone = grow_zone(profile, cand.position, cand.gap)
         zones[zone] = zones.get(zone, 0.0) + weight
     return zones
