@@ -21,7 +21,7 @@ from seamrefine.errors import SeamRefineError
 from seamrefine.imaging import imagemath
 from seamrefine.imaging import metrics as M
 from seamrefine.runtime import harmonise, seam_rank
-from seamrefine.runtime.colour_map import pooled
+from seamrefine.runtime.colour_map import ColourMap, pooled
 
 from . import train_gate, train_rank
 
@@ -40,7 +40,7 @@ def _case(args, temperatures: tuple[float, ...]) -> dict | None:
         return None
     band = imagemath.band_weights(case.mask, 16, 8)
     base = M.band_psnr(case.composite, case.clean, band)
-    maps: dict[tuple[int, int], object] = {}
+    maps: dict[tuple[int, int], ColourMap] = {}
 
     def gain(zones: dict[tuple[int, int], float]) -> float:
         for z in zones:

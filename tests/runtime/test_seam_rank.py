@@ -65,6 +65,11 @@ def test_pool_known_values(tmp_path):
     assert [c for c, _ in got] == cands and [w for _, w in got] == pytest.approx([1 / 3] * 3)
 
 
+def test_pool_needs_a_positive_temperature():
+    with pytest.raises(ValueError, match="temperature must be > 0, got 0.0"):
+        seam_rank.pool([cand(0, 0, 2.0)], temperature=0.0)
+
+
 def test_pool_smoke_with_the_shipped_ranker():
     cands = [cand(0, 0, 2.0), cand(3, 2, 9.0, 8.0, 0.1), cand(6, 0, 4.0)]
     got = seam_rank.pool(cands)

@@ -81,8 +81,9 @@ class Seam:
     position: px inside the mask edge (working resolution); gap: half-width of its ramp (both after
     ``grow_zone``); z: the robust significance of the found candidate's excess coherent step (see
     ``RingProfile.stats``); step: that step's size; features: what the learned gate sees
-    (``seam_gate.FEATURES``, of the found candidate and its map); colour_map: the map fitted across the
-    grown zone (``fit_colour_map``; None when no candidate could be measured); edge_z: the excess z
+    (``seam_gate.FEATURES``, of the found candidate and its map); colour_map: the map applied, fitted
+    across the grown zone and averaged with the maps of the zones pooled with it (``find_seam``; None
+    when no candidate could be measured); edge_z: the excess z
     of the candidate right at the selection's edge (position 0, gap 0; 0 when it cannot be measured),
     which ``edge_membrane`` runs from."""
 

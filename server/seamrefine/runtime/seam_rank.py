@@ -85,9 +85,11 @@ def pool(cands: list[CandidateStats], ranker: Ranker = MAP, path: Path | str | N
     """The candidates the ``ranker``'s scores s weigh by softmax(s / ``temperature``) at least
     ``min_weight`` (defaults ``POOL_TEMPERATURE``, ``POOL_MIN_WEIGHT``), with those weights
     renormalised to sum 1: (candidate, weight) pairs, its pick (the first of equals) first and always
-    kept."""
+    kept. ValueError (naming it) unless ``temperature`` > 0."""
     temperature = POOL_TEMPERATURE if temperature is None else temperature
     min_weight = POOL_MIN_WEIGHT if min_weight is None else min_weight
+    if not temperature > 0:
+        raise ValueError(f"the pool's temperature must be > 0, got {temperature!r}")
     scores = load(ranker, path).logits(candidate_features(cands, ranker))
     top = int(np.argmax(scores))
     weights = np.exp((scores - scores[top]) / temperature)
