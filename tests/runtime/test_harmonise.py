@@ -160,7 +160,7 @@ def test_the_gate_judges_the_means_map_and_the_pixels_map_is_applied():
     best = seam_rank.pick(cands, seam_rank.GATE)
     judged = colour_map.fit_colour_map(profile, best.position, best.gap, pixel_gain=False)
     want = seam_features.gate_features(profile, best, cands, judged)
-    np.testing.assert_array_equal(seam.features, want)
+    np.testing.assert_array_equal(seam.features[:len(want)], want)
     weights = content_step.sample_weights(profile, seam.position, seam.gap)
     applied = colour_map.fit_colour_map(profile, seam.position, seam.gap, weights=weights)
     np.testing.assert_array_equal(seam.colour_map.gain, applied.gain)
@@ -255,7 +255,8 @@ def test_the_gate_judges_one_rankers_pick_and_the_map_is_fitted_at_the_others(mo
     judged, fitted = max(cands, key=lambda c: c.z), max(cands, key=lambda c: c.position)
     assert (judged.position, judged.gap) != (fitted.position, fitted.gap)
     cmap = colour_map.fit_colour_map(profile, judged.position, judged.gap, pixel_gain=False)
-    np.testing.assert_array_equal(seam.features, seam_features.gate_features(profile, judged, cands, cmap))
+    pick = seam_features.gate_features(profile, judged, cands, cmap)
+    np.testing.assert_array_equal(seam.features[:len(pick)], pick)  # then its runners-up's
     assert (seam.position, seam.gap) == H.grow_zone(profile, fitted.position, fitted.gap)
     assert (seam.z, seam.step) == (judged.z_excess, judged.step)
 

@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 from seamrefine.errors import ModelError
-from seamrefine.runtime import harmonise, seam_gate, seam_rank
+from seamrefine.runtime import colour_map, harmonise, seam_gate, seam_rank
 from seamrefine.runtime.ring_profile import CandidateStats
-from seamrefine.runtime.seam_features import gate_features, step_features, whitened_features
+from seamrefine.runtime.seam_features import gate_features, judged_features, step_features, whitened_features
 from seamrefine_train import train_rank
 
 from ..support.synthetic_images import noise_photo_folder
@@ -94,14 +94,40 @@ def test_features_are_the_gates_step_features_and_the_whitened_z():
     assert f == pytest.approx((np.log1p(5.0), np.log1p(3.0), np.log(0.08 + 1e-3), np.log1p(6.0), 0.5,
                                1.0, np.log(900), np.log(0.1 + 1e-3), 0.5))
     assert whitened_features(c) == pytest.approx((np.log1p(7.0), np.log1p(3.0)))
-    assert seam_rank.GATE.features == seam_gate.FEATURES[:9] and not seam_rank.GATE.whitened
-    assert seam_rank.MAP.features[:9] == seam_gate.FEATURES[:9] and seam_rank.MAP.whitened
-    assert set(seam_rank.MAP.features) <= set(seam_gate.FEATURES)  # named and read as the gate has them
+    per_candidate = seam_gate.CANDIDATE_FEATURES
+    assert seam_rank.GATE.features == per_candidate[:9] and not seam_rank.GATE.whitened
+    assert seam_rank.MAP.features[:9] == per_candidate[:9] and seam_rank.MAP.whitened
+    assert set(seam_rank.MAP.features) <= set(per_candidate)  # named and read as the gate has them
     pair = [c, cand(0, 0, 1.0, 6.0)]
     assert seam_rank.candidate_features(pair)[0] == pytest.approx(f)
     assert seam_rank.candidate_features(pair, seam_rank.MAP)[0] == pytest.approx((*f, *whitened_features(c)))
     against = CandidateStats(0, 0, 1.0, 2.0, 0.05, 0.1, 0.05, 400, -1.0, -0.5)  # projected against its median
     assert whitened_features(against) == (0.0, 0.0)
+
+
+def test_top_ranks_best_first_and_starts_with_the_pick():
+    cands = [cand(0, 0, 1.0, 0.5), cand(2, 2, 5.0, 4.0, 0.08), cand(1, 0, 3.0, 2.0, 0.05)]
+    scores = seam_rank.load(seam_rank.GATE).logits(seam_rank.candidate_features(cands))
+    ranked = seam_rank.top(cands, 3)
+    assert ranked[0] is seam_rank.pick(cands)
+    assert [scores[cands.index(c)] for c in ranked] == sorted(scores, reverse=True)
+    assert seam_rank.top(cands, 2) == ranked[:2] and seam_rank.top(cands[:1], 4) == cands[:1]
+
+
+def test_the_gate_reads_the_pick_and_its_runners_up():
+    clean, mask = texture(4), ellipse()
+    m = harmonise.measure(pasted(clean, mask, clean + np.float32([0.06, 0.02, -0.03])), mask)
+    cands = [c for c in m.profile.all_stats(harmonise.CANDIDATES) if c is not None]
+    ranked = seam_rank.top(cands, seam_gate.JUDGED)
+    rows = np.array([gate_features(m.profile, c, cands, colour_map.fit_colour_map(
+        m.profile, c.position, c.gap, pixel_gain=False)) for c in ranked])
+    n = len(seam_gate.CANDIDATE_FEATURES)
+    assert len(ranked) == seam_gate.JUDGED and len(m.seam.features) == len(seam_gate.FEATURES) == 4 * n
+    want = np.concatenate([rows[0], rows[1:].max(0), rows[1:].min(0), rows[1:].mean(0)])
+    assert m.seam.features == pytest.approx(want)
+    alone = judged_features(m.profile, ranked[:1], cands, seam_gate.JUDGED)  # no runners-up: the pick's
+    assert alone == pytest.approx(np.tile(rows[0], 4))
+    assert seam_gate.FEATURES[n] == f"max_runner_up_{seam_gate.CANDIDATE_FEATURES[0]}"
 
 
 def test_gate_features_start_with_the_step_features():
@@ -112,7 +138,7 @@ def test_gate_features_start_with_the_step_features():
     best = seam_rank.pick(cands, seam_rank.GATE)
     mx = max(c.z_excess for c in cands)
     feats = gate_features(m.profile, best, cands, m.seam.colour_map)
-    assert len(feats) == len(seam_gate.FEATURES)
+    assert len(feats) == len(seam_gate.CANDIDATE_FEATURES)
     assert feats[:9] == pytest.approx(step_features(best, mx))
     white = [best.z_white, best.z_white_excess, max(c.z_white for c in cands),
              max(c.z_white_excess for c in cands)]

@@ -56,7 +56,7 @@ from . import content_step, seam_gate, seam_rank
 from .colour_map import IDENTITY_MAP, ColourMap, fit_colour_map, pooled
 from .paste_weights import paste_weights
 from .ring_profile import REACH, CandidateStats, RingProfile, robust_z, signed_distance
-from .seam_features import gate_features
+from .seam_features import judged_features
 
 POSITIONS = tuple(range(-3, 8))  # candidate seam positions: between ring s − 1 and ring s
 GAPS = (0, 2, 4, 6)  # half-widths of the ramp a seam may be spread over (feathered pastes)
@@ -81,9 +81,9 @@ class Seam:
     position: px inside the mask edge (working resolution); gap: half-width of its ramp (both after
     ``grow_zone``); z: the robust significance of the found candidate's excess coherent step (see
     ``RingProfile.stats``); step: that step's size; features: what the learned gate sees
-    (``seam_gate.FEATURES``, of the found candidate and its map); colour_map: the map applied, fitted
-    across the grown zone and averaged with the maps of the zones pooled with it (``find_seam``; None
-    when no candidate could be measured); edge_z: the excess z
+    (``seam_gate.FEATURES``, of the found candidate, the runners-up and their maps); colour_map: the
+    map applied, fitted across the grown zone and averaged with the maps of the zones pooled with it
+    (``find_seam``; None when no candidate could be measured); edge_z: the excess z
     of the candidate right at the selection's edge (position 0, gap 0; 0 when it cannot be measured),
     which ``edge_membrane`` runs from."""
 
@@ -98,7 +98,8 @@ class Seam:
 
 def find_seam(profile: RingProfile, weigh: bool = True) -> Seam:
     """The candidate (position, gap) the gate's ranker picks (``seam_rank.GATE``) and the features the
-    learned gate judges it by (``seam_gate.FEATURES``); the colour map: the mean of the maps fitted
+    learned gate judges it by (``seam_gate.FEATURES``: of that ranker's ``seam_gate.JUDGED`` best
+    candidates); the colour map: the mean of the maps fitted
     across the candidates the map's ranker pools (``pooled_zones``: ``seam_rank.MAP``, which also
     reads the step's whitened z), each zone grown to the whole ramp (``grow_zone``) and its samples
     weighed by the content step learned there (``zone_map``; every sample alike with ``weigh`` False,
@@ -108,13 +109,13 @@ def find_seam(profile: RingProfile, weigh: bool = True) -> Seam:
     if not cands:
         return Seam(0, 0, 0.0, 0.0, ())
     edge_z = next((c.z_excess for c in cands if c.position == 0 and c.gap == 0), 0.0)
-    best = seam_rank.pick(cands, seam_rank.GATE)
-    # the gate judges the map it was trained on (gain from the local means' spread); the map applied
+    ranked = seam_rank.top(cands, seam_gate.JUDGED, seam_rank.GATE)
+    best = ranked[0]
+    # the gate judges the maps it was trained on (gain from the local means' spread); the map applied
     # takes its gain from the pixels' spread, which errs less but makes more clean selections look
     # explained by a map (twenty-third session: with the gate retrained on it, 9 instead of 6 of 3000
     # fresh clean selections below 45 dB)
-    judged = fit_colour_map(profile, best.position, best.gap, pixel_gain=False)
-    features = gate_features(profile, best, cands, judged)
+    features = judged_features(profile, ranked, cands, seam_gate.JUDGED)
     zones = pooled_zones(profile, cands)
     (position, gap), maps = next(iter(zones)), [zone_map(profile, *z, weigh) for z in zones]
     return Seam(position, gap, best.z_excess, best.step, features, pooled(maps, list(zones.values())), edge_z)

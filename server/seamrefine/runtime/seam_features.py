@@ -1,6 +1,7 @@
-"""What the learned seam gate sees of a candidate seam (``seam_gate.FEATURES``).
+"""What the learned seam gate sees of candidate seams (``seam_gate.FEATURES``: ``judged_features``, the
+``gate_features`` of the gate ranker's few best candidates side by side).
 
-Four groups, all from the ring profile along the fill's contour (``RingProfile``):
+Per candidate, four groups, all from the ring profile along the fill's contour (``RingProfile``):
 
 * **The step** (``RingProfile.stats``): its robust z along the contour, its excess over the parallel
   contours beside it, its size, where it sits and how busy the content is there.
@@ -104,10 +105,28 @@ def whitened_features(c: CandidateStats) -> tuple[float, float]:
     return float(np.log1p(max(c.z_white, 0.0))), float(np.log1p(max(c.z_white_excess, 0.0)))
 
 
+def judged_features(profile: RingProfile, ranked: list[CandidateStats], cands: list[CandidateStats],
+                    count: int) -> tuple[float, ...]:
+    """The gate's features (``seam_gate.FEATURES``) of the first ``count`` (≥ 2) of the ``ranked``
+    candidates (best first, at least one), each with the map fitted across it as the gate learned it
+    (gain from the local means' spread): the pick's ``gate_features``, then per feature the largest,
+    smallest and mean value over the runners-up (``seam_gate.RUNNER_UP_STATS``; the pick stands in for
+    those missing where fewer are ranked).
+
+    Measured (thirty-third session, MODEL.md "Stage 1"): a gate that also sees the runners-up opens
+    more often on feathered seams, whose ramp the ranker's candidates share out among them."""
+    rows = [gate_features(profile, c, cands, fit_colour_map(profile, c.position, c.gap, pixel_gain=False))
+            for c in ranked[:count]]
+    runners = np.array(rows[1:] + [rows[0]] * (count - len(rows)))  # (count − 1)×F
+    pooled = (runners.max(0), runners.min(0), runners.mean(0))
+    return tuple(float(f) for f in np.concatenate([rows[0], *pooled]))
+
+
 def gate_features(profile: RingProfile, best: CandidateStats, cands: list[CandidateStats],
                   cmap: ColourMap) -> tuple[float, ...]:
-    """The gate's features (``seam_gate.FEATURES``, in order) of the candidate ``best``, whose fitted
-    map is ``cmap``, among all candidates ``cands`` (their largest excess z, plain and whitened)."""
+    """One candidate's features (``seam_gate.CANDIDATE_FEATURES``, in order) of the candidate ``best``,
+    whose fitted map is ``cmap``, among all candidates ``cands`` (their largest excess z, plain and
+    whitened)."""
     s, g = best.position, best.gap
     max_z_excess = max(c.z_excess for c in cands)
     gain = cmap.gain

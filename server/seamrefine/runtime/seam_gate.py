@@ -1,7 +1,9 @@
 """The learned seam gate: how sure we are that a fill has a colour seam worth correcting.
 
-A small classifier on features of the strongest candidate seam (``FEATURES``, computed by
-``seam_features.gate_features`` for ``harmonise.find_seam``): since the seventeenth session the mean
+A small classifier on features of the candidate seams its ranker scores highest (``FEATURES``: the
+``CANDIDATE_FEATURES`` of its pick, and their largest, smallest and mean values over the runners-up among
+the ``JUDGED`` best; computed by ``seam_features.judged_features`` for ``harmonise.find_seam``; of the
+pick alone until the thirty-third session): since the seventeenth session the mean
 logit of five one-hidden-layer networks (8 tanh units each), stored as one layer of 40; the texture
 and grain gates are logistic regressions (no hidden layer). Its weights are ours:
 ``python -m seamrefine_train train_gate`` fits them on synthetic seams from the training photos and
@@ -24,7 +26,7 @@ from ..errors import ModelError
 
 DEFAULT_PATH = Path(__file__).resolve().parents[1] / "models" / "seam_gate.json"
 
-FEATURES = (
+CANDIDATE_FEATURES = (
     "log1p_z",  # robust z of the candidate's coherent step
     "log1p_z_excess",  # the same for its excess over the steps beside it (colour gradients cancel)
     "log_step_excess",  # size of that excess step
@@ -49,6 +51,10 @@ FEATURES = (
     "log1p_max_z_white",  # the largest whitened z among all candidates
     "log1p_max_z_white_excess",  # ... and of the excess step
 )
+JUDGED = 4  # the gate ranker's best candidates whose features the gate reads: its pick and the runners-up
+RUNNER_UP_STATS = ("max", "min", "mean")  # per feature, over the runners-up
+FEATURES = (*CANDIDATE_FEATURES,
+            *(f"{stat}_runner_up_{name}" for stat in RUNNER_UP_STATS for name in CANDIDATE_FEATURES))
 
 
 @dataclass(frozen=True)

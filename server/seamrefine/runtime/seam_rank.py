@@ -51,7 +51,7 @@ class Ranker:
         return len(self.features) > len(GATE_FEATURES)
 
 
-GATE_FEATURES = seam_gate.FEATURES[:9]  # what step_features gives, in order
+GATE_FEATURES = seam_gate.CANDIDATE_FEATURES[:9]  # what step_features gives, in order
 GATE = Ranker("gate", MODELS / "seam_rank.json", GATE_FEATURES)
 MAP = Ranker("map", MODELS / "seam_rank_map.json", (*GATE_FEATURES, "log1p_z_white", "log1p_z_white_excess"))
 RANKERS = {r.name: r for r in (GATE, MAP)}
@@ -77,6 +77,14 @@ def pick(cands: list[CandidateStats], ranker: Ranker = GATE,
          path: Path | str | None = None) -> CandidateStats:
     """The candidate the ``ranker`` scores highest (the first of equals)."""
     return cands[int(np.argmax(load(ranker, path).logits(candidate_features(cands, ranker))))]
+
+
+def top(cands: list[CandidateStats], count: int, ranker: Ranker = GATE,
+        path: Path | str | None = None) -> list[CandidateStats]:
+    """The ``count`` candidates the ``ranker`` scores highest, best first (equals in their given order):
+    its pick (``pick``) first."""
+    scores = load(ranker, path).logits(candidate_features(cands, ranker))
+    return [cands[int(i)] for i in np.argsort(-scores, kind="stable")[:count]]
 
 
 def pool(cands: list[CandidateStats], ranker: Ranker = MAP, path: Path | str | None = None,
