@@ -73,13 +73,24 @@ def _pairs(profile: RingProfile, ks: list[int], g: int) -> dict[int, np.ndarray]
     return out
 
 
-def null_scores(profile: RingProfile, s: int, g: int) -> tuple[float, float] | None:
+def null_scores(profile: RingProfile, s: int, g: int,
+                memo: dict | None = None) -> tuple[float, float] | None:
     """The seam (s, g)'s median step and log spread ratio as robust z against the same statistics of
     every parallel ring pair with gap ``g`` clear of its zone (median and MAD over those pairs): RMS
-    over channels of each; None when fewer than ``MIN_NULL`` pairs or the seam cannot be measured."""
+    over channels of each; None when fewer than ``MIN_NULL`` pairs or the seam cannot be measured.
+    With a ``memo`` (a dict kept for one profile) the pairs of every position with gap ``g`` are
+    measured once and kept there, as candidates sharing the gap share them."""
+    every = range(RINGS[0] + g + BAND, RINGS[1] - g - BAND + 1)
     clear = 2 * g + 2 * BAND + 1
-    ks = [k for k in range(RINGS[0] + g + BAND, RINGS[1] - g - BAND + 1) if abs(k - s) > clear]
-    stats = _pairs(profile, [s, *ks], g)
+    ks = [k for k in every if abs(k - s) > clear]
+    if memo is None:
+        stats = _pairs(profile, [s, *ks], g)
+    else:
+        if ("pairs", g) not in memo:
+            memo[("pairs", g)] = _pairs(profile, list(every), g)
+        stats = memo[("pairs", g)]
+        if s not in every:
+            stats = {**stats, **_pairs(profile, [s], g)}
     if s not in stats or sum(k in stats for k in ks) < MIN_NULL:
         return None
     null = np.array([stats[k] for k in ks if k in stats])
@@ -115,18 +126,21 @@ def judged_features(profile: RingProfile, ranked: list[CandidateStats], cands: l
 
     Measured (thirty-third session, MODEL.md "Stage 1"): a gate that also sees the runners-up opens
     more often on feathered seams, whose ramp the ranker's candidates share out among them."""
-    rows = [gate_features(profile, c, cands, fit_colour_map(profile, c.position, c.gap, pixel_gain=False))
-            for c in ranked[:count]]
+    memo: dict = {}  # what the candidates share
+    judged = [fit_colour_map(profile, c.position, c.gap, pixel_gain=False) for c in ranked[:count]]
+    rows = [gate_features(profile, c, cands, cmap, memo) for c, cmap in zip(ranked, judged, strict=False)]
     runners = np.array(rows[1:] + [rows[0]] * (count - len(rows)))  # (count − 1)×F
     pooled = (runners.max(0), runners.min(0), runners.mean(0))
     return tuple(float(f) for f in np.concatenate([rows[0], *pooled]))
 
 
 def gate_features(profile: RingProfile, best: CandidateStats, cands: list[CandidateStats],
-                  cmap: ColourMap) -> tuple[float, ...]:
+                  cmap: ColourMap, memo: dict | None = None) -> tuple[float, ...]:
     """One candidate's features (``seam_gate.CANDIDATE_FEATURES``, in order) of the candidate ``best``,
     whose fitted map is ``cmap``, among all candidates ``cands`` (their largest excess z, plain and
-    whitened)."""
+    whitened). A ``memo`` (a dict kept for one profile) keeps what candidates can share: the maps
+    fitted beside the seam and the null's ring pairs."""
+    memo = {} if memo is None else memo
     s, g = best.position, best.gap
     max_z_excess = max(c.z_excess for c in cands)
     gain = cmap.gain
@@ -134,12 +148,15 @@ def gate_features(profile: RingProfile, best: CandidateStats, cands: list[Candid
     step = (*step_features(best, max_z_excess), float(np.abs(np.log(gain)).mean()), float(clipped.mean()))
     here = map_reduction(profile, s, g, cmap) or (0.0, 0.0, 0.0)
     reach = 2 * g + 2 * BAND + 1
-    beside = [r for k in (s - reach, s + reach) if (r := map_reduction(profile, k, g)) is not None]
+    for k in (s - reach, s + reach):
+        if ("beside", k, g) not in memo:
+            memo[("beside", k, g)] = map_reduction(profile, k, g)
+    beside = [r for k in (s - reach, s + reach) if (r := memo[("beside", k, g)]) is not None]
     red, z_red, z_log = here[0], np.log1p(max(here[1], 0.0)), np.log1p(here[2])
     par_red = max((r[0] for r in beside), default=0.0)
     par_z_red = np.log1p(max(max((r[1] for r in beside), default=0.0), 0.0))
     par_z_log = np.log1p(max((r[2] for r in beside), default=0.0))
-    step_z, spread_z = null_scores(profile, s, g) or (0.0, 0.0)
+    step_z, spread_z = null_scores(profile, s, g, memo) or (0.0, 0.0)
     mapped = (red, red - par_red, z_red, z_red - par_z_red, z_log, z_log - par_z_log,
               np.log1p(step_z), np.log1p(spread_z))
     largest = (np.log1p(max(max(c.z_white for c in cands), 0.0)),
