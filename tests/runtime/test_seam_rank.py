@@ -128,6 +128,10 @@ def test_the_gate_reads_the_pick_and_its_runners_up():
     alone = judged_features(m.profile, ranked[:1], cands, seam_gate.JUDGED)  # no runners-up: the pick's
     assert alone == pytest.approx(np.tile(rows[0], 4))
     assert seam_gate.FEATURES[n] == f"max_runner_up_{seam_gate.CANDIDATE_FEATURES[0]}"
+    with pytest.raises(ValueError, match="count must be ≥ 2.*got count 1"):
+        judged_features(m.profile, ranked, cands, 1)
+    with pytest.raises(ValueError, match="0 ranked"):
+        judged_features(m.profile, [], cands, 4)
 
 
 def test_gate_features_start_with_the_step_features():

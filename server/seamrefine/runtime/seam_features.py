@@ -126,6 +126,9 @@ def judged_features(profile: RingProfile, ranked: list[CandidateStats], cands: l
 
     Measured (thirty-third session, MODEL.md "Stage 1"): a gate that also sees the runners-up opens
     more often on feathered seams, whose ramp the ranker's candidates share out among them."""
+    if count < 2 or not ranked:
+        raise ValueError(f"the gate reads a pick and at least one runner-up: count must be ≥ 2 and a "
+                         f"candidate ranked, got count {count!r} and {len(ranked)} ranked")
     memo: dict = {}  # what the candidates share
     judged = [fit_colour_map(profile, c.position, c.gap, pixel_gain=False) for c in ranked[:count]]
     rows = [gate_features(profile, c, cands, cmap, memo) for c, cmap in zip(ranked, judged, strict=False)]
