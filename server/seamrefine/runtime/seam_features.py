@@ -130,8 +130,10 @@ def judged_features(profile: RingProfile, ranked: list[CandidateStats], cands: l
         raise ValueError(f"the gate reads a pick and at least one runner-up: count must be ≥ 2 and a "
                          f"candidate ranked, got count {count!r} and {len(ranked)} ranked")
     memo: dict = {}  # what the candidates share
-    judged = [fit_colour_map(profile, c.position, c.gap, pixel_gain=False) for c in ranked[:count]]
-    rows = [gate_features(profile, c, cands, cmap, memo) for c, cmap in zip(ranked, judged, strict=False)]
+    rows = []
+    for c in ranked[:count]:
+        judged = fit_colour_map(profile, c.position, c.gap, pixel_gain=False)
+        rows.append(gate_features(profile, c, cands, judged, memo))
     runners = np.array(rows[1:] + [rows[0]] * (count - len(rows)))  # (count − 1)×F
     pooled = (runners.max(0), runners.min(0), runners.mean(0))
     return tuple(float(f) for f in np.concatenate([rows[0], *pooled]))

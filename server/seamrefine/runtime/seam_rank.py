@@ -76,13 +76,13 @@ def candidate_features(cands: list[CandidateStats], ranker: Ranker = GATE) -> np
 def pick(cands: list[CandidateStats], ranker: Ranker = GATE,
          path: Path | str | None = None) -> CandidateStats:
     """The candidate the ``ranker`` scores highest (the first of equals)."""
-    return cands[int(np.argmax(load(ranker, path).logits(candidate_features(cands, ranker))))]
+    return top(cands, 1, ranker, path)[0]
 
 
 def top(cands: list[CandidateStats], count: int, ranker: Ranker = GATE,
         path: Path | str | None = None) -> list[CandidateStats]:
-    """The ``count`` candidates the ``ranker`` scores highest, best first (equals in their given order):
-    its pick (``pick``) first."""
+    """The ``count`` candidates the ``ranker`` scores highest, best first (equals in their given order,
+    so the first is its ``pick``)."""
     scores = load(ranker, path).logits(candidate_features(cands, ranker))
     return [cands[int(i)] for i in np.argsort(-scores, kind="stable")[:count]]
 
