@@ -182,6 +182,15 @@ def test_whitened_z_smoke_and_empty():
     assert R.whitened_z([], [], []).shape == (0,)
 
 
+def test_whitened_z_of_arrays_solved_together_is_each_alone():
+    # arrays of one length are stacked and solved at once: the same values as one by one
+    rng = np.random.default_rng(8)
+    samples = [rng.normal(0.01 * k, 0.05, (n, 3)).astype(np.float32) for k, n in enumerate((40, 300, 40, 41))]
+    together = R.whitened_z(samples, *R.row_medians(samples))
+    alone = [R.whitened_z([v], *R.row_medians([v]))[0] for v in samples]
+    np.testing.assert_allclose(together, alone, rtol=1e-12)
+
+
 def test_whitened_z_known_value_on_one_channel():
     # the step and all the scatter in the red channel alone: the whitened direction is red, and the
     # projection's robust z is that channel's

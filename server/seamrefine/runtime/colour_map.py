@@ -135,14 +135,15 @@ def fit_colour_map(profile: RingProfile, position: int, gap: int, pixel_gain: bo
     ys, xs = profile.positions(ok)
     cy, cx, scale = float(ys.mean()), float(xs.mean()), max(float(np.ptp(ys)), float(np.ptp(xs)), 1.0)
     a = np.stack([(xs - cx) / scale, (ys - cy) / scale])  # 2×n
-    slopes = np.zeros((2, 3))
     wts = np.ones((3, n))
     sample = np.ones(n) if share is None else share * n  # mean 1: the ridge keeps its scale
     ridge = PLANE_RIDGE * n * np.eye(2)
-    for _ in range(IRLS_ROUNDS):
-        for c in range(3):
-            aw = a * (wts[c] * sample)
-            slopes[:, c] = np.linalg.solve(aw @ a.T + ridge, aw @ residual[c])
+    for round_ in range(IRLS_ROUNDS):
+        aw = a * (wts * sample)[:, None]  # 3×2×n: the three channels' systems solved at once
+        lhs, rhs = aw @ a.T + ridge, aw @ residual[:, :, None]  # 3×2×2, 3×2×1
+        slopes = np.linalg.solve(lhs, rhs)[..., 0].T  # 2×3
+        if round_ == IRLS_ROUNDS - 1:
+            break
         res = np.abs(residual - slopes.T @ a)
         k = 1.345 * np.median(res, 1) / 0.6745 + 1e-9
         wts = np.minimum(1.0, k[:, None] / np.maximum(res, 1e-12))
