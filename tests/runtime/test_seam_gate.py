@@ -176,6 +176,17 @@ def test_train_gate_smoke(tmp_path, capsys):
     logistic = tmp_path / "logistic.json"
     assert train_gate.main([*argv[:-4], "--out", str(logistic), "--hidden", "0"]) == 0
     assert seam_gate.load(logistic).hidden is None and "hidden" not in json.loads(logistic.read_text())
+    # refitted from the saved rows: the same weights in seconds; --margin moves only the ramp
+    again, lower = tmp_path / "again.json", tmp_path / "lower.json"
+    assert train_gate.main(["--from-rows", str(tmp_path / "rows.npz"), "--out", str(again)]) == 0
+    assert train_gate.main(["--from-rows", str(tmp_path / "rows.npz"), "--out", str(lower),
+                            "--margin", str(train_gate.MARGIN - 0.5)]) == 0
+    refit = json.loads(again.read_text())
+    weights = {k: v for k, v in doc.items() if k != "training"}
+    assert {k: v for k, v in refit.items() if k != "training"} == weights
+    assert refit["training"]["from_rows"] == str(tmp_path / "rows.npz")
+    assert seam_gate.load(lower).lo == pytest.approx(trained.lo - 0.5)
+    np.testing.assert_array_equal(seam_gate.load(lower).hidden, trained.hidden)
 
 
 def test_train_gate_errors(tmp_path, capsys):
@@ -189,6 +200,14 @@ def test_train_gate_errors(tmp_path, capsys):
         assert "--sizes must list crop sizes" in capsys.readouterr().err
     assert train_gate.main(["--photos", str(tmp_path), "--cases", "40", "--members", "0"]) == 2
     assert "need --hidden ≥ 0 and --members ≥ 1, got 8 and 0" in capsys.readouterr().err
+    (tmp_path / "garbage.npz").write_bytes(b"not a zip")
+    assert train_gate.main(["--from-rows", str(tmp_path / "garbage.npz")]) == 2
+    assert f"cannot read the rows in {str(tmp_path / 'garbage.npz')!r}" in capsys.readouterr().err
+    np.savez(tmp_path / "narrow.npz", features=np.zeros((3, 23)), family=np.array(["clean"] * 3),
+             gain=np.zeros(3))
+    assert train_gate.main(["--from-rows", str(tmp_path / "narrow.npz")]) == 2
+    err = capsys.readouterr().err
+    assert f"holds no gate rows of {len(seam_gate.FEATURES)} features (features width 23" in err
 
 
 def test_texture_gate_clean_threshold_known_value():
