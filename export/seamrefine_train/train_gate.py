@@ -50,10 +50,11 @@ GAIN_OK = 0.3  # dB
 CLEAN_WEIGHT = 10.0
 L2 = 1e-2  # fit_logistic's default (the texture and grain gates')
 GATE_L2 = 1e-3  # the seam gate's (tenth session; was L2)
-MARGIN = 1.1  # logit units above the highest clean case (0.25 until the twenty-eighth session's whitened
-# features, whose ramp two of 4500 fresh clean selections reached from just under it at 0.25; 0.85 until
-# the thirty-third session's runners-up features, which spread clean logits wider: 3000 fresh clean
-# selections, 1 below 45 dB at 1.1 as the gate before had at 0.85, 2 at 0.85)
+MARGIN = 0.85  # logit units above the highest clean case (0.25 until the twenty-eighth session's whitened
+# features, whose ramp two of 4500 fresh clean selections reached from just under it at 0.25; 1.1 in the
+# thirty-third session, whose runners-up features spread clean logits wider; 0.85 again since the
+# thirty-fourth session's 12,000 cases, whose 2,500 clean ones place the ramp higher: 3 of 9,000 fresh
+# clean selections below 45 dB, 9 for the 6,000-case gate at 1.1; MODEL.md, "Stage 1")
 RAMP = 1.0  # logit units from no correction to full correction (1.5 before the eighteenth session)
 
 
