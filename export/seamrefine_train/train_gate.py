@@ -2,7 +2,7 @@
 
     python -m seamrefine_train train_gate [--photos ../shared/data/train] [--cases 3000] [--seed 0]
         [--out server/seamrefine/models/seam_gate.json] [--workers 2] [--hidden 8] [--members 5]
-        [--rows ROWS.npz] [--from-rows ROWS.npz] [--margin 1.1]
+        [--rows ROWS.npz] [--from-rows ROWS.npz] [--margin 0.85]
 
 Top to bottom: draw cases (a random crop, a family from ``FAMILY_WEIGHTS``, and with probability
 ``P_EDGE_ALIGNED`` a selection that hugs the fill's edge, else the default synthesis with grown /
@@ -51,8 +51,8 @@ CLEAN_WEIGHT = 10.0
 L2 = 1e-2  # fit_logistic's default (the texture and grain gates')
 GATE_L2 = 1e-3  # the seam gate's (tenth session; was L2)
 MARGIN = 0.85  # logit units above the highest clean case (0.25 until the twenty-eighth session's whitened
-# features, whose ramp two of 4500 fresh clean selections reached from just under it at 0.25; 1.1 in the
-# thirty-third session, whose runners-up features spread clean logits wider; 0.85 again since the
+# features, whose ramp two of 4500 fresh clean selections reached from just under it at 0.25; then 0.85;
+# 1.1 in the thirty-third session, whose runners-up features spread clean logits wider; 0.85 since the
 # thirty-fourth session's 12,000 cases, whose 2,500 clean ones place the ramp higher: 3 of 9,000 fresh
 # clean selections below 45 dB, 9 for the 6,000-case gate at 1.1; MODEL.md, "Stage 1")
 RAMP = 1.0  # logit units from no correction to full correction (1.5 before the eighteenth session)

@@ -177,7 +177,7 @@ class RingProfile:
 
     def all_stats(self, candidates: list[tuple[int, int]]) -> list[CandidateStats | None]:
         """``stats`` of each (s, g) in ``candidates``, in order: the same values, with the medians of
-        all candidates taken in two sorts instead of four medians each (the seam finder's 44)."""
+        all candidates taken together (``row_medians``), not four medians each (the seam finder's 44)."""
         samples, out = [], []
         for s, g in candidates:
             step, ok = self.step(s, g)
@@ -232,7 +232,7 @@ def robust_z(v: np.ndarray, root_n: float) -> tuple[np.ndarray, np.ndarray]:
 
 def row_medians(samples: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """For each N_i×C array of ``samples`` (one dtype): its per-channel median and 1.4826·MAD + 1e-5,
-    as ``robust_z`` computes them (the same values), all rows padded with +inf and sorted at once."""
+    as ``robust_z`` computes them (the same values): the rows of each length partitioned at once."""
     if not samples:
         return [], []
     dtype = samples[0].dtype
