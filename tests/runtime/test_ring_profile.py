@@ -126,6 +126,18 @@ def test_large_image_is_measured_at_full_resolution_around_the_edge():
     assert not change[~inside].any()
 
 
+def test_reduced_measurement_holds_the_full_resolution_distance(monkeypatch):
+    # the seam found on a 2× reduced image; the correction and the later stages share the fill's
+    # signed distance at full resolution, which measure() now holds (each measured it again before)
+    monkeypatch.setattr(H, "WORK_PIXELS", 20_000)
+    inside = ellipse()
+    x = two_tone(inside)
+    m = H.measure(x, inside.astype(np.float32))
+    assert m.f == 2 and m.sd.shape == inside.shape
+    np.testing.assert_array_equal(m.sd, R.signed_distance(inside))
+    assert H.full_distance(m) is m.sd
+
+
 def test_thin_keeps_every_kth_sample_up_to_the_limit(monkeypatch):
     ok = np.zeros(20, bool)
     ok[[1, 3, 4, 8, 9, 12, 15]] = True
