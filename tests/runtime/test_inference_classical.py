@@ -75,3 +75,25 @@ def test_without_a_seam_the_image_comes_back_unchanged_and_the_network_does_not_
     assert info["seam_score_before"] is None and info["seam_score_after"] is None and info["changed"]
     pooled = refiner.refine(seam.astype(np.float32), mask, RefineParams(samples=2, scores=False))[1]
     assert len(pooled["sample_scores"]) == 2 and pooled["seam_score_after"] is not None  # pooling scores
+
+
+def test_a_reduced_measurement_shares_one_full_resolution_distance(monkeypatch):
+    # the seam found on a reduced image: the correction, texture, grain and JPEG stages all use the
+    # signed distance measure() holds, so it is computed once at full resolution
+    from seamrefine.runtime import classical, grain, harmonise, jpeg_match, ring_profile, texture
+
+    monkeypatch.setattr(harmonise, "WORK_PIXELS", 20_000)
+    shapes = []
+
+    def counted(inside):
+        shapes.append(inside.shape)
+        return ring_profile.signed_distance(inside)
+
+    for module in (harmonise, texture, grain, jpeg_match):
+        monkeypatch.setattr(module, "signed_distance", counted)
+    comp, mask = photo(3, 192), np.zeros((192, 192), np.float32)
+    mask[40:150, 50:150] = 1.0
+    comp[40:150, 50:150] *= np.float32(1.1)
+    _, info = classical.classical_change(comp, mask)
+    assert info["harmonise"]["scale"] == 2
+    assert shapes.count((192, 192)) == 1 and len(shapes) == 2  # full resolution once, working once

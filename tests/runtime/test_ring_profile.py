@@ -127,8 +127,8 @@ def test_large_image_is_measured_at_full_resolution_around_the_edge():
 
 
 def test_reduced_measurement_holds_the_full_resolution_distance(monkeypatch):
-    # the seam found on a 2× reduced image; the correction and the later stages share the fill's
-    # signed distance at full resolution, which measure() now holds (each measured it again before)
+    # the seam found on a 2× reduced image; the fill's signed distance is still held at full
+    # resolution, for the correction and the later stages
     monkeypatch.setattr(H, "WORK_PIXELS", 20_000)
     inside = ellipse()
     x = two_tone(inside)
