@@ -80,6 +80,82 @@ def test_pooled_known_values():
         np.testing.assert_allclose(a, b, atol=1e-15)
 
 
+def test_matrix_change_known_values():
+    # a symmetric matrix gain mixes the channels: where α = 1 the change is G·x + b − x, and a
+    # half-pasted pixel x = c + ½·(F(c) − c), F(c) = G⁻¹·(c − b), is taken back to c exactly
+    g = np.array([[1.1, 0.05, -0.02], [0.05, 0.9, 0.03], [-0.02, 0.03, 1.0]])
+    offset = np.array([0.02, -0.01, 0.03])
+    cmap = C.ColourMap(g, offset, np.zeros((2, 3)), (0.0, 0.0), 1.0)
+    x = np.array([[[0.2, 0.5, 0.7]]], np.float32)
+    full = cmap.change(x, 1, np.ones((1, 1), np.float32))
+    np.testing.assert_allclose(full[0, 0], g @ x[0, 0] + offset - x[0, 0], atol=1e-6)
+    c = np.array([0.3, 0.6, 0.4])
+    half = (c + 0.5 * (np.linalg.solve(g, c - offset) - c)).astype(np.float32)[None, None]
+    got = half + cmap.change(half, 1, np.full((1, 1), 0.5, np.float32))
+    np.testing.assert_allclose(got[0, 0], c, atol=1e-6)
+    assert not cmap.change(half, 1, np.zeros((1, 1), np.float32)).any()
+
+
+def test_matrix_change_is_the_per_channel_change_for_a_diagonal_matrix():
+    rng = np.random.default_rng(6)
+    diag = C.ColourMap(np.array([0.9, 1.2, 1.0]), np.array([0.03, -0.02, 0.01]),
+                       np.array([[0.02, -0.01, 0.0], [0.01, 0.0, -0.03]]), (30.0, 20.0), 40.0)
+    matrix = C.ColourMap(np.diag(diag.gain), diag.offset, diag.slopes, diag.centre, diag.scale)
+    x = rng.random((2 * STRIP + 5, 60, 3)).astype(np.float32)
+    alpha = rng.random(x.shape[:2]).astype(np.float32) * (rng.random(x.shape[:2]) < 0.4)
+    np.testing.assert_allclose(matrix.change(x, 2, alpha), diag.change(x, 2, alpha), atol=2e-6)
+    ys, xs = np.array([10.0, 50.0]), np.array([5.0, 33.0])
+    np.testing.assert_allclose(matrix.predict(x[0, :2], ys, xs), diag.predict(x[0, :2], ys, xs), atol=1e-12)
+
+
+def test_pooled_mixes_matrix_and_per_channel_gains():
+    one = C.ColourMap(np.array([0.9, 1.1, 1.0]), np.zeros(3), np.zeros((2, 3)), (0.0, 0.0), 1.0)
+    g = np.array([[1.0, 0.1, 0.0], [0.1, 1.0, 0.0], [0.0, 0.0, 1.2]])
+    two = C.ColourMap(g, np.zeros(3), np.zeros((2, 3)), (0.0, 0.0), 1.0)
+    np.testing.assert_allclose(C.pooled([one, two], [0.5, 0.5]).gain, 0.5 * np.diag(one.gain) + 0.5 * g)
+
+
+def test_monge_kantorovich_known_values():
+    # diagonal covariances: per-channel spread ratios; in general T·S·T = D with T symmetric
+    s, d = np.diag([0.04, 0.01, 0.09]), np.diag([0.01, 0.04, 0.09])
+    np.testing.assert_allclose(C.monge_kantorovich(s, d, eps=0.0), np.diag([0.5, 2.0, 1.0]), atol=1e-9)
+    a, b = np.random.default_rng(7).normal(size=(2, 3, 3))
+    s, d = a @ a.T + 0.1 * np.eye(3), b @ b.T + 0.1 * np.eye(3)
+    t = C.monge_kantorovich(s, d, eps=0.0)
+    np.testing.assert_allclose(t, t.T, atol=1e-9)
+    np.testing.assert_allclose(t @ s @ t, d, atol=1e-9)
+
+
+def test_pixel_covariance_known_value():
+    means = np.array([[0.4, 0.6], [0.5, 0.5], [0.2, 0.4]])  # 3 channels × 2 samples
+    squares = np.array([[0.17, 0.37], [0.26, 0.26], [0.05, 0.17]]).T
+    products = np.array([[0.21, 0.31], [0.09, 0.25], [0.1, 0.2]]).T  # local means of r·g, r·b, g·b
+    got = C._pixel_covariance(means, squares, products)
+    # mean of the local second moments less the outer product of the means (0.5, 0.5, 0.3)
+    want = np.array([[0.27 - 0.25, 0.26 - 0.25, 0.17 - 0.15],
+                     [0.26 - 0.25, 0.26 - 0.25, 0.15 - 0.15],
+                     [0.17 - 0.15, 0.15 - 0.15, 0.11 - 0.09]])
+    np.testing.assert_allclose(got, want, atol=1e-12)
+    np.testing.assert_allclose(np.diag(got), C._pixel_variance(means, squares), atol=1e-12)
+
+
+def test_fit_recovers_a_saturation_shift_better_with_the_matrix():
+    # the fill is the photo with its chroma scaled by 0.8 about the grey of each pixel: channels mix,
+    # which per-channel gains cannot undo; the matrix map takes the fill much closer to the photo
+    clean, mask = texture(3), ellipse()
+    grey = clean.mean(2, keepdims=True)
+    fake = grey + 0.8 * (clean - grey)
+    x = pasted(clean, mask, fake)
+    profile = profile_of(x, mask)
+    inside = mask > 0.5
+    errors = []
+    for share in (0.0, C.MATRIX_SHARE):
+        cmap = C.fit_colour_map(profile, 0, 0, matrix_share=share)
+        out = x + cmap.change(x, 1, inside.astype(np.float32))
+        errors.append(float(np.abs(out - clean)[inside].mean()))
+    assert errors[1] < 0.8 * errors[0]
+
+
 def test_pooled_needs_a_weight_per_map():
     one = C.IDENTITY_MAP
     with pytest.raises(ValueError, match="zip"):
@@ -102,7 +178,7 @@ def test_fit_recovers_a_gain_and_an_offset():
     clean, mask = texture(3), ellipse()
     fake = np.clip((clean - 0.05) / 1.15, 0, 1)  # the photo's side is 1.15·fill + 0.05
     cmap = C.fit_colour_map(profile_of(pasted(clean, mask, fake), mask), 0, 0)
-    np.testing.assert_allclose(cmap.gain, 1.15, atol=0.06)
+    np.testing.assert_allclose(cmap.gain, 1.15 * np.eye(3), atol=0.06)
     np.testing.assert_allclose(cmap.offset, 0.05, atol=0.03)
 
 
@@ -117,7 +193,9 @@ def test_fit_reads_the_gain_from_the_pixels_spread(drift, tol):
     across = np.linspace(-1.0, 1.0, mask.shape[1], dtype=np.float32)[None, :, None]
     fill = 0.5 + (photo - 0.5) / 1.2 + drift * across
     profile = profile_of(np.where(mask[..., None], fill, photo), mask)
-    np.testing.assert_allclose(C.fit_colour_map(profile, 0, 0).gain, 1.2, atol=tol)
+    np.testing.assert_allclose(C.fit_colour_map(profile, 0, 0, matrix_share=0.0).gain, 1.2, atol=tol)
+    grey = np.ones(3) / np.sqrt(3.0)  # the noise is grey: along grey the matrix scales it by 1.2 too
+    np.testing.assert_allclose(C.fit_colour_map(profile, 0, 0).gain @ grey, 1.2 * grey, atol=tol)
     means_only = C.fit_colour_map(profile, 0, 0, pixel_gain=False).gain  # what the seam gate judges
     np.testing.assert_allclose(means_only, 1.10 if drift == 0.0 else C.GAIN_LIMITS[0], atol=0.01)
 
@@ -175,9 +253,10 @@ def test_weights_leave_out_the_samples_where_the_content_steps():
     photo = clean + 0.2 * (right & (mask == 0))[..., None]
     profile = profile_of(pasted(photo, mask, fake), mask)
     _, xs = profile.positions(np.ones(profile.num.shape[1], bool))
-    plain = C.fit_colour_map(profile, 0, 0)
+    plain = C.fit_colour_map(profile, 0, 0, matrix_share=0.0)
     # weighed out: every sample whose box reaches the brighter part
-    weighed = C.fit_colour_map(profile, 0, 0, weights=np.where(xs > 83 - R.BOX, 1e-9, 1.0))
+    weighed = C.fit_colour_map(profile, 0, 0, weights=np.where(xs > 83 - R.BOX, 1e-9, 1.0),
+                               matrix_share=0.0)
     assert (plain.gain == C.GAIN_LIMITS[1]).all() and (np.abs(plain.offset - 0.05) > 0.04).all()
     np.testing.assert_allclose(weighed.offset, 0.05, atol=0.025)
     np.testing.assert_allclose(weighed.gain, 1.0, atol=0.07)

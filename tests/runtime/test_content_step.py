@@ -65,5 +65,5 @@ def test_find_seam_weighs_only_the_map():
     assert (weighed.position, weighed.gap, weighed.features) == (plain.position, plain.gap, plain.features)
     assert not np.array_equal(weighed.colour_map.offset, plain.colour_map.offset)
     # the fill is 1.1·photo + 0.04: the map back is photo = fill / 1.1 − 0.04 / 1.1
-    np.testing.assert_allclose(weighed.colour_map.gain, 1 / 1.1, atol=0.05)
+    np.testing.assert_allclose(weighed.colour_map.gain, np.eye(3) / 1.1, atol=0.05)
     np.testing.assert_allclose(weighed.colour_map.offset, -0.04 / 1.1, atol=0.03)

@@ -59,6 +59,19 @@ def test_band_squares_known_value(bin_size):
     assert np.allclose(out, 0.04, atol=1e-5) and np.allclose(into, 0.64, atol=1e-5)
 
 
+@pytest.mark.parametrize("bin_size", [1, 2])
+def test_band_products_known_value(bin_size):
+    # the mean of r·g, r·b, g·b over the same boxes and pixels as the band means: colour (0.2, 0.4,
+    # 0.5) outside the ellipse, (0.8, 0.6, 0.1) inside
+    inside = ellipse()
+    x = np.where(inside[..., None], [0.8, 0.6, 0.1], [0.2, 0.4, 0.5]).astype(np.float32)
+    prof = R.RingProfile(x, R.signed_distance(inside), bin_size=bin_size)
+    out, into = prof.across_products(0, 0)
+    np.testing.assert_allclose(out, np.broadcast_to([0.08, 0.1, 0.2], out.shape), atol=1e-5)
+    np.testing.assert_allclose(into, np.broadcast_to([0.48, 0.08, 0.06], into.shape), atol=1e-5)
+    assert not prof.band_products(R.RINGS[1] + 5, R.RINGS[1] + 6).any()
+
+
 def test_band_squares_see_the_spread_within_each_box():
     # outside the fill every pixel is 0.5 ± 0.2 at random: each box mean is near 0.5, yet the pixels
     # spread by 0.2 (variance 0.04), which the squares hold

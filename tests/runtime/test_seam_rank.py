@@ -141,7 +141,8 @@ def test_gate_features_start_with_the_step_features():
     cands = [c for c in m.profile.all_stats(harmonise.CANDIDATES) if c is not None]
     best = seam_rank.pick(cands, seam_rank.GATE)
     mx = max(c.z_excess for c in cands)
-    feats = gate_features(m.profile, best, cands, m.seam.colour_map)
+    judged = colour_map.fit_colour_map(m.profile, best.position, best.gap, pixel_gain=False)
+    feats = gate_features(m.profile, best, cands, judged)
     assert len(feats) == len(seam_gate.CANDIDATE_FEATURES)
     assert feats[:9] == pytest.approx(step_features(best, mx))
     white = [best.z_white, best.z_white_excess, max(c.z_white for c in cands),

@@ -66,6 +66,7 @@ class RingProfile:
         self.num = np.zeros((n, at.size, 3), np.float32)
         self.den = np.zeros((n, at.size), np.float32)
         self._squares: dict[int, np.ndarray] = {}
+        self._products: dict[int, np.ndarray] = {}
         h, w = self._shape = ring.shape
         self._yx = (at // w + origin[0], at % w + origin[1])  # contour pixels, working resolution
         self._b = b = int(bin_size)
@@ -126,6 +127,23 @@ class RingProfile:
                                     if members.size else np.zeros_like(sums))
             sums += self._squares[j]
         return sums / np.maximum(self.band(k0, k1)[1], 1.0)[:, None]
+
+    def band_products(self, k0: int, k1: int) -> np.ndarray:
+        """Local mean of the channels' cross products (N×3: r·g, r·b, g·b) of rings k0 ≤ k < k1 at
+        each contour pixel (the boxes and pixels of ``band(k0, k1)``), like ``band_squares``."""
+        sums = np.zeros(self.num.shape[1:], np.float32)
+        for j in range(max(k0 - self.lo, 0), max(min(k1 - self.lo, len(self.den)), 0)):
+            if j not in self._products:
+                members = self._order[self._bounds[j] : self._bounds[j + 1]]
+                c = self._colour[members]
+                cross = np.stack([c[:, 0] * c[:, 1], c[:, 0] * c[:, 2], c[:, 1] * c[:, 2]], 1)
+                self._products[j] = self._box_sums(j, members, cross) if members.size else np.zeros_like(sums)
+            sums += self._products[j]
+        return sums / np.maximum(self.band(k0, k1)[1], 1.0)[:, None]
+
+    def across_products(self, s: int, g: int) -> tuple[np.ndarray, np.ndarray]:
+        """``band_products`` of the two bands of ``across(s, g)``: (outside, inside), N×3 each."""
+        return self.band_products(s - g - BAND, s - g), self.band_products(s + g, s + g + BAND)
 
     def across_squares(self, s: int, g: int) -> tuple[np.ndarray, np.ndarray]:
         """``band_squares`` of the two bands of ``across(s, g)``: (outside, inside), N×3 each."""
