@@ -96,6 +96,58 @@ def test_matrix_change_known_values():
     assert not cmap.change(half, 1, np.zeros((1, 1), np.float32)).any()
 
 
+def test_general_matrix_change_takes_pasted_pixels_back():
+    # a gain that is not symmetric (a hue rotation after a stretch): x = c + α·(F(c) − c) is taken
+    # back to c for every α, with a plane across the crop as well
+    g = C._grey_rotation(0.2) @ np.array([[1.1, 0.05, 0.0], [0.05, 0.9, 0.0], [0.0, 0.0, 1.0]])
+    cmap = C.ColourMap(g, np.array([0.02, -0.01, 0.03]), np.array([[0.01, 0.0, -0.02], [0.0, 0.02, 0.01]]),
+                       (2.0, 3.0), 4.0)
+    rng = np.random.default_rng(8)
+    c = rng.random((5, 6, 3))
+    alpha = rng.random((5, 6)).astype(np.float32)
+    alpha[0, 0], alpha[0, 1] = 1.0, 0.0
+    ys, xs = np.mgrid[0:5, 0:6]
+    plane = (((xs - 3.0) / 4.0)[..., None] * cmap.slopes[0] + ((ys - 2.0) / 4.0)[..., None] * cmap.slopes[1])
+    fc = np.linalg.solve(g, (c - cmap.offset - plane).reshape(-1, 3).T).T.reshape(c.shape)  # F(c)
+    x = (c + alpha[..., None] * (fc - c)).astype(np.float32)
+    got = x + cmap.change(x, 1, alpha)
+    np.testing.assert_allclose(got[alpha > 0], c[alpha > 0], atol=2e-6)
+    assert not cmap.change(x, 1, alpha)[0, 1].any()
+
+
+def test_grey_rotation_known_values():
+    np.testing.assert_allclose(C._grey_rotation(0.0), np.eye(3), atol=1e-12)
+    r = C._grey_rotation(0.3)
+    np.testing.assert_allclose(r @ r.T, np.eye(3), atol=1e-12)
+    np.testing.assert_allclose(r @ np.ones(3), np.ones(3), atol=1e-12)  # grey stays grey
+    red = np.array([1.0, 0.0, 0.0]) - 1 / 3  # a chroma vector turns by 0.3 rad about the grey axis
+    assert np.dot(r @ red, red) / np.dot(red, red) == pytest.approx(np.cos(0.3))
+
+
+def test_chroma_rotation_known_values():
+    rng = np.random.default_rng(9)
+    predicted = rng.random((3, 200))
+    for theta in (0.1, -0.2):
+        outer = C._grey_rotation(theta) @ predicted + 0.05
+        assert C._chroma_rotation(predicted, outer, None) == pytest.approx(theta, abs=1e-9)
+    turned = C._grey_rotation(1.0) @ predicted
+    assert C._chroma_rotation(predicted, turned, np.full(200, 1 / 200)) == C.HUE_LIMIT
+
+
+def test_fit_follows_a_hue_rotation():
+    # the fill is the photo turned 0.15 rad about the grey axis: the rotation fitted takes most of it
+    # back, where the symmetric gain alone cannot
+    clean, mask = texture(3), ellipse()
+    fake = np.clip(clean @ C._grey_rotation(-0.15).T, 0, 1).astype(np.float32)
+    x = pasted(clean, mask, fake)
+    profile, inside = profile_of(x, mask), mask > 0.5
+    errors = []
+    for rotate in (False, True):
+        cmap = C.fit_colour_map(profile, 0, 0, rotate=rotate)
+        errors.append(float(np.abs(x + cmap.change(x, 1, inside.astype(np.float32)) - clean)[inside].mean()))
+    assert errors[1] < 0.6 * errors[0]
+
+
 def test_matrix_change_is_the_per_channel_change_for_a_diagonal_matrix():
     rng = np.random.default_rng(6)
     diag = C.ColourMap(np.array([0.9, 1.2, 1.0]), np.array([0.03, -0.02, 0.01]),
@@ -193,7 +245,8 @@ def test_fit_reads_the_gain_from_the_pixels_spread(drift, tol):
     across = np.linspace(-1.0, 1.0, mask.shape[1], dtype=np.float32)[None, :, None]
     fill = 0.5 + (photo - 0.5) / 1.2 + drift * across
     profile = profile_of(np.where(mask[..., None], fill, photo), mask)
-    np.testing.assert_allclose(C.fit_colour_map(profile, 0, 0, matrix_share=0.0).gain, 1.2, atol=tol)
+    np.testing.assert_allclose(C.fit_colour_map(profile, 0, 0, matrix_share=0.0, rotate=False).gain, 1.2,
+                               atol=tol)
     grey = np.ones(3) / np.sqrt(3.0)  # the noise is grey: along grey the matrix scales it by 1.2 too
     np.testing.assert_allclose(C.fit_colour_map(profile, 0, 0).gain @ grey, 1.2 * grey, atol=tol)
     means_only = C.fit_colour_map(profile, 0, 0, pixel_gain=False).gain  # what the seam gate judges
@@ -253,10 +306,10 @@ def test_weights_leave_out_the_samples_where_the_content_steps():
     photo = clean + 0.2 * (right & (mask == 0))[..., None]
     profile = profile_of(pasted(photo, mask, fake), mask)
     _, xs = profile.positions(np.ones(profile.num.shape[1], bool))
-    plain = C.fit_colour_map(profile, 0, 0, matrix_share=0.0)
+    plain = C.fit_colour_map(profile, 0, 0, matrix_share=0.0, rotate=False)
     # weighed out: every sample whose box reaches the brighter part
     weighed = C.fit_colour_map(profile, 0, 0, weights=np.where(xs > 83 - R.BOX, 1e-9, 1.0),
-                               matrix_share=0.0)
+                               matrix_share=0.0, rotate=False)
     assert (plain.gain == C.GAIN_LIMITS[1]).all() and (np.abs(plain.offset - 0.05) > 0.04).all()
     np.testing.assert_allclose(weighed.offset, 0.05, atol=0.025)
     np.testing.assert_allclose(weighed.gain, 1.0, atol=0.07)
@@ -265,8 +318,8 @@ def test_weights_leave_out_the_samples_where_the_content_steps():
 def test_equal_weights_give_the_plain_fit():
     clean, mask = texture(5), ellipse()
     profile = profile_of(pasted(clean, mask, np.clip((clean - 0.05) / 1.15, 0, 1)), mask)
-    plain = C.fit_colour_map(profile, 0, 0)
-    equal = C.fit_colour_map(profile, 0, 0, weights=np.full(profile.num.shape[1], 3.0))
+    plain = C.fit_colour_map(profile, 0, 0, rotate=False)
+    equal = C.fit_colour_map(profile, 0, 0, weights=np.full(profile.num.shape[1], 3.0), rotate=False)
     np.testing.assert_allclose(equal.gain, plain.gain, rtol=1e-9)
     np.testing.assert_allclose(equal.offset, plain.offset, atol=2e-3)  # the median of an even count
     np.testing.assert_allclose(equal.slopes, plain.slopes, atol=2e-3)

@@ -21,6 +21,7 @@ from .ring_profile import RingProfile
 GAIN_LIMITS = (0.8, 1.25)
 PLANE_RIDGE = 0.05  # ridge on the plane's slopes, relative to the number of contour samples
 IRLS_ROUNDS = 4
+HUE_LIMIT = 0.35  # radians: the largest rotation of the chroma plane a fitted map may hold
 MATRIX_SHARE = 0.5  # of the Monge–Kantorovich matrix in the applied gain; the rest per-channel spread ratios
 
 
@@ -47,13 +48,11 @@ class ColourMap:
         elsewhere), in two threads."""
         out = np.zeros(x.shape, x.dtype)
         f32 = np.float32
-        gain, offset, slopes, basis = self.gain, self.offset, self.slopes, None
-        if gain.ndim == 2:
-            gain, v = np.linalg.eigh(gain)
-            offset, slopes, basis = offset @ v, slopes @ v, v.astype(f32)
-        inv = (1.0 / gain).astype(f32)
-        slopes = (slopes * inv).astype(f32)
-        offset = (offset * inv).astype(f32)
+        if self.gain.ndim == 2:
+            return self._matrix_change(x, f, alpha, out)
+        inv = (1.0 / self.gain).astype(f32)
+        slopes = (self.slopes * inv).astype(f32)
+        offset = (self.offset * inv).astype(f32)
 
         def block(win: tuple[slice, slice]) -> None:
             rows, cols = (np.arange(s.start, s.stop) for s in win)
@@ -62,19 +61,52 @@ class ColourMap:
             shift = (gx[:, None] * slopes[0] + offset)[None]  # (b + plane) / g, (rows, cols, 3)
             shift = shift + (gy[:, None] * slopes[1])[:, None]
             a = alpha[win][..., None].astype(f32, copy=False)
-            px = x[win] if basis is None else x[win] @ basis
+            px = x[win]
             num = a * shift
             num += px
             den = a * (inv - 1.0)
             den += 1.0
             np.divide(num, den, out=num)
-            if basis is None:
-                np.subtract(num, px, out=out[win])
-            else:
-                num -= px
-                np.matmul(num, basis.T, out=out[win])
+            np.subtract(num, px, out=out[win])
 
         over_runs(block, alpha > 0)  # disjoint blocks, large numpy passes: two threads
+        return out
+
+    def _matrix_change(self, x: np.ndarray, f: int, alpha: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """``change`` for a 3×3 gain G: c = A⁻¹·(x + α·G⁻¹·(b + plane)) with A = I + α·H, H = G⁻¹ − I,
+        whose inverse is adj(A) / det(A) by Cayley–Hamilton, polynomials in α: adj(A) = I + α·(t·I − H)
+        + α²·(H² − t·H + e₂·I), det(A) = 1 + α·t + α²·e₂ + α³·det(H) (t = tr H, e₂ = ½(t² − tr H²))."""
+        f32 = np.float32
+        g_inv = np.linalg.inv(self.gain)
+        h = g_inv - np.eye(3)
+        t = np.trace(h)
+        e2 = 0.5 * (t * t - np.trace(h @ h))
+        d3 = np.linalg.det(h)
+        p1 = (t * np.eye(3) - h).T.astype(f32)  # row vectors: y @ Pᵀ
+        p2 = (h @ h - t * h + e2 * np.eye(3)).T.astype(f32)
+        offset = (self.offset @ g_inv.T).astype(f32)
+        slopes = (self.slopes @ g_inv.T).astype(f32)
+
+        def block(win: tuple[slice, slice]) -> None:
+            rows, cols = (np.arange(s.start, s.stop) for s in win)
+            gx = (((cols + 0.5) / f - 0.5 - self.centre[1]) / self.scale).astype(f32)
+            gy = (((rows + 0.5) / f - 0.5 - self.centre[0]) / self.scale).astype(f32)
+            shift = (gx[:, None] * slopes[0] + offset)[None]  # G⁻¹·(b + plane), (rows, cols, 3)
+            shift = shift + (gy[:, None] * slopes[1])[:, None]
+            a = alpha[win][..., None].astype(f32, copy=False)
+            px = x[win]
+            y = a * shift
+            y += px
+            c = y @ p2
+            c *= a
+            c += y @ p1
+            c *= a
+            c += y
+            det = ((f32(d3) * a + f32(e2)) * a + f32(t)) * a + f32(1.0)
+            np.divide(c, det, out=c)
+            np.subtract(c, px, out=out[win])
+
+        over_runs(block, alpha > 0)
         return out
 
     def predict(self, colours: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
@@ -107,29 +139,28 @@ def pooled(maps: list[ColourMap], weights) -> ColourMap:
 
 def fit_colour_map(profile: RingProfile, position: int, gap: int, pixel_gain: bool = True,
                    gain: np.ndarray | None = None, weights: np.ndarray | None = None,
-                   matrix_share: float = MATRIX_SHARE) -> ColourMap:
+                   matrix_share: float = MATRIX_SHARE, rotate: bool = True) -> ColourMap:
     """The colour map that takes the fill's side of the seam onto the photo's, from the band means
     either side of the seam's ramp at each contour pixel (both bands see the same content up to the
-    seam): per channel, gain g = spread of the outer band's pixels over that of the inner band's
-    (``_pixel_variance``: the local means' spread along the contour plus the spread within each box;
-    with ``pixel_gain`` False, of the local means alone, as the seam gate's features were learned on;
-    clipped to ``GAIN_LIMITS``), offset b = median(outer − g·inner), and a plane through the
-    jump that is left, fitted by Huber-weighted ridge least squares (``IRLS_ROUNDS``, ridge
-    ``PLANE_RIDGE`` on the slopes), so a colour drift across the fill is followed. ``gain``, when
-    given (3 values), is taken as it is instead (diagnostics: an oracle's gain with this fitter's offset).
-    ``weights``, when given (one per contour sample, ``content_step.sample_weights``), weigh the
-    samples in the pixel spreads, the offset's median and the plane's least squares; without them
-    every sample counts alike. With ``pixel_gain``, the gain applied is a symmetric 3×3 matrix:
-    ``matrix_share`` of the Monge–Kantorovich map between the two bands' pixel covariances
-    (``monge_kantorovich``: saturation and hue shifts mix the channels) and the rest the diagonal
-    of per-channel ratios, its eigenvalues clipped to ``GAIN_LIMITS`` (0: per-channel gains).
+    seam): a gain G (``_pixel_gain``; with ``pixel_gain`` False, per channel the ratio of the local
+    means' spreads, as the seam gate's features were learned on, clipped to ``GAIN_LIMITS``), offset
+    b = median(outer − G·inner), and a plane through the jump that is left, fitted by Huber-weighted
+    ridge least squares (``IRLS_ROUNDS``, ridge ``PLANE_RIDGE`` on the slopes), so a colour drift
+    across the fill is followed. With ``pixel_gain`` and ``rotate``, that map is then turned about
+    the grey axis by the rotation of the chroma plane it leaves between its prediction and the
+    photo's side (``_chroma_rotation``: hue shifts), and the offset and plane are fitted again after
+    it. ``gain``, when given (3 values or 3×3), is taken as it is instead, unrotated (diagnostics: an
+    oracle's gain with this fitter's offset). ``weights``, when given (one per contour sample,
+    ``content_step.sample_weights``), weigh the samples in the pixel spreads, the offset's median and
+    the plane's least squares; without them every sample counts alike.
 
     Measured on training photos: a regression of outer on inner means gives worse gains than the
     spread ratio (the content's difference across the seam regresses to the mean), and a free
     intercept in the plane worse offsets than the median; the pixels' spread errs 20–31 % less in log
     gain than the local means' alone (twenty-third session), whose ratio drifts with the content's
-    spread from ring to ring. Half the matrix gained +0.06 … +0.16 dB over per-channel gains on
-    every one of five draws of colour seams, the whole matrix +0.03 … +0.18 (thirty-seventh session).
+    spread from ring to ring. Half the Monge–Kantorovich matrix gained +0.06 … +0.16 dB over
+    per-channel gains on each of five draws of colour seams (the whole matrix +0.03 … +0.18), and the
+    rotation +0.05 … +0.08 dB more (thirty-seventh session).
     """
     outer, inner, ok = profile.across(position, gap)
     n = int(ok.sum())
@@ -139,28 +170,55 @@ def fit_colour_map(profile: RingProfile, position: int, gap: int, pixel_gain: bo
     inner, outer = inner[ok].T.astype(np.float64, order="C"), outer[ok].T.astype(np.float64, order="C")
     share = None if weights is None else np.asarray(weights, np.float64)[ok] / np.sum(weights[ok])
     if gain is not None:
-        gain = np.asarray(gain, np.float64)
+        gain, rotate = np.asarray(gain, np.float64), False
     elif pixel_gain:
-        sq_out, sq_in = profile.across_squares(position, gap)
-        spread_out = _pixel_variance(outer, sq_out[ok], share)
-        spread_in = _pixel_variance(inner, sq_in[ok], share)
-        gain = np.sqrt((spread_out + 1e-6) / (spread_in + 1e-6))
-        gain = np.clip(gain, *GAIN_LIMITS)
-        if matrix_share > 0:
-            pr_out, pr_in = profile.across_products(position, gap)
-            cov_out = _pixel_covariance(outer, sq_out[ok], pr_out[ok], share)
-            cov_in = _pixel_covariance(inner, sq_in[ok], pr_in[ok], share)
-            mixed = (1 - matrix_share) * np.diag(gain) + matrix_share * monge_kantorovich(cov_in, cov_out)
-            d, v = np.linalg.eigh(0.5 * (mixed + mixed.T))
-            gain = (v * np.clip(d, *GAIN_LIMITS)) @ v.T
+        squares = tuple(sq[ok] for sq in profile.across_squares(position, gap))
+        products = (tuple(pr[ok] for pr in profile.across_products(position, gap))
+                    if matrix_share > 0 else None)
+        gain = _pixel_gain(outer, inner, squares, products, share, matrix_share)
     else:
-        gain = np.clip((outer.std(1) + 1e-3) / (inner.std(1) + 1e-3), *GAIN_LIMITS)
+        gain, rotate = np.clip((outer.std(1) + 1e-3) / (inner.std(1) + 1e-3), *GAIN_LIMITS), False
+    ys, xs = profile.positions(ok)
+    cmap = _offset_and_plane(gain, inner, outer, share, ys, xs)
+    if rotate:
+        theta = _chroma_rotation(cmap.predict(inner.T, ys, xs).T, outer, share)
+        matrix = cmap.gain if cmap.gain.ndim == 2 else np.diag(cmap.gain)
+        cmap = _offset_and_plane(_grey_rotation(theta) @ matrix, inner, outer, share, ys, xs)
+    return cmap
+
+
+def _pixel_gain(outer: np.ndarray, inner: np.ndarray, squares: tuple[np.ndarray, np.ndarray],
+                products: tuple[np.ndarray, np.ndarray] | None, share: np.ndarray | None,
+                matrix_share: float) -> np.ndarray:
+    """The gain from the two bands' pixels (band means 3×n, local means of the squares and, for a
+    matrix, of the cross products, n×3 each, (outer, inner)): per channel the ratio of the pixels'
+    spreads (``_pixel_variance``: the local means' spread along the contour plus the spread within
+    each box) clipped to ``GAIN_LIMITS``; with ``matrix_share`` > 0 the symmetric 3×3 matrix of that
+    share of the Monge–Kantorovich map between the bands' pixel covariances (``monge_kantorovich``:
+    saturation and hue shifts mix the channels) and the rest those ratios, its eigenvalues clipped."""
+    spread_out = _pixel_variance(outer, squares[0], share)
+    spread_in = _pixel_variance(inner, squares[1], share)
+    gain = np.clip(np.sqrt((spread_out + 1e-6) / (spread_in + 1e-6)), *GAIN_LIMITS)
+    if matrix_share <= 0 or products is None:
+        return gain
+    cov_out = _pixel_covariance(outer, squares[0], products[0], share)
+    cov_in = _pixel_covariance(inner, squares[1], products[1], share)
+    mixed = (1 - matrix_share) * np.diag(gain) + matrix_share * monge_kantorovich(cov_in, cov_out)
+    d, v = np.linalg.eigh(0.5 * (mixed + mixed.T))
+    return (v * np.clip(d, *GAIN_LIMITS)) @ v.T
+
+
+def _offset_and_plane(gain: np.ndarray, inner: np.ndarray, outer: np.ndarray, share: np.ndarray | None,
+                      ys: np.ndarray, xs: np.ndarray) -> ColourMap:
+    """The map with ``gain`` whose offset is the (``share``-weighted) median of outer − gain·inner
+    (3×n band means) and whose plane is fitted through the jump left, by Huber-weighted ridge least
+    squares over the samples' positions (``ys``, ``xs``)."""
+    n = inner.shape[1]
     scaled = gain @ inner if gain.ndim == 2 else inner * gain[:, None]
     jump = outer - scaled
     offset = (np.median(jump, axis=1) if share is None
               else np.array([_weighted_median(v, share) for v in jump]))
     residual = outer - (scaled + offset[:, None])
-    ys, xs = profile.positions(ok)
     cy, cx, scale = float(ys.mean()), float(xs.mean()), max(float(np.ptp(ys)), float(np.ptp(xs)), 1.0)
     a = np.stack([(xs - cx) / scale, (ys - cy) / scale])  # 2×n
     wts = np.ones((3, n))
@@ -176,6 +234,32 @@ def fit_colour_map(profile: RingProfile, position: int, gap: int, pixel_gain: bo
         k = 1.345 * np.median(res, 1) / 0.6745 + 1e-9
         wts = np.minimum(1.0, k[:, None] / np.maximum(res, 1e-12))
     return ColourMap(gain, offset, slopes, (cy, cx), scale)
+
+
+_CHROMA = np.array([[1.0, -1.0, 0.0], [1.0, 1.0, -2.0]]) / np.array([[np.sqrt(2.0)], [np.sqrt(6.0)]])  # 2×3
+
+
+def _chroma_rotation(predicted: np.ndarray, outer: np.ndarray, share: np.ndarray | None) -> float:
+    """The rotation (radians, within ±``HUE_LIMIT``) about the grey axis that best takes the
+    ``predicted`` photo-side colours (3×n) onto the ``outer`` ones in the chroma plane: orthogonal
+    Procrustes on the (``share``-weighted) centred samples, θ = atan2(C₂₁ − C₁₂, C₁₁ + C₂₂) for
+    their cross-covariance C. Content that differs across the seam scatters C but, uncorrelated
+    with the chroma, does not turn it."""
+    w = np.full(outer.shape[1], 1.0 / outer.shape[1]) if share is None else share
+    p, o = _CHROMA @ predicted, _CHROMA @ outer
+    p = p - (p @ w)[:, None]
+    o = o - (o @ w)[:, None]
+    c = (o * w) @ p.T
+    theta = float(np.arctan2(c[1, 0] - c[0, 1], c[0, 0] + c[1, 1]))
+    return float(np.clip(theta, -HUE_LIMIT, HUE_LIMIT))
+
+
+def _grey_rotation(theta: float) -> np.ndarray:
+    """The 3×3 rotation by ``theta`` about the grey axis."""
+    co, si = np.cos(theta), np.sin(theta)
+    rot = np.array([[co, -si], [si, co]])
+    grey = np.ones(3) / np.sqrt(3.0)
+    return np.outer(grey, grey) + _CHROMA.T @ rot @ _CHROMA
 
 
 def _pixel_variance(means: np.ndarray, squares: np.ndarray, share: np.ndarray | None = None) -> np.ndarray:
