@@ -2,7 +2,8 @@
 
 Fitted on the band means either side of a seam (``RingProfile.across``; the gain on the bands' pixel
 spreads and covariances, ``RingProfile.across_squares`` and ``across_products``): a gain (per channel,
-or a symmetric 3×3 matrix), an offset, and a plane for drifts across the fill (``fit_colour_map``).
+or a 3×3 matrix: a symmetric stretch, turned about the grey axis for hue shifts), an offset, and a
+plane for drifts across the fill (``fit_colour_map``).
 ``ColourMap.change`` undoes it on the image, ``ColourMap.predict`` applies it to contour samples
 (the gate's features).
 
@@ -22,17 +23,16 @@ GAIN_LIMITS = (0.8, 1.25)
 PLANE_RIDGE = 0.05  # ridge on the plane's slopes, relative to the number of contour samples
 IRLS_ROUNDS = 4
 HUE_LIMIT = 0.35  # radians: the largest rotation of the chroma plane a fitted map may hold
-MATRIX_SHARE = 0.5  # of the Monge–Kantorovich matrix in the applied gain; the rest per-channel spread ratios
+MATRIX_SHARE = 0.5  # of the Monge–Kantorovich matrix in the gain applied; the rest per-channel ratios
 
 
 @dataclass(frozen=True)
 class ColourMap:
     """x → G·x + b + sx·X + sy·Y per pixel, with (X, Y) the position relative to the contour's
     centroid ``centre`` (y, x) in units of its extent ``scale`` (working-resolution px). G is
-    ``gain``: per-channel gains (3,), or a symmetric 3×3 matrix, which is per-channel gains along its
-    eigenvectors (saturation and hue shifts mix the channels)."""
+    ``gain``: per-channel gains (3,), or a 3×3 matrix (saturation and hue shifts mix the channels)."""
 
-    gain: np.ndarray  # (3,) or (3, 3) symmetric
+    gain: np.ndarray  # (3,) or (3, 3)
     offset: np.ndarray  # (3,)
     slopes: np.ndarray  # (2, 3): d/dX, d/dY
     centre: tuple[float, float]
@@ -42,10 +42,9 @@ class ColourMap:
         """The change that undoes the fill's colour on a full-resolution image (working px × ``f``)
         whose pixels were pasted with weight ``alpha`` (H×W): with F the inverse of this map, a pixel
         is x = c + α·(F(c) − c); solved for the photo's c per channel,
-        c = (x + α·(b + plane)/g) / (1 + α·(1/g − 1)), which is g·x + b + plane where α = 1. A
-        matrix gain V·diag(g)·Vᵀ is solved the same way on the colours along V's columns.
-        Computed on the runs of columns with α > 0 within strips of rows (``fill_runs``; 0
-        elsewhere), in two threads."""
+        c = (x + α·(b + plane)/g) / (1 + α·(1/g − 1)), which is g·x + b + plane where α = 1 (for a
+        matrix gain, ``_matrix_change``). Computed on the runs of columns with α > 0 within strips
+        of rows (``fill_runs``; 0 elsewhere), in two threads."""
         out = np.zeros(x.shape, x.dtype)
         f32 = np.float32
         if self.gain.ndim == 2:
