@@ -7,13 +7,14 @@ plane for drifts across the fill (``fit_colour_map``).
 ``ColourMap.change`` undoes it on the image, ``ColourMap.predict`` applies it to contour samples
 (the gate's features).
 
-Pure numpy on float RGB, shared by serving and the benchmark (through ``harmonise``).
+Pure numpy/OpenCV on float RGB, shared by serving and the benchmark (through ``harmonise``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from .fill_runs import over_runs
@@ -81,8 +82,8 @@ class ColourMap:
         t = np.trace(h)
         e2 = 0.5 * (t * t - np.trace(h @ h))
         d3 = np.linalg.det(h)
-        p1 = (t * np.eye(3) - h).T.astype(f32)  # row vectors: y @ Pᵀ
-        p2 = (h @ h - t * h + e2 * np.eye(3)).T.astype(f32)
+        p1 = t * np.eye(3) - h  # per pixel P·y: cv2.transform
+        p2 = h @ h - t * h + e2 * np.eye(3)
         offset = (self.offset @ g_inv.T).astype(f32)
         slopes = (self.slopes @ g_inv.T).astype(f32)
 
@@ -96,9 +97,9 @@ class ColourMap:
             px = x[win]
             y = a * shift
             y += px
-            c = y @ p2
+            c = cv2.transform(y, p2)
             c *= a
-            c += y @ p1
+            c += cv2.transform(y, p1)
             c *= a
             c += y
             det = ((f32(d3) * a + f32(e2)) * a + f32(t)) * a + f32(1.0)
