@@ -160,7 +160,7 @@ def fit_colour_map(profile: RingProfile, position: int, gap: int, pixel_gain: bo
     gain than the local means' alone (twenty-third session), whose ratio drifts with the content's
     spread from ring to ring. Half the Monge–Kantorovich matrix gained +0.06 … +0.16 dB over
     per-channel gains on each of five draws of colour seams (the whole matrix +0.03 … +0.18), and the
-    rotation +0.05 … +0.08 dB more (thirty-seventh session).
+    rotation +0.05 … +0.09 dB more (thirty-seventh session).
     """
     outer, inner, ok = profile.across(position, gap)
     n = int(ok.sum())

@@ -26,16 +26,16 @@ means along the contour (``RingProfile``: box sums of each ring, sampled at the 
   (narrow bands see more alike content, so their step is more significant though smaller). The zone
   is grown ring by ring while the one-ring step at its border still continues the seam's step
   (``grow_zone``), so the map is fitted across the whole ramp, not across its steepest part.
-* **How.** One colour map (``colour_map.fit_colour_map``): a gain (a symmetric 3×3 matrix from the
-  bands' pixel spreads and covariances, since saturation and hue shifts mix the channels) and an
-  offset from the band means either side of the ramp (both sides see the same content up to the
-  seam) and a robust plane for drifts across the fill. It is applied past the ramp in full and,
-  inside the ramp, with the weight the seam was measured to build up with (``ramp_profile``; in
-  narrow zones per pixel, where the fill's and the photo's colours tell pasted from unpasted
-  pixels, ``paste_weights``), so brightness, contrast and saturation are fixed in the whole fill,
-  not only near its edge. Without the per-pixel weight a hard edge that runs between pixel centres
-  leaves a thin line (the demo); across a wide feather it is misled by content and cost 0.1–0.9 dB
-  on training photos.
+* **How.** One colour map (``colour_map.fit_colour_map``): a gain (a 3×3 matrix, since saturation
+  and hue shifts mix the channels: a stretch from the bands' pixel spreads and covariances, turned
+  about the grey axis by the hue rotation it leaves) and an offset from the band means either side
+  of the ramp (both sides see the same content up to the seam) and a robust plane for drifts across
+  the fill. It is applied past the ramp in full and, inside the ramp, with the weight the seam was
+  measured to build up with (``ramp_profile``; in narrow zones per pixel, where the fill's and the
+  photo's colours tell pasted from unpasted pixels, ``paste_weights``), so brightness, contrast and
+  saturation are fixed in the whole fill, not only near its edge. Without the per-pixel weight a
+  hard edge that runs between pixel centres leaves a thin line (the demo); across a wide feather it
+  is misled by content and cost 0.1–0.9 dB on training photos.
 
 Measured on training photos (MODEL.md): a harmonic (Poisson) membrane of the per-pixel jump left after
 the map, tried here too, lost 1.4–5 dB against the map alone on every colour family, because that jump

@@ -27,6 +27,11 @@ MAX_SAMPLES = 2048  # contour samples a robust statistic reads: every k-th beyon
 _HALF_LUT = np.where(np.arange(256) == 1, -0.5, 0.5).astype(np.float32)  # ``signed_distance``'s ∓ ½ by uint8
 
 
+def _cross_products(c: np.ndarray) -> np.ndarray:
+    """r·g, r·b and g·b of N×3 colours ``c`` (N×3)."""
+    return np.stack([c[:, 0] * c[:, 1], c[:, 0] * c[:, 2], c[:, 1] * c[:, 2]], 1)
+
+
 def signed_distance(inside: np.ndarray) -> np.ndarray:
     """Signed Euclidean distance to the edge of ``inside``: +0.5 on the first pixel inside, −0.5 on the
     first pixel outside, growing by 1 per pixel away from the edge (float32)."""
@@ -119,26 +124,23 @@ class RingProfile:
     def band_squares(self, k0: int, k1: int) -> np.ndarray:
         """Local mean of the squared colour (N×3) of rings k0 ≤ k < k1 at each contour pixel (the boxes
         and pixels of ``band(k0, k1)``); each ring's box sums are taken on first use."""
-        sums = np.zeros(self.num.shape[1:], np.float32)
-        for j in range(max(k0 - self.lo, 0), max(min(k1 - self.lo, len(self.den)), 0)):
-            if j not in self._squares:
-                members = self._order[self._bounds[j] : self._bounds[j + 1]]
-                self._squares[j] = (self._box_sums(j, members, np.square(self._colour[members]))
-                                    if members.size else np.zeros_like(sums))
-            sums += self._squares[j]
-        return sums / np.maximum(self.band(k0, k1)[1], 1.0)[:, None]
+        return self._band_moment(self._squares, np.square, k0, k1)
 
     def band_products(self, k0: int, k1: int) -> np.ndarray:
         """Local mean of the channels' cross products (N×3: r·g, r·b, g·b) of rings k0 ≤ k < k1 at
-        each contour pixel (the boxes and pixels of ``band(k0, k1)``), like ``band_squares``."""
+        each contour pixel, like ``band_squares``."""
+        return self._band_moment(self._products, _cross_products, k0, k1)
+
+    def _band_moment(self, cache: dict[int, np.ndarray], of, k0: int, k1: int) -> np.ndarray:
+        """Local mean of ``of``(colour) (N×3) over the rings k0 ≤ k < k1, each ring's box sums kept in
+        ``cache`` after their first use."""
         sums = np.zeros(self.num.shape[1:], np.float32)
         for j in range(max(k0 - self.lo, 0), max(min(k1 - self.lo, len(self.den)), 0)):
-            if j not in self._products:
+            if j not in cache:
                 members = self._order[self._bounds[j] : self._bounds[j + 1]]
-                c = self._colour[members]
-                cross = np.stack([c[:, 0] * c[:, 1], c[:, 0] * c[:, 2], c[:, 1] * c[:, 2]], 1)
-                self._products[j] = self._box_sums(j, members, cross) if members.size else np.zeros_like(sums)
-            sums += self._products[j]
+                cache[j] = (self._box_sums(j, members, of(self._colour[members]))
+                            if members.size else np.zeros_like(sums))
+            sums += cache[j]
         return sums / np.maximum(self.band(k0, k1)[1], 1.0)[:, None]
 
     def across_products(self, s: int, g: int) -> tuple[np.ndarray, np.ndarray]:
