@@ -208,6 +208,18 @@ def test_fit_recovers_a_saturation_shift_better_with_the_matrix():
     assert errors[1] < 0.8 * errors[0]
 
 
+@pytest.mark.filterwarnings("error")
+def test_fit_on_flat_bands_is_finite():
+    # no spread on either side (singular covariances, no chroma to turn): the matrix stays finite
+    # and the fill's step is undone by the offset
+    mask = ellipse()
+    x = np.where(mask[..., None], 0.6, 0.5).astype(np.float32) * np.ones(3, np.float32)
+    cmap = C.fit_colour_map(profile_of(x, mask), 0, 0)
+    assert np.isfinite(cmap.gain).all() and np.isfinite(cmap.offset).all()
+    got = cmap.change(x, 1, mask.astype(np.float32))
+    np.testing.assert_allclose(got[mask > 0.5], -0.1, atol=1e-3)
+
+
 def test_pooled_needs_a_weight_per_map():
     one = C.IDENTITY_MAP
     with pytest.raises(ValueError, match="zip"):
