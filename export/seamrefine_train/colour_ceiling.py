@@ -91,19 +91,23 @@ def least_squares_map(composite: np.ndarray, clean: np.ndarray, fit: np.ndarray,
                       scale: float, gain: np.ndarray | None = None) -> ColourMap:
     """The ``ColourMap`` (position relative to ``centre``, in units of ``scale``) whose prediction from
     ``composite`` best fits ``clean`` over the pixels ``fit``, by least squares per channel: clean ≈
-    g·composite + b + s_x·X + s_y·Y. With ``gain`` given, only the offset and plane are fitted."""
+    g·composite + b + s_x·X + s_y·Y. With ``gain`` given (per channel, or a 3×3 matrix), only the
+    offset and plane are fitted."""
     ys, xs = np.nonzero(fit)
     gx, gy = (xs - centre[1]) / scale, (ys - centre[0]) / scale
     coef = np.zeros((4, 3))
+    colours = composite[ys, xs].astype(np.float64)
+    if gain is not None:
+        gain = np.asarray(gain, np.float64)
+        scaled = colours @ gain.T if gain.ndim == 2 else colours * gain
     for c in range(3):
-        x, y = composite[ys, xs, c].astype(np.float64), clean[ys, xs, c].astype(np.float64)
+        x, y = colours[:, c], clean[ys, xs, c].astype(np.float64)
         if gain is None:
             coef[:, c] = np.linalg.lstsq(np.stack([x, np.ones(ys.size), gx, gy], 1), y, rcond=None)[0]
         else:
-            coef[0, c] = gain[c]
             design = np.stack([np.ones(ys.size), gx, gy], 1)
-            coef[1:, c] = np.linalg.lstsq(design, y - gain[c] * x, rcond=None)[0]
-    return ColourMap(coef[0], coef[1], coef[2:], centre, scale)
+            coef[1:, c] = np.linalg.lstsq(design, y - scaled[:, c], rcond=None)[0]
+    return ColourMap(coef[0] if gain is None else gain, coef[1], coef[2:], centre, scale)
 
 
 def oracle_map(composite: np.ndarray, clean: np.ndarray, alpha: np.ndarray, fit: np.ndarray) -> np.ndarray:

@@ -47,6 +47,9 @@ def test_least_squares_map_recovers_the_drift_it_was_made_with():
     np.testing.assert_allclose(cmap.slopes, [[0.04] * 3, [-0.02] * 3], atol=1e-5)
     fixed = cc.least_squares_map(fill, clean, fit, (48.0, 48.0), 96.0, gain=gain)  # offset, plane only
     np.testing.assert_allclose(fixed.offset, offset, atol=1e-5)
+    as_matrix = cc.least_squares_map(fill, clean, fit, (48.0, 48.0), 96.0, gain=np.diag(gain))
+    np.testing.assert_array_equal(as_matrix.gain, np.diag(gain))  # a matrix gain is kept as it is
+    np.testing.assert_allclose(as_matrix.offset, offset, atol=1e-5)
 
 
 def test_edge_strip_is_the_fully_pasted_pixels_within_three_px_of_the_edge():
