@@ -193,13 +193,14 @@ def _pixel_gain(outer: np.ndarray, inner: np.ndarray, squares: tuple[np.ndarray,
     """The gain from the two bands' pixels (band means 3×n, local means of the squares and, for a
     matrix, of the cross products, n×3 each, (outer, inner)): per channel the ratio of the pixels'
     spreads (``_pixel_variance``: the local means' spread along the contour plus the spread within
-    each box) clipped to ``GAIN_LIMITS``; with ``matrix_share`` > 0 the symmetric 3×3 matrix of that
-    share of the Monge–Kantorovich map between the bands' pixel covariances (``monge_kantorovich``:
-    saturation and hue shifts mix the channels) and the rest those ratios, its eigenvalues clipped."""
+    each box) clipped to ``GAIN_LIMITS``; given ``products``, the symmetric 3×3 matrix of
+    ``matrix_share`` of the Monge–Kantorovich map between the bands' pixel covariances
+    (``monge_kantorovich``: saturation and hue shifts mix the channels) and the rest those ratios,
+    its eigenvalues clipped."""
     spread_out = _pixel_variance(outer, squares[0], share)
     spread_in = _pixel_variance(inner, squares[1], share)
     gain = np.clip(np.sqrt((spread_out + 1e-6) / (spread_in + 1e-6)), *GAIN_LIMITS)
-    if matrix_share <= 0 or products is None:
+    if products is None:
         return gain
     cov_out = _pixel_covariance(outer, squares[0], products[0], share)
     cov_in = _pixel_covariance(inner, squares[1], products[1], share)
