@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from seamrefine.errors import InputError
 
 _EPS = 1e-6
 
@@ -92,6 +93,15 @@ def psnr_loss(x: torch.Tensor, y: torch.Tensor, band: torch.Tensor, eps: float =
     w = band.expand_as(x)
     mse = ((x - y) ** 2 * w).sum(dim=(1, 2, 3)) / (w.sum(dim=(1, 2, 3)) + _EPS)  # [N]
     return (10.0 * torch.log10(mse + eps)).mean()
+
+
+def fill_mse(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """fMSE: per sample the mean squared error over the fill (``mask`` [N,1,H,W] in [0, 1] weighs each
+    pixel), normalised by the fill's own area, then the mean over samples. A small fill's error counts
+    as much as a large one's, and the band's many already-correct pixels outside the fill do not
+    dilute it (the issue's loss for the network on top of the classical result)."""
+    w = mask.expand_as(x)
+    return (((x - y) ** 2 * w).sum(dim=(1, 2, 3)) / (w.sum(dim=(1, 2, 3)) + _EPS)).mean()
 
 
 def harm_loss(x: torch.Tensor, ref: torch.Tensor, y: torch.Tensor, band: torch.Tensor,
@@ -192,6 +202,7 @@ class LossConfig:
     w_grain: float = 0.25
     w_psnr: float = 0.0  # weight of psnr_loss (dB units); MODEL.md's fine-tune experiments used 0.002
     w_harm: float = 0.0  # weight of harm_loss (dB worse than the network's starting point)
+    w_fmse: float = 0.0  # weight of fill_mse (the error over the fill, normalised by its area)
     beta_min: float = 20.0
     beta_max: float = 40.0
     poly_degree: int = 5
@@ -210,10 +221,12 @@ def refiner_loss(
     disc_weight: float,
     generator: torch.Generator | None = None,
     inputs: torch.Tensor | None = None,
+    mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Total loss on the band-composited output; ``disc_weight`` ∈ [0,1] scales the PixPerfect term
     (0 during warm-up). The discriminative term is divided by the mean β so its scale is comparable.
-    ``inputs`` is what the network saw (default: the composite); ``harm_loss`` compares against it."""
+    ``inputs`` is what the network saw (default: the composite); ``harm_loss`` compares against it.
+    ``mask`` is the fill, which ``fill_mse`` needs (``cfg.w_fmse`` > 0)."""
     out = band_composite(composite, net, band)
     l_charb = charbonnier(out, gt, band)
     l_lap = laplacian_l1(out, gt, band, cfg.lap_levels)
@@ -224,6 +237,12 @@ def refiner_loss(
         l_psnr = psnr_loss(out, gt, band)
         total = total + cfg.w_psnr * l_psnr
         logs["neg_psnr"] = l_psnr.item()
+    if cfg.w_fmse > 0:
+        if mask is None:
+            raise InputError("w_fmse > 0 needs the fill mask", cfg.w_fmse)
+        l_fmse = fill_mse(out, gt, mask)
+        total = total + cfg.w_fmse * l_fmse
+        logs["fmse"] = l_fmse.item()
     if cfg.w_harm > 0:
         ref = band_composite(composite, composite if inputs is None else inputs, band)
         l_harm = harm_loss(out, ref, gt, band)

@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         batch = stream.batch(step, cfg.batch).to(device)
         net = model(batch.inputs, batch.mask)
         loss, logs = refiner_loss(net, batch.composite, batch.clean, batch.band, cfg.loss,
-                                  disc_weight_at(cfg, step), gen, batch.inputs)
+                                  disc_weight_at(cfg, step), gen, batch.inputs, batch.mask)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)

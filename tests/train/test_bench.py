@@ -115,8 +115,11 @@ def test_targets_known_values():
         "mixed": {"m": stats(psnr=41.0), "seamless_clone": stats(psnr=40.5)},
         "clean": {"m": stats(psnr_in_min=44.0, changed_outside=3)},
     }
+    summary["color_uniform"]["m"].update(de_visible=1.2, gain_subtle=-0.3)
     res = {text: (ok, val) for text, ok, val in bench.targets(summary, "m")}
     assert res["color_uniform: gain ≥ +7 dB"] == (True, "+8.00")
+    assert res["color_uniform: ΔE00 ≤ 1.0 (visible: shift ≥ 1 %)"] == (False, "1.20")
+    assert res["color_uniform: shift < 1 %: not below the composite"] == (False, "-0.30")
     assert res["color_uniform: ≥ best peer + 2 dB"] == (True, "+2.50")  # the best peer is mkl
     assert res["mixed: ≥ best peer + 1 dB"] == (False, "+0.50")
     assert res["color_gradient: gain ≥ +7 dB"] == (None, "n/a")
@@ -234,3 +237,33 @@ def test_timing_1mp_times_the_named_methods_again_with_the_photo_a_jpeg(photos):
     assert far.any()
     outside = np.all(np.abs(jpeg_photo - photo) < 1e-6, axis=2)
     assert outside.mean() > 0.5  # most of the crop is the compressed photo
+
+
+def test_summarise_splits_colour_bins_known_values():
+    """ΔE00 over the visible seams (shift ≥ 1 %) and the gain over the subtle ones, as the issue bins them;
+    n/a (nan) where a family has none."""
+    from seamrefine_train.bench_report import summarise
+
+    def row(shift, de, gain):
+        return {"case": 0, "family": "color_uniform", "method": "m", "shift": shift, "de": de, "gain": gain,
+                "psnr": 40.0, "psnr_in": 50.0, "grad": 0.0, "noise_mm": 0.0, "blur_mm": 0.0, "seam": 1.0,
+                "changed_outside": 0, "ms_per_mp": 1.0, "seam_clean": 1.0, "grad_base": 0.0,
+                "noise_mm_base": 0.0, "blur_mm_base": 0.0, "de_base": 1.0, "seam_base": 1.0}
+
+    stats = summarise([row(0.5, 0.2, -0.4), row(2.0, 1.0, 5.0), row(7.0, 2.0, 9.0)])["color_uniform"]["m"]
+    assert stats["de"] == pytest.approx(3.2 / 3)
+    assert stats["de_visible"] == pytest.approx(1.5)
+    assert stats["gain_subtle"] == pytest.approx(-0.4)
+    assert np.isnan(summarise([row(2.0, 1.0, 5.0)])["color_uniform"]["m"]["gain_subtle"])
+
+
+def test_format_bins_gives_gain_delta_e_and_worse_per_bin():
+    from seamrefine_train.bench_report import format_bins
+
+    rows = [{"family": "color_uniform", "method": "m", "shift": s, "gain": g, "de": de}
+            for s, g, de in ((0.5, -0.4, 0.2), (2.0, 5.0, 1.0), (2.5, 3.0, 2.0))]
+    text = format_bins(rows, ["m"], ("color_uniform",))
+    line = next(t for t in text.splitlines() if t.startswith("m "))
+    assert "-0.40 ΔE 0.20 w100% n1" in line  # under 1 %: one case, worse
+    assert "+4.00 ΔE 1.50 w  0% n2" in line  # 1–3 %
+    assert line.count("—") == 2  # no cases above 3 %

@@ -184,3 +184,35 @@ def test_refiner_loss_harm_term_is_logged_and_uses_the_inputs():
     assert logs["harm_db"] > 10  # the network undid the perfect input it was given
     _, logs = refiner_loss(composite, composite, gt, band, cfg, 0.0)
     assert logs["harm_db"] == 0.0
+
+
+def test_fill_mse_known_values_and_area_normalisation():
+    """fMSE: the squared error over the fill per sample, divided by the fill's own area, then the mean
+    over samples; pixels outside the fill do not count, however wrong."""
+    from seamrefine_train.losses import fill_mse
+
+    y = torch.zeros(2, 3, 8, 8)
+    mask = torch.zeros(2, 1, 8, 8)
+    mask[0, :, :2, :2] = 1.0  # a 4-pixel fill
+    mask[1, :, :, :4] = 1.0  # a 32-pixel fill
+    x = torch.full_like(y, 0.1)  # the same error everywhere: 0.01 per pixel and channel
+    assert abs(fill_mse(x, y, mask).item() - 0.01) < 1e-6  # fill size does not dilute it
+    x[:, :, 6:, 6:] = 1.0  # far outside both fills
+    assert abs(fill_mse(x, y, mask).item() - 0.01) < 1e-6
+    x[0, :, 0, 0] = 0.3  # one of sample 0's four fill pixels: (3·0.01 + 0.09) / 4 there
+    assert abs(fill_mse(x, y, mask).item() - 0.5 * (0.03 + 0.09) / 4 - 0.5 * 0.01) < 1e-6
+
+
+def test_refiner_loss_fmse_term_needs_the_mask():
+    from seamrefine.errors import InputError
+    from seamrefine_train.losses import LossConfig, refiner_loss
+
+    gt = torch.zeros(1, 3, 8, 8)
+    band = torch.ones(1, 1, 8, 8)
+    mask = torch.zeros(1, 1, 8, 8)
+    mask[..., 2:6, 2:6] = 1.0
+    cfg = LossConfig(w_fmse=1.0)
+    _, logs = refiner_loss(gt + 0.1, gt + 0.1, gt, band, cfg, 0.0, mask=mask)
+    assert abs(logs["fmse"] - 0.01) < 1e-6
+    with pytest.raises(InputError, match="w_fmse > 0 needs the fill mask"):
+        refiner_loss(gt + 0.1, gt + 0.1, gt, band, cfg, 0.0)
