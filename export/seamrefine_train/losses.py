@@ -1,9 +1,11 @@
-"""Training losses: band-weighted Charbonnier, Laplacian-pyramid L1, a grain-statistics loss and the
-PixPerfect discriminative pixel-space loss (a per-sample polynomial colour map that amplifies what differs).
+"""Training losses: band-weighted Charbonnier, Laplacian-pyramid L1, a grain-statistics loss, the
+PixPerfect discriminative pixel-space loss (a per-sample polynomial colour map that amplifies what differs)
+and the fill's own error (fMSE).
 
 All images are [N,3,H,W] float tensors in [0,1]; ``band`` is [N,1,H,W] (imagemath.band_weights of
 the mask, computed in numpy by the data pipeline, exactly as at serving time). Every loss is a mean
-over band pixels, so it does not shrink when the fill is small.
+over band pixels, so it does not shrink when the fill is small; ``fill_mse`` is a mean over the fill's
+pixels instead, per sample.
 """
 
 from __future__ import annotations
