@@ -55,11 +55,7 @@ class ColourMap:
         offset = (self.offset * inv).astype(f32)
 
         def block(win: tuple[slice, slice]) -> None:
-            rows, cols = (np.arange(s.start, s.stop) for s in win)
-            gx = (((cols + 0.5) / f - 0.5 - self.centre[1]) / self.scale).astype(f32)
-            gy = (((rows + 0.5) / f - 0.5 - self.centre[0]) / self.scale).astype(f32)
-            shift = (gx[:, None] * slopes[0] + offset)[None]  # (b + plane) / g, (rows, cols, 3)
-            shift = shift + (gy[:, None] * slopes[1])[:, None]
+            shift = self._plane_shift(win, f, offset, slopes)  # (b + plane) / g
             a = alpha[win][..., None].astype(f32, copy=False)
             px = x[win]
             num = a * shift
@@ -88,11 +84,7 @@ class ColourMap:
         slopes = (self.slopes @ g_inv.T).astype(f32)
 
         def block(win: tuple[slice, slice]) -> None:
-            rows, cols = (np.arange(s.start, s.stop) for s in win)
-            gx = (((cols + 0.5) / f - 0.5 - self.centre[1]) / self.scale).astype(f32)
-            gy = (((rows + 0.5) / f - 0.5 - self.centre[0]) / self.scale).astype(f32)
-            shift = (gx[:, None] * slopes[0] + offset)[None]  # G⁻¹·(b + plane), (rows, cols, 3)
-            shift = shift + (gy[:, None] * slopes[1])[:, None]
+            shift = self._plane_shift(win, f, offset, slopes)  # G⁻¹·(b + plane)
             a = alpha[win][..., None].astype(f32, copy=False)
             px = x[win]
             y = a * shift
@@ -108,6 +100,17 @@ class ColourMap:
 
         over_runs(block, alpha > 0)
         return out
+
+    def _plane_shift(self, win: tuple[slice, slice], f: int, offset: np.ndarray,
+                     slopes: np.ndarray) -> np.ndarray:
+        """``offset`` + X·``slopes``[0] + Y·``slopes``[1] (float32, (rows, cols, 3)) on the full-resolution
+        window ``win``, (X, Y) each pixel centre's working-resolution position as ``predict`` takes it."""
+        f32 = np.float32
+        rows, cols = (np.arange(s.start, s.stop) for s in win)
+        gx = (((cols + 0.5) / f - 0.5 - self.centre[1]) / self.scale).astype(f32)
+        gy = (((rows + 0.5) / f - 0.5 - self.centre[0]) / self.scale).astype(f32)
+        shift = (gx[:, None] * slopes[0] + offset)[None]
+        return shift + (gy[:, None] * slopes[1])[:, None]
 
     def predict(self, colours: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
         """The map applied to N×3 ``colours`` at working-resolution positions (``ys``, ``xs``): the
