@@ -265,6 +265,22 @@ def test_fit_reads_the_gain_from_the_pixels_spread(drift, tol):
     np.testing.assert_allclose(means_only, 1.10 if drift == 0.0 else C.GAIN_LIMITS[0], atol=0.01)
 
 
+def test_fit_clips_the_pixels_gain_to_the_limits_it_is_given():
+    # grey noise either side, the photo's spreading 1.4 times as far as the fill's (known value: gain
+    # 1.4 along grey), beyond GAIN_LIMITS and within CONFIDENT_GAIN_LIMITS
+    mask = ellipse()
+    noise = np.random.default_rng(2).normal(0.0, 0.08, mask.shape).astype(np.float32)
+    photo = np.repeat((0.5 + noise)[..., None], 3, 2)
+    profile = profile_of(np.where(mask[..., None], 0.5 + (photo - 0.5) / 1.4, photo), mask)
+    grey = np.ones(3) / np.sqrt(3.0)
+    narrow = C.fit_colour_map(profile, 0, 0)
+    wide = C.fit_colour_map(profile, 0, 0, limits=C.CONFIDENT_GAIN_LIMITS)
+    np.testing.assert_allclose(narrow.gain @ grey, C.GAIN_LIMITS[1] * grey, atol=1e-3)
+    np.testing.assert_allclose(wide.gain @ grey, 1.4 * grey, atol=0.03)
+    means_only = C.fit_colour_map(profile, 0, 0, pixel_gain=False, limits=C.CONFIDENT_GAIN_LIMITS).gain
+    np.testing.assert_array_equal(means_only, C.fit_colour_map(profile, 0, 0, pixel_gain=False).gain)
+
+
 def test_fit_takes_a_given_gain_as_it_is():
     clean, mask = texture(3), ellipse()
     profile = profile_of(pasted(clean, mask, np.clip((clean - 0.05) / 1.15, 0, 1)), mask)

@@ -230,6 +230,27 @@ def test_apply_on_a_measurement_is_harmonise():
     assert info == info_again and info["gate"] > 0
 
 
+def test_a_seam_the_gate_is_sure_of_gets_the_wider_gain_limits(monkeypatch):
+    # a fill whose contrast is 1/1.4 of the photo's: the gate's logit is past its ramp's end by more
+    # than CONFIDENT_LOGIT, so the map's gain reaches 1.4 (thirty-ninth session); required further
+    # past it, the gain stops at GAIN_LIMITS
+    from seamrefine.runtime import seam_gate
+
+    clean, mask = texture(2), ellipse()
+    mean = clean.reshape(-1, 3).mean(0)
+    profile = H.ring_profile_of(pasted(clean, mask, np.clip(mean + (clean - mean) / 1.4 + 0.03, 0, 1)),
+                                mask)[2]
+    seam = H.find_seam(profile)
+    assert H.gate_logit(seam) >= seam_gate.load().hi + H.CONFIDENT_LOGIT
+    largest = np.linalg.eigvalsh(0.5 * (seam.colour_map.gain + seam.colour_map.gain.T)).max()
+    assert largest > 1.35
+    monkeypatch.setattr(H, "CONFIDENT_LOGIT", np.inf)
+    narrow = H.find_seam(profile).colour_map.gain
+    np.testing.assert_allclose(np.linalg.eigvalsh(0.5 * (narrow + narrow.T)).max(), colour_map.GAIN_LIMITS[1],
+                               atol=1e-3)
+    assert H.find_seam(profile).features == seam.features  # the gate judges the same seam either way
+
+
 def test_the_gate_judges_one_rankers_pick_and_the_map_is_fitted_at_the_others(monkeypatch, tmp_path):
     # twenty-ninth session: the map's ranker also reads the whitened z, the gate's does not
     import dataclasses

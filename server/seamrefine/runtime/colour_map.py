@@ -20,7 +20,8 @@ import numpy as np
 from .fill_runs import over_runs
 from .ring_profile import RingProfile
 
-GAIN_LIMITS = (0.8, 1.25)
+GAIN_LIMITS = (0.8, 1.25)  # the gain's range: the seam gate's maps, and the applied one by default
+CONFIDENT_GAIN_LIMITS = (0.67, 1.5)  # ... the applied one's where the gate is sure (``harmonise.find_seam``)
 PLANE_RIDGE = 0.05  # ridge on the plane's slopes, relative to the number of contour samples
 IRLS_ROUNDS = 4
 HUE_LIMIT = 0.35  # radians: the largest rotation of the chroma plane a fitted map may hold
@@ -142,7 +143,8 @@ def pooled(maps: list[ColourMap], weights) -> ColourMap:
 
 def fit_colour_map(profile: RingProfile, position: int, gap: int, pixel_gain: bool = True,
                    gain: np.ndarray | None = None, weights: np.ndarray | None = None,
-                   matrix_share: float = MATRIX_SHARE, rotate: bool = True) -> ColourMap:
+                   matrix_share: float = MATRIX_SHARE, rotate: bool = True,
+                   limits: tuple[float, float] = GAIN_LIMITS) -> ColourMap:
     """The colour map that takes the fill's side of the seam onto the photo's, from the band means
     either side of the seam's ramp at each contour pixel (both bands see the same content up to the
     seam): a gain G (``_pixel_gain``; with ``pixel_gain`` False, per channel the ratio of the local
@@ -155,7 +157,9 @@ def fit_colour_map(profile: RingProfile, position: int, gap: int, pixel_gain: bo
     it. ``gain``, when given (3 values or 3×3), is taken as it is instead, unrotated (diagnostics: an
     oracle's gain with this fitter's offset). ``weights``, when given (one per contour sample,
     ``content_step.sample_weights``), weigh the samples in the pixel spreads, the offset's median and
-    the plane's least squares; without them every sample counts alike.
+    the plane's least squares; without them every sample counts alike. ``limits``: the range the
+    pixels' gain (its per-channel ratios and its eigenvalues) is clipped to; the local means' gain
+    keeps ``GAIN_LIMITS``, as the seam gate learned it.
 
     Measured on training photos: a regression of outer on inner means gives worse gains than the
     spread ratio (the content's difference across the seam regresses to the mean), and a free
@@ -178,7 +182,7 @@ def fit_colour_map(profile: RingProfile, position: int, gap: int, pixel_gain: bo
         squares = tuple(sq[ok] for sq in profile.across_squares(position, gap))
         products = (tuple(pr[ok] for pr in profile.across_products(position, gap))
                     if matrix_share > 0 else None)
-        gain = _pixel_gain(outer, inner, squares, products, share, matrix_share)
+        gain = _pixel_gain(outer, inner, squares, products, share, matrix_share, limits)
     else:
         gain, rotate = np.clip((outer.std(1) + 1e-3) / (inner.std(1) + 1e-3), *GAIN_LIMITS), False
     ys, xs = profile.positions(ok)
@@ -192,24 +196,24 @@ def fit_colour_map(profile: RingProfile, position: int, gap: int, pixel_gain: bo
 
 def _pixel_gain(outer: np.ndarray, inner: np.ndarray, squares: tuple[np.ndarray, np.ndarray],
                 products: tuple[np.ndarray, np.ndarray] | None, share: np.ndarray | None,
-                matrix_share: float) -> np.ndarray:
+                matrix_share: float, limits: tuple[float, float] = GAIN_LIMITS) -> np.ndarray:
     """The gain from the two bands' pixels (band means 3×n, local means of the squares and, for a
     matrix, of the cross products, n×3 each, (outer, inner)): per channel the ratio of the pixels'
     spreads (``_pixel_variance``: the local means' spread along the contour plus the spread within
-    each box) clipped to ``GAIN_LIMITS``; given ``products``, the symmetric 3×3 matrix of
+    each box) clipped to ``limits``; given ``products``, the symmetric 3×3 matrix of
     ``matrix_share`` of the Monge–Kantorovich map between the bands' pixel covariances
     (``monge_kantorovich``: saturation and hue shifts mix the channels) and the rest those ratios,
     its eigenvalues clipped."""
     spread_out = _pixel_variance(outer, squares[0], share)
     spread_in = _pixel_variance(inner, squares[1], share)
-    gain = np.clip(np.sqrt((spread_out + 1e-6) / (spread_in + 1e-6)), *GAIN_LIMITS)
+    gain = np.clip(np.sqrt((spread_out + 1e-6) / (spread_in + 1e-6)), *limits)
     if products is None:
         return gain
     cov_out = _pixel_covariance(outer, squares[0], products[0], share)
     cov_in = _pixel_covariance(inner, squares[1], products[1], share)
     mixed = (1 - matrix_share) * np.diag(gain) + matrix_share * monge_kantorovich(cov_in, cov_out)
     d, v = np.linalg.eigh(0.5 * (mixed + mixed.T))
-    return (v * np.clip(d, *GAIN_LIMITS)) @ v.T
+    return (v * np.clip(d, *limits)) @ v.T
 
 
 def _offset_and_plane(gain: np.ndarray, inner: np.ndarray, outer: np.ndarray, share: np.ndarray | None,

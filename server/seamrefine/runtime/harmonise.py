@@ -28,7 +28,8 @@ means along the contour (``RingProfile``: box sums of each ring, sampled at the 
   (``grow_zone``), so the map is fitted across the whole ramp, not across its steepest part.
 * **How.** One colour map (``colour_map.fit_colour_map``): a gain (a 3×3 matrix, since saturation
   and hue shifts mix the channels: a stretch from the bands' pixel spreads and covariances, turned
-  about the grey axis by the hue rotation it leaves) and an offset from the band means either side
+  about the grey axis by the hue rotation it leaves; its range wider where the gate is sure of the
+  seam, ``CONFIDENT_LOGIT``) and an offset from the band means either side
   of the ramp (both sides see the same content up to the seam) and a robust plane for drifts across
   the fill. It is applied past the ramp in full and, inside the ramp, with the weight the seam was
   measured to build up with (``ramp_profile``; in narrow zones per pixel, where the fill's and the
@@ -55,7 +56,7 @@ import numpy as np
 from ..errors import EmptyMaskError
 from ..imaging.imagemath import band_rms, capped_strength, check_stage_input
 from . import content_step, seam_gate, seam_rank
-from .colour_map import IDENTITY_MAP, ColourMap, fit_colour_map, pooled
+from .colour_map import CONFIDENT_GAIN_LIMITS, GAIN_LIMITS, IDENTITY_MAP, ColourMap, fit_colour_map, pooled
 from .paste_weights import paste_weights
 from .ring_profile import REACH, CandidateStats, RingProfile, robust_z, signed_distance
 from .seam_features import judged_features
@@ -74,6 +75,8 @@ CAPPED_BELOW = 1.0  # logit units under the gate's ramp start from which the cor
 CAP_DB = 46.0  # ... at the strength that moves the band (CAP_BAND: the fill + 16 px, feathered 8) this far
 CAP_BAND = (16, 8)
 CAPPED_MAX = 0.5  # ... and at most this strength (a small change is not capped, but still uncertain)
+CONFIDENT_LOGIT = 1.5  # gate logit units past its ramp's end from which the map's gain may reach
+# CONFIDENT_GAIN_LIMITS (thirty-ninth session: wider limits for every seam made single cases worse)
 
 
 @dataclass(frozen=True)
@@ -105,8 +108,9 @@ def find_seam(profile: RingProfile, weigh: bool = True) -> Seam:
     across the candidates the map's ranker pools (``pooled_zones``: ``seam_rank.MAP``, which also
     reads the step's whitened z), each zone grown to the whole ramp (``grow_zone``) and its samples
     weighed by the content step learned there (``zone_map``; every sample alike with ``weigh`` False,
-    as its trainer asks); the seam's position and gap are the ranker's pick's zone, whose ramp the
-    change follows."""
+    as its trainer asks), their gains within ``CONFIDENT_GAIN_LIMITS`` where the gate's logit is at
+    least ``CONFIDENT_LOGIT`` past its ramp's end, else ``GAIN_LIMITS``; the seam's position and gap
+    are the ranker's pick's zone, whose ramp the change follows."""
     cands = [st for st in profile.all_stats(CANDIDATES) if st is not None]
     if not cands:
         return Seam(0, 0, 0.0, 0.0, ())
@@ -119,7 +123,9 @@ def find_seam(profile: RingProfile, weigh: bool = True) -> Seam:
     # fresh clean selections below 45 dB)
     features = judged_features(profile, ranked, cands, seam_gate.JUDGED)
     zones = pooled_zones(profile, cands)
-    (position, gap), maps = next(iter(zones)), [zone_map(profile, *z, weigh) for z in zones]
+    sure = seam_gate.load().logit(np.asarray(features)) >= seam_gate.load().hi + CONFIDENT_LOGIT
+    limits = CONFIDENT_GAIN_LIMITS if sure else GAIN_LIMITS
+    (position, gap), maps = next(iter(zones)), [zone_map(profile, *z, weigh, limits) for z in zones]
     return Seam(position, gap, best.z_excess, best.step, features, pooled(maps, list(zones.values())), edge_z)
 
 
@@ -136,12 +142,14 @@ def pooled_zones(profile: RingProfile, cands: list[CandidateStats],
     return zones
 
 
-def zone_map(profile: RingProfile, position: int, gap: int, weigh: bool = True) -> ColourMap:
+def zone_map(profile: RingProfile, position: int, gap: int, weigh: bool = True,
+             limits: tuple[float, float] = GAIN_LIMITS) -> ColourMap:
     """The colour map served across the zone (``position``, ``gap``): fitted to its contour samples,
     each weighed by the content step learned there (``content_step.sample_weights``; every sample
-    alike with ``weigh`` False). The seam ranker's trainer labels candidates by it."""
+    alike with ``weigh`` False), its gain within ``limits``. The seam ranker's trainer labels
+    candidates by it."""
     weights = content_step.sample_weights(profile, position, gap) if weigh else None
-    return fit_colour_map(profile, position, gap, weights=weights)
+    return fit_colour_map(profile, position, gap, weights=weights, limits=limits)
 
 
 def grow_zone(profile: RingProfile, position: int, gap: int) -> tuple[int, int]:
