@@ -123,7 +123,8 @@ def find_seam(profile: RingProfile, weigh: bool = True) -> Seam:
     # fresh clean selections below 45 dB)
     features = judged_features(profile, ranked, cands, seam_gate.JUDGED)
     zones = pooled_zones(profile, cands)
-    sure = seam_gate.load().logit(np.asarray(features)) >= seam_gate.load().hi + CONFIDENT_LOGIT
+    model = seam_gate.load()
+    sure = model.logit(np.asarray(features)) >= model.hi + CONFIDENT_LOGIT
     limits = CONFIDENT_GAIN_LIMITS if sure else GAIN_LIMITS
     (position, gap), maps = next(iter(zones)), [zone_map(profile, *z, weigh, limits) for z in zones]
     return Seam(position, gap, best.z_excess, best.step, features, pooled(maps, list(zones.values())), edge_z)
