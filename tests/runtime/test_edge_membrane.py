@@ -78,6 +78,25 @@ def test_coherent_jumps_shrink_by_their_standard_error_known_value(shrink):
     assert not values[known][:, 1:].any()
 
 
+def test_coherent_jumps_are_not_pulled_by_a_few_large_jumps():
+    # a straight edge along row 100 with a coherent 0.03 jump, where an object's own edge crosses it
+    # over 6 px with a jump of 0.6: the plain mean is pulled far up around it, Huber's is not
+    cols = np.arange(800)
+    rows = np.full(cols.size, 100)
+    jumps = np.zeros((cols.size, 3))
+    jumps[:, 0] = 0.03
+    jumps[400:406, 0] = 0.6
+    plain, known = coherent_jumps(rows, cols, jumps, (200, 800), shrink=0.0, rounds=0)
+    robust, _ = coherent_jumps(rows, cols, jumps, (200, 800), shrink=0.0)
+    near = known.copy()
+    near[:, :45] = near[:, 56:] = False  # the cells within 40 px of the crossing
+    assert plain[near][:, 0].min() > 0.045  # 0.07 at the crossing
+    np.testing.assert_allclose(robust[near][:, 0], 0.03, atol=0.003)
+    np.testing.assert_allclose(robust[known][:, 1:], 0.0)
+    with pytest.raises(AssertionError):  # the plain mean is not robust's
+        np.testing.assert_allclose(plain[near][:, 0], 0.03, atol=0.003)
+
+
 def test_membrane_of_constant_and_linear_boundary_values():
     region = np.zeros((12, 16), bool)
     region[2:10, 3:13] = True

@@ -7,9 +7,10 @@ pair across the edge the jump is measured as the plain Poisson blend does: the d
 pixels less the mean of the parallel differences one pixel further in and out (what the content
 itself steps there). Content makes those jumps noisy, a seam makes them coherent, so:
 
-* they are averaged along the edge (a Gaussian of ``SIGMA`` px, on cells of ``CELL`` px) and each
-  cell's mean is shrunk by ``SHRINK`` standard errors of itself (error-tolerant compositing, after
-  Tao, Johnson & Paris: what the content's own scatter could explain is not corrected);
+* they are averaged along the edge (a Gaussian of ``SIGMA`` px, on cells of ``CELL`` px; Huber's
+  M-estimate, so that the content's own edges where they cross the selection do not pull it) and
+  each cell's mean is shrunk by ``SHRINK`` standard errors of itself (error-tolerant compositing,
+  after Tao, Johnson & Paris: what the content's own scatter could explain is not corrected);
 * the shrunk jumps are spread into the fill as a membrane: harmonic inside the selection, equal to
   minus the jump on the edge's cells (Laplace by red-black over-relaxation on the cells, started from
   a pull–push interpolation, then upsampled);
@@ -37,6 +38,8 @@ CELL = 8  # px: the least side of the cells the jumps are averaged on and the me
 MAX_CELLS = 64  # cells along the crop's longer side at most (larger crops get larger cells)
 SWEEPS = 60  # red-black over-relaxation sweeps on the cells (from pull–push: within 1e-6 after 40)
 OMEGA = 1.8  # over-relaxation factor
+ROBUST_ROUNDS = 3  # Huber reweighting rounds of the jumps around their along-edge mean (0: a plain mean)
+HUBER_K = 1.0  # ... jumps farther than this many robust scales from it are down-weighted
 _DIRECTIONS = ((0, 1), (0, -1), (1, 0), (-1, 0))
 
 
@@ -84,29 +87,52 @@ def cell_size(shape: tuple[int, int]) -> int:
 
 
 def coherent_jumps(rows: np.ndarray, cols: np.ndarray, jumps: np.ndarray, shape: tuple[int, int],
-                   cell: int = CELL, sigma: float = SIGMA,
-                   shrink: float = SHRINK) -> tuple[np.ndarray, np.ndarray]:
+                   cell: int = CELL, sigma: float = SIGMA, shrink: float = SHRINK,
+                   rounds: int = ROBUST_ROUNDS) -> tuple[np.ndarray, np.ndarray]:
     """The jumps averaged along the edge, per cell of ``cell`` px: (cells' mean jump hc×wc×3 with
-    each cell's mean m shrunk to m·max(0, 1 − shrink·se/|m|), which cells hold edge pixels). se is
-    the Gaussian-weighted scatter of the jumps around m over √(3.5 σ), the independent samples of a
-    σ-window along a line of pixels (neighbouring jumps share pixels)."""
+    each cell's mean m shrunk to m·max(0, 1 − shrink·se/|m|), which cells hold edge pixels).
+
+    The mean is Huber's M-estimate: ``rounds`` times, each jump is weighted by min(1, k·s/r), r its
+    distance from the weighted mean of its cell and s 1.4826 × the median r (k ``HUBER_K``), so the
+    few large jumps where the content's own edges cross the selection do not pull the cells around
+    them. se is the Gaussian-weighted scatter of the jumps around m over √n, n = 3.5 σ (the
+    independent samples of a σ-window along a line of pixels; neighbouring jumps share pixels)
+    times the weights' efficiency (Σw)² / (N·Σw²)."""
     hc, wc = -(-shape[0] // cell), -(-shape[1] // cell)
     at = (rows // cell) * wc + cols // cell
-    count = np.bincount(at, minlength=hc * wc).reshape(hc, wc)
-    sums = np.stack([np.bincount(at, jumps[:, c], hc * wc) for c in range(3)], -1).reshape(hc, wc, 3)
-    squares = np.stack([np.bincount(at, jumps[:, c] ** 2, hc * wc) for c in range(3)], -1)
-    s = sigma / cell
-
-    def blur(a: np.ndarray) -> np.ndarray:
-        return cv2.GaussianBlur(a, (0, 0), s, borderType=cv2.BORDER_CONSTANT)
-
-    weight = np.maximum(blur(count.astype(np.float64)), 1e-12)[..., None]
-    mean = blur(sums) / weight
-    spread = np.maximum(blur(squares.reshape(hc, wc, 3)) / weight - mean**2, 0.0).sum(-1)
+    held = np.bincount(at, minlength=hc * wc).reshape(hc, wc) > 0
+    weights = np.ones(at.size)
+    for _ in range(rounds):
+        mean = _weighted_cells(at, jumps, weights, (hc, wc), sigma / cell)[0]
+        far = np.linalg.norm(jumps - mean.reshape(-1, 3)[at], axis=1)
+        scale = HUBER_K * 1.4826 * float(np.median(far))
+        weights = np.minimum(1.0, scale / np.maximum(far, 1e-12)) if scale > 0 else np.ones(at.size)
+    mean, spread, efficiency = _weighted_cells(at, jumps, weights, (hc, wc), sigma / cell)
     size = np.linalg.norm(mean, axis=-1)
-    keep = np.clip(1.0 - shrink * np.sqrt(spread / (3.5 * sigma)) / np.maximum(size, 1e-12), 0.0, 1.0)
-    held = count > 0
+    se = np.sqrt(spread / (3.5 * sigma * efficiency))
+    keep = np.clip(1.0 - shrink * se / np.maximum(size, 1e-12), 0.0, 1.0)
     return np.where(held[..., None], mean * keep[..., None], 0.0), held
+
+
+def _weighted_cells(at: np.ndarray, jumps: np.ndarray, weights: np.ndarray, cells: tuple[int, int],
+                    s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ``weights``-weighted Gaussian (σ ``s`` cells) mean of the ``jumps`` (N×3) that fall in
+    cell ``at`` (flat index on ``cells``), hc×wc×3; their scatter around it summed over the
+    channels, hc×wc; and the weights' efficiency there, (Σw)² / (N·Σw²) ∈ (0, 1] (1 when equal)."""
+    size = cells[0] * cells[1]
+
+    def blur(values: np.ndarray) -> np.ndarray:  # per cell sums of values, Gaussian-blurred
+        sums = np.stack([np.bincount(at, v, size) for v in np.atleast_2d(values.T)], -1)
+        return cv2.GaussianBlur(sums.reshape(*cells, -1), (0, 0), s, borderType=cv2.BORDER_CONSTANT)
+
+    weighted = jumps * weights[:, None]
+    count, total, total_sq = (blur(v).reshape(*cells, -1) for v in (
+        np.ones(at.size), weights, weights**2))
+    mean = blur(weighted).reshape(*cells, 3) / np.maximum(total, 1e-12)
+    spread = np.maximum(blur(weighted * jumps).reshape(*cells, 3) / np.maximum(total, 1e-12) - mean**2,
+                        0.0).sum(-1)
+    efficiency = (total**2 / np.maximum(total_sq * count, 1e-24))[..., 0]
+    return mean, spread, np.clip(efficiency, 1e-3, 1.0)
 
 
 def pull_push(values: np.ndarray, known: np.ndarray) -> np.ndarray:
