@@ -18,10 +18,11 @@ def classical_change(x: np.ndarray, mask: np.ndarray, reach: int = 16) -> tuple[
 
     First ``harmonise.harmonise`` (the fill's colour, behind the seam gate), then
     ``edge_membrane.edge_membrane`` on its result (the jump left at the selection's edge, where a
-    step stands out right there), then ``texture.match_texture`` on the harmonised image (its detail
-    bands, behind the texture gate), then ``grain.match_grain`` on that (its noise floor, behind the
-    grain gate), then ``jpeg_match.match_jpeg`` on that result (a clean fill in a JPEG photo gets the
-    photo's compression). info: {"harmonise": …, "membrane": …, "texture": …, "grain": …, "jpeg": …},
+    step stands out right there, or at a hard seam found inside the selection), then
+    ``texture.match_texture`` on the harmonised image (its detail bands, behind the texture gate),
+    then ``grain.match_grain`` on that (its noise floor, behind the grain gate), then
+    ``jpeg_match.match_jpeg`` on that result (a clean fill in a JPEG photo gets the photo's
+    compression). info: {"harmonise": …, "membrane": …, "texture": …, "grain": …, "jpeg": …},
     each stage's own info with its ``gate``. Raises what ``harmonise`` raises on bad input."""
     textured, change, sd, info = colour_and_texture(x, mask, reach)
     noise, info["grain"] = grain.match_grain(textured, mask, sd)
@@ -44,6 +45,10 @@ def colour_and_texture(x: np.ndarray, mask: np.ndarray, reach: int = 16):
     seam = measured.seam
     edge, edge_info = edge_membrane.edge_membrane(harmonised, measured.inside, seam.edge_z, seam.gap,
                                                   colour_info["confidence"])
+    if not edge_info["gate"] > 0 and seam.gap == 0 and seam.position > 0:  # a hard seam inside the selection
+        edge, edge_info = edge_membrane.inner_membrane(
+            x, harmonised, harmonise.full_distance(measured), seam.position * measured.f, measured.f - 1,
+            seam.z, colour_info["confidence"])
     if edge_info["gate"] > 0:
         colour = colour + edge
         harmonised = add_clipped(x, colour)

@@ -20,7 +20,10 @@ itself steps there). Content makes those jumps noisy, a seam makes them coherent
   one pixel pair sees only a slice of a wide feather, whose ramp the colour map follows already),
   and the seam gate is at least a little confident (on a clean photo whose colour change the gate
   only capped, the membrane would be uncapped: one of 1,500 fresh clean selections fell to 39 dB
-  once the seam ranker picked sharper seams, twenty-first session).
+  once the seam ranker picked sharper seams, twenty-first session);
+* where the selection is larger than the paste and the seam is found inside it, hard (a ramp of
+  half-width 0) and sharp (``sharp_inner_edge``), it runs on that seam's edge instead
+  (``inner_membrane``, fortieth session).
 
 Measured on training photos (MODEL.md, "Stage 1e"). Pure numpy/OpenCV on H×W×3 float32 RGB.
 """
@@ -40,6 +43,8 @@ SWEEPS = 60  # red-black over-relaxation sweeps on the cells (from pull–push: 
 OMEGA = 1.8  # over-relaxation factor
 ROBUST_ROUNDS = 3  # Huber reweighting rounds of the jumps around their along-edge mean (0: a plain mean)
 HUBER_K = 1.0  # ... jumps farther than this many robust scales from it are down-weighted
+SHARP_RATIO = 2.0  # a seam found inside the selection runs the membrane when its coherent jump is this
+SHARP_MIN = 0.01  # many times those one px either side and at least this (RMS over the edge's cells)
 _DIRECTIONS = ((0, 1), (0, -1), (1, 0), (-1, 0))
 
 
@@ -199,4 +204,47 @@ def edge_membrane(x: np.ndarray, inside: np.ndarray, edge_z: float, gap: int = 0
     change = cv2.resize(cells, (wc * cell, hc * cell), interpolation=cv2.INTER_LINEAR)[:h, :w]
     change *= inside[..., None]
     info.update(gate=1.0, rms=float(np.sqrt(np.vdot(change, change) / (3.0 * np.count_nonzero(inside)))))
+    return change, info
+
+
+def coherent_size(x: np.ndarray, inside: np.ndarray) -> float:
+    """The RMS over the edge's cells of the coherent jumps (``coherent_jumps``) of ``x`` across the
+    edge of ``inside``; 0 where it has none."""
+    if not inside.any() or inside.all():
+        return 0.0
+    rows, cols, jumps = edge_jumps(x, inside)
+    if rows.size == 0:
+        return 0.0
+    values, known = coherent_jumps(rows, cols, jumps, inside.shape, cell_size(inside.shape))
+    return float(np.sqrt((values[known] ** 2).sum(-1).mean())) if known.any() else 0.0
+
+
+def sharp_inner_edge(x: np.ndarray, sd: np.ndarray, depth: int, reach: int = 0) -> int | None:
+    """Where a hard seam found ``depth`` px inside the selection lies in ``x``: of the d within
+    ``reach`` px of ``depth``, the one whose edge (of the pixels with ``sd`` ≥ d, ``sd`` the
+    selection's signed distance) has the largest coherent jump (``coherent_size``), when that is at
+    least ``SHARP_MIN`` and ``SHARP_RATIO`` times those of the edges one px either side; else None.
+    A hard paste steps in one pixel pair; a feather spreads its step over several, whose pairs each
+    see a slice."""
+    sizes = {d: coherent_size(x, sd >= d) for d in range(depth - reach - 1, depth + reach + 2)}
+    best = max(range(depth - reach, depth + reach + 1), key=sizes.__getitem__)
+    if sizes[best] >= SHARP_MIN and sizes[best] >= SHARP_RATIO * max(sizes[best - 1], sizes[best + 1]):
+        return best
+    return None
+
+
+def inner_membrane(x: np.ndarray, harmonised: np.ndarray, sd: np.ndarray, depth: int, reach: int,
+                   z: float, confidence: float) -> tuple[np.ndarray, dict]:
+    """``edge_membrane`` of ``harmonised`` on the edge of the hard seam found ``depth`` px inside the
+    selection of signed distance ``sd`` (``sharp_inner_edge`` in the unharmonised ``x``, within
+    ``reach`` px), ``z`` its excess z: (change, info with the edge's "depth" when it ran)."""
+    shut = np.zeros_like(x), {"gate": 0.0, "edge_z": float(z)}
+    if not (z >= MIN_Z and confidence > 0):
+        return shut
+    found = sharp_inner_edge(x, sd, depth, reach)
+    if found is None:
+        return shut
+    change, info = edge_membrane(harmonised, sd >= found, z, 0, confidence)
+    if info["gate"] > 0:
+        info["depth"] = found
     return change, info
