@@ -17,8 +17,9 @@ def classical_change(x: np.ndarray, mask: np.ndarray, reach: int = 16) -> tuple[
     """The classical stage's change to ``x`` (H×W×3 float32 sRGB; mask H×W in [0, 1]) and its info.
 
     First ``harmonise.harmonise`` (the fill's colour, behind the seam gate), then
-    ``edge_membrane.edge_membrane`` on its result (the jump left at the selection's edge, where a
-    step stands out right there, or at a hard seam found inside the selection), then
+    the membrane of the jump left on its result (``edge_membrane.inner_membrane`` on the edge of a
+    hard seam found inside the selection, else ``edge_membrane.edge_membrane`` at the selection's
+    edge, where a step stands out right there), then
     ``texture.match_texture`` on the harmonised image (its detail bands, behind the texture gate),
     then ``grain.match_grain`` on that (its noise floor, behind the grain gate), then
     ``jpeg_match.match_jpeg`` on that result (a clean fill in a JPEG photo gets the photo's
@@ -43,12 +44,15 @@ def colour_and_texture(x: np.ndarray, mask: np.ndarray, reach: int = 16):
     colour, colour_info = harmonise.apply(x, measured, reach=reach)
     harmonised = add_clipped(x, colour) if colour_info["gate"] > 0 else x
     seam = measured.seam
-    edge, edge_info = edge_membrane.edge_membrane(harmonised, measured.inside, seam.edge_z, seam.gap,
-                                                  colour_info["confidence"])
-    if not edge_info["gate"] > 0 and seam.gap == 0 and seam.position > 0:  # a hard seam inside the selection
+    conf = colour_info["confidence"]
+    edge, edge_info = np.zeros_like(x), {"gate": 0.0}
+    if seam.gap == 0 and seam.position > 0:  # a hard seam inside the selection: its own edge first
         edge, edge_info = edge_membrane.inner_membrane(
             x, harmonised, harmonise.full_distance(measured), seam.position * measured.f, measured.f - 1,
-            seam.z, colour_info["confidence"])
+            seam.z, conf)
+    if not edge_info["gate"] > 0:
+        edge, edge_info = edge_membrane.edge_membrane(harmonised, measured.inside, seam.edge_z, seam.gap,
+                                                      conf)
     if edge_info["gate"] > 0:
         colour = colour + edge
         harmonised = add_clipped(x, colour)

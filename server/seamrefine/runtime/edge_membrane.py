@@ -22,8 +22,8 @@ itself steps there). Content makes those jumps noisy, a seam makes them coherent
   only capped, the membrane would be uncapped: one of 1,500 fresh clean selections fell to 39 dB
   once the seam ranker picked sharper seams, twenty-first session);
 * where the selection is larger than the paste and the seam is found inside it, hard (a ramp of
-  half-width 0) and sharp (``sharp_inner_edge``), it runs on that seam's edge instead
-  (``inner_membrane``, fortieth session).
+  half-width 0) and sharp (``sharp_inner_edge``), it runs on that seam's own edge instead
+  (``inner_membrane``, fortieth session; ``classical`` tries it first).
 
 Measured on training photos (MODEL.md, "Stage 1e"). Pure numpy/OpenCV on H×W×3 float32 RGB.
 """
