@@ -1,8 +1,10 @@
-"""Fixtures of the runtime tests: the fixture models and Refiners on them (CPU, one thread)."""
+"""Fixtures of the runtime tests: the fixture models and Refiners on them (CPU, one thread), and a
+record of the classical stage's calls to the edge membrane."""
 
 from __future__ import annotations
 
 import pytest
+from seamrefine.runtime import classical, edge_membrane
 from seamrefine.runtime.inference import Refiner
 
 from ..support.onnx_fixture import make_fixture_model
@@ -26,3 +28,18 @@ def models(tmp_path_factory):
 def refiners(models):
     # the tile engine's known values are the model's alone (test_inference tests the classical stage)
     return {k: Refiner(p, CPU_ONLY, threads=1, classical=False) for k, p in models.items()}
+
+
+@pytest.fixture
+def membrane_calls(monkeypatch):
+    """The (region, confidence) of every call the classical stage makes to ``edge_membrane``, which
+    still runs."""
+    calls = []
+    real = edge_membrane.edge_membrane
+
+    def spy(x, inside, edge_z, gap, confidence):
+        calls.append((inside, confidence))
+        return real(x, inside, edge_z, gap, confidence)
+
+    monkeypatch.setattr(classical.edge_membrane, "edge_membrane", spy)
+    return calls

@@ -187,15 +187,7 @@ def test_edge_membrane_waits_for_the_seam_gate():
     assert edge_membrane.edge_membrane(comp, inside, 10.0, 0, confidence=0.01)[1]["gate"] == 1.0
 
 
-def test_classical_passes_the_gates_confidence_to_the_membrane(monkeypatch):
+def test_classical_passes_the_gates_confidence_to_the_membrane(membrane_calls):
     comp, inside, _ = hugging_drift()
-    seen = []
-    real = edge_membrane.edge_membrane
-
-    def spy(x, inside_, edge_z, gap, confidence):
-        seen.append(confidence)
-        return real(x, inside_, edge_z, gap, confidence)
-
-    monkeypatch.setattr(classical.edge_membrane, "edge_membrane", spy)
     _, info = classical.classical_change(comp, inside.astype(np.float32))
-    assert seen == [info["harmonise"]["confidence"]]
+    assert [conf for _, conf in membrane_calls] == [info["harmonise"]["confidence"]]

@@ -88,16 +88,8 @@ def test_classical_runs_the_membrane_on_a_hard_seam_inside_the_selection():
     assert not change[~selection].any()
 
 
-def test_classical_tries_the_seams_own_edge_before_the_selections(monkeypatch):
+def test_classical_tries_the_seams_own_edge_before_the_selections(membrane_calls):
     comp, selection, sd, _ = inner_drift()
-    regions = []
-    real = edge_membrane.edge_membrane
-
-    def spy(x, inside, edge_z, gap, confidence):
-        regions.append(inside)
-        return real(x, inside, edge_z, gap, confidence)
-
-    monkeypatch.setattr(classical.edge_membrane, "edge_membrane", spy)
     classical.classical_change(comp, selection.astype(np.float32))
-    assert len(regions) == 1
-    np.testing.assert_array_equal(regions[0], sd >= DEPTH)
+    assert len(membrane_calls) == 1
+    np.testing.assert_array_equal(membrane_calls[0][0], sd >= DEPTH)
