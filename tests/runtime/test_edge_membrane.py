@@ -1,5 +1,6 @@
 """seamrefine.runtime.edge_membrane: the jumps across the edge (known values: a step, a content ramp),
-their coherent part (a coherent jump kept, scatter shrunk away, the shrinkage's known value), the
+their coherent part (a coherent jump kept, scatter shrunk away, the shrinkage's known value, a few
+large jumps not pulling it), the
 membrane (constant and linear boundary values), the stage's gate, and the classical stage running it
 on a hugging drift."""
 
@@ -93,8 +94,6 @@ def test_coherent_jumps_are_not_pulled_by_a_few_large_jumps():
     assert plain[near][:, 0].min() > 0.045  # 0.07 at the crossing
     np.testing.assert_allclose(robust[near][:, 0], 0.03, atol=0.003)
     np.testing.assert_allclose(robust[known][:, 1:], 0.0)
-    with pytest.raises(AssertionError):  # the plain mean is not robust's
-        np.testing.assert_allclose(plain[near][:, 0], 0.03, atol=0.003)
 
 
 def test_membrane_of_constant_and_linear_boundary_values():
