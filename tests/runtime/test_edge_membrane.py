@@ -1,8 +1,7 @@
 """seamrefine.runtime.edge_membrane: the jumps across the edge (known values: a step, a content ramp),
 their coherent part (a coherent jump kept, scatter shrunk away, the shrinkage's known value, a few
-large jumps not pulling it), the
-membrane (constant and linear boundary values), the stage's gate, and the classical stage running it
-on a hugging drift."""
+large jumps not pulling it), the membrane (constant and linear boundary values), the stage's gate,
+and the classical stage running it on a hugging drift."""
 
 from __future__ import annotations
 
