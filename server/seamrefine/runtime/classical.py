@@ -45,7 +45,7 @@ def colour_and_texture(x: np.ndarray, mask: np.ndarray, reach: int = 16):
     harmonised = add_clipped(x, colour) if colour_info["gate"] > 0 else x
     seam = measured.seam
     conf = colour_info["confidence"]
-    edge, edge_info = np.zeros_like(x), {"gate": 0.0}
+    edge_info = {"gate": 0.0}
     if seam.gap == 0 and seam.position > 0:  # a hard seam inside the selection: its own edge first
         edge, edge_info = edge_membrane.inner_membrane(
             x, harmonised, harmonise.full_distance(measured), seam.position * measured.f, measured.f - 1,

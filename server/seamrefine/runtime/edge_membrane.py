@@ -238,12 +238,10 @@ def inner_membrane(x: np.ndarray, harmonised: np.ndarray, sd: np.ndarray, depth:
     """``edge_membrane`` of ``harmonised`` on the edge of the hard seam found ``depth`` px inside the
     selection of signed distance ``sd`` (``sharp_inner_edge`` in the unharmonised ``x``, within
     ``reach`` px), ``z`` its excess z: (change, info with the edge's "depth" when it ran)."""
-    shut = np.zeros_like(x), {"gate": 0.0, "edge_z": float(z)}
-    if not (z >= MIN_Z and confidence > 0):
-        return shut
-    found = sharp_inner_edge(x, sd, depth, reach)
+    # the edge's own gates first: they spare the search for it
+    found = sharp_inner_edge(x, sd, depth, reach) if z >= MIN_Z and confidence > 0 else None
     if found is None:
-        return shut
+        return np.zeros_like(x), {"gate": 0.0, "edge_z": float(z)}
     change, info = edge_membrane(harmonised, sd >= found, z, 0, confidence)
     if info["gate"] > 0:
         info["depth"] = found
