@@ -33,6 +33,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .edge_gain import edge_gain, edge_pairs
+
 SIGMA = 32.0  # px: how far along the edge the jumps are averaged
 SHRINK = 1.0  # standard errors taken off each averaged jump (0: none; 3 before the twenty-second session)
 MIN_Z = 2.0  # the excess z of the step at the selection's edge from which the membrane runs
@@ -45,31 +47,22 @@ ROBUST_ROUNDS = 3  # Huber reweighting rounds of the jumps around their along-ed
 HUBER_K = 1.0  # ... jumps farther than this many robust scales from it are down-weighted
 SHARP_RATIO = 2.0  # a seam found inside the selection runs the membrane when its coherent jump is this
 SHARP_MIN = 0.01  # many times those one px either side and at least this (RMS over the edge's cells)
-_DIRECTIONS = ((0, 1), (0, -1), (1, 0), (-1, 0))
 
 
 def edge_jumps(x: np.ndarray, inside: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every 4-neighbour pair (p inside, q outside) across the edge of ``inside``: p's row and column
-    and the jump (N×3, float64) x_p − x_q less the mean of the parallel differences x_{p−e} − x_p
-    (where p − e is inside) and x_q − x_{q+e} (where q + e is outside), e = q − p. Image-border
-    neighbours do not count."""
+    """Every 4-neighbour pair (p inside, q outside) across the edge of ``inside``
+    (``edge_gain.edge_pairs``): p's row and column and the jump (N×3, float64) x_p − x_q less the
+    mean of the parallel differences x_{p−e} − x_p (where p − e is inside) and x_q − x_{q+e} (where
+    q + e is outside), e = q − p. Image-border neighbours do not count."""
     h, w = inside.shape
-    cross = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
-    edge = inside & ~cv2.erode(inside.astype(np.uint8), cross, borderType=cv2.BORDER_REPLICATE).astype(bool)
-    py, px = np.nonzero(edge)
-
-    def within(y: np.ndarray, x_: np.ndarray) -> np.ndarray:
-        return (y >= 0) & (y < h) & (x_ >= 0) & (x_ < w)
 
     def on_side(y: np.ndarray, x_: np.ndarray, want: bool) -> np.ndarray:  # in the image, inside == want
-        ok = within(y, x_)
+        ok = (y >= 0) & (y < h) & (x_ >= 0) & (x_ < w)
         ok[ok] = inside[y[ok], x_[ok]] == want
         return ok
 
     rows, cols, jumps = [], [], []
-    for dy, dx in _DIRECTIONS:
-        pair = on_side(py + dy, px + dx, False)
-        ys, xs = py[pair], px[pair]
+    for ys, xs, dy, dx in edge_pairs(inside):
         xp, xq = x[ys, xs].astype(np.float64), x[ys + dy, xs + dx].astype(np.float64)
         trend = np.zeros_like(xp)
         count = np.zeros((ys.size, 1))
@@ -181,29 +174,36 @@ def membrane(values: np.ndarray, known: np.ndarray, region: np.ndarray, sweeps: 
 
 def edge_membrane(x: np.ndarray, inside: np.ndarray, edge_z: float, gap: int = 0,
                   confidence: float = 1.0) -> tuple[np.ndarray, dict]:
-    """The membrane's change to ``x`` (H×W×3 float32, zero outside ``inside``) and its info {"gate":
-    1 or 0, "edge_z", and when it ran "rms": the change's RMS inside}. Runs when ``edge_z`` (the ring
-    profile's excess z of the step at the selection's edge) is at least ``MIN_Z``, the seam's ramp
-    half-width ``gap`` at most ``MAX_GAP`` and the seam gate's ``confidence`` above 0."""
+    """The change to ``x`` (H×W×3 float32, zero outside ``inside``) of the gain left across the edge
+    (``edge_gain``, forty-first session) and then of the membrane of the jump left after it, and its
+    info {"gate": 1 or 0, "edge_z", and when it ran "gain_kept" (``edge_gain``'s shrink factor, 0:
+    no gain applied) and "rms": the change's RMS inside}. Runs when ``edge_z`` (the ring profile's
+    excess z of the step at the selection's edge) is at least ``MIN_Z``, the seam's ramp half-width
+    ``gap`` at most ``MAX_GAP`` and the seam gate's ``confidence`` above 0."""
     info: dict = {"gate": 0.0, "edge_z": float(edge_z)}
     if not edge_z >= MIN_Z or gap > MAX_GAP or not confidence > 0 or not inside.any() or inside.all():
         return np.zeros_like(x), info
+    change, gain_info = edge_gain(x, inside)
+    ran = gain_info["kept"] > 0
+    if ran:
+        x = np.clip(x + change, 0.0, 1.0)
     rows, cols, jumps = edge_jumps(x, inside)
-    if rows.size == 0:
-        return np.zeros_like(x), info
     h, w = inside.shape
     cell = cell_size((h, w))
-    values, known = coherent_jumps(rows, cols, jumps, (h, w), cell)
-    if not values.any():
-        return np.zeros_like(x), info
-    hc, wc = known.shape
-    padded = np.zeros((hc * cell, wc * cell), np.float32)
-    padded[:h, :w] = inside
-    region = cv2.resize(padded, (wc, hc), interpolation=cv2.INTER_AREA) >= 0.5
-    cells = membrane(-values, known, region).astype(np.float32)
-    change = cv2.resize(cells, (wc * cell, hc * cell), interpolation=cv2.INTER_LINEAR)[:h, :w]
-    change *= inside[..., None]
-    info.update(gate=1.0, rms=float(np.sqrt(np.vdot(change, change) / (3.0 * np.count_nonzero(inside)))))
+    values, known = coherent_jumps(rows, cols, jumps, (h, w), cell) if rows.size else (None, None)
+    if values is not None and values.any():
+        hc, wc = known.shape
+        padded = np.zeros((hc * cell, wc * cell), np.float32)
+        padded[:h, :w] = inside
+        region = cv2.resize(padded, (wc, hc), interpolation=cv2.INTER_AREA) >= 0.5
+        cells = membrane(-values, known, region).astype(np.float32)
+        spread = cv2.resize(cells, (wc * cell, hc * cell), interpolation=cv2.INTER_LINEAR)[:h, :w]
+        change += spread * inside[..., None]
+        ran = True
+    if not ran:
+        return change, info
+    info.update(gate=1.0, gain_kept=gain_info["kept"],
+                rms=float(np.sqrt(np.vdot(change, change) / (3.0 * np.count_nonzero(inside)))))
     return change, info
 
 
