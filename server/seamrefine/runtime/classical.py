@@ -17,9 +17,9 @@ def classical_change(x: np.ndarray, mask: np.ndarray, reach: int = 16) -> tuple[
     """The classical stage's change to ``x`` (H×W×3 float32 sRGB; mask H×W in [0, 1]) and its info.
 
     First ``harmonise.harmonise`` (the fill's colour, behind the seam gate), then
-    the membrane of the jump left on its result (``edge_membrane.inner_membrane`` on the edge of a
-    hard seam found inside the selection, else ``edge_membrane.edge_membrane`` at the selection's
-    edge, where a step stands out right there), then
+    the gain and then the membrane of the jump left on its result (``edge_membrane.inner_membrane``
+    on the edge of a hard seam found inside the selection, else ``edge_membrane.edge_membrane`` at
+    the selection's edge, where a step stands out right there; the gain: ``edge_gain``), then
     ``texture.match_texture`` on the harmonised image (its detail bands, behind the texture gate),
     then ``grain.match_grain`` on that (its noise floor, behind the grain gate), then
     ``jpeg_match.match_jpeg`` on that result (a clean fill in a JPEG photo gets the photo's

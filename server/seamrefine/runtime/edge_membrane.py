@@ -25,6 +25,10 @@ itself steps there). Content makes those jumps noisy, a seam makes them coherent
   half-width 0) and sharp (``sharp_inner_edge``), it runs on that seam's own edge instead
   (``inner_membrane``, fortieth session; ``classical`` tries it first).
 
+Before the jumps are measured, the gain the colour map left across the same edge is read from its
+pixel pairs and removed from the fill (``edge_gain``, forty-first session): a membrane is smooth,
+and a gain's share of the jump follows the colour, pixel by pixel.
+
 Measured on training photos (MODEL.md, "Stage 1e"). Pure numpy/OpenCV on H×W×3 float32 RGB.
 """
 
