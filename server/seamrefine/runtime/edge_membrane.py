@@ -202,8 +202,10 @@ def edge_membrane(x: np.ndarray, inside: np.ndarray, edge_z: float, gap: int = 0
         region = cv2.resize(padded, (wc, hc), interpolation=cv2.INTER_AREA) >= 0.5
         cells = membrane(-values, known, region).astype(np.float32)
         spread = cv2.resize(cells, (wc * cell, hc * cell), interpolation=cv2.INTER_LINEAR)[:h, :w]
-        change += spread * inside[..., None]
-        ran = True
+        spread *= inside[..., None]
+        if ran:
+            spread += change
+        change, ran = spread, True
     if not ran:
         return change, info
     info.update(gate=1.0, gain_kept=gain_info["kept"],
