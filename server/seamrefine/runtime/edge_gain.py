@@ -30,7 +30,7 @@ ROUNDS = 5  # Huber reweightings of the pairs around the fitted gain
 HUBER_K = 1.0  # ... pairs farther than this many robust scales from it are down-weighted
 RIDGE = 1.0  # ΔG's ridge, in units of the midpoints' scatter per channel (times the pair count)
 BLOCK = 16  # px: the blocks of the 2×2 checkerboard whose four folds give ΔG's standard error
-FOLDS = 4
+FOLDS = 4  # the four classes of that checkerboard
 MIN_PAIRS = 16  # pairs each fold needs, else no gain is fitted
 _DIRECTIONS = ((0, 1), (0, -1), (1, 0), (-1, 0))
 
@@ -80,12 +80,9 @@ def edge_gain(x: np.ndarray, inside: np.ndarray) -> tuple[np.ndarray, dict]:
         inner.append(x[ys, xs])
         outer.append(x[ys + dy, xs + dx])
         fold.append((ys // BLOCK) % 2 * 2 + (xs // BLOCK) % 2)
-    if not inner:
-        return np.zeros_like(x), {"gain": np.zeros((3, 3)).tolist(), "kept": 0.0}
     p, q = (np.concatenate(v).astype(np.float64) for v in (inner, outer))
     fold = np.concatenate(fold)
-    counts = np.bincount(fold, minlength=FOLDS)
-    if counts.min() < MIN_PAIRS:
+    if np.bincount(fold, minlength=FOLDS).min() < MIN_PAIRS:
         return np.zeros_like(x), {"gain": np.zeros((3, 3)).tolist(), "kept": 0.0}
     jumps, mids = p - q, (p + q) / 2.0
     gain, mu = fit_gain(jumps, mids)
