@@ -1,6 +1,6 @@
 """seamrefine.runtime.edge_gain: the pairs across an edge, the robust ridge fit of the gain (known
-value), content alone giving no gain, a gain seam found and removed inside the fill only, too few
-pairs, and the edge membrane applying the gain before its own jumps."""
+value), Huber's weights (known value), content alone giving no gain, a gain seam found and removed
+inside the fill only, too few pairs, and the edge membrane applying the gain before its own jumps."""
 
 from __future__ import annotations
 
@@ -98,3 +98,10 @@ def test_edge_membrane_removes_the_gain_first(monkeypatch):
     change, info = edge_membrane.edge_membrane(comp, inside, 10.0)
     assert info["gain_kept"] == 0.0
     assert with_gain > M.band_psnr(comp + change, clean, band) + 3.0
+
+
+def test_huber_weights_known_value():
+    # median 1, so the scale is 1.4826: the residual of 10 gets 0.14826, the rest 1; no scale, all 1
+    np.testing.assert_allclose(edge_gain.huber_weights(np.array([1.0, 1.0, 1.0, 1.0, 10.0]), 1.0),
+                               [1.0, 1.0, 1.0, 1.0, 0.14826])
+    np.testing.assert_array_equal(edge_gain.huber_weights(np.zeros(4), 1.0), np.ones(4))

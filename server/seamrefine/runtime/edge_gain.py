@@ -63,10 +63,15 @@ def fit_gain(jumps: np.ndarray, mids: np.ndarray, ridge: float = RIDGE, rounds: 
     for _ in range(rounds + 1):
         weighted = design * weights[:, None]
         coef = np.linalg.solve(weighted.T @ design + penalty + 1e-12 * np.eye(4), weighted.T @ jumps)
-        far = np.linalg.norm(jumps - design @ coef, axis=1)
-        scale = HUBER_K * 1.4826 * float(np.median(far))
-        weights = np.minimum(1.0, scale / np.maximum(far, 1e-12)) if scale > 0 else np.ones(len(mids))
+        weights = huber_weights(np.linalg.norm(jumps - design @ coef, axis=1), HUBER_K)
     return coef[:3].T, mu
+
+
+def huber_weights(far: np.ndarray, k: float) -> np.ndarray:
+    """Huber's weights of residuals of size ``far`` (N,): min(1, k·s/far), s = 1.4826 × their median
+    (a robust scale); all 1 when that scale is 0."""
+    scale = k * 1.4826 * float(np.median(far))
+    return np.minimum(1.0, scale / np.maximum(far, 1e-12)) if scale > 0 else np.ones(far.size)
 
 
 def edge_gain(x: np.ndarray, inside: np.ndarray) -> tuple[np.ndarray, dict]:

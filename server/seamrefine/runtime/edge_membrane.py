@@ -37,7 +37,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .edge_gain import edge_gain, edge_pairs
+from .edge_gain import edge_gain, edge_pairs, huber_weights
 
 SIGMA = 32.0  # px: how far along the edge the jumps are averaged
 SHRINK = 1.0  # standard errors taken off each averaged jump (0: none; 3 before the twenty-second session)
@@ -106,9 +106,7 @@ def coherent_jumps(rows: np.ndarray, cols: np.ndarray, jumps: np.ndarray, shape:
     weights = np.ones(at.size)
     for _ in range(rounds):
         mean = _weighted_cells(at, jumps, weights, (hc, wc), sigma / cell)[0]
-        far = np.linalg.norm(jumps - mean.reshape(-1, 3)[at], axis=1)
-        scale = HUBER_K * 1.4826 * float(np.median(far))
-        weights = np.minimum(1.0, scale / np.maximum(far, 1e-12)) if scale > 0 else np.ones(at.size)
+        weights = huber_weights(np.linalg.norm(jumps - mean.reshape(-1, 3)[at], axis=1), HUBER_K)
     mean, spread, efficiency = _weighted_cells(at, jumps, weights, (hc, wc), sigma / cell)
     size = np.linalg.norm(mean, axis=-1)
     se = np.sqrt(spread / (3.5 * sigma * efficiency))
