@@ -8,7 +8,7 @@ import pytest
 from seamrefine.errors import DTypeError, EmptyMaskError, ShapeError
 from seamrefine.imaging import imagemath
 from seamrefine.imaging import metrics as M
-from seamrefine.runtime import colour_map, seam_rank
+from seamrefine.runtime import colour_map, seam_rank, split_map
 from seamrefine.runtime import harmonise as H
 from seamrefine.runtime import ring_profile as R
 from seamrefine.runtime.paste_weights import PIXEL_ALPHA_MAX_GAP
@@ -83,6 +83,7 @@ def test_colour_gradient_across_the_fill_is_followed_by_the_plane(monkeypatch):
     drift = np.stack([0.02 + 0.1 * xx, 0.02 + 0.1 * xx, np.zeros_like(xx)], -1)
     comp = pasted(clean, mask, clean + drift)
     left, right = (mask > 0.5) & (xx < 0.35), (mask > 0.5) & (xx > 0.6)
+    monkeypatch.setattr(split_map, "SHARE", 0.0)  # the plane alone: no map per half of the contour
 
     def errors() -> list[float]:
         change, _ = H.harmonise(comp, mask)

@@ -212,7 +212,7 @@ def test_train_rank_labels_are_the_served_maps_gains(monkeypatch):
 
     from seamrefine.imaging import imagemath
     from seamrefine.imaging import metrics as M
-    from seamrefine.runtime import content_step
+    from seamrefine.runtime import content_step, split_map
 
     clean, mask = texture(4), ellipse()
     xx = np.mgrid[:160, :200][1].astype(np.float32) / 200
@@ -220,6 +220,8 @@ def test_train_rank_labels_are_the_served_maps_gains(monkeypatch):
     case = SimpleNamespace(composite=comp, mask=mask, clean=clean)
     monkeypatch.setattr(train_rank.train_gate, "draw_case", lambda args, weights: ("color_uniform", case))
     monkeypatch.setattr(seam_rank, "POOL_TEMPERATURE", 1e-6)
+    # the labels are the colour map's; the maps per half of the contour (forty-second session) come on top
+    monkeypatch.setattr(split_map, "SHARE", 0.0)
     gains = np.array(train_rank._case(None, seam_rank.MAP.name)["gains"])
     band = imagemath.band_weights(mask, 16, 8)
 

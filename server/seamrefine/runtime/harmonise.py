@@ -60,6 +60,7 @@ from .colour_map import CONFIDENT_GAIN_LIMITS, GAIN_LIMITS, IDENTITY_MAP, Colour
 from .paste_weights import paste_weights
 from .ring_profile import REACH, CandidateStats, RingProfile, robust_z, signed_distance
 from .seam_features import judged_features
+from .split_map import SplitMap, fit_split
 
 POSITIONS = tuple(range(-3, 8))  # candidate seam positions: between ring s − 1 and ring s
 GAPS = (0, 2, 4, 6)  # half-widths of the ramp a seam may be spread over (feathered pastes)
@@ -99,6 +100,7 @@ class Seam:
     features: tuple[float, ...]
     colour_map: ColourMap | None = None
     edge_z: float = 0.0
+    split: SplitMap | None = None
 
 
 def find_seam(profile: RingProfile, weigh: bool = True) -> Seam:
@@ -127,7 +129,9 @@ def find_seam(profile: RingProfile, weigh: bool = True) -> Seam:
     sure = model.logit(np.asarray(features)) >= model.hi + CONFIDENT_LOGIT
     limits = CONFIDENT_GAIN_LIMITS if sure else GAIN_LIMITS
     (position, gap), maps = next(iter(zones)), [zone_map(profile, *z, weigh, limits) for z in zones]
-    return Seam(position, gap, best.z_excess, best.step, features, pooled(maps, list(zones.values())), edge_z)
+    cmap = pooled(maps, list(zones.values()))
+    return Seam(position, gap, best.z_excess, best.step, features, cmap, edge_z,
+                fit_split(profile, zones, cmap, weigh, limits))
 
 
 def pooled_zones(profile: RingProfile, cands: list[CandidateStats],
@@ -316,7 +320,10 @@ def correction(x: np.ndarray, m: Measurement, conf: float, reach: int = 16,
     sd = full_distance(m) if sd is None else sd
     alpha = paste_weights(x, sd, m.f, ramp_profile(m.profile, m.seam), (m.seam.position, m.seam.gap),
                           conf, reach)
-    return cmap.change(x, m.f, alpha), cmap
+    change = cmap.change(x, m.f, alpha)
+    if m.seam.split is not None and m.seam.colour_map is not None:
+        change = m.seam.split.change(change, x, m.f, alpha, cmap)
+    return change, cmap
 
 
 def full_distance(m: Measurement) -> np.ndarray:

@@ -1,0 +1,103 @@
+"""A colour map per half of the fill's contour, blended across the fill: drifts and gradients that vary.
+
+The served colour map (``harmonise.find_seam``) has one gain for the whole fill, and an offset and a
+plane. A colour gradient blends two colour maps across the fill, and a patchy drift varies more than
+a plane does, so one map misfits both ends. Here the contour samples are split in two halves across
+the direction in which the map's plane drifts most. The map is fitted again on each half, on the
+same zones and with the same pooling. Across the fill the change then goes linearly from one half's
+map to the other's (``SplitMap.change``), and it is mixed with the served map's change.
+
+How much of it is mixed in (``SplitMap.weight``) follows how far the halves' maps depart from the
+served map at their own samples, ``dev``: the RMS over the halves of each half's mean difference.
+It is 0 up to ``DEV_LO``, rising to ``SHARE`` at ``DEV_HI``. Each half's map sees only half the
+samples and so errs more. Where the halves agree with the served map, the split would only add that
+error.
+
+Measured on training photos (MODEL.md, "Stage 1", "Forty-second session"). Pure numpy on float RGB.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import content_step
+from .colour_map import ColourMap, fit_colour_map, pooled
+from .ring_profile import RingProfile
+
+SHARE = 0.35  # the most of the split's change mixed into the served map's (0.5: a longer tail of losses)
+DEV_LO = 0.006  # the halves' departure from the served map (colour range 1) from which the split counts
+DEV_HI = 0.015  # ... and at which it counts fully (SHARE)
+MIN_HALF = 64  # contour samples each half needs
+AWAY = 1e-12  # the weight of the other half's samples in a half's fit (zero weights would void a sum)
+
+
+@dataclass(frozen=True)
+class SplitMap:
+    """The two halves' maps (``lo`` where the projection on ``direction`` is low, ``hi`` where it is
+    high), the direction (dX, dY) in the served map's plane units, the halves' mean projections
+    ``p_lo`` and ``p_hi``, and the ``weight`` of the split's change."""
+
+    lo: ColourMap
+    hi: ColourMap
+    direction: tuple[float, float]
+    p_lo: float
+    p_hi: float
+    weight: float
+
+    def change(self, served: np.ndarray, x: np.ndarray, f: int, alpha: np.ndarray,
+               cmap: ColourMap) -> np.ndarray:
+        """The served map ``cmap``'s change ``served`` of ``x`` (H×W×3, working px × ``f``, pasted with
+        weight ``alpha``) mixed with the split's: (1 − w)·served + w·((1 − t)·lo + t·hi), t the
+        position's projection on ``direction`` (0 at ``p_lo``, 1 at ``p_hi``, held within −½ … 1½)
+        and w ``weight``."""
+        h, w = x.shape[:2]
+        gx = ((np.arange(w) + 0.5) / f - 0.5 - cmap.centre[1]) / cmap.scale
+        gy = ((np.arange(h) + 0.5) / f - 0.5 - cmap.centre[0]) / cmap.scale
+        t = (gx[None, :] * self.direction[0] + gy[:, None] * self.direction[1] - self.p_lo)
+        t = np.clip(t / max(self.p_hi - self.p_lo, 1e-6), -0.5, 1.5).astype(np.float32)[..., None]
+        c_lo, c_hi = self.lo.change(x, f, alpha), self.hi.change(x, f, alpha)
+        c_hi -= c_lo
+        c_hi *= t
+        c_hi += c_lo  # the split's own change
+        c_hi -= served
+        c_hi *= np.float32(self.weight)
+        c_hi += served
+        return c_hi
+
+
+def split_weight(dev: float) -> float:
+    """The split's weight for the halves' departure ``dev``: 0 up to ``DEV_LO``, ``SHARE`` from
+    ``DEV_HI``, linear between (``SHARE`` 0: no split)."""
+    return SHARE * float(np.clip((dev - DEV_LO) / (DEV_HI - DEV_LO), 0.0, 1.0))
+
+
+def fit_split(profile: RingProfile, zones: dict[tuple[int, int], float], cmap: ColourMap,
+              weigh: bool = True, limits: tuple[float, float] | None = None) -> SplitMap | None:
+    """The split of the served map ``cmap`` (pooled over ``zones``, {(position, gap): weight}): each
+    half's map fitted on the same zones (``fit_colour_map`` with the content-step weights, or none
+    with ``weigh`` False, and gain ``limits``) and pooled with the same weights. None where a half
+    has fewer than ``MIN_HALF`` samples or the weight is 0 (always with ``SHARE`` 0)."""
+    if SHARE <= 0:
+        return None
+    ys, xs = (v.astype(np.float64) for v in profile.positions(np.ones(profile.den.shape[1], bool)))
+    _, vectors = np.linalg.eigh(cmap.slopes @ cmap.slopes.T)
+    u = vectors[:, -1]  # where the plane drifts most
+    proj = ((xs - cmap.centre[1]) * u[0] + (ys - cmap.centre[0]) * u[1]) / cmap.scale
+    sides = (proj <= np.median(proj), proj > np.median(proj))
+    if min(int(s.sum()) for s in sides) < MIN_HALF:
+        return None
+    kwargs = {} if limits is None else {"limits": limits}
+    base = {z: content_step.sample_weights(profile, *z) if weigh else np.ones(proj.size) for z in zones}
+    halves = [pooled([fit_colour_map(profile, *z, weights=np.where(side, base[z], AWAY * base[z]), **kwargs)
+                      for z in zones], list(zones.values())) for side in sides]
+    colours = profile.band(0, 1)[0]  # the first ring inside: what the maps apply to
+    served = [cmap.predict(colours[s], ys[s], xs[s]) for s in sides]
+    mean_dev = [(m.predict(colours[s], ys[s], xs[s]) - p).mean(0)
+                for m, s, p in zip(halves, sides, served, strict=True)]
+    weight = split_weight(float(np.sqrt(sum(float(d @ d) for d in mean_dev) / 2)))
+    if weight <= 0:
+        return None
+    return SplitMap(halves[0], halves[1], (float(u[0]), float(u[1])), float(proj[sides[0]].mean()),
+                    float(proj[sides[1]].mean()), weight)
