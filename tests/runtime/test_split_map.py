@@ -24,10 +24,15 @@ def offset_map(b: float) -> ColourMap:
 
 def test_split_weight_known_values():
     lo, hi, share = split_map.DEV_LO, split_map.DEV_HI, split_map.SHARE
-    assert split_map.split_weight(0.0) == 0.0
-    assert split_map.split_weight(lo) == 0.0
-    assert split_map.split_weight(0.5 * (lo + hi)) == pytest.approx(0.5 * share)
-    assert split_map.split_weight(hi) == share and split_map.split_weight(10 * hi) == share
+    big = 1e-9  # a map whose change is tiny: the relative departure is past REL_HI
+    assert split_map.split_weight(0.0, big) == 0.0
+    assert split_map.split_weight(lo, big) == 0.0
+    assert split_map.split_weight(0.5 * (lo + hi), big) == pytest.approx(0.5 * share)
+    assert split_map.split_weight(hi, big) == share and split_map.split_weight(10 * hi, big) == share
+    # a large map: the same departure counts only in proportion to its size
+    rel = 0.5 * (split_map.REL_LO + split_map.REL_HI)
+    assert split_map.split_weight(hi, hi / rel) == pytest.approx(0.5 * share)
+    assert split_map.split_weight(hi, hi / split_map.REL_LO) == 0.0
 
 
 def test_split_change_goes_from_one_half_to_the_other():

@@ -9,9 +9,10 @@ map to the other's (``SplitMap.change``), and it is mixed with the served map's 
 
 How much of it is mixed in (``SplitMap.weight``) follows how far the halves' maps depart from the
 served map at their own samples, ``dev``: the RMS over the halves of each half's mean difference.
-It is 0 up to ``DEV_LO``, rising to ``SHARE`` at ``DEV_HI``. Each half's map sees only half the
-samples and so errs more. Where the halves agree with the served map, the split would only add that
-error.
+It is 0 up to ``DEV_LO``, rising to ``SHARE`` at ``DEV_HI``, and the same departure relative to
+the served map's own change must rise from ``REL_LO`` to ``REL_HI`` as well. Each half's map sees
+only half the samples and so errs more, the more the larger the map (a strong contrast shift). Where
+the halves agree with the served map, the split would only add that error.
 
 Measured on training photos (MODEL.md, "Stage 1", "Forty-second session"). Pure numpy on float RGB.
 """
@@ -29,6 +30,8 @@ from .ring_profile import RingProfile
 SHARE = 0.35  # the most of the split's change mixed into the served map's (0.5: a longer tail of losses)
 DEV_LO = 0.006  # the halves' departure from the served map (colour range 1) from which the split counts
 DEV_HI = 0.015  # ... and at which it counts fully (SHARE)
+REL_LO = 0.05  # the same departure over the served map's own change at those samples (RMS): from here
+REL_HI = 0.15  # ... up to here the weight rises too (a large map's halves depart more by its errors)
 MIN_HALF = 64  # contour samples each half needs
 AWAY = 1e-12  # the weight of the other half's samples in a half's fit (zero weights would void a sum)
 
@@ -67,10 +70,13 @@ class SplitMap:
         return c_hi
 
 
-def split_weight(dev: float) -> float:
-    """The split's weight for the halves' departure ``dev``: 0 up to ``DEV_LO``, ``SHARE`` from
-    ``DEV_HI``, linear between (``SHARE`` 0: no split)."""
-    return SHARE * float(np.clip((dev - DEV_LO) / (DEV_HI - DEV_LO), 0.0, 1.0))
+def split_weight(dev: float, size: float) -> float:
+    """The split's weight for the halves' departure ``dev`` from a served map whose change at the
+    samples is ``size`` (RMS): ``SHARE`` times a ramp of ``dev`` from ``DEV_LO`` to ``DEV_HI`` and one
+    of ``dev`` / ``size`` from ``REL_LO`` to ``REL_HI`` (``SHARE`` 0: no split)."""
+    ramp = np.clip((dev - DEV_LO) / (DEV_HI - DEV_LO), 0.0, 1.0)
+    rel = np.clip((dev / max(size, 1e-12) - REL_LO) / (REL_HI - REL_LO), 0.0, 1.0)
+    return SHARE * float(ramp * rel)
 
 
 def fit_split(profile: RingProfile, zones: dict[tuple[int, int], float], cmap: ColourMap,
@@ -96,7 +102,8 @@ def fit_split(profile: RingProfile, zones: dict[tuple[int, int], float], cmap: C
     served = [cmap.predict(colours[s], ys[s], xs[s]) for s in sides]
     mean_dev = [(m.predict(colours[s], ys[s], xs[s]) - p).mean(0)
                 for m, s, p in zip(halves, sides, served, strict=True)]
-    weight = split_weight(float(np.sqrt(sum(float(d @ d) for d in mean_dev) / 2)))
+    size = float(np.sqrt(np.mean(np.sum((cmap.predict(colours, ys, xs) - colours) ** 2, 1))))
+    weight = split_weight(float(np.sqrt(sum(float(d @ d) for d in mean_dev) / 2)), size)
     if weight <= 0:
         return None
     return SplitMap(halves[0], halves[1], (float(u[0]), float(u[1])), float(proj[sides[0]].mean()),
