@@ -37,6 +37,9 @@ means along the contour (``RingProfile``: box sums of each ring, sampled at the 
   saturation are fixed in the whole fill, not only near its edge. Without the per-pixel weight a
   hard edge that runs between pixel centres leaves a thin line (the demo); across a wide feather it
   is misled by content and cost 0.1–0.9 dB on training photos.
+* **Where it varies.** Where the maps fitted on each half of the contour depart from that map, part
+  of the change goes from one half's map to the other's across the fill (``split_map``, forty-second
+  session): a gradient blends two maps, a patchy drift varies more than a plane.
 
 Measured on training photos (MODEL.md): a harmonic (Poisson) membrane of the per-pixel jump left after
 the map, tried here too, lost 1.4–5 dB against the map alone on every colour family, because that jump
@@ -91,7 +94,8 @@ class Seam:
     map applied, fitted across the grown zone and averaged with the maps of the zones pooled with it
     (``find_seam``; None when no candidate could be measured); edge_z: the excess z
     of the candidate right at the selection's edge (position 0, gap 0; 0 when it cannot be measured),
-    which ``edge_membrane`` runs from."""
+    which ``edge_membrane`` runs from; split: the maps per half of the contour mixed into the map's
+    change (``split_map``; None where they do not depart from it)."""
 
     position: int
     gap: int
