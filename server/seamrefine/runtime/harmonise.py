@@ -318,7 +318,8 @@ def correction(x: np.ndarray, m: Measurement, conf: float, reach: int = 16,
     """The fitted colour map's change for pixels pasted with weight conf · w, w the seam's measured
     ramp (``ramp_profile``: 0 before the seam, 1 past it; inside it per ring, and per pixel where the
     zone's half-width is at most ``PIXEL_ALPHA_MAX_GAP``: ``paste_weights``) and 0 beyond ``reach`` px
-    outside the mask. ``sd``: the fill's full-resolution signed distance, when the caller has it
+    outside the mask; mixed with the maps per half of the contour where the seam has them
+    (``Seam.split``). ``sd``: the fill's full-resolution signed distance, when the caller has it
     (``full_distance``). H×W×3 float32."""
     cmap = m.seam.colour_map or IDENTITY_MAP
     sd = full_distance(m) if sd is None else sd
