@@ -92,7 +92,8 @@ def fit_split(profile: RingProfile, zones: dict[tuple[int, int], float], cmap: C
     _, vectors = np.linalg.eigh(cmap.slopes @ cmap.slopes.T)
     u = vectors[:, -1]  # where the plane drifts most
     proj = ((xs - cmap.centre[1]) * u[0] + (ys - cmap.centre[0]) * u[1]) / cmap.scale
-    sides = (proj <= np.median(proj), proj > np.median(proj))
+    upper = proj > np.median(proj)
+    sides = (~upper, upper)
     if min(int(s.sum()) for s in sides) < MIN_HALF:
         return None
     kwargs = {} if limits is None else {"limits": limits}
