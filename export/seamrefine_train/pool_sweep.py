@@ -20,7 +20,7 @@ import numpy as np
 from seamrefine.errors import SeamRefineError
 from seamrefine.imaging import imagemath
 from seamrefine.imaging import metrics as M
-from seamrefine.runtime import harmonise, seam_rank
+from seamrefine.runtime import harmonise, seam_rank, seam_zone
 from seamrefine.runtime.colour_map import ColourMap, pooled
 
 from . import train_gate, train_rank
@@ -52,7 +52,7 @@ def _case(args, temperatures: tuple[float, ...]) -> dict | None:
         return M.band_psnr(np.clip(case.composite + change, 0.0, 1.0), case.clean, band) - base
 
     picked = seam_rank.pick(cands, seam_rank.MAP)
-    row = {"family": family, "pick": gain({harmonise.grow_zone(profile, picked.position, picked.gap): 1.0})}
+    row = {"family": family, "pick": gain({seam_zone.grow_zone(profile, picked.position, picked.gap): 1.0})}
     for t in temperatures:
         row[f"pool {t:g}"] = gain(harmonise.pooled_zones(profile, cands, t))
     return row

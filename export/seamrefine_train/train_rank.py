@@ -30,7 +30,7 @@ import torch
 from seamrefine.errors import SeamRefineError
 from seamrefine.imaging import imagemath
 from seamrefine.imaging import metrics as M
-from seamrefine.runtime import harmonise, seam_gate, seam_rank
+from seamrefine.runtime import harmonise, seam_gate, seam_rank, seam_zone
 
 from . import train_gate
 
@@ -61,7 +61,7 @@ def _case(args, ranker: str) -> dict | None:
     by_zone: dict[tuple[int, int], float] = {}
     gains = []
     for c in cands:
-        zone = harmonise.grow_zone(profile, c.position, c.gap)
+        zone = seam_zone.grow_zone(profile, c.position, c.gap)
         if zone not in by_zone:
             seam = harmonise.Seam(*zone, 0.0, 0.0, (), harmonise.zone_map(profile, *zone))
             m = harmonise.Measurement(f, inside, profile, seam, sd)

@@ -8,7 +8,7 @@ import pytest
 from seamrefine.errors import DTypeError, EmptyMaskError, ShapeError
 from seamrefine.imaging import imagemath
 from seamrefine.imaging import metrics as M
-from seamrefine.runtime import colour_map, seam_rank, split_map
+from seamrefine.runtime import colour_map, seam_rank, seam_zone, split_map
 from seamrefine.runtime import harmonise as H
 from seamrefine.runtime import ring_profile as R
 from seamrefine.runtime.paste_weights import PIXEL_ALPHA_MAX_GAP
@@ -184,21 +184,6 @@ def test_errors_carry_the_bad_value():
         H.harmonise(x, np.zeros_like(mask))
 
 
-def test_ramp_profile_follows_the_paste():
-    clean, mask = texture(8), ellipse()
-    sd = R.signed_distance(mask > 0.5)
-    hard = pasted(clean, (sd > 2.0).astype(np.float32), clean + 0.08)  # rings ≥ 2 pasted
-    m = H.measure(hard, mask)
-    edges, share = H.ramp_profile(m.profile, m.seam)
-    weight = lambda ring: np.interp(ring, edges, share, left=0, right=1)  # noqa: E731
-    assert weight(1) < 0.2 and weight(2) > 0.8
-    soft = pasted(clean, np.clip(sd / 6.0, 0, 1).astype(np.float32), clean + 0.08)  # a 6 px feather
-    m = H.measure(soft, mask)
-    edges, share = H.ramp_profile(m.profile, m.seam)
-    assert m.seam.gap >= 2 and np.all(np.diff(share) >= 0)
-    assert 0.2 < np.interp(3, edges, share) < 0.8  # half way through the feather
-
-
 @pytest.mark.parametrize("gap", [1, PIXEL_ALPHA_MAX_GAP + 1])
 def test_correction_weighs_pixels_in_narrow_zones_and_rings_in_wide_ones(monkeypatch, gap):
     # the same half-pasted ring 1 as above, under a pure offset map (change = weight · offset)
@@ -209,8 +194,8 @@ def test_correction_weighs_pixels_in_narrow_zones_and_rings_in_wide_ones(monkeyp
     offset = np.full(3, -0.3)
     cmap = colour_map.ColourMap(np.ones(3), offset, np.zeros((2, 3)), (80.0, 95.0), 60.0)
     m = H.Measurement(1, mask > 0.5, None, H.Seam(1, gap, 9.0, 0.3, (), cmap))
-    monkeypatch.setattr(H, "ramp_profile", lambda profile, seam: (np.array([0.0, 1.0, 2.0]),
-                                                                  np.array([0.0, 0.5, 1.0])))
+    monkeypatch.setattr(seam_zone, "ramp_profile", lambda profile, position, gap: (np.array([0.0, 1.0, 2.0]),
+                                                                                   np.array([0.0, 0.5, 1.0])))
     change, _ = H.correction(x, m, 1.0)
     weight = change[..., 0] / offset[0]
     r1 = ring == 1
@@ -279,39 +264,8 @@ def test_the_gate_judges_one_rankers_pick_and_the_map_is_fitted_at_the_others(mo
     cmap = colour_map.fit_colour_map(profile, judged.position, judged.gap, pixel_gain=False)
     pick = seam_features.gate_features(profile, judged, cands, cmap)
     np.testing.assert_array_equal(seam.features[:len(pick)], pick)  # then its runners-up's
-    assert (seam.position, seam.gap) == H.grow_zone(profile, fitted.position, fitted.gap)
+    assert (seam.position, seam.gap) == seam_zone.grow_zone(profile, fitted.position, fitted.gap)
     assert (seam.z, seam.step) == (judged.z_excess, judged.step)
-
-
-def test_grow_zone_covers_a_wide_feather():
-    # a 14 px smoothstep feather centred on the mask edge: the step across the grown zone is the whole
-    # drift more nearly than the step across the most significant candidate
-    drift = np.float32([0.09, 0.05, -0.04])
-    for seed in (11, 13, 14):
-        clean, mask = texture(seed), ellipse()
-        sd = R.signed_distance(mask > 0.5)
-        t = np.clip((sd + 7.0) / 14.0, 0, 1)
-        comp = pasted(clean, (t * t * (3 - 2 * t)).astype(np.float32), clean + drift)
-        m = H.measure(comp, mask)
-        cands = [st for st in m.profile.all_stats(H.CANDIDATES) if st is not None]
-        found = max(cands, key=lambda c: c.z)
-        position, gap = H.grow_zone(m.profile, found.position, found.gap)
-        assert gap > found.gap
-        picked = seam_rank.pick(cands, seam_rank.MAP)  # the seam's zone: the map's ranker's pick, grown
-        assert (m.seam.position, m.seam.gap) == H.grow_zone(m.profile, picked.position, picked.gap)
-        steps = [np.median(st[ok], 0) for st, ok in (m.profile.step(found.position, found.gap),
-                                                     m.profile.step(position, gap))]
-        share = [float(-v @ drift / (drift @ drift)) for v in steps]  # outer − inner = −drift
-        assert abs(1 - share[1]) < abs(1 - share[0]) - 0.1, (seed, share)
-
-
-def test_grow_zone_keeps_a_hard_seam_and_a_flat_image():
-    clean, mask = texture(12), ellipse()
-    comp = pasted(clean, mask, clean + 0.08)
-    m = H.measure(comp, mask)
-    assert H.grow_zone(m.profile, 0, 0) == (0, 0)
-    flat = H.measure(np.full_like(clean, 0.4), mask)
-    assert H.grow_zone(flat.profile, 1, 2) == (1, 2)  # no step to follow
 
 
 def test_a_change_larger_than_any_learned_seam_is_refused():

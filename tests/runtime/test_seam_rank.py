@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 from seamrefine.errors import ModelError
-from seamrefine.runtime import colour_map, harmonise, seam_gate, seam_rank
+from seamrefine.runtime import colour_map, harmonise, seam_gate, seam_rank, seam_zone
 from seamrefine.runtime.ring_profile import CandidateStats
 from seamrefine.runtime.seam_features import gate_features, judged_features, step_features, whitened_features
 from seamrefine_train import train_rank
@@ -250,7 +250,7 @@ def test_the_served_map_is_the_mean_of_the_pools_maps():
     zones = harmonise.pooled_zones(m.profile, cands)
     assert len(zones) >= 2 and sum(zones.values()) == pytest.approx(1.0)
     picked = seam_rank.pick(cands, seam_rank.MAP)
-    assert (m.seam.position, m.seam.gap) == next(iter(zones)) == harmonise.grow_zone(
+    assert (m.seam.position, m.seam.gap) == next(iter(zones)) == seam_zone.grow_zone(
         m.profile, picked.position, picked.gap)
     want = colour_map.pooled([harmonise.zone_map(m.profile, *z) for z in zones], list(zones.values()))
     for got, exp in ((m.seam.colour_map.gain, want.gain), (m.seam.colour_map.offset, want.offset),

@@ -25,14 +25,14 @@ means along the contour (``RingProfile``: box sums of each ring, sampled at the 
 * **How wide.** The candidate picked is often narrower than a feathered paste's ramp
   (narrow bands see more alike content, so their step is more significant though smaller). The zone
   is grown ring by ring while the one-ring step at its border still continues the seam's step
-  (``grow_zone``), so the map is fitted across the whole ramp, not across its steepest part.
+  (``seam_zone.grow_zone``), so the map is fitted across the whole ramp, not across its steepest part.
 * **How.** One colour map (``colour_map.fit_colour_map``): a gain (a 3×3 matrix, since saturation
   and hue shifts mix the channels: a stretch from the bands' pixel spreads and covariances, turned
   about the grey axis by the hue rotation it leaves; its range wider where the gate is sure of the
   seam, ``CONFIDENT_LOGIT``) and an offset from the band means either side
   of the ramp (both sides see the same content up to the seam) and a robust plane for drifts across
   the fill. It is applied past the ramp in full and, inside the ramp, with the weight the seam was
-  measured to build up with (``ramp_profile``; in narrow zones per pixel, where the fill's and the
+  measured to build up with (``seam_zone.ramp_profile``; in narrow zones per pixel, where the fill's and the
   photo's colours tell pasted from unpasted pixels, ``paste_weights``), so brightness, contrast and
   saturation are fixed in the whole fill, not only near its edge. Without the per-pixel weight a
   hard edge that runs between pixel centres leaves a thin line (the demo); across a wide feather it
@@ -58,10 +58,10 @@ import numpy as np
 
 from ..errors import EmptyMaskError
 from ..imaging.imagemath import band_rms, capped_strength, check_stage_input
-from . import content_step, seam_gate, seam_rank
+from . import content_step, seam_gate, seam_rank, seam_zone
 from .colour_map import CONFIDENT_GAIN_LIMITS, GAIN_LIMITS, IDENTITY_MAP, ColourMap, fit_colour_map, pooled
 from .paste_weights import paste_weights
-from .ring_profile import REACH, CandidateStats, RingProfile, robust_z, signed_distance
+from .ring_profile import REACH, CandidateStats, RingProfile, signed_distance
 from .seam_features import judged_features
 from .split_map import SplitMap, fit_split
 
@@ -70,8 +70,6 @@ GAPS = (0, 2, 4, 6)  # half-widths of the ramp a seam may be spread over (feathe
 CANDIDATES = [(s, g) for g in GAPS for s in POSITIONS]
 WORK_PIXELS = 1_100_000  # the rings are measured on the region they reach, area-reduced to at most this
 BIN_PIXELS = 150_000  # their box means are taken on bins of b×b px, b the least that brings them to this
-GROW_Z = 3.0  # robust z a one-ring step beside the zone needs, along the seam's step, to join the zone
-MAX_GAP = 8  # half-width of the widest zone (feathers up to ~16 px)
 MAX_MEAN_CHANGE = 0.15  # mean |change| in the fill (full map) beyond which the correction is refused
 CAPPED_BELOW = 1.0  # logit units under the gate's ramp start from which the correction applies capped
 # (2.15 until the twenty-eighth session's gate, whose logits spread wider: there 2.15 made 1.55 % of the
@@ -88,7 +86,7 @@ class Seam:
     """Where the seam was found and how much it stands out.
 
     position: px inside the mask edge (working resolution); gap: half-width of its ramp (both after
-    ``grow_zone``); z: the robust significance of the found candidate's excess coherent step (see
+    ``seam_zone.grow_zone``); z: the robust significance of the found candidate's excess coherent step (see
     ``RingProfile.stats``); step: that step's size; features: what the learned gate sees
     (``seam_gate.FEATURES``, of the found candidate, the runners-up and their maps); colour_map: the
     map applied, fitted across the grown zone and averaged with the maps of the zones pooled with it
@@ -112,7 +110,7 @@ def find_seam(profile: RingProfile, weigh: bool = True) -> Seam:
     learned gate judges it by (``seam_gate.FEATURES``: of that ranker's ``seam_gate.JUDGED`` best
     candidates); the colour map: the mean of the maps fitted
     across the candidates the map's ranker pools (``pooled_zones``: ``seam_rank.MAP``, which also
-    reads the step's whitened z), each zone grown to the whole ramp (``grow_zone``) and its samples
+    reads the step's whitened z), each zone grown to the whole ramp (``seam_zone.grow_zone``) and its samples
     weighed by the content step learned there (``zone_map``; every sample alike with ``weigh`` False,
     as its trainer asks), their gains within ``CONFIDENT_GAIN_LIMITS`` where the gate's logit is at
     least ``CONFIDENT_LOGIT`` past its ramp's end, else ``GAIN_LIMITS``; the seam's position and gap
@@ -141,12 +139,12 @@ def find_seam(profile: RingProfile, weigh: bool = True) -> Seam:
 def pooled_zones(profile: RingProfile, cands: list[CandidateStats],
                  temperature: float | None = None) -> dict[tuple[int, int], float]:
     """The map ranker's pool of ``cands`` (``seam_rank.pool`` at ``temperature``, default its own),
-    each grown to its zone (``grow_zone``): {(position, gap): summed weight}, the pick's zone first.
+    each grown to its zone (``seam_zone.grow_zone``): {(position, gap): summed weight}, the pick's zone first.
     Its maps averaged (``colour_map.pooled``) gained more than the pick's map alone on training colour
     seams (MODEL.md, thirty-first session; ``python -m seamrefine_train pool_sweep``)."""
     zones: dict[tuple[int, int], float] = {}
     for cand, weight in seam_rank.pool(cands, seam_rank.MAP, temperature=temperature):
-        zone = grow_zone(profile, cand.position, cand.gap)
+        zone = seam_zone.grow_zone(profile, cand.position, cand.gap)
         zones[zone] = zones.get(zone, 0.0) + weight
     return zones
 
@@ -159,47 +157,6 @@ def zone_map(profile: RingProfile, position: int, gap: int, weigh: bool = True,
     candidates by it."""
     weights = content_step.sample_weights(profile, position, gap) if weigh else None
     return fit_colour_map(profile, position, gap, weights=weights, limits=limits)
-
-
-def grow_zone(profile: RingProfile, position: int, gap: int) -> tuple[int, int]:
-    """The zone of (``position``, ``gap``) (ring boundaries position − gap … position + gap) grown one
-    boundary at a time, inwards and then outwards, while the one-ring step across the next boundary,
-    projected on the zone's median step, is positive with robust z > ``GROW_Z``: a feathered paste's
-    ramp continues there. Returns the (position, gap) whose zone covers the grown one (gap ≤
-    ``MAX_GAP``). Measured on training photos (MODEL.md): mostly +0.3 to +1.3 dB on the colour
-    families; a patchy drift's map refitted across a grown zone can be worse."""
-    step = _median_step(profile, position, gap, min_samples=16)
-    if step is None:
-        return position, gap
-    direction = step / float(np.linalg.norm(step))
-
-    def continues(k: int) -> bool:
-        step, ok_k = profile.step(k, 0)
-        n = int(ok_k.sum())
-        if n < 16:
-            return False
-        z, med = robust_z((step[ok_k] @ direction)[:, None], np.sqrt(n / profile.samples_per_box(k, 0)))
-        return bool(med[0] > 0 and z[0] > GROW_Z)
-
-    lo, hi = position - gap, position + gap
-    while hi - lo < 2 * MAX_GAP and continues(hi + 1):
-        hi += 1
-    while hi - lo < 2 * MAX_GAP and continues(lo - 1):
-        lo -= 1
-    if (lo, hi) == (position - gap, position + gap):
-        return position, gap
-    half = (hi - lo + 1) // 2
-    return lo + half, half
-
-
-def _median_step(profile: RingProfile, s: int, g: int, min_samples: int) -> np.ndarray | None:
-    """The zone (``s``, ``g``)'s median colour step along the contour (3,); None when fewer than
-    ``min_samples`` contour pixels measure it or it is (nearly) zero."""
-    total, ok = profile.step(s, g)
-    if ok.sum() < min_samples:
-        return None
-    step = np.median(total[ok], 0)
-    return step if float(np.linalg.norm(step)) >= 1e-6 else None
 
 
 def gate(seam: Seam) -> float:
@@ -292,39 +249,18 @@ def ring_profile_of(x: np.ndarray, mask: np.ndarray
     return f, inside, profile, sd if f == 1 else None
 
 
-def ramp_profile(profile: RingProfile, seam: Seam) -> tuple[np.ndarray, np.ndarray]:
-    """How the seam's step builds up across its zone, ring by ring: (ring edges, share of the step
-    reached there). The zone of (s, g) spans the ring boundaries s − g … s + g; the step across each
-    boundary (the coherent one-ring step, projected on the whole step's direction, negatives
-    dropped) is accumulated, so a sharp edge between two pixel rings or a soft feather both get the
-    blend they were pasted with. Rings before the zone get 0, after it 1."""
-    s, g = seam.position, seam.gap
-    direction = _median_step(profile, s, g, min_samples=1)
-    bounds = np.arange(s - g, s + g + 1)
-    if direction is None:
-        return bounds.astype(np.float64), np.linspace(0.0, 1.0, bounds.size)
-    norm = float(np.linalg.norm(direction))
-    parts = []
-    for k in bounds:
-        step, ok_k = profile.step(int(k), 0)
-        parts.append(max(float(np.median(step[ok_k], 0) @ direction) / norm, 0.0) if ok_k.sum() >= 8 else 0.0)
-    cum = np.cumsum(parts)
-    share = cum / cum[-1] if cum[-1] > 0 else np.linspace(0.0, 1.0, bounds.size)
-    return bounds.astype(np.float64), share
-
-
 def correction(x: np.ndarray, m: Measurement, conf: float, reach: int = 16,
                sd: np.ndarray | None = None) -> tuple[np.ndarray, ColourMap]:
     """The fitted colour map's change for pixels pasted with weight conf · w, w the seam's measured
-    ramp (``ramp_profile``: 0 before the seam, 1 past it; inside it per ring, and per pixel where the
-    zone's half-width is at most ``PIXEL_ALPHA_MAX_GAP``: ``paste_weights``) and 0 beyond ``reach`` px
-    outside the mask; mixed with the maps per half of the contour where the seam has them
+    ramp (``seam_zone.ramp_profile``: 0 before the seam, 1 past it; inside it per ring, and per pixel
+    where the zone's half-width is at most ``PIXEL_ALPHA_MAX_GAP``: ``paste_weights``) and 0 beyond
+    ``reach`` px outside the mask; mixed with the maps per half of the contour where the seam has them
     (``Seam.split``). ``sd``: the fill's full-resolution signed distance, when the caller has it
     (``full_distance``). H×W×3 float32."""
     cmap = m.seam.colour_map or IDENTITY_MAP
     sd = full_distance(m) if sd is None else sd
-    alpha = paste_weights(x, sd, m.f, ramp_profile(m.profile, m.seam), (m.seam.position, m.seam.gap),
-                          conf, reach)
+    zone = (m.seam.position, m.seam.gap)
+    alpha = paste_weights(x, sd, m.f, seam_zone.ramp_profile(m.profile, *zone), zone, conf, reach)
     change = cmap.change(x, m.f, alpha)
     if m.seam.split is not None and m.seam.colour_map is not None:
         change = m.seam.split.change(change, x, m.f, alpha, cmap)

@@ -3,7 +3,7 @@ hard paste edge runs between pixel centres.
 
 ``paste_weights`` is the colour map's α (``ColourMap.change``), conf · w: w is 0 before the seam's
 zone and beyond ``reach`` px outside the mask, 1 past the zone, the share of the step reached there
-inside it (``harmonise.ramp_profile``, per ring), and in zones at most ``PIXEL_ALPHA_MAX_GAP`` wide
+inside it (``seam_zone.ramp_profile``, per ring), and in zones at most ``PIXEL_ALPHA_MAX_GAP`` wide
 each ramp pixel's own weight (``pixel_alpha``). Only the rings around the zone are looked at pixel by
 pixel; the rest of the image is one threshold of the signed distance.
 
