@@ -110,3 +110,16 @@ def test_a_content_slope_beside_a_hard_seam_does_not_join(monkeypatch):
             assert seam_zone.continues_seam(profile, k, out, direction, size)
             monkeypatch.setattr(seam_zone, "GROW_EXCESS_Z", 2.0)
         assert seam_zone.grow_zone(profile, 0, 0) == (0, 0)
+
+
+def test_the_pool_weighs_each_zone_half_with_and_half_without_its_tails(monkeypatch):
+    # the map ranker's pool holds one candidate, the hard seam (0, 0) of a seam with a faint tail:
+    # half its weight goes to the zone grown over the tail, which comes first (the seam's ramp), half
+    # to the zone without it
+    monkeypatch.setattr(seam_zone, "GROW_Z", np.inf)
+    profile = H.measure(tailed_seam(21, 0.2), ellipse()).profile
+    cand = next(c for c in profile.all_stats(H.CANDIDATES) if c is not None and (c.position, c.gap) == (0, 0))
+    monkeypatch.setattr(seam_rank, "pool", lambda cands, model, temperature=None: [(cand, 1.0)])
+    zones = H.pooled_zones(profile, [cand])
+    assert list(zones.items()) == [((1, 1), 0.5), ((0, 0), 0.5)]
+    assert seam_zone.grow_zone(profile, 0, 0, tails=False) == (0, 0)

@@ -139,13 +139,17 @@ def find_seam(profile: RingProfile, weigh: bool = True) -> Seam:
 def pooled_zones(profile: RingProfile, cands: list[CandidateStats],
                  temperature: float | None = None) -> dict[tuple[int, int], float]:
     """The map ranker's pool of ``cands`` (``seam_rank.pool`` at ``temperature``, default its own),
-    each grown to its zone (``seam_zone.grow_zone``): {(position, gap): summed weight}, the pick's zone first.
+    each grown to its zone (``seam_zone.grow_zone``), half of its weight with the ramp's faint tails
+    and half without: {(position, gap): summed weight}, the pick's zone with its tails first.
     Its maps averaged (``colour_map.pooled``) gained more than the pick's map alone on training colour
-    seams (MODEL.md, thirty-first session; ``python -m seamrefine_train pool_sweep``)."""
+    seams (MODEL.md, thirty-first session; ``python -m seamrefine_train pool_sweep``); the zones
+    without the tails, fitted across fewer rings of content, halve the worst losses of the tails'
+    (forty-third session)."""
     zones: dict[tuple[int, int], float] = {}
     for cand, weight in seam_rank.pool(cands, seam_rank.MAP, temperature=temperature):
-        zone = seam_zone.grow_zone(profile, cand.position, cand.gap)
-        zones[zone] = zones.get(zone, 0.0) + weight
+        for tails in (True, False):
+            zone = seam_zone.grow_zone(profile, cand.position, cand.gap, tails)
+            zones[zone] = zones.get(zone, 0.0) + weight / 2
     return zones
 
 

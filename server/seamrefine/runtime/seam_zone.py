@@ -24,23 +24,25 @@ GROW_SHARE = 0.1  # ... and is at least this share of the zone's step
 MAX_GAP = 8  # half-width of the widest zone (feathers up to ~16 px)
 
 
-def grow_zone(profile: RingProfile, position: int, gap: int) -> tuple[int, int]:
+def grow_zone(profile: RingProfile, position: int, gap: int, tails: bool = True) -> tuple[int, int]:
     """The zone of (``position``, ``gap``) (ring boundaries position − gap … position + gap) grown one
     boundary at a time, inwards and then outwards, while the next boundary continues the seam
-    (``continues_seam``): a feathered paste's ramp goes on there. Returns the (position, gap) whose
+    (``continues_seam``; without a ramp's faint ``tails``, only where its step's z passes
+    ``GROW_Z``): a feathered paste's ramp goes on there. Returns the (position, gap) whose
     zone covers the grown one (gap ≤ ``MAX_GAP``). Measured on training photos (MODEL.md): mostly
-    +0.3 to +1.3 dB on the colour families (ninth session); the softer rule for a ramp's tails
-    +0.02 … +0.14 dB over all artifact cases on five of eight draws, −0.02 … +0.04 on the others
-    (forty-third session); a patchy drift's map refitted across a grown zone can be worse."""
+    +0.3 to +1.3 dB on the colour families (ninth session); the tails, pooled half and half with
+    the zone without them (``harmonise.pooled_zones``), +0.017 … +0.119 dB over all artifact cases
+    on eight draws (forty-third session); a patchy drift's map refitted across a grown zone can be
+    worse."""
     step = median_step(profile, position, gap, min_samples=16)
     if step is None:
         return position, gap
     size = float(np.linalg.norm(step))
     direction = step / size
     lo, hi = position - gap, position + gap
-    while hi - lo < 2 * MAX_GAP and continues_seam(profile, hi + 1, 1, direction, size):
+    while hi - lo < 2 * MAX_GAP and continues_seam(profile, hi + 1, 1, direction, size, tails):
         hi += 1
-    while hi - lo < 2 * MAX_GAP and continues_seam(profile, lo - 1, -1, direction, size):
+    while hi - lo < 2 * MAX_GAP and continues_seam(profile, lo - 1, -1, direction, size, tails):
         lo -= 1
     if (lo, hi) == (position - gap, position + gap):
         return position, gap
@@ -48,13 +50,15 @@ def grow_zone(profile: RingProfile, position: int, gap: int) -> tuple[int, int]:
     return lo + half, half
 
 
-def continues_seam(profile: RingProfile, k: int, out: int, direction: np.ndarray, size: float) -> bool:
+def continues_seam(profile: RingProfile, k: int, out: int, direction: np.ndarray, size: float,
+                   tails: bool = True) -> bool:
     """Whether ring boundary ``k``, next to a zone whose median step is ``size`` · ``direction`` (a unit
     colour vector), continues its ramp; ``out`` (+1 inwards, −1 outwards) points away from the zone.
     Its one-ring steps along ``direction`` need a positive median and a robust z above ``GROW_Z``;
-    or, for a ramp's faint tail, above ``GROW_Z_SOFT`` with a median of at least ``GROW_SHARE`` ·
-    ``size``, while exceeding the mean of the two boundaries beyond it (k + out, k + 2·out) by a
-    robust z above ``GROW_EXCESS_Z``: a content slope steps as much there, a feather's tail does not."""
+    or, for a ramp's faint tail (where ``tails``), above ``GROW_Z_SOFT`` with a median of at least
+    ``GROW_SHARE`` · ``size``, while exceeding the mean of the two boundaries beyond it (k + out,
+    k + 2·out) by a robust z above ``GROW_EXCESS_Z``: a content slope steps as much there, a
+    feather's tail does not."""
     step, ok = profile.step(k, 0)
     n = int(ok.sum())
     if n < 16:
@@ -66,7 +70,7 @@ def continues_seam(profile: RingProfile, k: int, out: int, direction: np.ndarray
         return False
     if z[0] > GROW_Z:
         return True
-    if not (z[0] > GROW_Z_SOFT and med[0] >= GROW_SHARE * size):
+    if not (tails and z[0] > GROW_Z_SOFT and med[0] >= GROW_SHARE * size):
         return False
     (step1, ok1), (step2, ok2) = profile.step(k + out, 0), profile.step(k + 2 * out, 0)
     both = ok & ok1 & ok2
