@@ -78,6 +78,7 @@ def test_a_faint_tail_joins_by_standing_out_from_the_steps_beyond(monkeypatch):
     # a fifth of the seam's step across boundary 1: with the plain rule switched off, the soft rule
     # alone grows the hard seam's zone (0, 0) over it; it does not when it must stand out far more
     monkeypatch.setattr(seam_zone, "GROW_Z", np.inf)
+    excess_z = seam_zone.GROW_EXCESS_Z
     for seed in (21, 22):
         profile = H.measure(tailed_seam(seed, 0.2), ellipse()).profile
         direction, size = zone_direction(profile, 0, 0)
@@ -85,7 +86,7 @@ def test_a_faint_tail_joins_by_standing_out_from_the_steps_beyond(monkeypatch):
         assert seam_zone.grow_zone(profile, 0, 0) == (1, 1)  # boundaries 0 … 1, covered by 0 … 2
         monkeypatch.setattr(seam_zone, "GROW_EXCESS_Z", 1e3)
         assert not seam_zone.continues_seam(profile, 1, 1, direction, size)
-        monkeypatch.setattr(seam_zone, "GROW_EXCESS_Z", 2.0)
+        monkeypatch.setattr(seam_zone, "GROW_EXCESS_Z", excess_z)
 
 
 def test_a_content_slope_beside_a_hard_seam_does_not_join(monkeypatch):
@@ -95,6 +96,7 @@ def test_a_content_slope_beside_a_hard_seam_does_not_join(monkeypatch):
     mask = ellipse()
     sd = R.signed_distance(mask > 0.5)
     unit = DRIFT / np.linalg.norm(DRIFT)
+    excess_z = seam_zone.GROW_EXCESS_Z
     for seed in (23, 24):
         clean = texture(seed) + (0.012 * np.clip(sd, -12, 12))[..., None] * unit
         comp = pasted(clean.astype(np.float32), mask, clean + DRIFT)
@@ -108,7 +110,7 @@ def test_a_content_slope_beside_a_hard_seam_does_not_join(monkeypatch):
             assert not seam_zone.continues_seam(profile, k, out, direction, size)
             monkeypatch.setattr(seam_zone, "GROW_EXCESS_Z", -np.inf)  # the excess is what holds it back
             assert seam_zone.continues_seam(profile, k, out, direction, size)
-            monkeypatch.setattr(seam_zone, "GROW_EXCESS_Z", 2.0)
+            monkeypatch.setattr(seam_zone, "GROW_EXCESS_Z", excess_z)
         assert seam_zone.grow_zone(profile, 0, 0) == (0, 0)
 
 
