@@ -312,7 +312,15 @@ def test_below_the_ramp_the_correction_is_capped(monkeypatch):
     assert M.band_psnr(comp + change, comp, band) == pytest.approx(H.CAP_DB, abs=0.1)
     assert info["capped_rms"] == pytest.approx(10 ** (-H.CAP_DB / 20), rel=1e-4)
     assert band_gain(change, comp, clean, mask) > 0.5  # part of the seam is gone
-    # below capped_from() nothing changes; where the ramp gives more than the cap, the ramp stands
+    capped = info["gate"]
+    # on the ramp's lower part the cap holds too, though the ramp gives more (forty-fourth session)
+    assert capped < H.CAPPED_MAX
+    on_ramp = (capped + H.CAPPED_MAX) / 2
+    monkeypatch.setattr(H.seam_gate, "load", lambda: _FixedGate(_FixedGate.lo + 0.1, on_ramp))
+    change, info = H.apply(comp, m)
+    assert info["confidence"] == on_ramp and info["gate"] == pytest.approx(capped, abs=1e-9)
+    np.testing.assert_allclose(change, full * np.float32(capped), atol=1e-7)
+    # below capped_from() nothing changes; from CAPPED_MAX up the ramp, the ramp stands
     monkeypatch.setattr(H.seam_gate, "load", lambda: _FixedGate(_FixedGate.lo - H.CAPPED_BELOW - 0.5, 0.0))
     change, info = H.apply(comp, m)
     assert not change.any() and info["gate"] == 0.0
