@@ -32,14 +32,14 @@ def refiners(models):
 
 @pytest.fixture
 def membrane_calls(monkeypatch):
-    """The (region, confidence) of every call the classical stage makes to ``edge_membrane``, which
-    still runs."""
+    """The (region, confidence, sigma) of every call the classical stage makes to ``edge_membrane``,
+    which still runs."""
     calls = []
     real = edge_membrane.edge_membrane
 
-    def spy(x, inside, edge_z, gap, confidence):
-        calls.append((inside, confidence))
-        return real(x, inside, edge_z, gap, confidence)
+    def spy(x, inside, edge_z, gap, confidence, sigma):
+        calls.append((inside, confidence, sigma))
+        return real(x, inside, edge_z, gap, confidence, sigma)
 
     monkeypatch.setattr(classical.edge_membrane, "edge_membrane", spy)
     return calls

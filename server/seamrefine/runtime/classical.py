@@ -19,7 +19,9 @@ def classical_change(x: np.ndarray, mask: np.ndarray, reach: int = 16) -> tuple[
     First ``harmonise.harmonise`` (the fill's colour, behind the seam gate), then
     the gain and then the membrane of the jump left on its result (``edge_membrane.inner_membrane``
     on the edge of a hard seam found inside the selection, else ``edge_membrane.edge_membrane`` at
-    the selection's edge, where a step stands out right there; the gain: ``edge_gain``), then
+    the selection's edge, where a step stands out right there; the gain: ``edge_gain``; its jumps
+    averaged along the edge over ``edge_membrane.SPLIT_SIGMA`` px where the colour map was split, else
+    ``SIGMA``), then
     ``texture.match_texture`` on the harmonised image (its detail bands, behind the texture gate),
     then ``grain.match_grain`` on that (its noise floor, behind the grain gate), then
     ``jpeg_match.match_jpeg`` on that result (a clean fill in a JPEG photo gets the photo's
@@ -45,14 +47,16 @@ def colour_and_texture(x: np.ndarray, mask: np.ndarray, reach: int = 16):
     harmonised = add_clipped(x, colour) if colour_info["gate"] > 0 else x
     seam = measured.seam
     conf = colour_info["confidence"]
+    # a drift that the split map follows across the fill varies along the edge too
+    sigma = edge_membrane.SPLIT_SIGMA if seam.split is not None else edge_membrane.SIGMA
     edge_info = {"gate": 0.0}
     if seam.gap == 0 and seam.position > 0:  # a hard seam inside the selection: its own edge first
         edge, edge_info = edge_membrane.inner_membrane(
             x, harmonised, harmonise.full_distance(measured), seam.position * measured.f, measured.f - 1,
-            seam.z, conf)
+            seam.z, conf, sigma)
     if not edge_info["gate"] > 0:
         edge, edge_info = edge_membrane.edge_membrane(harmonised, measured.inside, seam.edge_z, seam.gap,
-                                                      conf)
+                                                      conf, sigma)
     if edge_info["gate"] > 0:
         colour = colour + edge
         harmonised = add_clipped(x, colour)

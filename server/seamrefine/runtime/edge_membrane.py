@@ -40,6 +40,8 @@ import numpy as np
 from .edge_gain import edge_gain, edge_pairs, huber_weights
 
 SIGMA = 32.0  # px: how far along the edge the jumps are averaged
+SPLIT_SIGMA = 20.0  # px: ... where the colour map was split (``split_map``: a drift that varies across the
+# fill, whose jump varies along the edge too; forty-fourth session)
 SHRINK = 1.0  # standard errors taken off each averaged jump (0: none; 3 before the twenty-second session)
 MIN_Z = 2.0  # the excess z of the step at the selection's edge from which the membrane runs
 MAX_GAP = 2  # ... when the seam found has a ramp this narrow (half-width, working px)
@@ -175,13 +177,14 @@ def membrane(values: np.ndarray, known: np.ndarray, region: np.ndarray, sweeps: 
 
 
 def edge_membrane(x: np.ndarray, inside: np.ndarray, edge_z: float, gap: int = 0,
-                  confidence: float = 1.0) -> tuple[np.ndarray, dict]:
+                  confidence: float = 1.0, sigma: float = SIGMA) -> tuple[np.ndarray, dict]:
     """The change to ``x`` (H×W×3 float32, zero outside ``inside``) of the gain left across the edge
     (``edge_gain``, forty-first session) and then of the membrane of the jump left after it, and its
     info {"gate": 1 or 0, "edge_z", and when it ran "gain_kept" (``edge_gain``'s shrink factor, 0:
     no gain applied) and "rms": the change's RMS inside}. Runs when ``edge_z`` (the ring profile's
     excess z of the step at the selection's edge) is at least ``MIN_Z``, the seam's ramp half-width
-    ``gap`` at most ``MAX_GAP`` and the seam gate's ``confidence`` above 0."""
+    ``gap`` at most ``MAX_GAP`` and the seam gate's ``confidence`` above 0; its jumps are averaged
+    along the edge over ``sigma`` px (``coherent_jumps``)."""
     info: dict = {"gate": 0.0, "edge_z": float(edge_z)}
     if not edge_z >= MIN_Z or gap > MAX_GAP or not confidence > 0 or not inside.any() or inside.all():
         return np.zeros_like(x), info
@@ -192,7 +195,7 @@ def edge_membrane(x: np.ndarray, inside: np.ndarray, edge_z: float, gap: int = 0
     rows, cols, jumps = edge_jumps(x, inside)
     h, w = inside.shape
     cell = cell_size((h, w))
-    values, known = coherent_jumps(rows, cols, jumps, (h, w), cell) if rows.size else (None, None)
+    values, known = coherent_jumps(rows, cols, jumps, (h, w), cell, sigma) if rows.size else (None, None)
     if values is not None and values.any():
         hc, wc = known.shape
         padded = np.zeros((hc * cell, wc * cell), np.float32)
@@ -238,15 +241,16 @@ def sharp_inner_edge(x: np.ndarray, sd: np.ndarray, depth: int, reach: int = 0) 
 
 
 def inner_membrane(x: np.ndarray, harmonised: np.ndarray, sd: np.ndarray, depth: int, reach: int,
-                   z: float, confidence: float) -> tuple[np.ndarray, dict]:
-    """``edge_membrane`` of ``harmonised`` on the edge of the hard seam found ``depth`` px inside the
-    selection of signed distance ``sd`` (``sharp_inner_edge`` in the unharmonised ``x``, within
-    ``reach`` px), ``z`` its excess z: (change, info with the edge's "depth" when it ran)."""
+                   z: float, confidence: float, sigma: float = SIGMA) -> tuple[np.ndarray, dict]:
+    """``edge_membrane`` of ``harmonised`` (its jumps averaged over ``sigma`` px) on the edge of the hard
+    seam found ``depth`` px inside the selection of signed distance ``sd`` (``sharp_inner_edge`` in the
+    unharmonised ``x``, within ``reach`` px), ``z`` its excess z: (change, info with the edge's "depth"
+    when it ran)."""
     # the edge's own gates first: they spare the search for it
     found = sharp_inner_edge(x, sd, depth, reach) if z >= MIN_Z and confidence > 0 else None
     if found is None:
         return np.zeros_like(x), {"gate": 0.0, "edge_z": float(z)}
-    change, info = edge_membrane(harmonised, sd >= found, z, 0, confidence)
+    change, info = edge_membrane(harmonised, sd >= found, z, 0, confidence, sigma)
     if info["gate"] > 0:
         info["depth"] = found
     return change, info
