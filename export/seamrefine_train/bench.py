@@ -1,12 +1,14 @@
 """Seam benchmark: classical baselines and the refiner on a fixed, seeded set of synthetic seams.
 
     seam-refine bench [--photos DIR] [--per-family 12] [--size 320] [--model PATH] [--json OUT.json]
-                      [--sheet OUT.png] [--selection default|hug] [--quick]
+                      [--sheet OUT.png] [--selection default|hug] [--seams training|heldout] [--quick]
     python -m seamrefine_train.bench ...
 
 Cases: for family f (``synthesis.FAMILIES``) and k < per-family, index = 1000·i_f + k; the photo and the
 crop come from ``np.random.default_rng([seed, index])`` and the case is ``make_case(crop, seed, index, f)``,
-with the synthesis's own edges or, with ``--selection hug``, those of ``SELECTIONS["hug"]``.
+with the synthesis's own edges or, with ``--selection hug``, those of ``SELECTIONS["hug"]``; with
+``--seams heldout`` the case is ``heldout_seams.make_case(crop, seed, index, f)`` instead (colour seams
+made unlike the training synthesis, with their own feathers and selections).
 Per method and family it prints band PSNR (weighted by ``band_weights(mask, 16, 8)``, the pixels a
 method may change), gain over the composite, band ΔE00, boundary gradient error (±3 px ring), the
 reduction of noise / sharpness mismatch vs the composite (mismatch = |log-ratio inner/outer ring of the
@@ -36,7 +38,7 @@ from seamrefine.runtime.inference import Refiner, refine_box
 from seamrefine.runtime.params import RefineParams
 from seamrefine.runtime.session import DEFAULT_MODEL, load_manifest
 
-from . import baselines, synthesis
+from . import baselines, heldout_seams, synthesis
 from .bench_report import (
     TIMING_RUNS,
     colour_shift,
@@ -62,16 +64,23 @@ SELECTIONS = {
     "hug": {"paste_offset_range": (0, 0), "user_dilate_range": (0, 0), "p_soft_user_mask": 0.0,
             "p_leak": 0.0, "p_hard_edge": 0.5, "feather_range": (2.0, 6.0), "area_range": (0.05, 0.4)},
 }
+# whose seams: the training synthesis's families, or colour seams made unlike it (``heldout_seams``)
+SEAMS = {"training": synthesis.FAMILIES, "heldout": heldout_seams.FAMILIES}
 
 
 def iter_cases(photos_dir: Path, per_family: int, size: int, seed: int, families,
-               selection: str = "default") -> Iterator:
+               selection: str = "default", seams: str = "training") -> Iterator:
     """The benchmark cases in order (family by family), generated lazily, with the edges of
     ``SELECTIONS[selection]``, cut from the photos at least ``synthesis.MIN_SIDE_FRAC`` × ``size`` on
-    their shorter side (all of them when none is); raises InputError up front when the folder is
-    missing or holds no photos, or the selection is unknown."""
+    their shorter side (all of them when none is); with ``seams`` "heldout" the seams and selections
+    of ``heldout_seams`` instead (``selection`` must then be "default"). Raises InputError up front
+    when the folder is missing or holds no photos, or the selection or seams are unknown."""
     if selection not in SELECTIONS:
         raise InputError(f"unknown selection {selection!r}; known: {', '.join(SELECTIONS)}", selection)
+    if seams not in SEAMS:
+        raise InputError(f"unknown seams {seams!r}; known: {', '.join(SEAMS)}", seams)
+    if seams == "heldout" and selection != "default":
+        raise InputError("held-out seams draw their own selections: leave --selection out", selection)
     config = synthesis.SynthConfig(**SELECTIONS[selection]) if SELECTIONS[selection] else None
     paths = synthesis.list_photos(photos_dir)
     if not paths:
@@ -80,7 +89,7 @@ def iter_cases(photos_dir: Path, per_family: int, size: int, seed: int, families
     paths = synthesis.photos_for(paths, synthesis.photo_sides(paths), size)
 
     def gen() -> Iterator:
-        for fi, fam in enumerate(synthesis.FAMILIES):
+        for fi, fam in enumerate(SEAMS[seams]):
             if fam not in families:
                 continue
             for k in range(per_family):
@@ -88,7 +97,8 @@ def iter_cases(photos_dir: Path, per_family: int, size: int, seed: int, families
                 rng = np.random.default_rng([seed, index])
                 j = int(rng.integers(len(paths)))
                 crop = synthesis.random_crop(synthesis.load_photo(paths[j]), size, rng)
-                case = synthesis.make_case(crop, seed, index, fam, config)
+                case = (heldout_seams.make_case(crop, seed, index, fam) if seams == "heldout"
+                        else synthesis.make_case(crop, seed, index, fam, config))
                 case.params["photo"] = paths[j].name
                 yield case
 
@@ -96,9 +106,9 @@ def iter_cases(photos_dir: Path, per_family: int, size: int, seed: int, families
 
 
 def build_cases(photos_dir: Path, per_family: int, size: int, seed: int, families,
-                selection: str = "default") -> list:
+                selection: str = "default", seams: str = "training") -> list:
     """``iter_cases`` as a list."""
-    return list(iter_cases(photos_dir, per_family, size, seed, families, selection))
+    return list(iter_cases(photos_dir, per_family, size, seed, families, selection, seams))
 
 
 def make_methods(names: list[str], model: str | None, samples: int) -> dict[str, Callable]:
@@ -268,7 +278,9 @@ def parse_args(argv):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--selection", default="default", choices=list(SELECTIONS),
                    help="how selections meet the fill: the synthesis's own edges (default) or 'hug'")
-    p.add_argument("--families", default=",".join(synthesis.FAMILIES), help="comma-separated subset")
+    p.add_argument("--seams", default="training", choices=list(SEAMS),
+                   help="the training synthesis's seams (default) or held-out ones (heldout_seams)")
+    p.add_argument("--families", default=None, help="comma-separated subset (default: all of --seams')")
     p.add_argument("--methods", default=None,
                    help=f"comma list (default {','.join(DEFAULT_METHODS)}[,refiner])")
     p.add_argument(
@@ -295,10 +307,11 @@ def main(argv=None) -> int:
         if args.per_family < 1 or args.size < 32:
             raise InputError(f"need --per-family ≥ 1 and --size ≥ 32, got {args.per_family}, {args.size}",
                              args.size)
-        families = [f.strip() for f in args.families.split(",") if f.strip()]
-        bad = [f for f in families if f not in synthesis.FAMILIES]
+        known = SEAMS[args.seams]
+        families = [f.strip() for f in (args.families or ",".join(known)).split(",") if f.strip()]
+        bad = [f for f in families if f not in known]
         if bad:
-            raise InputError(f"unknown families {bad}; known: {', '.join(synthesis.FAMILIES)}", bad)
+            raise InputError(f"unknown families {bad}; known: {', '.join(known)}", bad)
         names = (
             args.methods.split(",")
             if args.methods
@@ -306,7 +319,8 @@ def main(argv=None) -> int:
         )
         model = None if args.model in (None, "shipped") else args.model
         methods = make_methods([n.strip() for n in names if n.strip()], model, args.samples)
-        cases = iter_cases(args.photos, args.per_family, args.size, args.seed, families, args.selection)
+        cases = iter_cases(args.photos, args.per_family, args.size, args.seed, families, args.selection,
+                           args.seams)
     except SeamRefineError as e:
         print(f"seam-refine bench: {e.message}", file=sys.stderr)
         return 2
@@ -317,11 +331,12 @@ def main(argv=None) -> int:
     cmd = "seam-refine bench " + " ".join(sys.argv[1:] if argv is None else argv)
     print(
         f"{cmd}\n{len({r['case'] for r in rows})} cases "
-        f"({args.per_family}/family, {args.size} px, seed {args.seed}, {args.selection} selections) "
+        f"({args.per_family}/family, {args.size} px, seed {args.seed}, "
+        f"{'held-out seams' if args.seams == 'heldout' else args.selection + ' selections'}) "
         f"from {args.photos}; {time.perf_counter() - t0:.0f} s"
     )
     print(format_report(summary, names))
-    print(format_bins(rows, names, COLOR))
+    print(format_bins(rows, names, heldout_seams.COLOUR if args.seams == "heldout" else COLOR))
     print(format_targets(summary, names))
     timing = {}
     if not args.no_timing and "poisson" in methods and "refiner" in methods:

@@ -93,7 +93,7 @@ def _reduction(rows: list[dict], key: str) -> float:
 def summarise(rows: list[dict]) -> dict:
     """{family: {method: stats}} plus an "all_artifacts" pseudo-family (every family but clean)."""
     out: dict = {}
-    groups = sorted({r["family"] for r in rows}, key=lambda f: synthesis.FAMILIES.index(f))
+    groups = list(dict.fromkeys(r["family"] for r in rows))  # in the cases' order: family by family
     for fam in [*groups, "all_artifacts"]:
         sel = [r for r in rows if (r["family"] == fam or (fam == "all_artifacts" and r["family"] != "clean"))]
         if not sel:
