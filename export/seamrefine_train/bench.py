@@ -259,6 +259,8 @@ def format_targets(summary: dict, methods: list[str]) -> str:
     table = {m: targets(summary, m) for m in judged}
     lines = ["", "== targets ==", f"{'target':42s} " + " ".join(f"{m:>18s}" for m in judged)]
     for i, (text, _, _) in enumerate(table[judged[0]] if judged else []):
+        if all(table[m][i][1] is None for m in judged):  # no family it judges was run
+            continue
         cells = []
         for m in judged:
             _, ok, val = table[m][i]
