@@ -1,6 +1,6 @@
 """``python -m seamrefine_train COMMAND [args]``, COMMAND one of train, train_gate, train_rank,
-train_texture_gate, train_grain_gate, train_content_step, export, bench, bench_ab, bench_memory,
-colour_ceiling, map_decompose, pool_sweep."""
+train_texture_gate, train_grain_gate, train_content_step, train_content_edge, export, bench, bench_ab,
+bench_memory, colour_ceiling, map_decompose, pool_sweep, content_edge_probe."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import sys
 
 USAGE = (
     "usage: python -m seamrefine_train"
-    " {train,train_gate,train_rank,train_texture_gate,train_grain_gate,train_content_step,export,bench,"
-    "bench_ab,bench_memory,colour_ceiling,map_decompose,pool_sweep}"
+    " {train,train_gate,train_rank,train_texture_gate,train_grain_gate,train_content_step,train_content_edge,"
+    "export,bench,"
+    "bench_ab,bench_memory,colour_ceiling,map_decompose,pool_sweep,content_edge_probe}"
     " [args]"
     "  (train: --key=value overrides)"
 )
@@ -33,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
         from .train_grain_gate import main as run
     elif cmd == "train_content_step":
         from .train_content_step import main as run
+    elif cmd == "train_content_edge":
+        from .train_content_edge import main as run
+    elif cmd == "content_edge_probe":
+        from .content_edge_probe import main as run
     elif cmd == "export":
         from .export_onnx import main as run
     elif cmd == "bench":

@@ -46,7 +46,11 @@ def colour_and_texture(x: np.ndarray, mask: np.ndarray, reach: int = 16):
     colour, colour_info = harmonise.apply(x, measured, reach=reach)
     harmonised = add_clipped(x, colour) if colour_info["gate"] > 0 else x
     seam = measured.seam
-    conf = colour_info["confidence"]
+    # no membrane across an edge the selection may share with the photo's content (``content_edge``),
+    # nor where the map was refused as too large for a seam (the jump there is content: a sky selected
+    # against grass, membraned, turned to grass)
+    held = colour_info.get("content_edge") or "refused_mean_change" in colour_info
+    conf = 0.0 if held else colour_info["confidence"]
     # a drift that the split map follows across the fill varies along the edge too
     sigma = edge_membrane.SPLIT_SIGMA if seam.split is not None else edge_membrane.SIGMA
     edge_info = {"gate": 0.0}
