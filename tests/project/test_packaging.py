@@ -29,7 +29,7 @@ def test_package_data_covers_models_and_samples():
     root = REPO / CONFIG["package-dir"]["seamrefine"]
     data = {p.relative_to(root).as_posix() for pattern in patterns for p in root.glob(pattern)}
     for name in ("models/seam_refiner.onnx", "models/seam_refiner.json", "models/seam_gate.json",
-                 "models/seam_rank.json", "models/seam_rank_map.json",
+                 "models/seam_rank.json", "models/seam_rank_map.json", "models/content_edge.json",
                  "samples/coffee_composite.png", "samples/coffee_mask.png"):
         assert name in data
 

@@ -13,14 +13,6 @@ from ..support.onnx_fixture import make_fixture_model
 from ..support.synthetic_images import photo
 
 
-@pytest.fixture(scope="module")
-def photos(tmp_path_factory):
-    d = tmp_path_factory.mktemp("photos")
-    for i in range(3):
-        Image.fromarray((photo(i, 200) * 255).astype(np.uint8)).save(d / f"p{i}.png")
-    return d
-
-
 def test_quick_bench_writes_table_json_and_sheet(photos, tmp_path, capsys):
     js, png = tmp_path / "b.json", tmp_path / "b.png"
     argv = ["--quick", "--photos", str(photos), "--families", "clean,color_uniform,noise", "--json", str(js)]

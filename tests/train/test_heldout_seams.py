@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
 from seamrefine.imaging import imagemath
 from seamrefine_train import bench, heldout_seams
 
 from ..support.synthetic_images import photo
-
-
-@pytest.fixture(scope="module")
-def photos(tmp_path_factory):
-    d = tmp_path_factory.mktemp("photos")
-    for i in range(3):
-        Image.fromarray((photo(i, 160) * 255).astype(np.uint8)).save(d / f"p{i}.png")
-    return d
 
 
 @pytest.mark.parametrize("family", heldout_seams.FAMILIES)

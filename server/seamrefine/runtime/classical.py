@@ -21,7 +21,8 @@ def classical_change(x: np.ndarray, mask: np.ndarray, reach: int = 16) -> tuple[
     on the edge of a hard seam found inside the selection, else ``edge_membrane.edge_membrane`` at
     the selection's edge, where a step stands out right there; the gain: ``edge_gain``; its jumps
     averaged along the edge over ``edge_membrane.SPLIT_SIGMA`` px where the colour map was split, else
-    ``SIGMA``), then
+    ``SIGMA``; not where ``harmonise`` refused the map or found that the selection may follow a
+    content edge of the photo), then
     ``texture.match_texture`` on the harmonised image (its detail bands, behind the texture gate),
     then ``grain.match_grain`` on that (its noise floor, behind the grain gate), then
     ``jpeg_match.match_jpeg`` on that result (a clean fill in a JPEG photo gets the photo's
