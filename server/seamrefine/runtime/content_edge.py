@@ -10,7 +10,8 @@ tells them from seams. It is trained by ``python -m seamrefine_train train_conte
 selections along content edges against the seam gate trainer's draw, and stored in the seam gate's
 file format (``models/content_edge.json``; its ``lo`` is the threshold, ``hi`` unused). From that
 threshold on, ``harmonise.apply`` holds the correction at the seam gate's cap, as for a seam the gate
-is unsure of, so such a selection stays within ``harmonise.CAP_DB`` of its input.
+is unsure of, so such a selection stays within ``harmonise.CAP_DB`` of its input. It reads the seam
+gate's features and learns from the cases that gate opens on: retrain it after the gate.
 """
 
 from __future__ import annotations
