@@ -26,8 +26,6 @@ import time
 
 import numpy as np
 from seamrefine.errors import InputError, SeamRefineError
-from seamrefine.imaging import imagemath
-from seamrefine.imaging import metrics as M
 from seamrefine.runtime import content_edge, harmonise, seam_gate
 
 from . import content_selections, synthesis, train_gate
@@ -40,21 +38,13 @@ MIN_WEIGHT_DB = 0.1  # a negative weighs what serving gains there, at least this
 
 
 def measured_row(composite: np.ndarray, mask: np.ndarray, clean: np.ndarray, family: str) -> dict | None:
-    """One case's check inputs and labels: the seam gate's features and logit, the full map's mean
-    |change| in the fill and its band moments (``train_gate.band_moments``); None when no seam
-    could be measured."""
-    try:
-        m = harmonise.measure(composite, mask)
-    except SeamRefineError:
-        return None
-    if not m.seam.features:
-        return None
-    change, _ = harmonise.correction(composite, m, 1.0)
-    band = imagemath.band_weights(mask, 16, 8)
-    dd, dc, cc = train_gate.band_moments(change, composite - clean, band)
-    return {"family": family, "features": list(m.seam.features), "logit": harmonise.gate_logit(m.seam),
-            "mean_change": float(np.abs(change[m.inside]).mean()), "dd": dd, "dc": dc, "cc": cc,
-            "base": M.band_psnr(composite, clean, band)}
+    """One case's check inputs and labels: the seam gate trainer's row (``train_gate.measured_row``:
+    the gate's features, the full map's mean |change| in the fill and band moments) with the seam
+    gate's logit; None when no seam could be measured."""
+    row = train_gate.measured_row(composite, mask, clean, family)
+    if row is not None:
+        row["logit"] = seam_gate.load().logit(np.asarray(row["features"]))
+    return row
 
 
 def _aligned_case(args: tuple) -> dict | None:
@@ -84,25 +74,27 @@ def served(rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
     return conf, np.where(np.array([r["mean_change"] for r in rows]) > harmonise.MAX_MEAN_CHANGE, 0.0, gain)
 
 
-def split(rows: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(positive, negative, weight) per row: positives are content-edge selections that serving
-    changes; negatives artifact cases the gate opens on, weighed by what serving gains there."""
+def split(rows: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(positive, negative, weight, artifact, served gain) per row: positives are content-edge
+    selections that serving changes; negatives artifact cases the gate opens on, weighed by what
+    serving gains there (``served``)."""
     fam = np.array([r["family"] for r in rows])
     logit = np.array([r["logit"] for r in rows])
     small = np.array([r["mean_change"] for r in rows]) <= harmonise.MAX_MEAN_CHANGE
     conf, gain = served(rows)
+    artifact = ~np.isin(fam, ["content_edge", "clean"])
     positive = (fam == "content_edge") & (logit >= harmonise.capped_from()) & small
-    negative = ~np.isin(fam, ["content_edge", "clean"]) & (conf > 0) & small
+    negative = artifact & (conf > 0) & small
     weight = np.where(negative, np.maximum(gain, MIN_WEIGHT_DB), 1.0)
     if negative.any():
         weight[negative] /= weight[negative].mean()
-    return positive, negative, weight
+    return positive, negative, weight, artifact, gain
 
 
 def fit(rows: list[dict], keep: float = KEEP) -> tuple[seam_gate.GateModel, dict]:
     """The check's weights and its training record. InputError (with the counts) when there are too
     few positives or negatives to fit."""
-    positive, negative, weight = split(rows)
+    positive, negative, weight, artifact, gain = split(rows)
     if positive.sum() < 5 or negative.sum() < 5:
         raise InputError(f"need ≥ 5 content-edge selections that serving changes and ≥ 5 opened artifact "
                          f"cases, got {int(positive.sum())} and {int(negative.sum())}",
@@ -113,8 +105,6 @@ def fit(rows: list[dict], keep: float = KEEP) -> tuple[seam_gate.GateModel, dict
     logits = ((x - mean) / scale) @ w + b
     threshold = float(np.quantile(logits[negative], keep))
     model = seam_gate.GateModel(mean, scale, w, float(b), threshold, threshold + 1.0, content_edge.FEATURES)
-    _, gain = served(rows)
-    artifact = ~np.isin(np.array([r["family"] for r in rows]), ["content_edge", "clean"])
     held = negative & (logits >= threshold)
     share_held = gain[held].clip(0).sum() / max(gain[artifact].clip(0).sum(), 1e-9)
     record = {"content_edge_selections": int(np.sum([r["family"] == "content_edge" for r in rows])),

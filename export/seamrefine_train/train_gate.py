@@ -79,20 +79,27 @@ def draw_case(args: tuple[list[Path], list[int], int, int, tuple[int, ...]], wei
 def _case(args: tuple[list[Path], list[int], int, int, tuple[int, ...]]) -> dict | None:
     """One training case's gate features and what the full correction would gain."""
     family, case = draw_case(args, FAMILY_WEIGHTS)
+    return measured_row(case.composite, case.mask, case.clean, family)
+
+
+def measured_row(composite: np.ndarray, mask: np.ndarray, clean: np.ndarray, family: str) -> dict | None:
+    """A case's gate features and what the colour map in full does there: its band PSNR gain over the
+    composite, the band's PSNR from its input, ``band_moments`` and the mean |change| in the fill;
+    None when no seam could be measured."""
     try:
-        m = harmonise.measure(case.composite, case.mask)
+        m = harmonise.measure(composite, mask)
     except SeamRefineError:
         return None
     if not m.seam.features:
         return None
-    change, _ = harmonise.correction(case.composite, m, 1.0)
-    band = imagemath.band_weights(case.mask, 16, 8)
-    out = np.clip(case.composite + change, 0.0, 1.0)
-    base = M.band_psnr(case.composite, case.clean, band)
-    dd, dc, cc = band_moments(change, case.composite - case.clean, band)
+    change, _ = harmonise.correction(composite, m, 1.0)
+    band = imagemath.band_weights(mask, 16, 8)
+    out = np.clip(composite + change, 0.0, 1.0)
+    base = M.band_psnr(composite, clean, band)
+    dd, dc, cc = band_moments(change, composite - clean, band)
     return {"family": family, "features": list(m.seam.features), "base": base,
-            "gain": M.band_psnr(out, case.clean, band) - base,
-            "psnr_in": M.band_psnr(out, case.composite, band), "dd": dd, "dc": dc, "cc": cc,
+            "gain": M.band_psnr(out, clean, band) - base,
+            "psnr_in": M.band_psnr(out, composite, band), "dd": dd, "dc": dc, "cc": cc,
             "mean_change": float(np.abs(change[m.inside]).mean()) if m.inside.any() else 0.0}
 
 
